@@ -1,0 +1,206 @@
+//! The bug catalog: every historical bug of the notification queue as a
+//! runtime switch in the model, named by its fix.
+//!
+//! Each switch is off by default (the model is the fixed kernel, Linux
+//! 6.12). Switching one on restores the faulty line, which the code marks
+//! with `BUG(<id>):`. Each entry says how the bug is triggered and which
+//! invariant catches it; `tests/catalog.rs` shows every one caught by the
+//! oracle with the switch on and passing with it off.
+
+use std::fmt;
+
+use crate::oracle::Inv;
+
+macro_rules! catalog {
+    ($($id:ident, $slug:expr, $title:expr, $hash:expr, $ver:expr, $cve:expr, $site:expr, $inv:ident,
+       $trigger:expr;)*) => {
+        /// A catalog switch.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Bug { $($id),* }
+
+        /// Every catalog entry, in catalog order.
+        pub const CATALOG: &[BugInfo] = &[$(BugInfo {
+            bug: Bug::$id,
+            id: stringify!($id),
+            slug: $slug,
+            fix_title: $title,
+            fix_hash: $hash,
+            fixed_in: $ver,
+            cve: $cve,
+            site: $site,
+            caught_by: Inv::$inv,
+            trigger: $trigger,
+        }),*];
+    };
+}
+
+/// What the catalog says about one switch.
+#[derive(Clone, Copy, Debug)]
+pub struct BugInfo {
+    pub bug: Bug,
+    /// Row ID (`W1`).
+    pub id: &'static str,
+    /// Short name (`filter-oob`).
+    pub slug: &'static str,
+    /// Title of the fixing commit.
+    pub fix_title: &'static str,
+    /// Abbreviated hash of the fixing commit.
+    pub fix_hash: &'static str,
+    /// First release with the fix.
+    pub fixed_in: &'static str,
+    /// CVE identifiers, if any were assigned.
+    pub cve: Option<&'static str>,
+    /// Kernel file and function the switch changes.
+    pub site: &'static str,
+    /// The invariant the oracle reports when the bug fires.
+    pub caught_by: Inv,
+    /// How the bug is triggered, and what goes wrong.
+    pub trigger: &'static str,
+}
+
+catalog! {
+    W1, "filter-oob", "watch_queue: Fix filter limit check", "c993ee0f9f81", "5.17-rc8",
+    Some("CVE-2022-0995"), "kernel/watch_queue.c watch_queue_set_filter", H3,
+    "The counting loop skipped types >= sizeof(type_filter)*8 (64) but the fill loop only \
+     skipped types >= sizeof(type_filter)*BITS_PER_LONG (512). SET_FILTER with one entry of \
+     type 100 allocates a filter with room for no entries, then writes one past its end and \
+     sets bit 100 of a one-word bitmap.";
+    W3, "bitmap-leak", "watch_queue: Free the alloc bitmap when the watch_queue is torn down",
+    "7ea1a0124b6d", "5.17-rc8", None, "kernel/watch_queue.c __put_watch_queue", H5,
+    "__put_watch_queue never freed notes_bitmap. Create a notification pipe, size it, close \
+     both ends: the bitmap leaks.";
+    W4, "bitmap-size", "watch_queue: Fix the alloc bitmap size to reflect notes allocated",
+    "3b4c0371928c", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", H3,
+    "The ring and the bitmap were sized from the requested note count while nr_notes was \
+     rounded up to whole pages. With 64 KiB pages SET_SIZE(1) gives a one-word bitmap for 512 \
+     notes; the 65th post makes find_first_bit read past it. With 4 KiB pages the word \
+     rounding hides the overrun but the bitmap has 64 free bits for 32 notes (N1).";
+    W5, "ring-pow2", "watch_queue: Fix to always request a pow-of-2 pipe ring size",
+    "96a4d8912b28", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", I4,
+    "pipe_resize_ring was asked for nr_notes slots, not a power of two: SET_SIZE(65) gives \
+     96 slots and mask 95, so head & mask aliases live slots and records are overwritten, \
+     lost or duplicated.";
+    W6, "release-page", "watch_queue: Fix to release page in ->release()", "c1853fbadcba",
+    "5.17-rc8", None, "kernel/watch_queue.c watch_queue_pipe_buf_release", H5,
+    "Posting takes a page reference (get_page) but the buffer release only set the bitmap bit. \
+     Post one record and read it: the note page's reference count never returns to zero.";
+    W7, "free-order", "watch_queue, pipe: Free watchqueue state after clearing pipe ring",
+    "db8facfc9faf", "5.17-rc8", None, "fs/pipe.c free_pipe_info", H1,
+    "free_pipe_info dropped the pipe's watch_queue reference before releasing the ring, so the \
+     release callback wrote the bitmap of a dismantled queue. Post a record, leave it unread, \
+     close both ends.";
+    W9, "errpath-null", "watch_queue: Fix NULL dereference in error cleanup", "a635415a064e",
+    "5.18-rc1", None, "kernel/watch_queue.c watch_queue_set_size", H4,
+    "When alloc_page failed part way, the error path freed all nr_pages entries, including the \
+     NULL ones not yet allocated. SET_SIZE(33) (two pages) with the second page allocation \
+     failed by fail-nth.";
+    W10, "watch-leak", "watch_queue: Actually free the watch", "3d8dcf278b1e", "5.18-rc1", None,
+    "kernel/watch_queue.c free_watch", H5,
+    "The RCU callback that frees a watch dropped its references but never kfree'd the watch. \
+     Watch a key, then unwatch it: the watch leaks.";
+    W11, "pages-array-leak", "watch_queue: Free the page array when watch_queue is dismantled",
+    "b490207017ba", "5.18-rc1", Some("CVE-2022-49148"), "kernel/watch_queue.c __put_watch_queue", H5,
+    "__put_watch_queue freed the note pages but not the notes[] array. Size a queue and close it.";
+    W16, "dangling-pipe", "watch_queue: prevent dangling pipe pointer", "943211c87427", "6.5-rc1",
+    None, "kernel/watch_queue.c watch_queue_clear", Q1,
+    "watch_queue_clear only set defunct, leaving wqueue->pipe pointing at the pipe that \
+     free_pipe_info then frees. While a watch still holds the queue (until its RCU-deferred \
+     free), the queue points at freed memory. Watch a key, close the pipe.";
+    W17, "watch-limit", "watch_queue: Limit the number of watches a user can hold",
+    "29e44f4535fa", "5.9-rc2", None, "kernel/watch_queue.c add_one_watch", A2,
+    "No per-user cap on watches: with RLIMIT_NOFILE at 2, a third watch still succeeds.";
+    W19, "acct-mismatch", "watch_queue: fix pipe accounting mismatch", "f13abc1e8e1a", "6.15-rc1",
+    Some("CVE-2025-23138"), "kernel/watch_queue.c watch_queue_set_size", A1,
+    "SET_SIZE recharged the user from nr_accounted (16 pages) to nr_pages but left \
+     nr_accounted at 16, so free_pipe_info uncharged 16: user->pipe_bufs drifts from the \
+     pages actually held. SET_SIZE(1) on a new notification pipe.";
+    P12, "slot-reuse-flags", "lib/iov_iter: initialize \"flags\" in new pipe_buffer",
+    "9d2231c5d74e", "5.17-rc6", Some("CVE-2022-0847"), "kernel/watch_queue.c post_one_notification", S3,
+    "The Dirty Pipe class: a slot reused without resetting its flags. post_one_notification \
+     assigns flags = WHOLE; with `|=` a LOSS flag left on a consumed slot comes back when the \
+     ring wraps. Size to 32, post 33 (the last is lost), read everything, post 32 more, read: \
+     a loss record appears with no loss.";
+}
+
+impl Bug {
+    /// The catalog entry.
+    pub fn info(self) -> &'static BugInfo {
+        CATALOG
+            .iter()
+            .find(|b| b.bug == self)
+            .expect("every switch has a catalog row")
+    }
+    /// Look a switch up by ID (`W1`) or by `ID slug` / slug.
+    pub fn from_name(s: &str) -> Option<Bug> {
+        let s = s.trim();
+        CATALOG
+            .iter()
+            .find(|b| {
+                b.id.eq_ignore_ascii_case(s) || b.slug == s || format!("{} {}", b.id, b.slug) == s
+            })
+            .map(|b| b.bug)
+    }
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.info();
+        write!(f, "{} {}", i.id, i.slug)
+    }
+}
+
+/// The switches a run has on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BugSet(u64);
+
+impl BugSet {
+    /// No switch on: the fixed kernel.
+    pub const fn none() -> BugSet {
+        BugSet(0)
+    }
+    pub fn with(mut self, b: Bug) -> BugSet {
+        self.0 |= b.bit();
+        self
+    }
+    pub fn has(&self, b: Bug) -> bool {
+        self.0 & b.bit() != 0
+    }
+    /// The switches on, in catalog order.
+    pub fn list(&self) -> Vec<Bug> {
+        CATALOG
+            .iter()
+            .map(|b| b.bug)
+            .filter(|b| self.has(*b))
+            .collect()
+    }
+}
+
+impl FromIterator<Bug> for BugSet {
+    fn from_iter<I: IntoIterator<Item = Bug>>(it: I) -> Self {
+        it.into_iter().fold(BugSet::none(), BugSet::with)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row has a unique ID and can be looked up by ID and slug.
+    #[test]
+    fn catalog_rows_are_unique_and_named() {
+        let mut ids: Vec<_> = CATALOG.iter().map(|b| b.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), CATALOG.len());
+        for b in CATALOG {
+            assert_eq!(Bug::from_name(b.id), Some(b.bug));
+            assert_eq!(Bug::from_name(b.slug), Some(b.bug));
+            assert_eq!(b.bug.info().id, b.id);
+        }
+        let set: BugSet = [Bug::W1, Bug::P12].into_iter().collect();
+        assert!(set.has(Bug::W1) && set.has(Bug::P12) && !set.has(Bug::W3));
+    }
+}

@@ -1,0 +1,128 @@
+//! Open files and the file table (fs/file.c, fs/file_table.c, fs/open.c):
+//! enough to give pipe ends descriptors, reference-count them, and release
+//! a pipe end when its last reference goes.
+
+use std::collections::BTreeMap;
+
+use crate::errno::{Errno, KResult};
+use crate::heap::{Id, Obj};
+use crate::kernel::Cx;
+use crate::pipe::{self, PipeInodeInfo};
+use crate::sync::{KCell, SpinLock, instr};
+use crate::trace;
+
+/// `FMODE_READ`.
+pub const FMODE_READ: u32 = 0x1;
+/// `FMODE_WRITE`.
+pub const FMODE_WRITE: u32 = 0x2;
+
+/// Models `struct file` for a pipe end.
+#[derive(Debug)]
+pub struct File {
+    /// `f_mode`: `FMODE_READ` or `FMODE_WRITE`.
+    pub f_mode: u32,
+    /// `f_flags` (`O_NONBLOCK`, `O_DIRECT`).
+    pub f_flags: KCell<u32>,
+    /// `private_data`: the pipe.
+    pub pipe: Id<PipeInodeInfo>,
+    /// `f_pipe` (the FIFO hang-up counter snapshot; 0 for pipes).
+    pub f_pipe: u32,
+    /// `f_count`.
+    f_count: instr::AtomicI64,
+}
+
+/// Models `struct files_struct`: descriptor -> file.
+#[derive(Debug)]
+pub struct Fdtable {
+    pub file_lock: SpinLock,
+    fds: KCell<BTreeMap<i32, Id<File>>>,
+}
+
+impl Default for Fdtable {
+    fn default() -> Self {
+        Fdtable {
+            file_lock: SpinLock::new("files->file_lock"),
+            fds: KCell::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Fdtable {
+    /// Open descriptors, ascending.
+    pub fn fds(&self) -> Vec<i32> {
+        let _g = self.file_lock.lock();
+        self.fds.with(|m| m.keys().copied().collect())
+    }
+}
+
+/// `alloc_file_pseudo()` / `alloc_file_clone()`: a file with one reference.
+pub fn alloc_file(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, f_mode: u32, f_flags: u32) -> Id<File> {
+    let f = File {
+        f_mode,
+        f_flags: KCell::new(f_flags),
+        pipe,
+        f_pipe: 0,
+        f_count: instr::AtomicI64::new(1),
+    };
+    cx.k.heap.alloc_in(&cx.k.files, "file", f).0
+}
+
+/// `get_unused_fd_flags()` + `fd_install()`: the lowest free descriptor,
+/// `EMFILE` at `RLIMIT_NOFILE`.
+pub fn fd_install(cx: &Cx<'_>, file: Id<File>) -> KResult<i32> {
+    let limit = cx.task.rlimit_nofile.get();
+    let t = &cx.k.fdtable;
+    let _g = t.file_lock.lock();
+    t.fds.with_mut(|m| {
+        // Descriptors 0..=2 are stdio in a real process.
+        let mut fd = 3;
+        while m.contains_key(&fd) {
+            fd += 1;
+        }
+        if fd as u64 >= limit {
+            return Err(Errno::EMFILE);
+        }
+        m.insert(fd, file);
+        Ok(fd)
+    })
+}
+
+/// `fget()`: the file behind `fd` with a new reference, or `EBADF`.
+pub fn fget(cx: &Cx<'_>, fd: i32) -> KResult<Id<File>> {
+    let t = &cx.k.fdtable;
+    let _g = t.file_lock.lock();
+    let f = t.fds.with(|m| m.get(&fd).copied()).ok_or(Errno::EBADF)?;
+    cx.k.files
+        .get(f)
+        .f_count
+        .fetch_add(1, instr::Ordering::Relaxed);
+    Ok(f)
+}
+
+/// `fput()`: drop a reference; the last one releases the file (`__fput`).
+pub fn fput(cx: &Cx<'_>, file: Id<File>) {
+    let f = cx.k.files.get(file);
+    if f.f_count.fetch_sub(1, instr::Ordering::Relaxed) == 1 {
+        __fput(cx, file);
+    }
+}
+
+/// `__fput()`: `f_op->release` (`pipe_release`), then free the file.
+fn __fput(cx: &Cx<'_>, file: Id<File>) {
+    let _f = trace::kfn("__fput");
+    pipe::pipe_release(cx, file);
+    let f = cx.k.files.get(file);
+    cx.k.heap.kfree(Obj::hdr(&f));
+}
+
+/// `close_fd()`: remove `fd` from the table and drop its reference.
+pub fn close_fd(cx: &Cx<'_>, fd: i32) -> KResult<()> {
+    let _f = trace::kfn("close_fd");
+    let t = &cx.k.fdtable;
+    let file = {
+        let _g = t.file_lock.lock();
+        t.fds.with_mut(|m| m.remove(&fd)).ok_or(Errno::EBADF)?
+    };
+    fput(cx, file);
+    Ok(())
+}

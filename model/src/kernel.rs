@@ -1,0 +1,289 @@
+//! The machine: what one run of the model shares. Configuration (page
+//! size, sysctls, limits, the catalog switches), the allocator and RCU, the
+//! arenas every kernel object lives in, users and tasks, the process's file
+//! table, and the key registry.
+//!
+//! Kernel code takes a [`Cx`], the pair (machine, current task): what C
+//! reaches through globals and `current`.
+
+use std::collections::BTreeMap;
+
+use crate::bugs::{Bug, BugSet};
+use crate::file::{Fdtable, File};
+use crate::heap::{Arena, Heap, Id};
+use crate::keys::{Key, KeyRegistry};
+use crate::lsm::LsmPolicy;
+use crate::mm::Page;
+use crate::pipe::PipeInodeInfo;
+use crate::rcu::Rcu;
+use crate::sync::instr::{self, Arc};
+use crate::sync::{KCell, atomic};
+use crate::trace::{self, Tid, Trace};
+use crate::watch_queue::{Watch, WatchFilter, WatchList, WatchQueue};
+
+/// Which revision of the notification queue the run models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Linux 6.12 as merged (keys only).
+    #[default]
+    Upstream,
+    /// The v1 series (device, block and USB events).
+    V1,
+    /// The ver #5 series (mount topology and superblock events).
+    V5,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Upstream => "upstream",
+            Variant::V1 => "v1",
+            Variant::V5 => "v5",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Variant> {
+        match s {
+            "upstream" => Some(Variant::Upstream),
+            "v1" => Some(Variant::V1),
+            "v5" => Some(Variant::V5),
+            _ => None,
+        }
+    }
+}
+
+/// `PAGE_SIZE` on x86-64.
+pub const PAGE_SIZE_DEFAULT: u32 = 4096;
+/// `INR_OPEN_CUR`: the default `RLIMIT_NOFILE` soft limit.
+pub const INR_OPEN_CUR: u64 = 1024;
+/// `pipe_max_size` default (`/proc/sys/fs/pipe-max-size`).
+pub const PIPE_MAX_SIZE_DEFAULT: u32 = 1_048_576;
+
+/// What a run is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `PAGE_SIZE` (4096 on x86-64; 65536 shows the 64 KiB-page bugs).
+    pub page_size: u32,
+    /// `/proc/sys/fs/pipe-max-size`.
+    pub pipe_max_size: u32,
+    /// `/proc/sys/fs/pipe-user-pages-soft` (`PIPE_DEF_BUFFERS * INR_OPEN_CUR`).
+    pub pipe_user_pages_soft: u64,
+    /// `/proc/sys/fs/pipe-user-pages-hard` (0: unlimited).
+    pub pipe_user_pages_hard: u64,
+    /// `RLIMIT_NOFILE` of the tasks (file descriptors and watches).
+    pub rlimit_nofile: u64,
+    /// The tasks' uid.
+    pub uid: u32,
+    /// Whether the tasks hold `CAP_SYS_ADMIN` and `CAP_SYS_RESOURCE`.
+    pub privileged: bool,
+    /// The event-source revision.
+    pub variant: Variant,
+    /// Catalog switches on.
+    pub bugs: BugSet,
+    /// The LSM's decisions at its hook points.
+    pub lsm: LsmPolicy,
+}
+
+impl Default for Config {
+    /// Linux 6.12 on x86-64, run as root (the real-kernel runner's setting).
+    fn default() -> Self {
+        Config {
+            page_size: PAGE_SIZE_DEFAULT,
+            pipe_max_size: PIPE_MAX_SIZE_DEFAULT,
+            pipe_user_pages_soft: crate::uapi::PIPE_DEF_BUFFERS as u64 * INR_OPEN_CUR,
+            pipe_user_pages_hard: 0,
+            rlimit_nofile: INR_OPEN_CUR,
+            uid: 0,
+            privileged: true,
+            variant: Variant::Upstream,
+            bugs: BugSet::none(),
+            lsm: LsmPolicy::default(),
+        }
+    }
+}
+
+impl Config {
+    /// `WATCH_QUEUE_NOTES_PER_PAGE = PAGE_SIZE / WATCH_QUEUE_NOTE_SIZE`.
+    pub fn notes_per_page(&self) -> u32 {
+        self.page_size / crate::watch_queue::WATCH_QUEUE_NOTE_SIZE
+    }
+    /// The same configuration with `bug` switched on.
+    pub fn with_bug(mut self, bug: Bug) -> Config {
+        self.bugs = self.bugs.with(bug);
+        self
+    }
+}
+
+/// Models `struct user_struct`: per-user accounting.
+#[derive(Debug)]
+pub struct UserStruct {
+    pub uid: u32,
+    /// `pipe_bufs`: pages charged to this user's pipes.
+    pub pipe_bufs: atomic::AtomicI64,
+    /// `nr_watches`: watches this user holds.
+    pub nr_watches: atomic::AtomicI64,
+    /// The user keyring (`@u`), created on first use.
+    pub uid_keyring: KCell<Option<Id<Key>>>,
+}
+
+/// Models `struct cred` (the parts that matter here).
+#[derive(Debug)]
+pub struct Cred {
+    pub uid: u32,
+    pub gid: u32,
+    pub user: Arc<UserStruct>,
+    /// `CAP_SYS_ADMIN` and `CAP_SYS_RESOURCE`.
+    pub privileged: bool,
+}
+
+/// Models `struct task_struct`: a thread of the one modelled process.
+#[derive(Debug)]
+pub struct Task {
+    pub tid: Tid,
+    pub cred: KCell<Arc<Cred>>,
+    /// `task_rlimit(current, RLIMIT_NOFILE)`.
+    pub rlimit_nofile: KCell<u64>,
+}
+
+/// Machine and current task: what kernel code reaches through globals and
+/// `current`.
+#[derive(Clone)]
+pub struct Cx<'k> {
+    pub k: &'k Kernel,
+    pub task: Arc<Task>,
+}
+
+impl<'k> Cx<'k> {
+    /// `current_cred()`.
+    pub fn current_cred(&self) -> Arc<Cred> {
+        self.task.cred.get()
+    }
+    /// Whether a catalog switch is on.
+    pub fn bug(&self, b: Bug) -> bool {
+        self.k.config.bugs.has(b)
+    }
+}
+
+/// One run's machine.
+#[derive(Debug)]
+pub struct Kernel {
+    pub config: Config,
+    pub heap: Heap,
+    pub trace: Arc<Trace>,
+    pub rcu: Rcu,
+    pub pipes: Arena<PipeInodeInfo>,
+    pub wqueues: Arena<WatchQueue>,
+    pub watches: Arena<Watch>,
+    pub wlists: Arena<WatchList>,
+    pub filters: Arena<WatchFilter>,
+    pub pages: Arena<Page>,
+    pub files: Arena<File>,
+    pub keys: Arena<Key>,
+    /// The process's file table.
+    pub fdtable: Fdtable,
+    /// Users by uid.
+    pub users: instr::Mutex<BTreeMap<u32, Arc<UserStruct>>>,
+    /// Tasks by tid.
+    pub tasks: instr::Mutex<BTreeMap<Tid, Arc<Task>>>,
+    /// The key serial tree, the session keyring and the garbage collector.
+    pub key_registry: KeyRegistry,
+}
+
+impl Kernel {
+    /// Boot a machine: one user, one task (tid 1) and its session keyring.
+    pub fn boot(config: Config) -> Kernel {
+        let k = Kernel {
+            config,
+            heap: Heap::default(),
+            trace: Arc::new(Trace::default()),
+            rcu: Rcu::default(),
+            pipes: Arena::default(),
+            wqueues: Arena::default(),
+            watches: Arena::default(),
+            wlists: Arena::default(),
+            filters: Arena::default(),
+            pages: Arena::default(),
+            files: Arena::default(),
+            keys: Arena::default(),
+            fdtable: Fdtable::default(),
+            users: instr::Mutex::new(BTreeMap::new()),
+            tasks: instr::Mutex::new(BTreeMap::new()),
+            key_registry: KeyRegistry::default(),
+        };
+        let task = k.spawn_task(1);
+        let cx = Cx { k: &k, task };
+        trace::bind(k.trace.clone(), 1);
+        crate::keys::boot_session_keyring(&cx);
+        k
+    }
+
+    /// Create task `tid` with the configured credentials.
+    pub fn spawn_task(&self, tid: Tid) -> Arc<Task> {
+        let user = self.user(self.config.uid);
+        let cred = Arc::new(Cred {
+            uid: self.config.uid,
+            gid: self.config.uid,
+            user,
+            privileged: self.config.privileged,
+        });
+        let task = Arc::new(Task {
+            tid,
+            cred: KCell::new(cred),
+            rlimit_nofile: KCell::new(self.config.rlimit_nofile),
+        });
+        self.tasks.lock().insert(tid, task.clone());
+        task
+    }
+
+    /// The `user_struct` for `uid` (`alloc_uid`).
+    pub fn user(&self, uid: u32) -> Arc<UserStruct> {
+        self.users
+            .lock()
+            .entry(uid)
+            .or_insert_with(|| {
+                Arc::new(UserStruct {
+                    uid,
+                    pipe_bufs: atomic::AtomicI64::new(0),
+                    nr_watches: atomic::AtomicI64::new(0),
+                    uid_keyring: KCell::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// A context for task `tid` (created on first use), with this thread
+    /// bound to the run's trace as that task.
+    pub fn cx(&self, tid: Tid) -> Cx<'_> {
+        let existing = self.tasks.lock().get(&tid).cloned();
+        let task = existing.unwrap_or_else(|| self.spawn_task(tid));
+        trace::bind(self.trace.clone(), tid);
+        Cx { k: self, task }
+    }
+
+    /// Let deferred kernel work finish: the key garbage collector and RCU
+    /// grace periods, until neither has anything left. The `seq` driver
+    /// calls this between syscalls; the kernel does it asynchronously.
+    pub fn settle(&self, cx: &Cx<'_>) {
+        loop {
+            let reaped = crate::keys::gc::key_garbage_collector(cx);
+            let pending = self.rcu.pending();
+            crate::rcu::rcu_barrier(cx);
+            if !reaped && pending == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Tear everything down as process exit would: close every file,
+    /// unlink everything from the session keyring, drop the session
+    /// keyring, then settle. Afterwards nothing the notification queue
+    /// allocated may remain (invariant H5).
+    pub fn shutdown(&self, cx: &Cx<'_>) {
+        let _f = trace::kfn("do_exit");
+        for fd in self.fdtable.fds() {
+            let _ = crate::file::close_fd(cx, fd);
+        }
+        self.settle(cx);
+        crate::keys::exit_keys(cx);
+        self.settle(cx);
+    }
+}

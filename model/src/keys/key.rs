@@ -1,0 +1,334 @@
+//! Models security/keys/key.c: allocation, references, instantiation,
+//! update, revocation and invalidation, each posting what Linux 6.12
+//! posts.
+
+use crate::errno::{Errno, KResult};
+use crate::heap::Id;
+use crate::kernel::Cx;
+use crate::oracle::{Inv, fail};
+use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::{KCell, Kref, RwSem};
+use crate::trace::kfn;
+use crate::uapi::*;
+
+use super::permission::{KeyNeedPerm, key_task_permission};
+use super::{
+    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyType,
+    keyring, notify_key,
+};
+
+/// Largest `user`/`logon` payload (`user_preparse`).
+pub const USER_PAYLOAD_MAX: usize = 32767;
+
+/// Models `key_alloc()`: a new, uninstantiated key with one reference,
+/// entered in the serial tree.
+pub fn key_alloc(
+    cx: &Cx<'_>,
+    type_: KeyType,
+    desc: &str,
+    uid: u32,
+    gid: u32,
+    perm: u32,
+) -> KResult<Id<Key>> {
+    let _f = kfn("key_alloc");
+    if cx
+        .k
+        .heap
+        .fail_nth
+        .should_fail("key_alloc: kmem_cache_zalloc")
+    {
+        return Err(Errno::ENOMEM);
+    }
+    let serial = cx.k.key_registry.alloc_serial();
+    let key = Key {
+        usage: Kref::new(),
+        serial,
+        sem: RwSem::new("key->sem"),
+        user: cx.k.user(uid),
+        expiry: KCell::new(0),
+        uid: KCell::new(uid),
+        gid: KCell::new(gid),
+        perm: KCell::new(perm),
+        flags: AtomicU32::new(0),
+        state: KCell::new(KeyState::Uninstantiated),
+        type_,
+        description: desc.to_string(),
+        payload: KCell::new(Vec::new()),
+        keys: KCell::new(Vec::new()),
+        watchers: KCell::new(None),
+    };
+    let (id, _) = cx.k.heap.alloc_in(&cx.k.keys, "key", key);
+    cx.k.key_registry.tree.lock().insert(serial, id);
+    Ok(id)
+}
+
+/// Models `key_put()`: the last reference schedules the collector.
+pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
+    match cx.k.keys.get(key).usage.put() {
+        Ok(true) => cx.k.key_registry.gc_pending.store(true, Ordering::Release),
+        Ok(false) => {}
+        Err(()) => fail(
+            Inv::R1,
+            format!("refcount underflow: key#{} put with usage 0", key.index()),
+        ),
+    }
+}
+
+/// Models `__key_get()`.
+pub fn key_get(cx: &Cx<'_>, key: Id<Key>) -> Id<Key> {
+    cx.k.keys.get(key).usage.get();
+    key
+}
+
+/// Models `key_lookup()`: find a key by serial and take a reference;
+/// `ENOKEY` if there is none or its last reference is gone.
+pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
+    let id =
+        cx.k.key_registry
+            .tree
+            .lock()
+            .get(&serial)
+            .copied()
+            .ok_or(Errno::ENOKEY)?;
+    let k = cx.k.keys.get(id);
+    // refcount_inc_not_zero()
+    if k.usage.read() == 0 {
+        return Err(Errno::ENOKEY);
+    }
+    k.usage.get();
+    Ok(id)
+}
+
+/// Models `mark_key_instantiated()`: positive (`None`) or negative with
+/// the rejection error.
+pub fn mark_key_instantiated(cx: &Cx<'_>, key: Id<Key>, reject_error: Option<Errno>) {
+    let k = cx.k.keys.get(key);
+    k.state.set(match reject_error {
+        None => KeyState::Positive,
+        Some(e) => KeyState::Negative(e),
+    });
+}
+
+/// The type's `->preparse` check of a payload.
+pub fn preparse(type_: KeyType, payload: &[u8]) -> KResult<()> {
+    match type_ {
+        KeyType::User | KeyType::Logon => {
+            if payload.is_empty() || payload.len() > USER_PAYLOAD_MAX {
+                return Err(Errno::EINVAL);
+            }
+        }
+        KeyType::Keyring => {
+            if !payload.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Models `__key_instantiate_and_link()`: instantiate an uninstantiated
+/// key (INSTANTIATED on the key), then link it (LINKED on the keyring).
+/// `EBUSY` if the key was already instantiated.
+pub fn __key_instantiate_and_link(
+    cx: &Cx<'_>,
+    key: Id<Key>,
+    payload: &[u8],
+    keyring: Option<Id<Key>>,
+) -> KResult<()> {
+    let _f = kfn("__key_instantiate_and_link");
+    let k = cx.k.keys.get(key);
+    let mut ret = Err(Errno::EBUSY);
+    if k.state.get() == KeyState::Uninstantiated {
+        // key->type->instantiate()
+        k.payload.set(payload.to_vec());
+        ret = Ok(());
+        mark_key_instantiated(cx, key, None);
+        notify_key(cx, key, NOTIFY_KEY_INSTANTIATED, 0);
+        k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
+        if let Some(kr) = keyring {
+            keyring::__key_link(cx, kr, key);
+        }
+    }
+    ret
+}
+
+/// Models `key_instantiate_and_link()` (KEYCTL_INSTANTIATE's core).
+pub fn key_instantiate_and_link(
+    cx: &Cx<'_>,
+    key: Id<Key>,
+    payload: &[u8],
+    keyring: Option<Id<Key>>,
+) -> KResult<()> {
+    let _f = kfn("key_instantiate_and_link");
+    preparse(cx.k.keys.get(key).type_, payload)?;
+    if let Some(kr) = keyring {
+        keyring::__key_link_begin(cx, kr)?;
+    }
+    __key_instantiate_and_link(cx, key, payload, keyring)
+}
+
+/// Models `key_reject_and_link()`: negatively instantiate with `error`
+/// (INSTANTIATED with `aux = -error`), then link if asked.
+pub fn key_reject_and_link(
+    cx: &Cx<'_>,
+    key: Id<Key>,
+    timeout: u32,
+    error: Errno,
+    keyring: Option<Id<Key>>,
+) -> KResult<()> {
+    let _f = kfn("key_reject_and_link");
+    let k = cx.k.keys.get(key);
+    let mut link_ret = Ok(());
+    if let Some(kr) = keyring {
+        link_ret = keyring::__key_link_begin(cx, kr);
+    }
+    let mut ret = Err(Errno::EBUSY);
+    if k.state.get() == KeyState::Uninstantiated {
+        mark_key_instantiated(cx, key, Some(error));
+        notify_key(
+            cx,
+            key,
+            NOTIFY_KEY_INSTANTIATED,
+            (error.number() as u32).wrapping_neg(),
+        );
+        k.expiry.set(timeout as u64);
+        k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
+        ret = Ok(());
+        if let (Some(kr), Ok(())) = (keyring, link_ret) {
+            keyring::__key_link(cx, kr, key);
+        }
+    }
+    match ret {
+        Ok(()) => link_ret,
+        Err(e) => Err(e),
+    }
+}
+
+/// Models `__key_update()` (the add_key path): needs write permission;
+/// UPDATED on the key when the type's update succeeds (a negative key
+/// becomes positive).
+pub fn __key_update(
+    cx: &Cx<'_>,
+    key: Id<Key>,
+    possessed: bool,
+    payload: &[u8],
+) -> KResult<Id<Key>> {
+    let _f = kfn("__key_update");
+    let k = cx.k.keys.get(key);
+    key_task_permission(cx, key, possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
+    if !k.type_.has_update() {
+        return Err(Errno::EEXIST);
+    }
+    let _g = k.sem.down_write();
+    k.payload.set(payload.to_vec());
+    mark_key_instantiated(cx, key, None);
+    notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
+    Ok(key)
+}
+
+/// Models `key_create_or_update()` (add_key's core): update a matching
+/// key of an updatable type in place (UPDATED, no LINKED), else create,
+/// instantiate and link a new key (LINKED on the keyring), displacing any
+/// same-type same-description link silently.
+pub fn key_create_or_update(
+    cx: &Cx<'_>,
+    keyring: Id<Key>,
+    keyring_possessed: bool,
+    type_: KeyType,
+    description: &str,
+    payload: &[u8],
+) -> KResult<Id<Key>> {
+    let _f = kfn("key_create_or_update");
+    let kr = cx.k.keys.get(keyring);
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    preparse(type_, payload)?;
+    keyring::__key_link_begin(cx, keyring)?;
+    key_task_permission(
+        cx,
+        keyring,
+        keyring_possessed,
+        &cx.current_cred(),
+        KeyNeedPerm::Write,
+    )?;
+
+    if type_.has_update() {
+        if let Some(existing) = keyring::find_key_to_update(cx, keyring, type_, description) {
+            key_get(cx, existing);
+            let r = __key_update(cx, existing, keyring_possessed, payload);
+            if r.is_err() {
+                key_put(cx, existing);
+            }
+            return r;
+        }
+    }
+
+    let cred = cx.current_cred();
+    let mut perm = KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR;
+    if type_.has_read() {
+        perm |= KEY_POS_READ;
+    }
+    if type_ == KeyType::Keyring || type_.has_update() {
+        perm |= KEY_POS_WRITE;
+    }
+    perm |= KEY_USR_VIEW;
+    let key = key_alloc(cx, type_, description, cred.uid, cred.gid, perm)?;
+    if let Err(e) = __key_instantiate_and_link(cx, key, payload, Some(keyring)) {
+        key_put(cx, key);
+        return Err(e);
+    }
+    Ok(key)
+}
+
+/// Models `key_update()` (KEYCTL_UPDATE): `EOPNOTSUPP` for types without
+/// `->update`; UPDATED on success.
+pub fn key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) -> KResult<()> {
+    let _f = kfn("key_update");
+    let k = cx.k.keys.get(key);
+    key_task_permission(cx, key, possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
+    if !k.type_.has_update() {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    preparse(k.type_, payload)?;
+    let _g = k.sem.down_write();
+    k.payload.set(payload.to_vec());
+    mark_key_instantiated(cx, key, None);
+    notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
+    Ok(())
+}
+
+/// Models `key_revoke()`: the first revocation posts REVOKED, then the
+/// type's `->revoke` (a keyring drops all its links, silently).
+pub fn key_revoke(cx: &Cx<'_>, key: Id<Key>) {
+    let _f = kfn("key_revoke");
+    let k = cx.k.keys.get(key);
+    let _g = k.sem.down_write();
+    if !k.test_and_set_flag(KEY_FLAG_REVOKED) {
+        notify_key(cx, key, NOTIFY_KEY_REVOKED, 0);
+        if k.type_ == KeyType::Keyring {
+            keyring::keyring_revoke(cx, key);
+        }
+    }
+}
+
+/// Models `key_invalidate()`: the first invalidation posts INVALIDATED and
+/// schedules the collector, which unlinks the key from every keyring.
+pub fn key_invalidate(cx: &Cx<'_>, key: Id<Key>) {
+    let _f = kfn("key_invalidate");
+    let k = cx.k.keys.get(key);
+    if !k.test_flag(KEY_FLAG_INVALIDATED) {
+        let _g = k.sem.down_write();
+        if !k.test_and_set_flag(KEY_FLAG_INVALIDATED) {
+            notify_key(cx, key, NOTIFY_KEY_INVALIDATED, 0);
+            cx.k.key_registry.gc_pending.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Models `key_set_timeout()`: record the expiry (never acted on here).
+pub fn key_set_timeout(cx: &Cx<'_>, key: Id<Key>, timeout: u32) {
+    let k = cx.k.keys.get(key);
+    let _g = k.sem.down_write();
+    k.expiry.set(timeout as u64);
+}

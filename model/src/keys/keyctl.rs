@@ -1,0 +1,404 @@
+//! Models security/keys/keyctl.c: the `add_key`, `request_key` and
+//! `keyctl` entry points the notification queue cares about, in the C
+//! file's order, each returning what userspace sees.
+
+use crate::errno::{Errno, KResult};
+use crate::kernel::Cx;
+use crate::lsm;
+use crate::trace::kfn;
+use crate::uapi::*;
+use crate::watch_queue::{
+    add_watch_to_object, get_watch_queue, init_watch, init_watch_list, put_watch_queue,
+    remove_watch_from_object,
+};
+
+use super::key::{self, key_put};
+use super::keyring;
+use super::permission::KeyNeedPerm;
+use super::process_keys::{KEY_LOOKUP_CREATE, KEY_LOOKUP_PARTIAL, KeyRef, lookup_user_key};
+use super::request_key;
+use super::{KEY_FLAG_USER_CONSTRUCT, KeyType, notify_key};
+
+/// Largest payload `add_key` accepts.
+pub const ADD_KEY_PAYLOAD_MAX: usize = 1024 * 1024 - 1;
+
+fn put(cx: &Cx<'_>, r: KeyRef) {
+    key_put(cx, r.key)
+}
+
+/// Models `SYSCALL_DEFINE5(add_key)`: returns the serial of the key
+/// created or updated.
+pub fn sys_add_key(
+    cx: &Cx<'_>,
+    type_: &str,
+    description: &str,
+    payload: &[u8],
+    ringid: i32,
+) -> KResult<i64> {
+    let _f = kfn("sys_add_key");
+    if payload.len() > ADD_KEY_PAYLOAD_MAX {
+        return Err(Errno::EINVAL);
+    }
+    if type_.starts_with('.') {
+        return Err(Errno::EPERM);
+    }
+    let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
+    if description.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    if description.starts_with('.') && t == KeyType::Keyring {
+        return Err(Errno::EPERM);
+    }
+    let kr = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
+    let r = key::key_create_or_update(cx, kr.key, kr.possessed, t, description, payload);
+    put(cx, kr);
+    let k = r?;
+    let serial = cx.k.keys.get(k).serial;
+    key_put(cx, k);
+    Ok(serial as i64)
+}
+
+/// Models `SYSCALL_DEFINE4(request_key)` up to the upcall (see
+/// [`request_key`](super::request_key) for what is not modelled).
+pub fn sys_request_key(
+    cx: &Cx<'_>,
+    type_: &str,
+    description: &str,
+    destringid: i32,
+) -> KResult<i64> {
+    let _f = kfn("sys_request_key");
+    let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
+    if description.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let dest = lookup_user_key(cx, destringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
+    let r = request_key::request_key_and_link(cx, t, description, dest.key);
+    put(cx, dest);
+    let k = r?;
+    let serial = cx.k.keys.get(k).serial;
+    key_put(cx, k);
+    Ok(serial as i64)
+}
+
+/// Models `keyctl_update_key()` (KEYCTL_UPDATE).
+pub fn keyctl_update_key(cx: &Cx<'_>, id: i32, payload: &[u8]) -> KResult<i64> {
+    let _f = kfn("keyctl_update_key");
+    if payload.len() > cx.k.config.page_size as usize {
+        return Err(Errno::EINVAL);
+    }
+    let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Write)?;
+    let ret = key::key_update(cx, r.key, r.possessed, payload);
+    put(cx, r);
+    ret.map(|_| 0)
+}
+
+/// Models `keyctl_revoke_key()` (KEYCTL_REVOKE): write permission, or
+/// setattr permission when write is refused.
+pub fn keyctl_revoke_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_revoke_key");
+    let r = match lookup_user_key(cx, id, 0, KeyNeedPerm::Write) {
+        Err(Errno::EACCES) => lookup_user_key(cx, id, 0, KeyNeedPerm::Setattr)?,
+        other => other?,
+    };
+    key::key_revoke(cx, r.key);
+    put(cx, r);
+    Ok(0)
+}
+
+/// Models `keyctl_invalidate_key()` (KEYCTL_INVALIDATE).
+pub fn keyctl_invalidate_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_invalidate_key");
+    let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Search)?;
+    key::key_invalidate(cx, r.key);
+    put(cx, r);
+    Ok(0)
+}
+
+/// Models `keyctl_keyring_clear()` (KEYCTL_CLEAR).
+pub fn keyctl_keyring_clear(cx: &Cx<'_>, ringid: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_keyring_clear");
+    let r = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
+    let ret = keyring::keyring_clear(cx, r.key);
+    put(cx, r);
+    ret.map(|_| 0)
+}
+
+/// Models `keyctl_keyring_link()` (KEYCTL_LINK).
+pub fn keyctl_keyring_link(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_keyring_link");
+    let kr = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
+    let k = match lookup_user_key(cx, id, KEY_LOOKUP_CREATE, KeyNeedPerm::Link) {
+        Ok(k) => k,
+        Err(e) => {
+            put(cx, kr);
+            return Err(e);
+        }
+    };
+    let ret = keyring::key_link(cx, kr.key, k.key);
+    put(cx, k);
+    put(cx, kr);
+    ret.map(|_| 0)
+}
+
+/// Models `keyctl_keyring_unlink()` (KEYCTL_UNLINK).
+pub fn keyctl_keyring_unlink(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_keyring_unlink");
+    let kr = lookup_user_key(cx, ringid, 0, KeyNeedPerm::Write)?;
+    let k = match lookup_user_key(cx, id, KEY_LOOKUP_PARTIAL, KeyNeedPerm::Unlink) {
+        Ok(k) => k,
+        Err(e) => {
+            put(cx, kr);
+            return Err(e);
+        }
+    };
+    let ret = keyring::key_unlink(cx, kr.key, k.key);
+    put(cx, k);
+    put(cx, kr);
+    ret.map(|_| 0)
+}
+
+/// Models `keyctl_chown_key()` (KEYCTL_CHOWN): SETATTR whenever something
+/// was asked to change, even to the same owner.
+pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_chown_key");
+    if user == -1 && group == -1 {
+        return Ok(0);
+    }
+    let r = lookup_user_key(
+        cx,
+        id,
+        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
+        KeyNeedPerm::Setattr,
+    )?;
+    let k = cx.k.keys.get(r.key);
+    let cred = cx.current_cred();
+    let ret = {
+        let _g = k.sem.down_write();
+        let allowed = cred.privileged
+            || ((user == -1 || k.uid.get() == user as u32)
+                && (group == -1 || group as u32 == k.gid.get() || group as u32 == cred.gid));
+        if allowed {
+            if user != -1 {
+                k.uid.set(user as u32);
+            }
+            if group != -1 {
+                k.gid.set(group as u32);
+            }
+            notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+            Ok(0)
+        } else {
+            Err(Errno::EACCES)
+        }
+    };
+    put(cx, r);
+    ret
+}
+
+/// Models `keyctl_setperm_key()` (KEYCTL_SETPERM): `EINVAL` for unknown
+/// bits; the owner (or `CAP_SYS_ADMIN`) sets them and SETATTR is posted.
+pub fn keyctl_setperm_key(cx: &Cx<'_>, id: i32, perm: u32) -> KResult<i64> {
+    let _f = kfn("keyctl_setperm_key");
+    if perm & !(KEY_POS_ALL | KEY_USR_ALL | KEY_GRP_ALL | KEY_OTH_ALL) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let r = lookup_user_key(
+        cx,
+        id,
+        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
+        KeyNeedPerm::Setattr,
+    )?;
+    let k = cx.k.keys.get(r.key);
+    let cred = cx.current_cred();
+    let ret = {
+        let _g = k.sem.down_write();
+        if k.uid.get() == cred.uid || cred.privileged {
+            k.perm.set(perm);
+            notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+            Ok(0)
+        } else {
+            Err(Errno::EACCES)
+        }
+    };
+    put(cx, r);
+    ret
+}
+
+/// Models `keyctl_instantiate_key()` (KEYCTL_INSTANTIATE), for a key the
+/// calling task is constructing: INSTANTIATED on the key, LINKED on the
+/// destination keyring if one is named (`ringid != 0`).
+pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_instantiate_key");
+    if payload.len() > ADD_KEY_PAYLOAD_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
+    let ret = (|| {
+        request_key::check_authority(cx, target)?;
+        let dest = if ringid != 0 {
+            Some(lookup_user_key(
+                cx,
+                ringid,
+                KEY_LOOKUP_CREATE,
+                KeyNeedPerm::Write,
+            )?)
+        } else {
+            None
+        };
+        let r = key::key_instantiate_and_link(cx, target, payload, dest.map(|d| d.key));
+        if let Some(d) = dest {
+            put(cx, d);
+        }
+        r?;
+        // The construction's reference goes with the authority.
+        key_put(cx, target);
+        Ok(0)
+    })();
+    key_put(cx, target);
+    ret
+}
+
+/// Models `keyctl_reject_key()` (KEYCTL_REJECT; KEYCTL_NEGATE is `error =
+/// ENOKEY`): negatively instantiate a key under construction.
+pub fn keyctl_reject_key(
+    cx: &Cx<'_>,
+    id: i32,
+    timeout: u32,
+    error: i32,
+    ringid: i32,
+) -> KResult<i64> {
+    let _f = kfn("keyctl_reject_key");
+    let Some(err) =
+        Errno::from_number(error).filter(|e| error > 0 && error < 4095 && *e != Errno::ERESTARTSYS)
+    else {
+        return Err(Errno::EINVAL);
+    };
+    let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
+    let ret = (|| {
+        request_key::check_authority(cx, target)?;
+        let dest = if ringid != 0 {
+            Some(lookup_user_key(
+                cx,
+                ringid,
+                KEY_LOOKUP_CREATE,
+                KeyNeedPerm::Write,
+            )?)
+        } else {
+            None
+        };
+        let was_constructing = cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT);
+        let r = key::key_reject_and_link(cx, target, timeout, err, dest.map(|d| d.key));
+        if let Some(d) = dest {
+            put(cx, d);
+        }
+        if was_constructing && !cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT) {
+            key_put(cx, target);
+        }
+        r.map(|_| 0)
+    })();
+    key_put(cx, target);
+    ret
+}
+
+/// Models `keyctl_set_timeout()` (KEYCTL_SET_TIMEOUT): SETATTR always.
+pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
+    let _f = kfn("keyctl_set_timeout");
+    let r = lookup_user_key(
+        cx,
+        id,
+        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
+        KeyNeedPerm::Setattr,
+    )?;
+    key::key_set_timeout(cx, r.key, timeout);
+    notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+    put(cx, r);
+    Ok(0)
+}
+
+/// Models `keyctl_watch_key()` (KEYCTL_WATCH_KEY): `watch_id` 0..=255 adds
+/// a watch with that tag; -1 removes this queue's watch (posting a removal
+/// record), `EBADSLT` if there is none.
+pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32) -> KResult<i64> {
+    let _f = kfn("keyctl_watch_key");
+    if !(-1..=0xff).contains(&watch_id) {
+        return Err(Errno::EINVAL);
+    }
+    let key_ref = lookup_user_key(cx, id, KEY_LOOKUP_CREATE, KeyNeedPerm::View)?;
+    let key = key_ref.key;
+    let k = cx.k.keys.get(key);
+
+    let wqueue = match get_watch_queue(cx, watch_queue_fd) {
+        Ok(w) => w,
+        Err(e) => {
+            key_put(cx, key);
+            return Err(e);
+        }
+    };
+
+    let ret: KResult<i64>;
+    if watch_id >= 0 {
+        'add: {
+            let mut wlist = None;
+            if k.watchers.get().is_none() {
+                wlist = init_watch_list(cx, None);
+                if wlist.is_none() {
+                    ret = Err(Errno::ENOMEM);
+                    break 'add;
+                }
+            }
+            let Some(watch) = init_watch(
+                cx,
+                wqueue,
+                k.key_serial() as u64,
+                (watch_id as u32) << WATCH_INFO_ID__SHIFT,
+            ) else {
+                if let Some(wl) = wlist {
+                    free_unused(cx, cx.k.wlists.get(wl).as_ref());
+                }
+                ret = Err(Errno::ENOMEM);
+                break 'add;
+            };
+
+            if let Err(e) = lsm::security_watch_key(cx, &k.description) {
+                free_unused(cx, cx.k.watches.get(watch).as_ref());
+                if let Some(wl) = wlist {
+                    free_unused(cx, cx.k.wlists.get(wl).as_ref());
+                }
+                ret = Err(e);
+                break 'add;
+            }
+
+            let g = k.sem.down_write();
+            if k.watchers.get().is_none() {
+                k.watchers.set(wlist.take());
+            }
+            let r = add_watch_to_object(cx, watch, k.watchers.get().expect("installed above"));
+            drop(g);
+
+            if r.is_err() {
+                free_unused(cx, cx.k.watches.get(watch).as_ref());
+            }
+            if let Some(wl) = wlist {
+                free_unused(cx, cx.k.wlists.get(wl).as_ref());
+            }
+            ret = r.map(|_| 0);
+        }
+    } else {
+        ret = match k.watchers.get() {
+            None => Err(Errno::EBADSLT),
+            Some(wl) => {
+                let _g = k.sem.down_write();
+                remove_watch_from_object(cx, wl, Some(wqueue), k.key_serial() as u64, false)
+                    .map(|_| 0)
+            }
+        };
+    }
+
+    put_watch_queue(cx, wqueue);
+    key_put(cx, key);
+    ret
+}
+
+/// `kfree()` of a watch or watch list that was never published.
+fn free_unused<T>(cx: &Cx<'_>, obj: &crate::heap::Obj<T>) {
+    cx.k.heap.kfree(crate::heap::Obj::hdr(obj));
+}

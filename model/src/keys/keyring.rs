@@ -1,0 +1,186 @@
+//! Models security/keys/keyring.c: links and unlinks (LINKED / UNLINKED on
+//! the keyring), clearing (CLEARED, even when empty), revocation and
+//! destruction (silent), and the collector's pass over keyrings.
+
+use crate::errno::{Errno, KResult};
+use crate::heap::Id;
+use crate::kernel::Cx;
+use crate::trace::kfn;
+use crate::uapi::*;
+
+use super::key::{key_get, key_put};
+use super::{KEY_FLAG_DEAD, KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, Key, KeyType, notify_key};
+
+fn same_index(cx: &Cx<'_>, a: Id<Key>, type_: KeyType, desc: &str) -> bool {
+    let k = cx.k.keys.get(a);
+    k.type_ == type_ && k.description == desc
+}
+
+/// Models `__key_link_lock()` + the checks of `__key_link_begin()`:
+/// `ENOTDIR` for a non-keyring, `EKEYREVOKED` for a revoked keyring.
+pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
+    let kr = cx.k.keys.get(keyring);
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    if kr.test_flag(KEY_FLAG_REVOKED) {
+        return Err(Errno::EKEYREVOKED);
+    }
+    Ok(())
+}
+
+/// Models `find_key_to_update()`: a direct link of the same type and
+/// description that is neither revoked nor invalidated.
+pub fn find_key_to_update(
+    cx: &Cx<'_>,
+    keyring: Id<Key>,
+    type_: KeyType,
+    desc: &str,
+) -> Option<Id<Key>> {
+    let kr = cx.k.keys.get(keyring);
+    kr.keys.get().into_iter().find(|k| {
+        let key = cx.k.keys.get(*k);
+        same_index(cx, *k, type_, desc)
+            && !key.test_flag(KEY_FLAG_INVALIDATED)
+            && !key.test_flag(KEY_FLAG_REVOKED)
+    })
+}
+
+/// Models `__key_link()`: link `key` into `keyring` (taking a reference),
+/// replacing any link with the same type and description (whose reference
+/// is dropped, silently), then post LINKED on the keyring.
+///
+/// APPROX: the displaced link's reference is dropped at once; the kernel
+/// drops it after an RCU grace period.
+pub fn __key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) {
+    let _f = kfn("__key_link");
+    let kr = cx.k.keys.get(keyring);
+    let k = cx.k.keys.get(key);
+    key_get(cx, key);
+    let displaced = kr.keys.with_mut(|v| {
+        match v
+            .iter()
+            .position(|x| same_index(cx, *x, k.type_, &k.description))
+        {
+            Some(i) => Some(std::mem::replace(&mut v[i], key)),
+            None => {
+                v.push(key);
+                None
+            }
+        }
+    });
+    if let Some(old) = displaced {
+        key_put(cx, old);
+    }
+    notify_key(cx, keyring, NOTIFY_KEY_LINKED, k.key_serial());
+}
+
+/// Models `keyring_detect_cycle()`: linking `key` (a keyring) into
+/// `keyring` must not make `keyring` reachable from itself.
+fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
+    let mut stack = vec![key];
+    let mut seen = Vec::new();
+    while let Some(k) = stack.pop() {
+        if k == keyring {
+            return Err(Errno::EDEADLK);
+        }
+        if seen.contains(&k) {
+            continue;
+        }
+        seen.push(k);
+        let kk = cx.k.keys.get(k);
+        if kk.type_ == KeyType::Keyring {
+            stack.extend(kk.keys.get());
+        }
+    }
+    Ok(())
+}
+
+/// Models `key_link()` (KEYCTL_LINK's core).
+pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
+    let _f = kfn("key_link");
+    __key_link_begin(cx, keyring)?;
+    let kr = cx.k.keys.get(keyring);
+    let _g = kr.sem.down_write();
+    if cx.k.keys.get(key).type_ == KeyType::Keyring {
+        keyring_detect_cycle(cx, keyring, key)?;
+    }
+    __key_link(cx, keyring, key);
+    Ok(())
+}
+
+/// Models `key_unlink()` (KEYCTL_UNLINK's core): remove the link with the
+/// key's type and description (`ENOENT` if there is none), then post
+/// UNLINKED on the keyring with the *argument* key's serial.
+pub fn key_unlink(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
+    let _f = kfn("key_unlink");
+    let kr = cx.k.keys.get(keyring);
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    let _g = kr.sem.down_write();
+    let k = cx.k.keys.get(key);
+    let removed = kr.keys.with_mut(|v| {
+        v.iter()
+            .position(|x| same_index(cx, *x, k.type_, &k.description))
+            .map(|i| v.remove(i))
+    });
+    let Some(removed) = removed else {
+        return Err(Errno::ENOENT);
+    };
+    notify_key(cx, keyring, NOTIFY_KEY_UNLINKED, k.key_serial());
+    key_put(cx, removed);
+    Ok(())
+}
+
+/// Models `keyring_clear()`: drop every link and post CLEARED (also for
+/// an empty keyring); `ENOTDIR` for a non-keyring.
+pub fn keyring_clear(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
+    let _f = kfn("keyring_clear");
+    let kr = cx.k.keys.get(keyring);
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    let _g = kr.sem.down_write();
+    let old = kr.keys.replace(Vec::new());
+    notify_key(cx, keyring, NOTIFY_KEY_CLEARED, 0);
+    for k in old {
+        key_put(cx, k);
+    }
+    Ok(())
+}
+
+/// Models `keyring_revoke()` (the keyring type's `->revoke`): drop every
+/// link, posting nothing.
+pub fn keyring_revoke(cx: &Cx<'_>, keyring: Id<Key>) {
+    let old = cx.k.keys.get(keyring).keys.replace(Vec::new());
+    for k in old {
+        key_put(cx, k);
+    }
+}
+
+/// Models `keyring_destroy()`: the collector frees a keyring's links,
+/// posting nothing.
+pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
+    let _f = kfn("keyring_destroy");
+    keyring_revoke(cx, keyring)
+}
+
+/// Models `keyring_gc()`: unlink dead and invalidated keys, posting
+/// nothing. Returns whether anything was unlinked.
+pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>) -> bool {
+    let kr = cx.k.keys.get(keyring);
+    let dead: Vec<Id<Key>> = kr.keys.with_mut(|v| {
+        let (dead, live): (Vec<Id<Key>>, Vec<Id<Key>>) = v.iter().partition(|k| {
+            let key = cx.k.keys.get(**k);
+            key.test_flag(KEY_FLAG_INVALIDATED) || key.test_flag(KEY_FLAG_DEAD)
+        });
+        *v = live;
+        dead
+    });
+    let any = !dead.is_empty();
+    for k in dead {
+        key_put(cx, k);
+    }
+    any
+}

@@ -1,0 +1,218 @@
+//! Models security/keys/, the upstream event source: keys and keyrings,
+//! the keyctl operations that post key notifications, and the garbage
+//! collector that destroys keys (posting removal records to their
+//! watchers). One file per kernel source file:
+//!
+//! | kernel file | module |
+//! |---|---|
+//! | security/keys/internal.h (`notify_key`) | [`self`] |
+//! | security/keys/key.c | [`key`] |
+//! | security/keys/keyring.c | [`keyring`] |
+//! | security/keys/keyctl.c | [`keyctl`] |
+//! | security/keys/process_keys.c | [`process_keys`] |
+//! | security/keys/permission.c | [`permission`] |
+//! | security/keys/request_key.c | [`request_key`] |
+//! | security/keys/gc.c | [`gc`] |
+//!
+//! APPROX: no wall clock, so key expiry never fires (timeouts are stored
+//! and reported, never acted on); no key quotas; possession is
+//! reachability from the session keyring through keyrings, without search
+//! permission checks; key types are `user`, `logon` and `keyring`.
+
+pub mod gc;
+pub mod key;
+pub mod keyctl;
+pub mod keyring;
+pub mod permission;
+pub mod process_keys;
+pub mod request_key;
+
+use std::collections::BTreeMap;
+
+use crate::heap::Id;
+use crate::kernel::{Cx, UserStruct};
+use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::{Arc, KCell, Kref, RwSem, instr};
+use crate::uapi::*;
+use crate::watch_queue::{self, WatchList};
+
+/// `KEY_FLAG_*` bit numbers.
+pub const KEY_FLAG_DEAD: u32 = 0;
+pub const KEY_FLAG_REVOKED: u32 = 1;
+pub const KEY_FLAG_USER_CONSTRUCT: u32 = 3;
+pub const KEY_FLAG_INVALIDATED: u32 = 5;
+
+/// A key type (`struct key_type`), by the properties the model needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyType {
+    /// `key_type_user`: updatable, readable.
+    User,
+    /// `key_type_logon`: updatable, not readable.
+    Logon,
+    /// `key_type_keyring`: holds links; no `->update`.
+    Keyring,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::User => "user",
+            KeyType::Logon => "logon",
+            KeyType::Keyring => "keyring",
+        }
+    }
+    /// `key_type_lookup()`: `ENOKEY` for an unknown type.
+    pub fn lookup(name: &str) -> Option<KeyType> {
+        match name {
+            "user" => Some(KeyType::User),
+            "logon" => Some(KeyType::Logon),
+            "keyring" => Some(KeyType::Keyring),
+            _ => None,
+        }
+    }
+    /// Whether the type has `->update`.
+    pub fn has_update(self) -> bool {
+        !matches!(self, KeyType::Keyring)
+    }
+    /// Whether the type has `->read`.
+    pub fn has_read(self) -> bool {
+        !matches!(self, KeyType::Logon)
+    }
+}
+
+/// `key->state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// `KEY_IS_UNINSTANTIATED`.
+    Uninstantiated,
+    /// `KEY_IS_POSITIVE`.
+    Positive,
+    /// Negatively instantiated: lookups fail with this error.
+    Negative(crate::errno::Errno),
+}
+
+/// Models `struct key`.
+#[derive(Debug)]
+pub struct Key {
+    /// `usage`: references (keyring links, the session, lookups in flight).
+    pub usage: Kref,
+    /// `serial`.
+    pub serial: i32,
+    /// `sem`.
+    pub sem: RwSem,
+    /// `user`: the owner's accounting.
+    pub user: Arc<UserStruct>,
+    /// `expiry` as the timeout last set, in seconds (0: none).
+    pub expiry: KCell<u64>,
+    pub uid: KCell<u32>,
+    pub gid: KCell<u32>,
+    pub perm: KCell<u32>,
+    /// `flags`.
+    pub flags: AtomicU32,
+    /// `state`.
+    pub state: KCell<KeyState>,
+    /// `type`.
+    pub type_: KeyType,
+    /// `description`.
+    pub description: String,
+    /// The payload of `user`/`logon` keys.
+    pub payload: KCell<Vec<u8>>,
+    /// A keyring's links (its assoc array), in link order; at most one
+    /// key per (type, description).
+    pub keys: KCell<Vec<Id<Key>>>,
+    /// `watchers`: the watch list, created by the first watch.
+    pub watchers: KCell<Option<Id<WatchList>>>,
+}
+
+impl Key {
+    pub fn test_flag(&self, bit: u32) -> bool {
+        self.flags.load(Ordering::Acquire) & (1 << bit) != 0
+    }
+    /// `test_and_set_bit()`: true if it was already set.
+    pub fn test_and_set_flag(&self, bit: u32) -> bool {
+        self.flags.fetch_or(1 << bit, Ordering::AcqRel) & (1 << bit) != 0
+    }
+    pub fn clear_flag(&self, bit: u32) {
+        self.flags.fetch_and(!(1 << bit), Ordering::AcqRel);
+    }
+    /// `key_serial()`.
+    pub fn key_serial(&self) -> u32 {
+        self.serial as u32
+    }
+}
+
+/// The key serial tree, the session keyring and the collector's state.
+#[derive(Debug, Default)]
+pub struct KeyRegistry {
+    /// `key_serial_tree`.
+    pub tree: instr::Mutex<BTreeMap<i32, Id<Key>>>,
+    serial_state: instr::AtomicU32,
+    /// The process's session keyring.
+    pub session: KCell<Option<Id<Key>>>,
+    /// Set by `key_put()` dropping a last reference and by
+    /// `key_schedule_gc_links()`: the collector has work.
+    pub gc_pending: AtomicBool,
+}
+
+impl KeyRegistry {
+    /// `key_alloc_serial()`: a serial of at least 3 not in use. The kernel
+    /// draws random serials; the model draws from a fixed pseudo-random
+    /// sequence, so serial order differs from creation order as it does in
+    /// the kernel, and runs are reproducible.
+    pub fn alloc_serial(&self) -> i32 {
+        let tree = self.tree.lock();
+        loop {
+            let s = self
+                .serial_state
+                .fetch_add(1, instr::Ordering::Relaxed)
+                .wrapping_add(1);
+            let mut x = s.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
+            x ^= x >> 15;
+            x = x.wrapping_mul(0x2c1b_3c6d);
+            x ^= x >> 12;
+            let serial = (x & 0x3fff_ffff) as i32 | 0x1000_0000;
+            if serial >= 3 && !tree.contains_key(&serial) {
+                return serial;
+            }
+        }
+    }
+}
+
+/// Models `notify_key()` (security/keys/internal.h): build a 16-byte
+/// `key_notification` about `key` and post it to the key's watchers.
+pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
+    let k = cx.k.keys.get(key);
+    let mut n = key_notification(subtype, k.key_serial(), aux);
+    let cred = cx.current_cred();
+    watch_queue::post_watch_notification(
+        cx,
+        k.watchers.get(),
+        &mut n,
+        &cred,
+        k.key_serial() as u64,
+    );
+}
+
+/// Boot: the process's session keyring (`_ses`), held by the process.
+pub fn boot_session_keyring(cx: &Cx<'_>) {
+    let cred = cx.current_cred();
+    let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK;
+    let ses = key::key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm)
+        .expect("booting the session keyring cannot fail");
+    key::mark_key_instantiated(cx, ses, None);
+    cx.k.key_registry.session.set(Some(ses));
+}
+
+/// Process exit: the process drops its session keyring and the users drop
+/// their user keyrings.
+pub fn exit_keys(cx: &Cx<'_>) {
+    if let Some(ses) = cx.k.key_registry.session.replace(None) {
+        key::key_put(cx, ses);
+    }
+    let users: Vec<Arc<UserStruct>> = cx.k.users.lock().values().cloned().collect();
+    for u in users {
+        if let Some(kr) = u.uid_keyring.replace(None) {
+            key::key_put(cx, kr);
+        }
+    }
+}

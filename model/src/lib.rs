@@ -1,0 +1,48 @@
+//! An executable model of the Linux general notification queue
+//! (`watch_queue`, built on pipes), faithful to Linux 6.12, with the
+//! machinery to check it: object lifetimes, RCU, a trace of every step,
+//! the catalog of historical bugs as switches, a sequential reference, and
+//! an oracle of invariants.
+//!
+//! | kernel file | module | functions modelled |
+//! |---|---|---|
+//! | include/uapi/linux/watch_queue.h | [`uapi`] | record layout, constants, `watch_test.c` printing |
+//! | fs/pipe.c, include/linux/pipe_fs_i.h | [`pipe`] | `pipe_read`, `pipe_write`, `pipe_ioctl`, `pipe_poll`, `pipe_release`, `free_pipe_info`, `alloc_pipe_info`, `pipe_resize_ring`, `pipe_fcntl`, `do_pipe2` |
+//! | kernel/watch_queue.c | [`watch_queue`] | `post_one_notification`, `__post_watch_notification`, `filter_watch_notification`, `watch_queue_set_size`, `watch_queue_set_filter`, `add_watch_to_object`, `remove_watch_from_object`, `watch_queue_clear`, `put_watch_queue`, `free_watch`, `get_watch_queue`, `watch_queue_init` |
+//! | security/keys/*.c | [`keys`] | `notify_key`, `key_create_or_update`, `key_update`, `key_revoke`, `key_invalidate`, `__key_link`, `key_unlink`, `keyring_clear`, `keyctl_*`, `key_garbage_collector` |
+//! | fs/splice.c | [`splice`] | `do_splice`, `do_tee`, `vmsplice` refusals |
+//! | security/security.c | [`lsm`] | `security_watch_key`, `security_post_notification` |
+//! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
+//! | mm | [`mm`] | pages and their references |
+//!
+//! Checker machinery: [`sync`] (the one facade over std, loom and
+//! shuttle), [`heap`] (KASAN/kmemleak-style lifetimes), [`rcu`], [`trace`],
+//! [`bugs`] (the catalog), [`spec`] (the sequential reference), [`oracle`]
+//! (invariants), [`api`] (operations and outcomes) and [`seq`] (the
+//! sequential runner).
+
+pub mod sync;
+
+pub mod api;
+pub mod bugs;
+pub mod errno;
+pub mod file;
+pub mod heap;
+pub mod kernel;
+pub mod keys;
+pub mod lsm;
+pub mod mm;
+pub mod oracle;
+pub mod pipe;
+pub mod rcu;
+pub mod seq;
+pub mod spec;
+pub mod splice;
+pub mod syscalls;
+pub mod trace;
+pub mod uapi;
+pub mod watch_queue;
+
+pub use errno::Errno;
+pub use kernel::{Config, Kernel};
+pub use oracle::{Inv, Violation};

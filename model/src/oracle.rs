@@ -1,0 +1,807 @@
+//! Invariants: each has an ID and this one home. Model code cites the ID
+//! (`wq_assert!(I1, ...)`); the checks over record streams and model state
+//! live at the end of this file and run after every step of every driver.
+//!
+//! A violation panics with a stable first line,
+//! `invariant I1 violated: ring occupancy (head=33 tail=0 ring_size=32)`,
+//! so tests can match it exactly and drivers can parse it back.
+
+use std::fmt;
+
+use crate::sync::instr;
+
+macro_rules! invariants {
+    ($($(#[doc = $doc:expr])* $id:ident => $name:expr;)*) => {
+        /// An invariant of the notification queue, by ID.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Inv { $($(#[doc = $doc])* $id),* }
+
+        impl Inv {
+            /// Every invariant.
+            pub const ALL: &'static [Inv] = &[$(Inv::$id),*];
+            /// The short noun phrase ("note conservation").
+            pub fn title(self) -> &'static str { match self { $(Inv::$id => $name),* } }
+            /// The ID as printed ("N1").
+            pub fn id(self) -> &'static str { match self { $(Inv::$id => stringify!($id)),* } }
+            /// Parse an ID.
+            pub fn from_id(s: &str) -> Option<Inv> {
+                match s { $(stringify!($id) => Some(Inv::$id),)* _ => None }
+            }
+        }
+    };
+}
+
+invariants! {
+    /// **Use-after-free.** No model object is touched after it was freed.
+    /// Kernel: every pointer the code dereferences. Broken by W7, W13.
+    H1 => "use-after-free";
+    /// **Double free.** Every object is freed once.
+    H2 => "double-free";
+    /// **Out-of-bounds.** Every array index lies inside its allocation.
+    /// Kernel: the filter array, the note bitmap. Broken by W1, W4 (64 KiB pages).
+    H3 => "out-of-bounds";
+    /// **NULL dereference.** Broken by W9.
+    H4 => "null-ptr-deref";
+    /// **No leak at teardown.** Once every file is closed, every key is
+    /// destroyed and RCU has quiesced, nothing the notification queue
+    /// allocated is still allocated. Broken by W3, W6, W10, W11.
+    H5 => "no leak at teardown";
+    /// **No kernel BUG.** `BUG()` is never reached (a note handed out twice
+    /// in `post_one_notification`).
+    B1 => "no kernel BUG";
+    /// **Ring occupancy.** `0 <= head - tail <= ring_size` for notification
+    /// pipes (`max_usage` bounds writers of plain pipes). Kernel: `pipe_full`.
+    I1 => "ring occupancy";
+    /// **Live slots.** Exactly the slots in `[tail, head)` have `ops` set.
+    /// Kernel: `pipe_buf_release` clears `ops`; posting sets it.
+    I2 => "live slots exactly [tail, head)";
+    /// **Published slots.** A reader that sees `head` also sees the fields
+    /// of every slot below it. Kernel: the store-release of `head` in
+    /// `post_one_notification` pairs with the load-acquire in `pipe_read`.
+    I3 => "slot published before head";
+    /// **Power-of-two ring.** `ring_size` is a power of two, so
+    /// `index & (ring_size - 1)` never aliases two live slots. Broken by W5.
+    I4 => "power-of-two ring";
+    /// **Note conservation.** Set bits in the whole note bitmap plus notes
+    /// held by live slots equal `nr_notes`, and no note is held twice.
+    /// Broken by W4.
+    N1 => "note conservation";
+    /// **FIFO.** Each queue's readers see accepted posts in the order they
+    /// were accepted. Broken by W5.
+    S1 => "FIFO per queue";
+    /// **Nothing invented or duplicated.** Every record a reader sees was
+    /// accepted exactly once by a post (or is a fabricated loss record).
+    S2 => "nothing invented or duplicated";
+    /// **Loss records.** Exactly one 8-byte loss record follows each record
+    /// that was the newest queued one when a post was lost, before the next
+    /// record; none appears otherwise (a loss on an empty ring is dropped).
+    /// Broken by P12.
+    S3 => "one loss record per flagged record";
+    /// **Whole records.** Every `read()` returns whole records only, never
+    /// more bytes than asked.
+    S4 => "whole records only";
+    /// **Filters respected.** A record is queued through a watch iff the
+    /// queue's filter (as userspace specified it) accepts it.
+    S5 => "filters respected";
+    /// **Silence after removal.** No record of a watched object reaches a
+    /// queue after that watch's removal record, until it is watched again.
+    S6 => "no record for a watch after its removal";
+    /// **One removal per destruction.** An object destroyed while a queue
+    /// watches it posts exactly one removal record to that queue.
+    S7 => "one removal record per destroyed object per queue";
+    /// **No dangling pipe pointer.** A live `watch_queue` points at a live
+    /// pipe or at nothing. Broken by W16.
+    Q1 => "no dangling wqueue->pipe";
+    /// **Refcount balance.** A live watch_queue's `usage` equals its
+    /// pipe's reference plus one per live watch on it; a live watch's
+    /// `usage` equals the lists that still hold it.
+    R1 => "refcount balance";
+    /// **Pipe accounting.** A user's `pipe_bufs` equals the sum of
+    /// `nr_accounted` over that user's live pipes. Broken by W19.
+    A1 => "pipe page accounting";
+    /// **Watch limit.** Adding a watch never takes a user's `nr_watches`
+    /// past `RLIMIT_NOFILE`, and `nr_watches` counts the user's watches.
+    /// Broken by W17.
+    A2 => "watch count within RLIMIT_NOFILE";
+    /// **Lock order.** The lock-acquisition graph has no cycle (lockdep).
+    K1 => "lock order";
+    /// **No deadlock.** Some thread can always make progress.
+    V1 => "no deadlock";
+    /// **No lost wake-up.** No reader sleeps while a record it could read
+    /// is queued once every other thread has finished.
+    V2 => "no lost wake-up";
+}
+
+impl fmt::Display for Inv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A reported violation: which invariant, and the details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub inv: Inv,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invariant {} violated: {}", self.inv, self.message)
+    }
+}
+
+impl Violation {
+    /// Parse the first line of a violation panic back.
+    pub fn parse(s: &str) -> Option<Violation> {
+        let rest = s.strip_prefix("invariant ")?;
+        let (id, msg) = rest.split_once(" violated: ")?;
+        Some(Violation {
+            inv: Inv::from_id(id)?,
+            message: msg.to_string(),
+        })
+    }
+}
+
+/// Report a violation: panic with the stable first line.
+#[track_caller]
+pub fn fail(inv: Inv, message: impl Into<String>) -> ! {
+    let v = Violation {
+        inv,
+        message: message.into(),
+    };
+    std::panic::panic_any(v.to_string())
+}
+
+/// Assert an invariant: `wq_assert!(I1, occ <= ring_size, "head={head} tail={tail}")`.
+/// Always on, in release builds too.
+#[macro_export]
+macro_rules! wq_assert {
+    ($inv:ident, $cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            $crate::oracle::fail($crate::oracle::Inv::$inv, format!($($fmt)+));
+        }
+    };
+}
+
+crate::facade_thread_local! {
+    static QUIET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+static HOOK: instr::Once = instr::Once::new();
+
+/// Install (once) a panic hook that stays silent for violations caught by
+/// [`catch_violation`] and defers to the default hook otherwise.
+fn install_quiet_hook() {
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(|q| q.get()) > 0 {
+                return;
+            }
+            default(info)
+        }));
+    });
+}
+
+/// Run `f`; a violation panic becomes `Err(Violation)`. Any other panic is
+/// a bug in the model or the harness and is re-raised.
+pub fn catch_violation<R>(f: impl FnOnce() -> R) -> Result<R, Violation> {
+    install_quiet_hook();
+    QUIET.with(|q| q.set(q.get() + 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(q.get() - 1));
+    match r {
+        Ok(v) => Ok(v),
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+            match text.as_deref().and_then(Violation::parse) {
+                Some(v) => Err(v),
+                None => std::panic::resume_unwind(payload),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The checks.
+// ---------------------------------------------------------------------------
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::heap::Obj;
+use crate::kernel::Kernel;
+use crate::pipe::{PipeBufOps, pipe_occupancy};
+use crate::spec::SpecFilter;
+use crate::trace::{Event, Tid};
+use crate::uapi::{self, WATCH_TYPE_META, WatchNotification};
+
+/// A record the oracle expects in a queue, in acceptance order.
+#[derive(Clone, Debug)]
+struct Queued {
+    bytes: Vec<u8>,
+    /// A post was lost while this was the newest queued record.
+    loss_after: bool,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    queue: VecDeque<Queued>,
+    /// A consumed record carried a loss: a loss record is owed before the
+    /// next record.
+    owed_loss: bool,
+    /// Bytes consumed or fabricated by each reader during its current read.
+    in_flight: BTreeMap<Tid, Vec<u8>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WatchLife {
+    Live,
+    Removed,
+}
+
+/// The oracle of one run: it follows the trace and the model's state and
+/// reports the first invariant that fails.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    cursor: usize,
+    queues: BTreeMap<u32, QueueState>,
+    /// wqueue -> pipe.
+    wq_pipe: BTreeMap<u32, u32>,
+    /// Filter object -> the UAPI bytes it was built from.
+    filter_uapi: BTreeMap<u32, Vec<u8>>,
+    /// wqueue -> the filter installed now.
+    wq_filter: BTreeMap<u32, Option<u32>>,
+    /// wqueue -> the last filter decision that passed, awaiting its post.
+    passed: BTreeMap<u32, Vec<u8>>,
+    /// (wqueue, object id) -> watch state.
+    watches: BTreeMap<(u32, u64), WatchLife>,
+    /// Queues fenced by watch_queue_clear.
+    cleared: BTreeSet<u32>,
+    /// (wqueue, object id) pairs owed exactly one removal record.
+    removal_owed: BTreeSet<(u32, u64)>,
+    /// (wqueue, object id) pairs whose removal record was posted.
+    removal_seen: BTreeSet<(u32, u64)>,
+    /// Records the oracle has matched so far (for reports and tests).
+    pub records_checked: u64,
+}
+
+fn show(bytes: &[u8]) -> String {
+    match crate::uapi::split_records(bytes) {
+        Ok(recs) if recs.len() == 1 => format!("{:?}", uapi::Record::decode(recs[0])),
+        _ => format!("{bytes:02x?}"),
+    }
+}
+
+fn key_id_of(bytes: &[u8]) -> Option<u64> {
+    let h = WatchNotification::decode(bytes)?;
+    match (h.type_, h.subtype) {
+        (WATCH_TYPE_META, uapi::WATCH_META_REMOVAL_NOTIFICATION) if bytes.len() >= 16 => {
+            Some(u64::from_le_bytes(bytes[8..16].try_into().ok()?))
+        }
+        (WATCH_TYPE_META, _) => None,
+        _ if bytes.len() >= 12 => Some(u32::from_le_bytes(bytes[8..12].try_into().ok()?) as u64),
+        _ => None,
+    }
+}
+
+impl Oracle {
+    /// Check every event since the last call, then the model's state.
+    pub fn check(&mut self, k: &Kernel) -> Result<(), Violation> {
+        let events = k.trace.since(self.cursor);
+        self.cursor += events.len();
+        for e in &events {
+            self.event(k, e)?;
+        }
+        check_state(k)
+    }
+
+    /// At a quiescent point (every syscall finished, deferred work done):
+    /// every removal record owed was posted.
+    pub fn check_quiescent(&mut self, k: &Kernel) -> Result<(), Violation> {
+        self.check(k)?;
+        if let Some((wq, id)) = self.removal_owed.iter().next() {
+            return Err(Violation {
+                inv: Inv::S7,
+                message: format!(
+                    "object {id:#x} was destroyed but watch_queue#{wq} got no removal record"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// After teardown: nothing may remain allocated.
+    pub fn check_teardown(&mut self, k: &Kernel) -> Result<(), Violation> {
+        self.check_quiescent(k)?;
+        let leaks = k.heap.leaks();
+        if !leaks.is_empty() {
+            return Err(Violation {
+                inv: Inv::H5,
+                message: format!(
+                    "memory leak: {} object(s) unreferenced at teardown: {}",
+                    leaks.len(),
+                    leaks.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn v(inv: Inv, message: String) -> Result<(), Violation> {
+        Err(Violation { inv, message })
+    }
+
+    fn event(&mut self, k: &Kernel, e: &Event) -> Result<(), Violation> {
+        match e {
+            Event::FilterSet {
+                wqueue,
+                filter,
+                uapi,
+            } => {
+                if let (Some(f), Some(u)) = (filter, uapi) {
+                    self.filter_uapi.insert(*f, u.clone());
+                }
+                self.wq_filter.insert(*wqueue, *filter);
+            }
+            Event::Filtered {
+                wqueue,
+                filter,
+                bytes,
+                passed,
+            } => {
+                let Some(fid) = filter else { return Ok(()) };
+                let Some(uapi) = self.filter_uapi.get(fid) else {
+                    return Ok(());
+                };
+                let spec = SpecFilter::parse(uapi).ok();
+                let h = WatchNotification::decode(bytes).expect("posted records have headers");
+                let want = spec
+                    .map(|f| f.accepts(h.type_, h.subtype, h.info))
+                    .unwrap_or(true);
+                if want != *passed {
+                    return Self::v(
+                        Inv::S5,
+                        format!(
+                            "watch_queue#{wqueue}'s filter {} {} but userspace's filter {} it",
+                            if *passed { "passed" } else { "rejected" },
+                            show(bytes),
+                            if want { "accepts" } else { "rejects" }
+                        ),
+                    );
+                }
+                if *passed {
+                    self.passed.insert(*wqueue, bytes.clone());
+                }
+            }
+            Event::WatchAdded { wqueue, id, .. } => {
+                self.watches.insert((*wqueue, *id), WatchLife::Live);
+                self.removal_seen.remove(&(*wqueue, *id));
+            }
+            Event::WatchRemoved { wqueue, id, .. } => {
+                if !self.cleared.contains(wqueue) {
+                    self.removal_owed.insert((*wqueue, *id));
+                }
+                self.watches.insert((*wqueue, *id), WatchLife::Removed);
+            }
+            Event::ObjectDestroyed { .. } => {}
+            Event::QueueCleared { wqueue } => {
+                self.cleared.insert(*wqueue);
+                self.removal_owed.retain(|(w, _)| w != wqueue);
+                for ((w, _), life) in self.watches.iter_mut() {
+                    if w == wqueue {
+                        *life = WatchLife::Removed;
+                    }
+                }
+            }
+            Event::Post {
+                pipe,
+                wqueue,
+                bytes,
+                queued,
+                ..
+            } => {
+                self.wq_pipe.insert(*wqueue, *pipe);
+                let h = WatchNotification::decode(bytes).expect("posted records have headers");
+                let meta = h.type_ == WATCH_TYPE_META;
+                if meta && h.subtype == uapi::WATCH_META_REMOVAL_NOTIFICATION {
+                    let id = key_id_of(bytes).unwrap_or(0);
+                    if !self.removal_seen.insert((*wqueue, id)) {
+                        return Self::v(
+                            Inv::S7,
+                            format!(
+                                "a second removal record for object {id:#x} was posted to watch_queue#{wqueue}"
+                            ),
+                        );
+                    }
+                    self.removal_owed.remove(&(*wqueue, id));
+                } else if !meta {
+                    if let Some(id) = key_id_of(bytes) {
+                        if self.watches.get(&(*wqueue, id)) == Some(&WatchLife::Removed) {
+                            return Self::v(
+                                Inv::S6,
+                                format!(
+                                    "{} was posted to watch_queue#{wqueue} after its watch on {id:#x} was removed",
+                                    show(bytes)
+                                ),
+                            );
+                        }
+                    }
+                    if let Some(Some(_)) = self.wq_filter.get(wqueue) {
+                        if self.passed.remove(wqueue).as_deref() != Some(&bytes[..]) {
+                            return Self::v(
+                                Inv::S5,
+                                format!(
+                                    "{} was posted to watch_queue#{wqueue} without passing its filter",
+                                    show(bytes)
+                                ),
+                            );
+                        }
+                    }
+                }
+                let q = self.queues.entry(*pipe).or_default();
+                match queued {
+                    Some(_) => q.queue.push_back(Queued {
+                        bytes: bytes.clone(),
+                        loss_after: false,
+                    }),
+                    None => {
+                        // A loss marks the newest queued record; on an empty
+                        // ring it is dropped.
+                        if let Some(last) = q.queue.back_mut() {
+                            last.loss_after = true;
+                        }
+                    }
+                }
+            }
+            Event::Consumed {
+                tid, pipe, bytes, ..
+            } => {
+                let tid = *tid;
+                let q = self.queues.entry(*pipe).or_default();
+                if q.owed_loss {
+                    return Self::v(
+                        Inv::S3,
+                        format!(
+                            "pipe#{pipe}: {} was read before the loss record owed for the record before it",
+                            show(bytes)
+                        ),
+                    );
+                }
+                match q.queue.front() {
+                    Some(front) if front.bytes == *bytes => {
+                        let front = q.queue.pop_front().unwrap();
+                        q.owed_loss = front.loss_after;
+                    }
+                    _ => {
+                        let pos = q.queue.iter().position(|x| x.bytes == *bytes);
+                        return match pos {
+                            Some(i) => Self::v(
+                                Inv::S1,
+                                format!(
+                                    "pipe#{pipe}: {} was read before {} record(s) accepted earlier (first: {})",
+                                    show(bytes),
+                                    i,
+                                    show(&q.queue[0].bytes)
+                                ),
+                            ),
+                            None => Self::v(
+                                Inv::S2,
+                                format!(
+                                    "pipe#{pipe}: {} was read but no post accepted it (or it was read before)",
+                                    show(bytes)
+                                ),
+                            ),
+                        };
+                    }
+                }
+                q.in_flight.entry(tid).or_default().extend_from_slice(bytes);
+                self.records_checked += 1;
+            }
+            Event::LossFabricated { tid, pipe } => {
+                let tid = *tid;
+                let q = self.queues.entry(*pipe).or_default();
+                if !q.owed_loss {
+                    return Self::v(
+                        Inv::S3,
+                        format!(
+                            "pipe#{pipe}: a loss record was read but no post was lost after the record before it"
+                        ),
+                    );
+                }
+                q.owed_loss = false;
+                q.in_flight
+                    .entry(tid)
+                    .or_default()
+                    .extend_from_slice(&uapi::loss_notification());
+            }
+            Event::ReadReturned {
+                tid,
+                pipe,
+                len,
+                result,
+            } => {
+                let q = self.queues.entry(*pipe).or_default();
+                let got = q.in_flight.remove(tid).unwrap_or_default();
+                match result {
+                    Ok(bytes) => {
+                        if bytes.len() > *len {
+                            return Self::v(
+                                Inv::S4,
+                                format!("pipe#{pipe}: read({len}) returned {} bytes", bytes.len()),
+                            );
+                        }
+                        if let Err(e) = uapi::split_records(bytes) {
+                            return Self::v(
+                                Inv::S4,
+                                format!("pipe#{pipe}: read({len}) returned a partial record: {e}"),
+                            );
+                        }
+                        if *bytes != got {
+                            return Self::v(
+                                Inv::S2,
+                                format!(
+                                    "pipe#{pipe}: read({len}) returned {} bytes but took {} bytes of records off the ring",
+                                    bytes.len(),
+                                    got.len()
+                                ),
+                            );
+                        }
+                    }
+                    Err(err) => {
+                        if !got.is_empty() {
+                            return Self::v(
+                                Inv::S4,
+                                format!(
+                                    "pipe#{pipe}: read({len}) failed with {err} after taking {} bytes off the ring",
+                                    got.len()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            Event::SyscallEnter { .. }
+            | Event::SyscallExit { .. }
+            | Event::Lock { .. }
+            | Event::Warn { .. } => {}
+        }
+        let _ = k;
+        Ok(())
+    }
+}
+
+/// The invariants over the model's state (ring, notes, pointers,
+/// references, accounting), checked after every step.
+pub fn check_state(k: &Kernel) -> Result<(), Violation> {
+    let v = |inv: Inv, message: String| Err(Violation { inv, message });
+    let mut charged: BTreeMap<u32, i64> = BTreeMap::new();
+
+    for (pid, pipe) in k.pipes.all() {
+        if !Obj::hdr(&pipe).is_live() {
+            continue;
+        }
+        let p = Obj::raw(&pipe);
+        let ring_size = p.ring_size.get();
+        let head = p.head.load(crate::sync::atomic::Ordering::Relaxed);
+        let tail = p.tail.load(crate::sync::atomic::Ordering::Relaxed);
+        *charged.entry(p.user.uid).or_default() += p.nr_accounted.get() as i64;
+
+        if !ring_size.is_power_of_two() {
+            return v(
+                Inv::I4,
+                format!(
+                    "pipe#{}: ring_size {ring_size} is not a power of two",
+                    pid.index()
+                ),
+            );
+        }
+        let occ = pipe_occupancy(head, tail);
+        if occ > ring_size {
+            return v(
+                Inv::I1,
+                format!(
+                    "ring occupancy (head={head} tail={tail} ring_size={ring_size}) on pipe#{}",
+                    pid.index()
+                ),
+            );
+        }
+        let bufs = p.bufs.get();
+        let mask = ring_size - 1;
+        let live_slots: BTreeSet<u32> = (0..occ).map(|j| tail.wrapping_add(j) & mask).collect();
+        for i in 0..ring_size {
+            let has_ops = Obj::raw(&bufs).at(i as usize).ops.get().is_some();
+            if has_ops != live_slots.contains(&i) {
+                return v(
+                    Inv::I2,
+                    format!(
+                        "pipe#{}: slot {i} {} a buffer but [tail, head) = [{tail}, {head})",
+                        pid.index(),
+                        if has_ops { "holds" } else { "lacks" }
+                    ),
+                );
+            }
+        }
+
+        // Note conservation for a sized notification pipe.
+        let Some(wqid) = p.watch_queue.get() else {
+            continue;
+        };
+        let wq = k.wqueues.get(wqid);
+        if !Obj::hdr(&wq).is_live() {
+            continue;
+        }
+        let w = Obj::raw(&wq);
+        let Some(bitmap) = w.notes_bitmap.get() else {
+            continue;
+        };
+        let nr_notes = w.nr_notes.get();
+        let npp = k.config.notes_per_page();
+        let mut held = BTreeSet::new();
+        for i in &live_slots {
+            let b = Obj::raw(&bufs).at(*i as usize);
+            if b.ops.get() != Some(PipeBufOps::WatchQueue) {
+                continue;
+            }
+            let off = b.offset.get() + b.len.get();
+            let mut note = off;
+            if note % crate::watch_queue::WATCH_QUEUE_NOTE_SIZE == 0 {
+                note -= crate::watch_queue::WATCH_QUEUE_NOTE_SIZE;
+            }
+            note /= crate::watch_queue::WATCH_QUEUE_NOTE_SIZE;
+            let page = b
+                .page
+                .get()
+                .map(|p| Obj::raw(&k.pages.get(p)).private.get())
+                .unwrap_or(0);
+            let note = note + page;
+            if !held.insert(note) {
+                return v(
+                    Inv::N1,
+                    format!(
+                        "watch_queue#{}: note {note} is held by two live slots",
+                        wqid.index()
+                    ),
+                );
+            }
+            if note < npp * w.nr_pages.get() && Obj::raw(&bitmap).test_bit(note) {
+                return v(
+                    Inv::N1,
+                    format!(
+                        "watch_queue#{}: note {note} is held by a live slot but marked free",
+                        wqid.index()
+                    ),
+                );
+            }
+        }
+        let free = Obj::raw(&bitmap).count_ones();
+        if free + held.len() as u32 != nr_notes {
+            let beyond = Obj::raw(&bitmap).ones_from(nr_notes);
+            return v(
+                Inv::N1,
+                format!(
+                    "note conservation: watch_queue#{}: {free} free bits + {} held notes != nr_notes {nr_notes}{}",
+                    wqid.index(),
+                    held.len(),
+                    if beyond.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} free bits at or beyond nr_notes)", beyond.len())
+                    }
+                ),
+            );
+        }
+    }
+
+    // Watch queues: no dangling pipe pointer; reference balance.
+    let pending_free: BTreeSet<u32> = k
+        .rcu
+        .pending_free_watches()
+        .into_iter()
+        .map(|w| w.index())
+        .collect();
+    let watches = k.watches.all();
+    for (wqid, wq) in k.wqueues.all() {
+        if !Obj::hdr(&wq).is_live() {
+            continue;
+        }
+        let w = Obj::raw(&wq);
+        if let Some(pid) = w.pipe.get() {
+            if !Obj::hdr(&k.pipes.get(pid)).is_live() {
+                return v(
+                    Inv::Q1,
+                    format!(
+                        "watch_queue#{} points at pipe_inode_info#{}, which was freed",
+                        wqid.index(),
+                        pid.index()
+                    ),
+                );
+            }
+        }
+        let pipe_ref = k
+            .pipes
+            .all()
+            .iter()
+            .filter(|(_, p)| Obj::hdr(p).is_live() && Obj::raw(p).watch_queue.get() == Some(wqid))
+            .count() as u32;
+        let watch_refs = watches
+            .iter()
+            .filter(|(wid, wa)| {
+                Obj::raw(wa).queue == wqid
+                    && (Obj::raw(wa).usage.read() > 0 || pending_free.contains(&wid.index()))
+            })
+            .count() as u32;
+        let usage = w.usage.read();
+        if usage != pipe_ref + watch_refs {
+            return v(
+                Inv::R1,
+                format!(
+                    "watch_queue#{} usage {usage} != {pipe_ref} (pipe) + {watch_refs} (watches)",
+                    wqid.index()
+                ),
+            );
+        }
+    }
+    for (wid, wa) in &watches {
+        if !Obj::hdr(wa).is_live() {
+            continue;
+        }
+        let w = Obj::raw(wa);
+        let hashed = w.queue_node.get() as u32 + w.list_node.get() as u32;
+        if w.usage.read() != hashed {
+            return v(
+                Inv::R1,
+                format!(
+                    "watch#{} usage {} != {hashed} (lists holding it)",
+                    wid.index(),
+                    w.usage.read()
+                ),
+            );
+        }
+    }
+
+    // Accounting.
+    let users: Vec<_> = k.users.lock().values().cloned().collect();
+    for u in users {
+        let bufs = u.pipe_bufs.load(crate::sync::atomic::Ordering::Relaxed);
+        let sum = charged.get(&u.uid).copied().unwrap_or(0);
+        if bufs != sum {
+            return v(
+                Inv::A1,
+                format!(
+                    "uid {}: user->pipe_bufs {bufs} != {sum}, the pages its live pipes account",
+                    u.uid
+                ),
+            );
+        }
+        let nr = u.nr_watches.load(crate::sync::atomic::Ordering::Relaxed);
+        let counted = watches
+            .iter()
+            .filter(|(wid, wa)| {
+                let w = Obj::raw(wa);
+                let charged = w.cred.get().is_some_and(|c| c.user.uid == u.uid);
+                charged && (w.usage.read() > 0 || pending_free.contains(&wid.index()))
+            })
+            .count() as i64;
+        if nr != counted {
+            return v(
+                Inv::A2,
+                format!(
+                    "uid {}: nr_watches {nr} != {counted} watches it holds",
+                    u.uid
+                ),
+            );
+        }
+        let limit = k.config.rlimit_nofile as i64;
+        if nr > limit {
+            return v(
+                Inv::A2,
+                format!("uid {}: nr_watches {nr} > RLIMIT_NOFILE {limit}", u.uid),
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The sequential runner: executes [`Op`]s one at a time on a fresh
+//! machine, lets deferred work finish after each (the key collector, RCU
+//! grace periods), and runs the oracle after every step. Violations the
+//! model reports while running (use-after-free, out-of-bounds, ...) and
+//! those the oracle finds afterwards both end the run as a [`Violation`].
+
+use std::collections::BTreeMap;
+
+use crate::api::*;
+use crate::errno::Errno;
+use crate::kernel::{Config, Cx, Kernel};
+use crate::keys::keyctl;
+use crate::oracle::{Oracle, Violation, catch_violation};
+use crate::pipe::PipeIoctl;
+use crate::syscalls::{self, Ioctl};
+use crate::trace::Event;
+use crate::uapi::*;
+
+/// One sequential run of the model.
+pub struct SeqRun {
+    pub kernel: Kernel,
+    pub oracle: Oracle,
+    pub handles: Handles,
+    steps: usize,
+}
+
+/// What userspace holds: descriptors of each pipe slot, serials of each
+/// key slot, and the raw bytes it read.
+#[derive(Debug, Default)]
+pub struct Handles {
+    pipes: BTreeMap<u8, ([i32; 2], bool)>,
+    keys: BTreeMap<u8, i32>,
+    /// Raw bytes of every successful read of a notification pipe, in order.
+    pub raw_reads: Vec<Vec<u8>>,
+}
+
+impl SeqRun {
+    /// Boot a machine with `config`.
+    pub fn new(config: Config) -> SeqRun {
+        let kernel = Kernel::boot(config);
+        SeqRun {
+            kernel,
+            oracle: Oracle::default(),
+            handles: Handles::default(),
+            steps: 0,
+        }
+    }
+
+    /// Steps executed so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The serial bound to a key slot.
+    pub fn serial(&self, slot: u8) -> Option<i32> {
+        self.handles.keys.get(&slot).copied()
+    }
+
+    /// Name a serial the way outcomes do (see [`Handles::name_of`]).
+    pub fn name_of(&self, serial: u32) -> String {
+        self.handles.name_of(&self.kernel, serial)
+    }
+}
+
+impl Handles {
+    /// The descriptors of pipe slot `p`.
+    pub fn pipe_fds(&self, p: u8) -> Option<[i32; 2]> {
+        self.pipes.get(&p).map(|(f, _)| *f)
+    }
+
+    /// Name a serial the way outcomes do: `@s`, `@u`, `k0`, or the hex serial.
+    pub fn name_of(&self, k: &Kernel, serial: u32) -> String {
+        let named = |id: Option<crate::heap::Id<crate::keys::Key>>| {
+            id.map(|i| crate::heap::Obj::raw(&k.keys.get(i)).serial as u32)
+        };
+        if named(k.key_registry.session.get()) == Some(serial) {
+            return SESSION_NAME.to_string();
+        }
+        let uid = k.config.uid;
+        if named(k.user(uid).uid_keyring.get()) == Some(serial) {
+            return USER_NAME.to_string();
+        }
+        for (slot, s) in &self.keys {
+            if *s as u32 == serial {
+                return slot_name(*slot);
+            }
+        }
+        format!("{serial:08x}")
+    }
+
+    fn fd(&self, r: FdRef) -> i32 {
+        match r {
+            FdRef::Raw(n) => n,
+            FdRef::End(p, end) => match self.pipes.get(&p) {
+                Some((fds, _)) => fds[if end == End::Read { 0 } else { 1 }],
+                None => -1,
+            },
+        }
+    }
+
+    fn is_notification(&self, r: FdRef) -> bool {
+        match r {
+            FdRef::End(p, _) => self.pipes.get(&p).is_some_and(|(_, n)| *n),
+            FdRef::Raw(fd) => self.pipes.values().any(|(fds, n)| *n && fds.contains(&fd)),
+        }
+    }
+
+    fn key(&self, r: KeyRef) -> i32 {
+        match r {
+            KeyRef::Slot(s) => self.keys.get(&s).copied().unwrap_or(0x7fff_fff0),
+            KeyRef::Session => KEY_SPEC_SESSION_KEYRING,
+            KeyRef::User => KEY_SPEC_USER_KEYRING,
+            KeyRef::Raw(n) => n,
+        }
+    }
+
+    fn val(r: Result<i64, Errno>) -> Outcome {
+        match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+            Err(e) => Outcome::Err(e),
+        }
+    }
+
+    /// Execute one operation as task `cx`.
+    pub fn exec(&mut self, cx: &Cx<'_>, op: &Op) -> Outcome {
+        match op {
+            Op::Pipe2 { pipe, flags } => match syscalls::sys_pipe2(cx, *flags) {
+                Ok(fds) => {
+                    self.pipes
+                        .insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
+                    Outcome::Ok(0)
+                }
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Close { fd } => Self::val(syscalls::sys_close(cx, self.fd(*fd))),
+            Op::Read { fd, len } => match syscalls::sys_read(cx, self.fd(*fd), *len) {
+                Ok(bytes) if self.is_notification(*fd) => {
+                    let recs = canon_records(&bytes, &|s| self.name_of(cx.k, s));
+                    self.raw_reads.push(bytes);
+                    Outcome::Records(recs)
+                }
+                Ok(bytes) => Outcome::Bytes(bytes),
+                Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Write { fd, data } => {
+                Self::val(syscalls::sys_write(cx, self.fd(*fd), data).map(|n| n as i64))
+            }
+            Op::Ioctl { fd, req } => {
+                let req = match req {
+                    IoctlReq::Fionread => Ioctl::Pipe(PipeIoctl::Fionread),
+                    IoctlReq::Fionbio(b) => Ioctl::Fionbio(*b),
+                    IoctlReq::SetSize(n) => Ioctl::Pipe(PipeIoctl::SetSize(*n)),
+                    IoctlReq::SetFilter(f) => Ioctl::Pipe(PipeIoctl::SetFilter(f.clone())),
+                    IoctlReq::Other(n) => Ioctl::Pipe(PipeIoctl::Other(*n)),
+                };
+                Self::val(syscalls::sys_ioctl(cx, self.fd(*fd), &req))
+            }
+            Op::Fcntl { fd, cmd, arg } => {
+                Self::val(syscalls::sys_fcntl(cx, self.fd(*fd), *cmd, *arg))
+            }
+            Op::Poll { fd } => Outcome::Poll(syscalls::sys_poll(
+                cx,
+                self.fd(*fd),
+                POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM,
+            )),
+            Op::Splice {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            } => Self::val(crate::splice::sys_splice(
+                cx,
+                self.fd(*fd_in),
+                self.fd(*fd_out),
+                *len,
+                *flags,
+            )),
+            Op::Tee {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            } => Self::val(crate::splice::sys_tee(
+                cx,
+                self.fd(*fd_in),
+                self.fd(*fd_out),
+                *len,
+                *flags,
+            )),
+            Op::Vmsplice { fd, len, flags } => {
+                Self::val(crate::splice::sys_vmsplice(cx, self.fd(*fd), *len, *flags))
+            }
+            Op::AddKey {
+                slot,
+                type_,
+                desc,
+                payload,
+                keyring,
+            } => match keyctl::sys_add_key(cx, type_, desc, payload, self.key(*keyring)) {
+                Ok(serial) => {
+                    self.keys.insert(*slot, serial as i32);
+                    Outcome::Key(self.name_of(cx.k, serial as u32))
+                }
+                Err(e) => Self::val(Err(e)),
+            },
+            Op::RequestKey {
+                slot,
+                type_,
+                desc,
+                dest,
+            } => match keyctl::sys_request_key(cx, type_, desc, self.key(*dest)) {
+                Ok(serial) => {
+                    self.keys.insert(*slot, serial as i32);
+                    Outcome::Key(self.name_of(cx.k, serial as u32))
+                }
+                Err(e) => Self::val(Err(e)),
+            },
+            Op::Update { key, payload } => {
+                Self::val(keyctl::keyctl_update_key(cx, self.key(*key), payload))
+            }
+            Op::Revoke { key } => Self::val(keyctl::keyctl_revoke_key(cx, self.key(*key))),
+            Op::Invalidate { key } => Self::val(keyctl::keyctl_invalidate_key(cx, self.key(*key))),
+            Op::Clear { keyring } => {
+                Self::val(keyctl::keyctl_keyring_clear(cx, self.key(*keyring)))
+            }
+            Op::Link { key, keyring } => Self::val(keyctl::keyctl_keyring_link(
+                cx,
+                self.key(*key),
+                self.key(*keyring),
+            )),
+            Op::Unlink { key, keyring } => Self::val(keyctl::keyctl_keyring_unlink(
+                cx,
+                self.key(*key),
+                self.key(*keyring),
+            )),
+            Op::Chown { key, uid, gid } => {
+                Self::val(keyctl::keyctl_chown_key(cx, self.key(*key), *uid, *gid))
+            }
+            Op::Setperm { key, perm } => {
+                Self::val(keyctl::keyctl_setperm_key(cx, self.key(*key), *perm))
+            }
+            Op::SetTimeout { key, secs } => {
+                Self::val(keyctl::keyctl_set_timeout(cx, self.key(*key), *secs))
+            }
+            Op::Instantiate {
+                key,
+                payload,
+                keyring,
+            } => {
+                let ring = keyring.map_or(0, |r| self.key(r));
+                Self::val(keyctl::keyctl_instantiate_key(
+                    cx,
+                    self.key(*key),
+                    payload,
+                    ring,
+                ))
+            }
+            Op::Reject {
+                key,
+                timeout,
+                error,
+                keyring,
+            } => {
+                let ring = keyring.map_or(0, |r| self.key(r));
+                Self::val(keyctl::keyctl_reject_key(
+                    cx,
+                    self.key(*key),
+                    *timeout,
+                    *error,
+                    ring,
+                ))
+            }
+            Op::WatchKey { key, fd, tag } => Self::val(keyctl::keyctl_watch_key(
+                cx,
+                self.key(*key),
+                self.fd(*fd),
+                *tag,
+            )),
+            Op::FailNth { n } => {
+                cx.k.heap.fail_nth.arm(*n);
+                Outcome::Ok(0)
+            }
+        }
+    }
+}
+
+impl SeqRun {
+    /// Execute `op`, settle, and check. A violation ends the run.
+    pub fn step(&mut self, op: &Op) -> Result<Outcome, Violation> {
+        self.steps += 1;
+        let what = format!("{op:?}");
+        let (kernel, handles) = (&self.kernel, &mut self.handles);
+        let out = catch_violation(|| {
+            let cx = kernel.cx(1);
+            kernel.trace.push(Event::SyscallEnter { tid: 1, what });
+            let out = handles.exec(&cx, op);
+            kernel.settle(&cx);
+            kernel.trace.push(Event::SyscallExit {
+                tid: 1,
+                ret: out.to_string(),
+            });
+            out
+        })?;
+        self.oracle.check(&self.kernel)?;
+        Ok(out)
+    }
+
+    /// Run every op; stop at the first violation.
+    pub fn run(&mut self, ops: &[Op]) -> Result<Vec<Outcome>, Violation> {
+        ops.iter().map(|op| self.step(op)).collect()
+    }
+
+    /// Tear down (close everything, drop every key) and run the quiescent
+    /// and teardown checks, including leaks.
+    pub fn finish(&mut self) -> Result<(), Violation> {
+        catch_violation(|| {
+            let cx = self.kernel.cx(1);
+            self.kernel.shutdown(&cx);
+        })?;
+        self.oracle.check_teardown(&self.kernel)
+    }
+}

@@ -1,0 +1,1188 @@
+//! The sequential reference: what userspace must observe, written from the
+//! documented behaviour (KERNEL.md sections 3.1-3.4, the keyctl man pages'
+//! notification rules) and not from the model's code.
+//!
+//! There is no ring, no note bitmap, no lock and no reference count here:
+//! a notification queue is a list of records with a capacity and a
+//! "loss after this one" mark; a key is a node with links and watchers;
+//! destruction is "no keyring links it and nothing holds it". The model and
+//! this reference run the same [`Op`]s in `tests/spec_vs_model.rs` and must
+//! report identical [`Outcome`]s.
+//!
+//! Scope: the configuration of [`Spec::new`] (privileged root, default
+//! limits); `FailNth` and `Splice` between two plain pipes are outside it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::api::*;
+use crate::errno::Errno;
+use crate::keys::KeyType;
+use crate::syscalls::POLLNVAL;
+use crate::uapi::*;
+
+// ---- filters ---------------------------------------------------------------
+
+/// A filter as userspace specified it (`IOC_WATCH_QUEUE_SET_FILTER`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecFilter {
+    /// Entries of known types; the others are ignored.
+    entries: Vec<WatchNotificationTypeFilter>,
+}
+
+impl SpecFilter {
+    /// Validate the user's bytes: `EFAULT` when the header or the entries
+    /// it announces are not all there, `EINVAL` for 0 or more than 16
+    /// entries, a non-zero reserved word, `info_filter` bits outside
+    /// `info_mask`, or a mask touching the length field.
+    pub fn parse(b: &[u8]) -> Result<SpecFilter, Errno> {
+        if b.len() < 8 {
+            return Err(Errno::EFAULT);
+        }
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let n = word(0) as usize;
+        if n == 0 || n > 16 || word(4) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if b.len() < 8 + 44 * n {
+            return Err(Errno::EFAULT);
+        }
+        let all: Vec<WatchNotificationTypeFilter> = (0..n)
+            .map(|i| WatchNotificationTypeFilter::decode(&b[8 + 44 * i..8 + 44 * (i + 1)]))
+            .collect();
+        if all
+            .iter()
+            .any(|e| e.info_filter & !e.info_mask != 0 || e.info_mask & WATCH_INFO_LENGTH != 0)
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(SpecFilter {
+            entries: all
+                .into_iter()
+                .filter(|e| e.type_ < WATCH_TYPE__NR)
+                .collect(),
+        })
+    }
+
+    /// Whether a record of this type, subtype and info (tag included)
+    /// passes: some entry of its type selects its subtype (0..31 only) and
+    /// matches `info` under the mask. A filter with no known type passes
+    /// nothing.
+    pub fn accepts(&self, type_: u32, subtype: u8, info: u32) -> bool {
+        self.entries.iter().any(|e| {
+            e.type_ == type_
+                && subtype < 32
+                && e.subtype_filter[0] >> subtype & 1 == 1
+                && info & e.info_mask == e.info_filter
+        })
+    }
+}
+
+// ---- state -----------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Item {
+    rec: Canon,
+    len: usize,
+    /// A post was lost while this was the newest record.
+    loss_after: bool,
+}
+
+#[derive(Clone, Debug)]
+struct PlainBuf {
+    data: Vec<u8>,
+    /// Bytes already read from the front of `data`.
+    read: usize,
+}
+
+#[derive(Clone, Debug)]
+struct SPipe {
+    notify: bool,
+    open: [bool; 2],
+    nonblock: [bool; 2],
+    /// Notes, once sized.
+    capacity: Option<u32>,
+    /// The writers' occupancy limit, in slots (what poll and
+    /// F_GETPIPE_SZ report): 16, then the pages charged by sizing.
+    max_usage: u32,
+    queue: VecDeque<Item>,
+    pending_loss: bool,
+    filter: Option<SpecFilter>,
+    bufs: VecDeque<PlainBuf>,
+}
+
+impl SPipe {
+    fn alive(&self) -> bool {
+        self.open[0] || self.open[1]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Constructing,
+    Positive,
+    Negative(Errno),
+}
+
+#[derive(Clone, Debug)]
+struct SKey {
+    type_: KeyType,
+    desc: String,
+    state: State,
+    revoked: bool,
+    invalidated: bool,
+    alive: bool,
+    /// Holds other than keyring links: the process (session keyring), the
+    /// user (user keyring), a construction in progress.
+    holds: u32,
+    /// A keyring's links, in link order.
+    links: Vec<usize>,
+    /// Watchers, newest first: (pipe index, tag).
+    watchers: Vec<(usize, u8)>,
+    perm: u32,
+    uid: u32,
+    gid: u32,
+    serial: Option<u32>,
+    created: usize,
+}
+
+/// The reference machine.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    page_size: u32,
+    rlimit_nofile: u64,
+    pipes: Vec<SPipe>,
+    pipe_slots: BTreeMap<u8, usize>,
+    keys: Vec<SKey>,
+    key_slots: BTreeMap<u8, usize>,
+    session: usize,
+    user_keyring: Option<usize>,
+    nr_watches: u64,
+}
+
+const PIPE_DEF: u32 = 16;
+
+type R<T> = Result<T, Errno>;
+
+fn nr(r: R<i64>) -> Outcome {
+    match r {
+        Ok(v) => Outcome::Ok(v),
+        Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+        Err(e) => Outcome::Err(e),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    View,
+    Write,
+    Search,
+    Link,
+    Setattr,
+    Unlink,
+}
+
+impl Spec {
+    /// A fresh reference for the default configuration with `page_size`.
+    pub fn new(page_size: u32, rlimit_nofile: u64) -> Spec {
+        let session = SKey {
+            type_: KeyType::Keyring,
+            desc: "_ses".into(),
+            state: State::Positive,
+            revoked: false,
+            invalidated: false,
+            alive: true,
+            holds: 1,
+            links: Vec::new(),
+            watchers: Vec::new(),
+            perm: KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK,
+            uid: 0,
+            gid: 0,
+            serial: None,
+            created: 0,
+        };
+        Spec {
+            page_size,
+            rlimit_nofile,
+            pipes: Vec::new(),
+            pipe_slots: BTreeMap::new(),
+            keys: vec![session],
+            key_slots: BTreeMap::new(),
+            session: 0,
+            user_keyring: None,
+            nr_watches: 0,
+        }
+    }
+
+    /// Tell the reference the serial userspace saw for the key in `slot`
+    /// (the collector destroys keys in serial order).
+    pub fn bind_serial(&mut self, slot: u8, serial: u32) {
+        if let Some(&k) = self.key_slots.get(&slot) {
+            self.keys[k].serial = Some(serial);
+        }
+    }
+
+    fn name(&self, k: usize) -> String {
+        if k == self.session {
+            return SESSION_NAME.into();
+        }
+        if Some(k) == self.user_keyring {
+            return USER_NAME.into();
+        }
+        if let Some((s, _)) = self.key_slots.iter().find(|(_, v)| **v == k) {
+            return slot_name(*s);
+        }
+        match self.keys[k].serial {
+            Some(s) => format!("{s:08x}"),
+            None => format!("?{k}"),
+        }
+    }
+
+    // ---- keys ---------------------------------------------------------------
+
+    fn linked_count(&self, k: usize) -> usize {
+        self.keys
+            .iter()
+            .filter(|x| x.alive)
+            .map(|x| x.links.iter().filter(|l| **l == k).count())
+            .sum()
+    }
+
+    fn possessed(&self, k: usize) -> bool {
+        let mut stack = vec![self.session];
+        let mut seen = vec![false; self.keys.len()];
+        while let Some(x) = stack.pop() {
+            if x == k {
+                return true;
+            }
+            if std::mem::replace(&mut seen[x], true) {
+                continue;
+            }
+            if self.keys[x].type_ == KeyType::Keyring {
+                stack.extend(self.keys[x].links.iter().copied());
+            }
+        }
+        false
+    }
+
+    fn permit(&self, k: usize, need: Need) -> R<()> {
+        let bit = match need {
+            Need::View => 0x01,
+            Need::Write => 0x04,
+            Need::Search => 0x08,
+            Need::Link => 0x10,
+            Need::Setattr => 0x20,
+            Need::Unlink => return Ok(()),
+        };
+        let key = &self.keys[k];
+        let mut have = (key.perm >> 16) & 0x3f; // the caller (uid 0) owns every key here
+        if key.uid != 0 {
+            have = key.perm & 0x3f;
+        }
+        if self.possessed(k) {
+            have |= (key.perm >> 24) & 0x3f;
+        }
+        if have & bit == bit {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
+    }
+
+    fn user_keyring(&mut self) -> usize {
+        if let Some(k) = self.user_keyring {
+            return k;
+        }
+        let k = self.new_key(
+            KeyType::Keyring,
+            "_uid.0",
+            (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL,
+        );
+        self.keys[k].state = State::Positive;
+        self.keys[k].holds = 1;
+        self.user_keyring = Some(k);
+        k
+    }
+
+    fn new_key(&mut self, type_: KeyType, desc: &str, perm: u32) -> usize {
+        let created = self.keys.len();
+        self.keys.push(SKey {
+            type_,
+            desc: desc.into(),
+            state: State::Constructing,
+            revoked: false,
+            invalidated: false,
+            alive: true,
+            holds: 0,
+            links: Vec::new(),
+            watchers: Vec::new(),
+            perm,
+            uid: 0,
+            gid: 0,
+            serial: None,
+            created,
+        });
+        created
+    }
+
+    /// `lookup_user_key()` as userspace sees it.
+    fn lookup(&mut self, r: KeyRef, partial: bool, need: Need) -> R<usize> {
+        let k = match r {
+            KeyRef::Session => self.session,
+            KeyRef::User => self.user_keyring(),
+            KeyRef::Raw(n)
+                if [
+                    KEY_SPEC_THREAD_KEYRING,
+                    KEY_SPEC_PROCESS_KEYRING,
+                    KEY_SPEC_USER_SESSION_KEYRING,
+                ]
+                .contains(&n) =>
+            {
+                return Err(Errno::ENOKEY);
+            }
+            KeyRef::Raw(n) if n < 1 => return Err(Errno::EINVAL),
+            KeyRef::Raw(n) => self
+                .keys
+                .iter()
+                .position(|k| k.alive && k.serial == Some(n as u32))
+                .ok_or(Errno::ENOKEY)?,
+            KeyRef::Slot(s) => *self.key_slots.get(&s).ok_or(Errno::ENOKEY)?,
+        };
+        let key = &self.keys[k];
+        if !key.alive {
+            return Err(Errno::ENOKEY);
+        }
+        if need != Need::Unlink {
+            if !partial {
+                match key.state {
+                    State::Constructing => return Err(Errno::ERESTARTSYS),
+                    State::Negative(e) => return Err(e),
+                    State::Positive => {}
+                }
+            }
+            if key.invalidated {
+                return Err(Errno::ENOKEY);
+            }
+            if key.revoked {
+                return Err(Errno::EKEYREVOKED);
+            }
+        }
+        self.permit(k, need)?;
+        Ok(k)
+    }
+
+    /// Post a key notification about `k` to its watchers.
+    fn notify(&mut self, k: usize, subtype: u8, aux: String) {
+        let name = self.name(k);
+        for (p, tag) in self.keys[k].watchers.clone() {
+            let info = (tag as u32) << 8 | 16;
+            let rec = Canon::Key {
+                key: name.clone(),
+                subtype,
+                aux: aux.clone(),
+                tag,
+            };
+            let pipe = &self.pipes[p];
+            if let Some(f) = &pipe.filter {
+                if !f.accepts(WATCH_TYPE_KEY_NOTIFY, subtype, info) {
+                    continue;
+                }
+            }
+            self.post(p, rec, 16);
+        }
+    }
+
+    /// Queue a record, or lose it: a loss marks the newest queued record
+    /// and is forgotten when nothing is queued.
+    fn post(&mut self, p: usize, rec: Canon, len: usize) {
+        let pipe = &mut self.pipes[p];
+        let cap = pipe.capacity.unwrap_or(0) as usize;
+        if pipe.queue.len() >= cap {
+            if let Some(last) = pipe.queue.back_mut() {
+                last.loss_after = true;
+            }
+            return;
+        }
+        pipe.queue.push_back(Item {
+            rec,
+            len,
+            loss_after: false,
+        });
+    }
+
+    fn link(&mut self, ring: usize, k: usize) {
+        let (t, d) = (self.keys[k].type_, self.keys[k].desc.clone());
+        let pos = self.keys[ring]
+            .links
+            .iter()
+            .position(|x| self.keys[*x].type_ == t && self.keys[*x].desc == d);
+        let links = &mut self.keys[ring].links;
+        match pos {
+            Some(i) => links[i] = k,
+            None => links.push(k),
+        }
+        let aux = self.name(k);
+        self.notify(ring, NOTIFY_KEY_LINKED, aux);
+    }
+
+    fn remove_watch(&mut self, k: usize, p: usize) -> Option<u8> {
+        let i = self.keys[k].watchers.iter().position(|(q, _)| *q == p)?;
+        let (_, tag) = self.keys[k].watchers.remove(i);
+        self.nr_watches -= 1;
+        Some(tag)
+    }
+
+    /// The key collector, run to completion: unlink invalidated keys, then
+    /// destroy unreferenced keys pass by pass in serial order, each posting
+    /// a removal record to every queue watching it.
+    fn collect(&mut self) {
+        loop {
+            for r in 0..self.keys.len() {
+                if self.keys[r].alive && self.keys[r].type_ == KeyType::Keyring {
+                    let keys = &self.keys;
+                    let kept: Vec<usize> = keys[r]
+                        .links
+                        .iter()
+                        .copied()
+                        .filter(|x| !keys[*x].invalidated)
+                        .collect();
+                    self.keys[r].links = kept;
+                }
+            }
+            let mut dead: Vec<usize> = (0..self.keys.len())
+                .filter(|k| {
+                    self.keys[*k].alive && self.keys[*k].holds == 0 && self.linked_count(*k) == 0
+                })
+                .collect();
+            if dead.is_empty() {
+                return;
+            }
+            dead.sort_by_key(|k| {
+                (
+                    self.keys[*k].serial.is_none(),
+                    self.keys[*k].serial,
+                    self.keys[*k].created,
+                )
+            });
+            for k in &dead {
+                self.keys[*k].alive = false;
+            }
+            for k in dead {
+                let name = self.name(k);
+                for (p, tag) in std::mem::take(&mut self.keys[k].watchers) {
+                    self.nr_watches -= 1;
+                    self.post(
+                        p,
+                        Canon::Removal {
+                            tag,
+                            id: Some(name.clone()),
+                        },
+                        16,
+                    );
+                }
+                self.keys[k].links.clear();
+            }
+        }
+    }
+
+    // ---- pipes --------------------------------------------------------------
+
+    fn end(&self, fd: FdRef) -> R<(usize, End)> {
+        match fd {
+            FdRef::End(s, e) => {
+                let p = *self.pipe_slots.get(&s).ok_or(Errno::EBADF)?;
+                let idx = if e == End::Read { 0 } else { 1 };
+                if !self.pipes[p].open[idx] {
+                    return Err(Errno::EBADF);
+                }
+                Ok((p, e))
+            }
+            FdRef::Raw(_) => Err(Errno::EBADF),
+        }
+    }
+
+    fn close_pipe_end(&mut self, p: usize, e: End) {
+        let idx = if e == End::Read { 0 } else { 1 };
+        self.pipes[p].open[idx] = false;
+        if !self.pipes[p].alive() {
+            // The queue is torn down: its watches go, silently.
+            for k in 0..self.keys.len() {
+                while self.remove_watch(k, p).is_some() {}
+            }
+        }
+    }
+
+    fn read(&mut self, p: usize, len: usize) -> Outcome {
+        let nonblock = self.pipes[p].nonblock[0];
+        let writers = self.pipes[p].open[1];
+        let pipe = &mut self.pipes[p];
+        if len == 0 {
+            return if pipe.notify {
+                Outcome::Records(vec![])
+            } else {
+                Outcome::Bytes(vec![])
+            };
+        }
+        if !pipe.notify {
+            let mut out = Vec::new();
+            while out.len() < len {
+                let Some(front) = pipe.bufs.front_mut() else {
+                    break;
+                };
+                let n = (len - out.len()).min(front.data.len() - front.read);
+                out.extend_from_slice(&front.data[front.read..front.read + n]);
+                front.read += n;
+                if front.read == front.data.len() {
+                    pipe.bufs.pop_front();
+                }
+            }
+            if !out.is_empty() || !writers {
+                return Outcome::Bytes(out);
+            }
+            return if nonblock {
+                Outcome::Err(Errno::EAGAIN)
+            } else {
+                Outcome::Blocked
+            };
+        }
+        let mut out: Vec<Canon> = Vec::new();
+        let mut left = len;
+        loop {
+            if pipe.pending_loss {
+                if left < 8 {
+                    if out.is_empty() {
+                        return Outcome::Err(Errno::ENOBUFS);
+                    }
+                    break;
+                }
+                out.push(Canon::Loss);
+                left -= 8;
+                pipe.pending_loss = false;
+            }
+            if let Some(front) = pipe.queue.front() {
+                if front.len > left {
+                    if out.is_empty() {
+                        return Outcome::Err(Errno::ENOBUFS);
+                    }
+                    break;
+                }
+                let item = pipe.queue.pop_front().unwrap();
+                left -= item.len;
+                out.push(item.rec);
+                if item.loss_after {
+                    pipe.pending_loss = true;
+                }
+                if left == 0 {
+                    break;
+                }
+                if !pipe.queue.is_empty() {
+                    continue;
+                }
+            }
+            if !writers || !out.is_empty() {
+                break;
+            }
+            return if nonblock {
+                Outcome::Err(Errno::EAGAIN)
+            } else {
+                Outcome::Blocked
+            };
+        }
+        Outcome::Records(out)
+    }
+
+    fn write(&mut self, p: usize, data: &[u8]) -> Outcome {
+        let page = self.page_size as usize;
+        let nonblock = self.pipes[p].nonblock[1];
+        let pipe = &mut self.pipes[p];
+        if pipe.notify {
+            return Outcome::Err(Errno::EXDEV);
+        }
+        if data.is_empty() {
+            return Outcome::Ok(0);
+        }
+        if !pipe.open[0] {
+            return Outcome::Err(Errno::EPIPE);
+        }
+        let mut done = 0;
+        let chars = data.len() & (page - 1);
+        if chars != 0 {
+            if let Some(last) = pipe.bufs.back_mut() {
+                if last.data.len() + chars <= page {
+                    last.data.extend_from_slice(&data[..chars]);
+                    done = chars;
+                }
+            }
+        }
+        while done < data.len() {
+            if pipe.bufs.len() as u32 >= PIPE_DEF {
+                if done > 0 {
+                    break;
+                }
+                return if nonblock {
+                    Outcome::Err(Errno::EAGAIN)
+                } else {
+                    Outcome::Blocked
+                };
+            }
+            let n = (data.len() - done).min(page);
+            pipe.bufs.push_back(PlainBuf {
+                data: data[done..done + n].to_vec(),
+                read: 0,
+            });
+            done += n;
+        }
+        Outcome::Ok(done as i64)
+    }
+
+    fn poll(&self, p: usize, e: End) -> u32 {
+        let pipe = &self.pipes[p];
+        let occ = if pipe.notify {
+            pipe.queue.len()
+        } else {
+            pipe.bufs.len()
+        } as u32;
+        let mut m = 0;
+        match e {
+            End::Read => {
+                if occ > 0 {
+                    m |= POLLIN | POLLRDNORM;
+                }
+                if !pipe.open[1] {
+                    m |= POLLHUP;
+                }
+            }
+            End::Write => {
+                if occ < pipe.max_usage {
+                    m |= POLLOUT | POLLWRNORM;
+                }
+                if !pipe.open[0] {
+                    m |= POLLERR;
+                }
+            }
+        }
+        m
+    }
+
+    fn ioctl(&mut self, p: usize, e: End, req: &IoctlReq) -> Outcome {
+        let npp = self.page_size / 128;
+        let pipe = &mut self.pipes[p];
+        match req {
+            IoctlReq::Fionbio(on) => {
+                pipe.nonblock[if e == End::Read { 0 } else { 1 }] = *on;
+                Outcome::Ok(0)
+            }
+            IoctlReq::Fionread => Outcome::Ok(if pipe.notify {
+                pipe.queue.iter().map(|i| i.len as i64).sum()
+            } else {
+                pipe.bufs
+                    .iter()
+                    .map(|b| (b.data.len() - b.read) as i64)
+                    .sum()
+            }),
+            IoctlReq::SetSize(n) => {
+                if !pipe.notify {
+                    return Outcome::Err(Errno::ENODEV);
+                }
+                if pipe.capacity.is_some() {
+                    return Outcome::Err(Errno::EBUSY);
+                }
+                let n = *n as u32;
+                if !(1..=512).contains(&n) {
+                    return Outcome::Err(Errno::EINVAL);
+                }
+                let pages = n.div_ceil(npp);
+                pipe.capacity = Some(pages * npp);
+                pipe.max_usage = pages;
+                Outcome::Ok(0)
+            }
+            IoctlReq::SetFilter(arg) => {
+                if !pipe.notify {
+                    return Outcome::Err(Errno::ENODEV);
+                }
+                match arg {
+                    None => {
+                        pipe.filter = None;
+                        Outcome::Ok(0)
+                    }
+                    Some(b) => match SpecFilter::parse(b) {
+                        Ok(f) => {
+                            pipe.filter = Some(f);
+                            Outcome::Ok(0)
+                        }
+                        Err(e) => Outcome::Err(e),
+                    },
+                }
+            }
+            IoctlReq::Other(_) => Outcome::Err(Errno::ENOTTY),
+        }
+    }
+
+    fn watch(&mut self, key: KeyRef, fd: FdRef, tag: i32) -> R<i64> {
+        if !(-1..=255).contains(&tag) {
+            return Err(Errno::EINVAL);
+        }
+        let k = self.lookup(key, false, Need::View)?;
+        let p = match self.end(fd) {
+            Ok((p, _)) if self.pipes[p].notify => p,
+            _ => return Err(Errno::EINVAL),
+        };
+        if tag >= 0 {
+            if self.keys[k].watchers.iter().any(|(q, _)| *q == p) {
+                return Err(Errno::EBUSY);
+            }
+            if self.nr_watches + 1 > self.rlimit_nofile {
+                return Err(Errno::EAGAIN);
+            }
+            self.nr_watches += 1;
+            self.keys[k].watchers.insert(0, (p, tag as u8));
+            Ok(0)
+        } else {
+            let tag = self.remove_watch(k, p).ok_or(Errno::EBADSLT)?;
+            let name = self.name(k);
+            self.post(
+                p,
+                Canon::Removal {
+                    tag,
+                    id: Some(name),
+                },
+                16,
+            );
+            Ok(0)
+        }
+    }
+
+    fn add_key(
+        &mut self,
+        slot: u8,
+        t: &str,
+        desc: &str,
+        payload: &[u8],
+        ring: KeyRef,
+        request: bool,
+    ) -> Outcome {
+        let r: R<usize> = (|| {
+            if payload.len() > 1024 * 1024 - 1 {
+                return Err(Errno::EINVAL);
+            }
+            if t.starts_with('.') {
+                return Err(Errno::EPERM);
+            }
+            let t = KeyType::lookup(t).ok_or(Errno::ENODEV)?;
+            if desc.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            if !request && desc.starts_with('.') && t == KeyType::Keyring {
+                return Err(Errno::EPERM);
+            }
+            let ring = self.lookup(ring, false, Need::Write)?;
+            if self.keys[ring].type_ != KeyType::Keyring {
+                return Err(Errno::ENOTDIR);
+            }
+            let existing = self.keys[ring].links.iter().copied().find(|x| {
+                self.keys[*x].type_ == t
+                    && self.keys[*x].desc == desc
+                    && !self.keys[*x].revoked
+                    && !self.keys[*x].invalidated
+            });
+            if request {
+                if let Some(e) = existing {
+                    return Ok(e);
+                }
+                let mut perm = KEY_POS_VIEW
+                    | KEY_POS_SEARCH
+                    | KEY_POS_LINK
+                    | KEY_POS_SETATTR
+                    | KEY_POS_READ
+                    | KEY_POS_WRITE;
+                perm |= KEY_USR_VIEW;
+                let k = self.new_key(t, desc, perm);
+                self.keys[k].holds = 1; // the construction
+                self.key_slots.insert(slot, k);
+                self.link(ring, k);
+                return Ok(k);
+            }
+            let valid = match t {
+                KeyType::Keyring => payload.is_empty(),
+                _ => !payload.is_empty() && payload.len() <= 32767,
+            };
+            if !valid {
+                return Err(Errno::EINVAL);
+            }
+            if t.has_update() {
+                if let Some(e) = existing {
+                    // Update in place: write permission on the key, through
+                    // the keyring's possession.
+                    self.permit(e, Need::Write)?;
+                    self.keys[e].state = State::Positive;
+                    self.notify(e, NOTIFY_KEY_UPDATED, "0".into());
+                    return Ok(e);
+                }
+            }
+            let mut perm = KEY_POS_VIEW
+                | KEY_POS_SEARCH
+                | KEY_POS_LINK
+                | KEY_POS_SETATTR
+                | KEY_POS_WRITE
+                | KEY_USR_VIEW;
+            if t.has_read() {
+                perm |= KEY_POS_READ;
+            }
+            let k = self.new_key(t, desc, perm);
+            self.keys[k].state = State::Positive;
+            self.key_slots.insert(slot, k);
+            self.link(ring, k);
+            Ok(k)
+        })();
+        match r {
+            Ok(k) => {
+                self.key_slots.insert(slot, k);
+                Outcome::Key(self.name(k))
+            }
+            Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+            Err(e) => Outcome::Err(e),
+        }
+    }
+
+    fn keyctl(&mut self, op: &Op) -> R<i64> {
+        match op {
+            Op::Update { key, payload } => {
+                if payload.len() > self.page_size as usize {
+                    return Err(Errno::EINVAL);
+                }
+                let k = self.lookup(*key, false, Need::Write)?;
+                if !self.keys[k].type_.has_update() {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                if payload.is_empty() || payload.len() > 32767 {
+                    return Err(Errno::EINVAL);
+                }
+                self.notify(k, NOTIFY_KEY_UPDATED, "0".into());
+                Ok(0)
+            }
+            Op::Revoke { key } => {
+                let k = match self.lookup(*key, false, Need::Write) {
+                    Err(Errno::EACCES) => self.lookup(*key, false, Need::Setattr)?,
+                    r => r?,
+                };
+                self.keys[k].revoked = true;
+                self.notify(k, NOTIFY_KEY_REVOKED, "0".into());
+                if self.keys[k].type_ == KeyType::Keyring {
+                    self.keys[k].links.clear();
+                }
+                Ok(0)
+            }
+            Op::Invalidate { key } => {
+                let k = self.lookup(*key, false, Need::Search)?;
+                self.keys[k].invalidated = true;
+                self.notify(k, NOTIFY_KEY_INVALIDATED, "0".into());
+                Ok(0)
+            }
+            Op::Clear { keyring } => {
+                let k = self.lookup(*keyring, false, Need::Write)?;
+                if self.keys[k].type_ != KeyType::Keyring {
+                    return Err(Errno::ENOTDIR);
+                }
+                self.keys[k].links.clear();
+                self.notify(k, NOTIFY_KEY_CLEARED, "0".into());
+                Ok(0)
+            }
+            Op::Link { key, keyring } => {
+                let ring = self.lookup(*keyring, false, Need::Write)?;
+                let k = self.lookup(*key, false, Need::Link)?;
+                if self.keys[ring].type_ != KeyType::Keyring {
+                    return Err(Errno::ENOTDIR);
+                }
+                if self.keys[k].type_ == KeyType::Keyring {
+                    // A cycle: `ring` reachable from `k`.
+                    let mut stack = vec![k];
+                    let mut seen = vec![false; self.keys.len()];
+                    while let Some(x) = stack.pop() {
+                        if x == ring {
+                            return Err(Errno::EDEADLK);
+                        }
+                        if !std::mem::replace(&mut seen[x], true)
+                            && self.keys[x].type_ == KeyType::Keyring
+                        {
+                            stack.extend(self.keys[x].links.iter().copied());
+                        }
+                    }
+                }
+                self.link(ring, k);
+                Ok(0)
+            }
+            Op::Unlink { key, keyring } => {
+                let ring = self.lookup(*keyring, false, Need::Write)?;
+                let k = self.lookup(*key, true, Need::Unlink)?;
+                if self.keys[ring].type_ != KeyType::Keyring {
+                    return Err(Errno::ENOTDIR);
+                }
+                let (t, d) = (self.keys[k].type_, self.keys[k].desc.clone());
+                let keys = &self.keys;
+                let i = keys[ring]
+                    .links
+                    .iter()
+                    .position(|x| keys[*x].type_ == t && keys[*x].desc == d)
+                    .ok_or(Errno::ENOENT)?;
+                self.keys[ring].links.remove(i);
+                let aux = self.name(k);
+                self.notify(ring, NOTIFY_KEY_UNLINKED, aux);
+                Ok(0)
+            }
+            Op::Chown { key, uid, gid } => {
+                if *uid == -1 && *gid == -1 {
+                    return Ok(0);
+                }
+                let k = self.lookup(*key, true, Need::Setattr)?;
+                if *uid != -1 {
+                    self.keys[k].uid = *uid as u32;
+                }
+                if *gid != -1 {
+                    self.keys[k].gid = *gid as u32;
+                }
+                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                Ok(0)
+            }
+            Op::Setperm { key, perm } => {
+                if perm & !(KEY_POS_ALL | KEY_USR_ALL | KEY_GRP_ALL | KEY_OTH_ALL) != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let k = self.lookup(*key, true, Need::Setattr)?;
+                self.keys[k].perm = *perm;
+                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                Ok(0)
+            }
+            Op::SetTimeout { key, .. } => {
+                let k = self.lookup(*key, true, Need::Setattr)?;
+                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                Ok(0)
+            }
+            Op::Instantiate { key, keyring, .. } => self.construct(*key, keyring, None, op),
+            Op::Reject {
+                key,
+                error,
+                keyring,
+                ..
+            } => {
+                let Some(e) = Errno::from_number(*error)
+                    .filter(|e| *error > 0 && *error < 4095 && *e != Errno::ERESTARTSYS)
+                else {
+                    return Err(Errno::EINVAL);
+                };
+                self.construct(*key, keyring, Some(e), op)
+            }
+            Op::WatchKey { key, fd, tag } => self.watch(*key, *fd, *tag),
+            _ => unreachable!("not a keyctl operation"),
+        }
+    }
+
+    fn construct(
+        &mut self,
+        key: KeyRef,
+        keyring: &Option<KeyRef>,
+        reject: Option<Errno>,
+        op: &Op,
+    ) -> R<i64> {
+        let k = match key {
+            KeyRef::Slot(s) => self
+                .key_slots
+                .get(&s)
+                .copied()
+                .filter(|k| self.keys[*k].alive)
+                .ok_or(Errno::EPERM)?,
+            _ => return Err(Errno::EPERM),
+        };
+        if self.keys[k].state != State::Constructing {
+            return Err(Errno::EPERM);
+        }
+        if let Op::Instantiate { payload, .. } = op {
+            let ok = match self.keys[k].type_ {
+                KeyType::Keyring => payload.is_empty(),
+                _ => !payload.is_empty() && payload.len() <= 32767,
+            };
+            if !ok {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let dest = match keyring {
+            Some(r) => Some(self.lookup(*r, false, Need::Write)?),
+            None => None,
+        };
+        if let Some(d) = dest {
+            if self.keys[d].type_ != KeyType::Keyring {
+                return Err(Errno::ENOTDIR);
+            }
+        }
+        self.keys[k].state = match reject {
+            None => State::Positive,
+            Some(e) => State::Negative(e),
+        };
+        self.keys[k].holds -= 1;
+        if let Some(d) = dest {
+            self.link(d, k);
+        }
+        Ok(0)
+    }
+
+    fn splice(&mut self, fd_in: FdRef, fd_out: FdRef, len: usize, flags: u32) -> R<i64> {
+        if len == 0 {
+            return Ok(0);
+        }
+        if flags & !0x0f != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (pi, ei) = self.end(fd_in)?;
+        let (po, eo) = self.end(fd_out)?;
+        if ei != End::Read || eo != End::Write {
+            return Err(Errno::EBADF);
+        }
+        let (ni, no) = (self.pipes[pi].notify, self.pipes[po].notify);
+        match (ni, no) {
+            (false, true) => {
+                let p = &self.pipes[pi];
+                if p.bufs.is_empty() {
+                    if !p.open[1] {
+                        return Ok(0);
+                    }
+                    if flags & 0x02 != 0 || p.nonblock[0] {
+                        return Err(Errno::EAGAIN);
+                    }
+                    return Err(Errno::ERESTARTSYS);
+                }
+                Err(Errno::EXDEV)
+            }
+            (true, false) => {
+                let p = &self.pipes[po];
+                if !p.open[0] {
+                    return Err(Errno::EPIPE);
+                }
+                if p.bufs.len() as u32 >= PIPE_DEF {
+                    return Err(if flags & 0x02 != 0 {
+                        Errno::EAGAIN
+                    } else {
+                        Errno::ERESTARTSYS
+                    });
+                }
+                Err(Errno::EINVAL)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+impl Sys for Spec {
+    fn apply(&mut self, op: &Op) -> Outcome {
+        let out = match op {
+            Op::Pipe2 { pipe, flags } => {
+                if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE) != 0 {
+                    Outcome::Err(Errno::EINVAL)
+                } else {
+                    let nb = flags & O_NONBLOCK != 0;
+                    self.pipes.push(SPipe {
+                        notify: flags & O_NOTIFICATION_PIPE != 0,
+                        open: [true, true],
+                        nonblock: [nb, nb],
+                        capacity: None,
+                        max_usage: PIPE_DEF,
+                        queue: VecDeque::new(),
+                        pending_loss: false,
+                        filter: None,
+                        bufs: VecDeque::new(),
+                    });
+                    self.pipe_slots.insert(*pipe, self.pipes.len() - 1);
+                    Outcome::Ok(0)
+                }
+            }
+            Op::Close { fd } => match self.end(*fd) {
+                Ok((p, e)) => {
+                    self.close_pipe_end(p, e);
+                    Outcome::Ok(0)
+                }
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Read { fd, len } => match self.end(*fd) {
+                Ok((p, End::Read)) => self.read(p, *len),
+                Ok(_) => Outcome::Err(Errno::EBADF),
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Write { fd, data } => match self.end(*fd) {
+                Ok((p, End::Write)) => self.write(p, data),
+                Ok(_) => Outcome::Err(Errno::EBADF),
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Ioctl { fd, req } => match self.end(*fd) {
+                Ok((p, e)) => self.ioctl(p, e, req),
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Fcntl { fd, cmd, .. } => match self.end(*fd) {
+                Ok((p, _)) => match *cmd {
+                    F_GETPIPE_SZ => {
+                        Outcome::Ok(self.pipes[p].max_usage as i64 * self.page_size as i64)
+                    }
+                    F_SETPIPE_SZ if self.pipes[p].notify => Outcome::Err(Errno::EBUSY),
+                    _ => Outcome::Err(Errno::EINVAL),
+                },
+                Err(e) => Outcome::Err(e),
+            },
+            Op::Poll { fd } => match self.end(*fd) {
+                Ok((p, e)) => Outcome::Poll(self.poll(p, e)),
+                Err(_) => Outcome::Poll(POLLNVAL),
+            },
+            Op::Splice {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            } => nr(self.splice(*fd_in, *fd_out, *len, *flags)),
+            Op::Tee {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            } => nr((|| {
+                if flags & !0x0f != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if *len == 0 {
+                    return Ok(0);
+                }
+                let (_, ei) = self.end(*fd_in)?;
+                let (_, eo) = self.end(*fd_out)?;
+                if ei != End::Read || eo != End::Write {
+                    return Err(Errno::EBADF);
+                }
+                Err(Errno::EINVAL)
+            })()),
+            Op::Vmsplice { fd, len, flags } => nr((|| {
+                if flags & !0x0f != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let (p, _) = self.end(*fd)?;
+                if *len == 0 {
+                    return Ok(0);
+                }
+                Err(if self.pipes[p].notify {
+                    Errno::EBADF
+                } else {
+                    Errno::EINVAL
+                })
+            })()),
+            Op::AddKey {
+                slot,
+                type_,
+                desc,
+                payload,
+                keyring,
+            } => self.add_key(*slot, type_, desc, payload, *keyring, false),
+            Op::RequestKey {
+                slot,
+                type_,
+                desc,
+                dest,
+            } => self.add_key(*slot, type_, desc, &[], *dest, true),
+            Op::FailNth { .. } => Outcome::Ok(0),
+            other => nr(self.keyctl(other)),
+        };
+        self.collect();
+        out
+    }
+}

@@ -1,0 +1,169 @@
+//! Models the parts of fs/splice.c a notification pipe meets:
+//! `get_pipe_info(file, true)` is NULL for notification pipes, so splice,
+//! tee and vmsplice treat them as files without `splice_read` and whose
+//! `write_iter` refuses with `EXDEV`.
+//!
+//! DEVIATION: moving data between two plain pipes (`splice_pipe_to_pipe`,
+//! `link_pipe`, `vmsplice_to_pipe` on a plain pipe) is not modelled; those
+//! calls return `EINVAL` and scenarios do not use them.
+
+use crate::errno::{Errno, KResult};
+use crate::file::{self, FMODE_READ, FMODE_WRITE};
+use crate::kernel::Cx;
+use crate::pipe::{self, pipe_empty, pipe_full};
+use crate::sync::WaitResult;
+use crate::sync::atomic::Ordering;
+use crate::trace::kfn;
+use crate::uapi::O_NONBLOCK;
+
+/// `SPLICE_F_NONBLOCK`.
+pub const SPLICE_F_NONBLOCK: u32 = 0x02;
+/// `SPLICE_F_ALL` (MOVE | NONBLOCK | MORE | GIFT).
+pub const SPLICE_F_ALL: u32 = 0x0f;
+
+/// Models `SYSCALL_DEFINE6(splice)` without offsets: `__do_splice()` and
+/// `do_splice()`.
+pub fn sys_splice(
+    cx: &Cx<'_>,
+    fd_in: i32,
+    fd_out: i32,
+    len: usize,
+    mut flags: u32,
+) -> KResult<i64> {
+    let _f = kfn("do_splice");
+    if len == 0 {
+        return Ok(0);
+    }
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let fin = file::fget(cx, fd_in)?;
+    let fout = match file::fget(cx, fd_out) {
+        Ok(f) => f,
+        Err(e) => {
+            file::fput(cx, fin);
+            return Err(e);
+        }
+    };
+    let ret = (|| {
+        let ipipe = pipe::get_pipe_info(cx, fin, true);
+        let opipe = pipe::get_pipe_info(cx, fout, true);
+        let in_f = cx.k.files.get(fin);
+        let out_f = cx.k.files.get(fout);
+        if in_f.f_mode & FMODE_READ == 0 || out_f.f_mode & FMODE_WRITE == 0 {
+            return Err(Errno::EBADF);
+        }
+        match (ipipe, opipe) {
+            (Some(_), Some(_)) => Err(Errno::EINVAL), // DEVIATION: splice_pipe_to_pipe
+            (Some(ip), None) => {
+                // iter_file_splice_write() into the notification pipe.
+                if in_f.f_flags.get() & O_NONBLOCK != 0 {
+                    flags |= SPLICE_F_NONBLOCK;
+                }
+                let p = cx.k.pipes.get(ip);
+                let _g = p.mutex.lock();
+                // splice_from_pipe_next(): wait for data.
+                while pipe_empty(
+                    p.head.load(Ordering::Relaxed),
+                    p.tail.load(Ordering::Relaxed),
+                ) {
+                    if p.writers.load(Ordering::Relaxed) == 0 {
+                        return Ok(0);
+                    }
+                    if flags & SPLICE_F_NONBLOCK != 0 {
+                        return Err(Errno::EAGAIN);
+                    }
+                    if p.rd_wait
+                        .wait_event_interruptible_exclusive(|| pipe::pipe_readable(&p))
+                        == WaitResult::Interrupted
+                    {
+                        return Err(Errno::ERESTARTSYS);
+                    }
+                }
+                // vfs_iter_write() -> pipe_write() on the notification pipe,
+                // with the input pipe's mutex held.
+                pipe::pipe_write(cx, fout, &[0u8; 1]).map(|n| n as i64)
+            }
+            (None, Some(op)) => {
+                // splice_file_to_pipe(): wait_for_space(), then do_splice_read().
+                let p = cx.k.pipes.get(op);
+                let _g = p.mutex.lock();
+                if p.readers.load(Ordering::Relaxed) == 0 {
+                    return Err(Errno::EPIPE);
+                }
+                if pipe_full(
+                    p.head.load(Ordering::Relaxed),
+                    p.tail.load(Ordering::Relaxed),
+                    p.max_usage.load(Ordering::Relaxed),
+                ) {
+                    if flags & SPLICE_F_NONBLOCK != 0 {
+                        return Err(Errno::EAGAIN);
+                    }
+                    return Err(Errno::ERESTARTSYS);
+                }
+                // pipefifo_fops has no ->splice_read: warn_unsupported().
+                Err(Errno::EINVAL)
+            }
+            (None, None) => Err(Errno::EINVAL),
+        }
+    })();
+    file::fput(cx, fout);
+    file::fput(cx, fin);
+    ret
+}
+
+/// Models `SYSCALL_DEFINE4(tee)` and `do_tee()`.
+pub fn sys_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> KResult<i64> {
+    let _f = kfn("do_tee");
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    let fin = file::fget(cx, fd_in)?;
+    let fout = match file::fget(cx, fd_out) {
+        Ok(f) => f,
+        Err(e) => {
+            file::fput(cx, fin);
+            return Err(e);
+        }
+    };
+    let ipipe = pipe::get_pipe_info(cx, fin, true);
+    let opipe = pipe::get_pipe_info(cx, fout, true);
+    let ret = if cx.k.files.get(fin).f_mode & FMODE_READ == 0
+        || cx.k.files.get(fout).f_mode & FMODE_WRITE == 0
+    {
+        Err(Errno::EBADF)
+    } else {
+        // link_pipe() between two plain pipes is not modelled (DEVIATION).
+        let _ = (ipipe, opipe);
+        Err(Errno::EINVAL)
+    };
+    file::fput(cx, fout);
+    file::fput(cx, fin);
+    ret
+}
+
+/// Models `SYSCALL_DEFINE4(vmsplice)`: a notification pipe is not a pipe
+/// for splicing, so both directions fail with `EBADF`; a zero-length iovec
+/// returns 0 first.
+pub fn sys_vmsplice(cx: &Cx<'_>, fd: i32, len: usize, flags: u32) -> KResult<i64> {
+    let _f = kfn("vmsplice");
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = file::fget(cx, fd)?;
+    let mode = cx.k.files.get(f).f_mode;
+    let ret = if mode & (FMODE_READ | FMODE_WRITE) == 0 {
+        Err(Errno::EBADF)
+    } else if len == 0 {
+        Ok(0)
+    } else if pipe::get_pipe_info(cx, f, true).is_none() {
+        Err(Errno::EBADF)
+    } else {
+        Err(Errno::EINVAL) // DEVIATION: vmsplice on plain pipes
+    };
+    file::fput(cx, f);
+    ret
+}

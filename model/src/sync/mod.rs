@@ -1,0 +1,346 @@
+//! The one synchronisation facade of the model.
+//!
+//! Every lock, atomic, shared cell and per-thread variable the model uses
+//! comes from here, so the same kernel-shaped code runs sequentially under
+//! `std`, exhaustively under loom (`--cfg loom`) and under shuttle's
+//! schedulers (`--features shuttle`). No other file in `model/src` names
+//! `std::sync`, `loom` or `shuttle` (enforced by `tests/tidy.rs`).
+//!
+//! What is exported, and which kernel object each stands for:
+//!
+//! | facade item | kernel object |
+//! |---|---|
+//! | [`SpinLock`] | `spinlock_t` (`pipe->rd_wait.lock`, `wqueue->lock`, `wlist->lock`) |
+//! | [`KMutex`] | `struct mutex` (`pipe->mutex`) |
+//! | [`RwSem`] | `struct rw_semaphore` (`key->sem`) |
+//! | [`KCell`] | plain memory the kernel protects by a lock or an ordering |
+//! | [`Kref`] | `struct kref` / `refcount_t` |
+//! | [`WaitQueueHead`] | `wait_queue_head_t` (`pipe->rd_wait`, `pipe->wr_wait`) |
+//! | [`atomic`] | `atomic_t`, `refcount_t`, bitops, `smp_load_acquire` / `smp_store_release` |
+//!
+//! Instrumentation that must never become a scheduling point (the heap
+//! tracker, the trace, violation bookkeeping) uses [`instr`], which is plain
+//! `std` in every backend.
+
+#[cfg(all(loom, feature = "shuttle"))]
+compile_error!(
+    "the loom and shuttle backends are exclusive: build with either --cfg loom or --features shuttle"
+);
+
+#[cfg(not(any(loom, feature = "shuttle")))]
+mod std_backend;
+#[cfg(not(any(loom, feature = "shuttle")))]
+use std_backend as backend;
+
+pub use backend::atomic;
+pub use backend::{BACKEND, cpu_relax};
+
+/// Plain `std` primitives for instrumentation: never explored, never a
+/// scheduling point. Holding one across a model lock is forbidden.
+pub mod instr {
+    pub use std::sync::atomic::{
+        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    };
+    pub use std::sync::{Arc, Once};
+
+    /// A mutex for instrumentation state; poisoning is ignored because a
+    /// violation panic is the expected way for a run to end.
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(std::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub const fn new(v: T) -> Self {
+            Mutex(std::sync::Mutex::new(v))
+        }
+        pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+pub use std::sync::Arc;
+
+use crate::trace;
+
+/// Models `spinlock_t`. The lock carries no data: like the kernel, the model
+/// keeps protected fields in [`KCell`]s next to the lock, and the lock's
+/// name is the kernel's (`"pipe->rd_wait.lock"`).
+///
+/// `spin_lock_irq`, `spin_lock_bh` and `spin_lock` all map to [`SpinLock::lock`];
+/// interrupt context does not exist in the model.
+#[derive(Debug)]
+pub struct SpinLock {
+    name: &'static str,
+    raw: backend::RawLock,
+}
+
+/// Held while a [`SpinLock`] is locked; unlocks on drop.
+#[must_use = "dropping the guard unlocks at once"]
+pub struct SpinGuard<'a> {
+    lock: &'a SpinLock,
+    _raw: backend::RawGuard<'a>,
+}
+
+impl SpinLock {
+    pub fn new(name: &'static str) -> Self {
+        SpinLock {
+            name,
+            raw: backend::RawLock::new(),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// `spin_lock*()`.
+    pub fn lock(&self) -> SpinGuard<'_> {
+        let raw = self.raw.lock();
+        trace::lock_acquired(self.name);
+        SpinGuard {
+            lock: self,
+            _raw: raw,
+        }
+    }
+}
+
+impl Drop for SpinGuard<'_> {
+    fn drop(&mut self) {
+        trace::lock_released(self.lock.name);
+    }
+}
+
+/// Models `struct mutex`, a sleeping lock (`pipe->mutex`).
+#[derive(Debug)]
+pub struct KMutex {
+    name: &'static str,
+    raw: backend::RawLock,
+}
+
+/// Held while a [`KMutex`] is locked; unlocks on drop.
+#[must_use = "dropping the guard unlocks at once"]
+pub struct KMutexGuard<'a> {
+    lock: &'a KMutex,
+    _raw: backend::RawGuard<'a>,
+}
+
+impl KMutex {
+    pub fn new(name: &'static str) -> Self {
+        KMutex {
+            name,
+            raw: backend::RawLock::new(),
+        }
+    }
+    /// `mutex_lock()`.
+    pub fn lock(&self) -> KMutexGuard<'_> {
+        let raw = self.raw.lock();
+        trace::lock_acquired(self.name);
+        KMutexGuard {
+            lock: self,
+            _raw: raw,
+        }
+    }
+}
+
+impl Drop for KMutexGuard<'_> {
+    fn drop(&mut self) {
+        trace::lock_released(self.lock.name);
+    }
+}
+
+/// Models `struct rw_semaphore` (`key->sem`). Readers are modelled as
+/// writers: the model never relies on reader concurrency under `key->sem`.
+///
+/// APPROX: `down_read` excludes other readers, so read-read overlap under
+/// `key->sem` is not explored.
+#[derive(Debug)]
+pub struct RwSem {
+    name: &'static str,
+    raw: backend::RawLock,
+}
+
+/// Held while an [`RwSem`] is taken; released on drop.
+#[must_use = "dropping the guard releases the semaphore at once"]
+pub struct RwSemGuard<'a> {
+    sem: &'a RwSem,
+    _raw: backend::RawGuard<'a>,
+}
+
+impl RwSem {
+    pub fn new(name: &'static str) -> Self {
+        RwSem {
+            name,
+            raw: backend::RawLock::new(),
+        }
+    }
+    /// `down_write()`.
+    pub fn down_write(&self) -> RwSemGuard<'_> {
+        let raw = self.raw.lock();
+        trace::lock_acquired(self.name);
+        RwSemGuard {
+            sem: self,
+            _raw: raw,
+        }
+    }
+    /// `down_read()` (see the APPROX note on the type).
+    pub fn down_read(&self) -> RwSemGuard<'_> {
+        self.down_write()
+    }
+}
+
+impl Drop for RwSemGuard<'_> {
+    fn drop(&mut self) {
+        trace::lock_released(self.sem.name);
+    }
+}
+
+/// Plain kernel memory: a field the kernel protects by a lock or by an
+/// ordering rather than by an atomic type. Under loom this is a checked
+/// `UnsafeCell`, so an access the kernel's locking does not order is
+/// reported as a data race.
+#[derive(Debug, Default)]
+pub struct KCell<T>(backend::Cell<T>);
+
+impl<T> KCell<T> {
+    pub fn new(v: T) -> Self {
+        KCell(backend::Cell::new(v))
+    }
+    /// Read access.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.0.with(f)
+    }
+    /// Write access.
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.0.with_mut(f)
+    }
+    /// A plain store.
+    pub fn set(&self, v: T) {
+        self.0.with_mut(|x| *x = v)
+    }
+    /// Replace the value, returning the old one.
+    pub fn replace(&self, v: T) -> T {
+        self.0.with_mut(|x| std::mem::replace(x, v))
+    }
+}
+
+impl<T: Clone> KCell<T> {
+    /// A plain load.
+    pub fn get(&self) -> T {
+        self.0.with(|x| x.clone())
+    }
+}
+
+/// `smp_store_release()`.
+pub fn smp_store_release(a: &atomic::AtomicU32, v: u32) {
+    a.store(v, atomic::Ordering::Release)
+}
+
+/// `smp_load_acquire()`.
+pub fn smp_load_acquire(a: &atomic::AtomicU32) -> u32 {
+    a.load(atomic::Ordering::Acquire)
+}
+
+/// `READ_ONCE()` of an index: a relaxed load.
+pub fn read_once(a: &atomic::AtomicU32) -> u32 {
+    a.load(atomic::Ordering::Relaxed)
+}
+
+/// A plain store of a value other CPUs read locklessly (`WRITE_ONCE()` or a
+/// plain C store: both are relaxed here).
+pub fn write_once(a: &atomic::AtomicU32, v: u32) {
+    a.store(v, atomic::Ordering::Relaxed)
+}
+
+/// Declares a per-thread variable: a std `thread_local!` in the std
+/// backend, a per-model-thread one under the explorers.
+#[macro_export]
+macro_rules! facade_thread_local {
+    ($($t:tt)*) => { std::thread_local!($($t)*); };
+}
+
+/// Models `struct kref` (a `refcount_t`): atomic, with the full barrier
+/// `refcount_dec_and_test()` implies.
+#[derive(Debug)]
+pub struct Kref(atomic::AtomicU32);
+
+impl Kref {
+    /// `kref_init()`: one reference.
+    pub fn new() -> Self {
+        Kref(atomic::AtomicU32::new(1))
+    }
+    /// `kref_get()`; returns the new count.
+    pub fn get(&self) -> u32 {
+        self.0.fetch_add(1, atomic::Ordering::AcqRel) + 1
+    }
+    /// `kref_put()`: true when this dropped the last reference (the caller
+    /// then runs the release function). `Err(())` on an underflow, which
+    /// `refcount_t` reports as a use-after-free.
+    pub fn put(&self) -> Result<bool, ()> {
+        let old = self.0.fetch_sub(1, atomic::Ordering::AcqRel);
+        if old == 0 {
+            self.0.store(0, atomic::Ordering::Relaxed);
+            return Err(());
+        }
+        Ok(old == 1)
+    }
+    /// `kref_read()`.
+    pub fn read(&self) -> u32 {
+        self.0.load(atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for Kref {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Models `wait_queue_head_t`: its spinlock (which notification pipes use
+/// as the ring lock, `pipe->rd_wait.lock`) and its sleepers.
+///
+/// In the std backend nobody else can run while a thread sleeps, so a wait
+/// whose condition is false ends as if a signal interrupted it
+/// (`-ERESTARTSYS`); the explorers' backends really sleep.
+#[derive(Debug)]
+pub struct WaitQueueHead {
+    /// The wait queue's own spinlock.
+    pub lock: SpinLock,
+    /// Wake-ups delivered so far (for liveness checks and the trace).
+    wakeups: atomic::AtomicU32,
+}
+
+/// The outcome of an interruptible wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitResult {
+    /// The condition became true.
+    Woken,
+    /// The sleep was interrupted (`-ERESTARTSYS`).
+    Interrupted,
+}
+
+impl WaitQueueHead {
+    pub fn new(lock_name: &'static str) -> Self {
+        WaitQueueHead {
+            lock: SpinLock::new(lock_name),
+            wakeups: atomic::AtomicU32::new(0),
+        }
+    }
+    /// `wait_event_interruptible_exclusive(wq, cond)`: enqueue under the
+    /// wait-queue lock, test `cond`, sleep until woken, retest.
+    pub fn wait_event_interruptible_exclusive(&self, cond: impl Fn() -> bool) -> WaitResult {
+        backend::wait_event(&self.lock, &self.wakeups, &cond)
+    }
+    /// `wake_up_interruptible*()` from a caller that does not hold the lock.
+    pub fn wake_up(&self) {
+        let _g = self.lock.lock();
+        self.wakeups.fetch_add(1, atomic::Ordering::Release);
+        backend::wake(&self.wakeups);
+    }
+    /// `wake_up_*_locked()`: the caller holds [`WaitQueueHead::lock`].
+    pub fn wake_up_locked(&self, _held: &SpinGuard<'_>) {
+        self.wakeups.fetch_add(1, atomic::Ordering::Release);
+        backend::wake(&self.wakeups);
+    }
+    /// Wake-ups delivered so far.
+    pub fn wakeups(&self) -> u32 {
+        self.wakeups.load(atomic::Ordering::Relaxed)
+    }
+}

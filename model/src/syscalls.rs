@@ -1,0 +1,130 @@
+//! The syscall entry points userspace calls (fs/read_write.c, fs/ioctl.c,
+//! fs/open.c, fs/fcntl.c, fs/select.c), reduced to what reaches the pipe:
+//! descriptor lookup, the file-mode checks, and the dispatch to fs/pipe.c.
+
+use crate::errno::{Errno, KResult};
+use crate::file::{self, FMODE_READ, FMODE_WRITE};
+use crate::kernel::Cx;
+use crate::pipe::{self, PipeIoctl};
+use crate::trace::kfn;
+use crate::uapi::*;
+
+/// `F_GETFL`.
+pub const F_GETFL: u32 = 3;
+/// `F_SETFL`.
+pub const F_SETFL: u32 = 4;
+/// `POLLNVAL`: the descriptor is not open.
+pub const POLLNVAL: u32 = 0x20;
+/// `FIONBIO`.
+pub const FIONBIO: u32 = 0x5421;
+
+/// `pipe2(2)`.
+pub fn sys_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
+    pipe::do_pipe2(cx, flags)
+}
+
+/// `read(2)`: `ksys_read()` -> `vfs_read()` -> `pipe_read()`.
+pub fn sys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
+    let _f = kfn("ksys_read");
+    let f = file::fget(cx, fd)?;
+    let ret = if cx.k.files.get(f).f_mode & FMODE_READ == 0 {
+        Err(Errno::EBADF)
+    } else {
+        pipe::pipe_read(cx, f, len)
+    };
+    file::fput(cx, f);
+    ret
+}
+
+/// `write(2)`: `ksys_write()` -> `vfs_write()` -> `pipe_write()`.
+pub fn sys_write(cx: &Cx<'_>, fd: i32, data: &[u8]) -> KResult<usize> {
+    let _f = kfn("ksys_write");
+    let f = file::fget(cx, fd)?;
+    let ret = if cx.k.files.get(f).f_mode & FMODE_WRITE == 0 {
+        Err(Errno::EBADF)
+    } else {
+        pipe::pipe_write(cx, f, data)
+    };
+    file::fput(cx, f);
+    ret
+}
+
+/// An `ioctl(2)` request as the model takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ioctl {
+    /// Handled by `pipe_ioctl()`.
+    Pipe(PipeIoctl),
+    /// `FIONBIO`, handled by `do_vfs_ioctl()`.
+    Fionbio(bool),
+}
+
+/// `ioctl(2)`: `do_vfs_ioctl()` then `vfs_ioctl()` -> `pipe_ioctl()`;
+/// `ENOIOCTLCMD` becomes `ENOTTY`.
+pub fn sys_ioctl(cx: &Cx<'_>, fd: i32, req: &Ioctl) -> KResult<i64> {
+    let _f = kfn("do_vfs_ioctl");
+    let f = file::fget(cx, fd)?;
+    let ret = match req {
+        Ioctl::Fionbio(on) => {
+            cx.k.files.get(f).f_flags.with_mut(|fl| {
+                if *on {
+                    *fl |= O_NONBLOCK
+                } else {
+                    *fl &= !O_NONBLOCK
+                }
+            });
+            Ok(0)
+        }
+        Ioctl::Pipe(p) => match pipe::pipe_ioctl(cx, f, p) {
+            Err(Errno::ENOIOCTLCMD) => Err(Errno::ENOTTY),
+            r => r,
+        },
+    };
+    file::fput(cx, f);
+    ret
+}
+
+/// `close(2)`.
+pub fn sys_close(cx: &Cx<'_>, fd: i32) -> KResult<i64> {
+    file::close_fd(cx, fd).map(|_| 0)
+}
+
+/// `fcntl(2)`: `F_GETFL`, `F_SETFL` (only `O_NONBLOCK` changes on a pipe;
+/// `O_DIRECT` is refused: a pipe has no `direct_IO`), and the pipe size
+/// commands.
+pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
+    let _f = kfn("do_fcntl");
+    let f = file::fget(cx, fd)?;
+    let file = cx.k.files.get(f);
+    let ret = match cmd {
+        F_GETFL => {
+            Ok((file.f_flags.get() | if file.f_mode & FMODE_WRITE != 0 { 1 } else { 0 }) as i64)
+        }
+        F_SETFL => {
+            if arg & O_DIRECT != 0 {
+                Err(Errno::EINVAL)
+            } else {
+                file.f_flags
+                    .with_mut(|fl| *fl = (*fl & !O_NONBLOCK) | (arg & O_NONBLOCK));
+                Ok(0)
+            }
+        }
+        F_SETPIPE_SZ | F_GETPIPE_SZ => pipe::pipe_fcntl(cx, f, cmd, arg),
+        _ => Err(Errno::EINVAL),
+    };
+    file::fput(cx, f);
+    ret
+}
+
+/// `poll(2)` on one descriptor with a zero timeout: the ready events among
+/// `events`, plus `POLLERR`/`POLLHUP`; `POLLNVAL` for a closed descriptor.
+pub fn sys_poll(cx: &Cx<'_>, fd: i32, events: u32) -> u32 {
+    let _f = kfn("do_sys_poll");
+    match file::fget(cx, fd) {
+        Err(_) => POLLNVAL,
+        Ok(f) => {
+            let mask = pipe::pipe_poll(cx, f);
+            file::fput(cx, f);
+            mask & (events | POLLERR | POLLHUP)
+        }
+    }
+}

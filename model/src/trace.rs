@@ -1,0 +1,214 @@
+//! Labelled events of a run, and the per-thread context that names them.
+//!
+//! Every model function opens with [`kfn`], which pushes the kernel
+//! function's name on the thread's stack; lock acquisitions and releases,
+//! heap reports and timeline rows all say which kernel function was
+//! running. Semantic events ([`Event`]) are what the oracle checks: what was
+//! posted, lost, consumed and returned to userspace, and when watches and
+//! filters changed.
+
+use std::cell::RefCell;
+
+use crate::errno::Errno;
+use crate::sync::instr::{self, Arc};
+
+/// A thread of the run (a task in kernel terms); 0 is the driver.
+pub type Tid = u32;
+
+/// One step of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A syscall started on `tid` (`what` is its rendering).
+    SyscallEnter { tid: Tid, what: String },
+    /// The syscall on `tid` returned `ret` (rendered).
+    SyscallExit { tid: Tid, ret: String },
+    /// A lock was taken (`acquire`) or released, inside `func`.
+    Lock {
+        tid: Tid,
+        name: &'static str,
+        acquire: bool,
+        func: &'static str,
+    },
+    /// `post_one_notification` on `wqueue` (pipe `pipe`) with `bytes`:
+    /// queued into `slot` with `note`, or lost.
+    Post {
+        tid: Tid,
+        pipe: u32,
+        wqueue: u32,
+        bytes: Vec<u8>,
+        queued: Option<(u32, u32)>,
+    },
+    /// `__post_watch_notification` decided `passed` for `bytes` on
+    /// `wqueue` using `filter` (the filter object's id, if any).
+    Filtered {
+        wqueue: u32,
+        filter: Option<u32>,
+        bytes: Vec<u8>,
+        passed: bool,
+    },
+    /// `watch_queue_set_filter` installed `filter` (None removes) built
+    /// from these UAPI bytes.
+    FilterSet {
+        wqueue: u32,
+        filter: Option<u32>,
+        uapi: Option<Vec<u8>>,
+    },
+    /// `pipe_update_tail` retired a notification slot holding `bytes`;
+    /// `loss` says whether it carried `PIPE_BUF_FLAG_LOSS`.
+    Consumed {
+        tid: Tid,
+        pipe: u32,
+        bytes: Vec<u8>,
+        loss: bool,
+    },
+    /// `pipe_read` copied out a fabricated loss record.
+    LossFabricated { tid: Tid, pipe: u32 },
+    /// `pipe_read` on a notification pipe returned.
+    ReadReturned {
+        tid: Tid,
+        pipe: u32,
+        len: usize,
+        result: Result<Vec<u8>, Errno>,
+    },
+    /// `add_one_watch` attached a watch on object `id` with `tag` to `wqueue`.
+    WatchAdded {
+        wqueue: u32,
+        id: u64,
+        tag: u8,
+        uid: u32,
+    },
+    /// `remove_watch_from_object` detached a watch on `id` from `wqueue`
+    /// (`all` = the object is being destroyed).
+    WatchRemoved { wqueue: u32, id: u64, all: bool },
+    /// `watch_queue_clear` fenced `wqueue` (its pipe is being freed).
+    QueueCleared { wqueue: u32 },
+    /// `remove_watch_list`: object `id` is being destroyed.
+    ObjectDestroyed { id: u64 },
+    /// A kernel `WARN_ON` fired (the run continues).
+    Warn { func: &'static str, what: String },
+}
+
+/// The events of one run.
+#[derive(Debug, Default)]
+pub struct Trace {
+    events: instr::Mutex<Vec<Event>>,
+    /// Record lock events too (timelines); off for speed otherwise.
+    pub detail: instr::AtomicBool,
+}
+
+impl Trace {
+    pub fn push(&self, e: Event) {
+        self.events.lock().push(e);
+    }
+    /// A copy of every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().clone()
+    }
+    /// Number of events so far.
+    pub fn len(&self) -> usize {
+        self.events.lock().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Events from index `from` on.
+    pub fn since(&self, from: usize) -> Vec<Event> {
+        self.events.lock()[from..].to_vec()
+    }
+}
+
+#[derive(Default)]
+struct ThreadCtx {
+    tid: Tid,
+    funcs: Vec<&'static str>,
+    held: Vec<&'static str>,
+    sink: Option<Arc<Trace>>,
+}
+
+crate::facade_thread_local! {
+    static CTX: RefCell<ThreadCtx> = RefCell::new(ThreadCtx::default());
+}
+
+/// Bind this thread to a run's trace as thread `tid`.
+pub fn bind(trace: Arc<Trace>, tid: Tid) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.tid = tid;
+        c.sink = Some(trace);
+        c.funcs.clear();
+        c.held.clear();
+    });
+}
+
+/// This thread's id in the run.
+pub fn tid() -> Tid {
+    CTX.with(|c| c.borrow().tid)
+}
+
+/// Marks the running kernel function until dropped.
+#[must_use]
+pub struct KfnGuard(());
+
+impl Drop for KfnGuard {
+    fn drop(&mut self) {
+        CTX.with(|c| {
+            c.borrow_mut().funcs.pop();
+        });
+    }
+}
+
+/// Enter kernel function `name` (push it on this thread's stack).
+pub fn kfn(name: &'static str) -> KfnGuard {
+    CTX.with(|c| c.borrow_mut().funcs.push(name));
+    KfnGuard(())
+}
+
+/// The innermost kernel function running on this thread.
+pub fn current_fn() -> &'static str {
+    CTX.with(|c| c.borrow().funcs.last().copied().unwrap_or("(userspace)"))
+}
+
+/// Locks this thread holds, outermost first.
+pub fn held_locks() -> Vec<&'static str> {
+    CTX.with(|c| c.borrow().held.clone())
+}
+
+/// Hook from the sync facade.
+pub fn lock_acquired(name: &'static str) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.held.push(name);
+        let func = c.funcs.last().copied().unwrap_or("(userspace)");
+        if let Some(t) = &c.sink {
+            if t.detail.load(instr::Ordering::Relaxed) {
+                t.push(Event::Lock {
+                    tid: c.tid,
+                    name,
+                    acquire: true,
+                    func,
+                });
+            }
+        }
+    });
+}
+
+/// Hook from the sync facade.
+pub fn lock_released(name: &'static str) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(pos) = c.held.iter().rposition(|n| *n == name) {
+            c.held.remove(pos);
+        }
+        let func = c.funcs.last().copied().unwrap_or("(userspace)");
+        if let Some(t) = &c.sink {
+            if t.detail.load(instr::Ordering::Relaxed) {
+                t.push(Event::Lock {
+                    tid: c.tid,
+                    name,
+                    acquire: false,
+                    func,
+                });
+            }
+        }
+    });
+}
