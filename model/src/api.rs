@@ -181,12 +181,7 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Canon {
     /// A key notification.
-    Key {
-        key: String,
-        subtype: u8,
-        aux: String,
-        tag: u8,
-    },
+    Key { key: String, subtype: u8, aux: String, tag: u8 },
     /// A watch removal record (`id` named when the record carries one).
     Removal { tag: u8, id: Option<String> },
     /// The fabricated loss record.
@@ -198,16 +193,8 @@ pub enum Canon {
 impl fmt::Display for Canon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Canon::Key {
-                key,
-                subtype,
-                aux,
-                tag,
-            } => {
-                let name = KEY_SUBTYPE_NAMES
-                    .get(*subtype as usize)
-                    .copied()
-                    .unwrap_or("?");
+            Canon::Key { key, subtype, aux, tag } => {
+                let name = KEY_SUBTYPE_NAMES.get(*subtype as usize).copied().unwrap_or("?");
                 write!(f, "key.{name}({key}")?;
                 if !aux.is_empty() && aux != "0" {
                     write!(f, ", aux={aux}")?;
@@ -232,32 +219,17 @@ pub fn canon_records(buf: &[u8], name: &dyn Fn(u32) -> String) -> Vec<Canon> {
     recs.into_iter()
         .map(|r| match Record::decode(r) {
             Record::Loss => Canon::Loss,
-            Record::Removal { tag, id } => Canon::Removal {
-                tag,
-                id: id.map(|i| name(i as u32)),
-            },
-            Record::Key {
-                tag,
-                subtype,
-                key_id,
-                aux,
-            } => {
+            Record::Removal { tag, id } => Canon::Removal { tag, id: id.map(|i| name(i as u32)) },
+            Record::Key { tag, subtype, key_id, aux } => {
                 let aux = match subtype {
                     NOTIFY_KEY_LINKED | NOTIFY_KEY_UNLINKED => name(aux),
                     NOTIFY_KEY_INSTANTIATED if aux != 0 => {
                         let e = (aux as i32).wrapping_neg();
-                        Errno::from_number(e)
-                            .map(|e| format!("-{e}"))
-                            .unwrap_or_else(|| aux.to_string())
+                        Errno::from_number(e).map(|e| format!("-{e}")).unwrap_or_else(|| aux.to_string())
                     }
                     _ => aux.to_string(),
                 };
-                Canon::Key {
-                    key: name(key_id),
-                    subtype,
-                    aux,
-                    tag,
-                }
+                Canon::Key { key: name(key_id), subtype, aux, tag }
             }
             Record::Other { bytes, .. } => Canon::Other(bytes),
         })
@@ -316,4 +288,61 @@ pub const USER_NAME: &str = "@u";
 pub trait Sys {
     /// Execute one operation and report what userspace saw.
     fn apply(&mut self, op: &Op) -> Outcome;
+}
+
+/// Short constructors for programs written in Rust (catalog triggers,
+/// tests).
+pub mod ops {
+    use super::*;
+
+    /// `pipe2(O_NOTIFICATION_PIPE | O_NONBLOCK)` into slot `p`.
+    pub fn notification_pipe(p: u8) -> Op {
+        Op::Pipe2 { pipe: p, flags: O_NOTIFICATION_PIPE | O_NONBLOCK }
+    }
+    /// The read end of pipe `p`.
+    pub fn r(p: u8) -> FdRef {
+        FdRef::End(p, End::Read)
+    }
+    /// The write end of pipe `p`.
+    pub fn w(p: u8) -> FdRef {
+        FdRef::End(p, End::Write)
+    }
+    /// `ioctl(IOC_WATCH_QUEUE_SET_SIZE, n)` on pipe `p`.
+    pub fn set_size(p: u8, n: u64) -> Op {
+        Op::Ioctl { fd: r(p), req: IoctlReq::SetSize(n) }
+    }
+    /// `ioctl(IOC_WATCH_QUEUE_SET_FILTER, bytes)` on pipe `p`.
+    pub fn set_filter(p: u8, bytes: Vec<u8>) -> Op {
+        Op::Ioctl { fd: r(p), req: IoctlReq::SetFilter(Some(bytes)) }
+    }
+    /// `add_key("user", desc, "x", @s)` into slot `k`.
+    pub fn user_key(k: u8, desc: &str) -> Op {
+        Op::AddKey {
+            slot: k,
+            type_: "user".into(),
+            desc: desc.into(),
+            payload: b"x".to_vec(),
+            keyring: KeyRef::Session,
+        }
+    }
+    /// `add_key("keyring", desc, NULL, @s)` into slot `k`.
+    pub fn keyring(k: u8, desc: &str) -> Op {
+        Op::AddKey { slot: k, type_: "keyring".into(), desc: desc.into(), payload: vec![], keyring: KeyRef::Session }
+    }
+    /// `keyctl_watch_key(k, p, tag)`.
+    pub fn watch(k: u8, p: u8, tag: i32) -> Op {
+        Op::WatchKey { key: KeyRef::Slot(k), fd: r(p), tag }
+    }
+    /// `keyctl_update(k, "x")`: one UPDATED notification.
+    pub fn update(k: u8) -> Op {
+        Op::Update { key: KeyRef::Slot(k), payload: b"x".to_vec() }
+    }
+    /// `read(p, len)`.
+    pub fn read(p: u8, len: usize) -> Op {
+        Op::Read { fd: r(p), len }
+    }
+    /// `close()` both ends of pipe `p` (two ops).
+    pub fn close_both(p: u8) -> [Op; 2] {
+        [Op::Close { fd: r(p) }, Op::Close { fd: w(p) }]
+    }
 }

@@ -70,11 +70,11 @@ catalog! {
     "__put_watch_queue never freed notes_bitmap. Create a notification pipe, size it, close \
      both ends: the bitmap leaks.";
     W4, "bitmap-size", "watch_queue: Fix the alloc bitmap size to reflect notes allocated",
-    "3b4c0371928c", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", H3,
+    "3b4c0371928c", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", N1,
     "The ring and the bitmap were sized from the requested note count while nr_notes was \
-     rounded up to whole pages. With 64 KiB pages SET_SIZE(1) gives a one-word bitmap for 512 \
-     notes; the 65th post makes find_first_bit read past it. With 4 KiB pages the word \
-     rounding hides the overrun but the bitmap has 64 free bits for 32 notes (N1).";
+     rounded up to whole pages. SET_SIZE(1) on 4 KiB pages gives 64 free bits for 32 notes \
+     (N1 at once). With 64 KiB pages SET_SIZE(129) gives a three-word bitmap for 512 notes, \
+     and the 193rd post makes find_first_bit read past it (KASAN slab-out-of-bounds, H3).";
     W5, "ring-pow2", "watch_queue: Fix to always request a pow-of-2 pipe ring size",
     "96a4d8912b28", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", I4,
     "pipe_resize_ring was asked for nr_notes slots, not a power of two: SET_SIZE(65) gives \
@@ -118,26 +118,21 @@ catalog! {
     "9d2231c5d74e", "5.17-rc6", Some("CVE-2022-0847"), "kernel/watch_queue.c post_one_notification", S3,
     "The Dirty Pipe class: a slot reused without resetting its flags. post_one_notification \
      assigns flags = WHOLE; with `|=` a LOSS flag left on a consumed slot comes back when the \
-     ring wraps. Size to 32, post 33 (the last is lost), read everything, post 32 more, read: \
-     a loss record appears with no loss.";
+     ring wraps. Size to 32, post 33 (the last is lost), read everything (the loss record comes \
+     with the second read), post 32 more, read twice: a loss record appears with no loss.";
 }
 
 impl Bug {
     /// The catalog entry.
     pub fn info(self) -> &'static BugInfo {
-        CATALOG
-            .iter()
-            .find(|b| b.bug == self)
-            .expect("every switch has a catalog row")
+        CATALOG.iter().find(|b| b.bug == self).expect("every switch has a catalog row")
     }
     /// Look a switch up by ID (`W1`) or by `ID slug` / slug.
     pub fn from_name(s: &str) -> Option<Bug> {
         let s = s.trim();
         CATALOG
             .iter()
-            .find(|b| {
-                b.id.eq_ignore_ascii_case(s) || b.slug == s || format!("{} {}", b.id, b.slug) == s
-            })
+            .find(|b| b.id.eq_ignore_ascii_case(s) || b.slug == s || format!("{} {}", b.id, b.slug) == s)
             .map(|b| b.bug)
     }
     fn bit(self) -> u64 {
@@ -170,11 +165,7 @@ impl BugSet {
     }
     /// The switches on, in catalog order.
     pub fn list(&self) -> Vec<Bug> {
-        CATALOG
-            .iter()
-            .map(|b| b.bug)
-            .filter(|b| self.has(*b))
-            .collect()
+        CATALOG.iter().map(|b| b.bug).filter(|b| self.has(*b)).collect()
     }
 }
 
@@ -182,6 +173,104 @@ impl FromIterator<Bug> for BugSet {
     fn from_iter<I: IntoIterator<Item = Bug>>(it: I) -> Self {
         it.into_iter().fold(BugSet::none(), BugSet::with)
     }
+}
+
+/// A program that makes a switch's bug fire: the configuration, the
+/// operations, and whether teardown (and its leak check) is part of it.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub config: crate::kernel::Config,
+    pub ops: Vec<crate::api::Op>,
+    pub teardown: bool,
+}
+
+/// The trigger of `bug` (the same program with the switch off must hold).
+pub fn trigger(bug: Bug) -> Trigger {
+    use crate::api::ops::*;
+    use crate::api::{KeyRef, Op};
+    use crate::uapi::{WatchNotificationTypeFilter, encode_filter};
+    let mut config = crate::kernel::Config::default();
+    let mut ops: Vec<Op> = vec![notification_pipe(0)];
+    let watched_key = |ops: &mut Vec<Op>| {
+        ops.push(user_key(0, "wq-test"));
+        ops.push(watch(0, 0, 1));
+    };
+    match bug {
+        Bug::W1 => {
+            let entry = WatchNotificationTypeFilter {
+                type_: 100,
+                subtype_filter: [u32::MAX, 0, 0, 0, 0, 0, 0, 0],
+                ..Default::default()
+            };
+            ops.push(set_filter(0, encode_filter(0, &[entry])));
+        }
+        Bug::W3 | Bug::W11 => {
+            ops.push(set_size(0, 1));
+            ops.extend(close_both(0));
+        }
+        Bug::W4 => {
+            ops.push(set_size(0, 1));
+        }
+        Bug::W5 => {
+            ops.push(set_size(0, 65));
+        }
+        Bug::W6 => {
+            ops.push(set_size(0, 1));
+            watched_key(&mut ops);
+            ops.push(update(0));
+            ops.push(read(0, 4096));
+        }
+        Bug::W7 => {
+            // A record left queued, and no watch left holding the queue.
+            ops.push(set_size(0, 1));
+            watched_key(&mut ops);
+            ops.push(update(0));
+            ops.push(watch(0, 0, -1));
+            ops.extend(close_both(0));
+        }
+        Bug::W9 => {
+            // Fault points in SET_SIZE(33): the ring array, the page array,
+            // then one per page: the fourth is the second page.
+            ops.push(Op::FailNth { n: 4 });
+            ops.push(set_size(0, 33));
+        }
+        Bug::W10 => {
+            ops.push(set_size(0, 1));
+            watched_key(&mut ops);
+            ops.push(watch(0, 0, -1));
+        }
+        Bug::W16 => {
+            ops.push(set_size(0, 1));
+            watched_key(&mut ops);
+            ops.extend(close_both(0));
+        }
+        Bug::W17 => {
+            config.rlimit_nofile = 8;
+            for k in 0..9 {
+                ops.push(user_key(k, &format!("key{k}")));
+                ops.push(watch(k, 0, k as i32));
+            }
+        }
+        Bug::W19 => {
+            ops.push(set_size(0, 1));
+        }
+        Bug::P12 => {
+            ops.push(set_size(0, 1));
+            watched_key(&mut ops);
+            for _ in 0..33 {
+                ops.push(update(0));
+            }
+            ops.push(read(0, 4096));
+            ops.push(read(0, 4096));
+            for _ in 0..32 {
+                ops.push(update(0));
+            }
+            ops.push(read(0, 4096));
+            ops.push(read(0, 4096));
+        }
+    }
+    let _ = KeyRef::Session;
+    Trigger { config, ops, teardown: true }
 }
 
 #[cfg(test)]

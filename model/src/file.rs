@@ -40,10 +40,7 @@ pub struct Fdtable {
 
 impl Default for Fdtable {
     fn default() -> Self {
-        Fdtable {
-            file_lock: SpinLock::new("files->file_lock"),
-            fds: KCell::new(BTreeMap::new()),
-        }
+        Fdtable { file_lock: SpinLock::new("files->file_lock"), fds: KCell::new(BTreeMap::new()) }
     }
 }
 
@@ -57,13 +54,7 @@ impl Fdtable {
 
 /// `alloc_file_pseudo()` / `alloc_file_clone()`: a file with one reference.
 pub fn alloc_file(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, f_mode: u32, f_flags: u32) -> Id<File> {
-    let f = File {
-        f_mode,
-        f_flags: KCell::new(f_flags),
-        pipe,
-        f_pipe: 0,
-        f_count: instr::AtomicI64::new(1),
-    };
+    let f = File { f_mode, f_flags: KCell::new(f_flags), pipe, f_pipe: 0, f_count: instr::AtomicI64::new(1) };
     cx.k.heap.alloc_in(&cx.k.files, "file", f).0
 }
 
@@ -92,10 +83,7 @@ pub fn fget(cx: &Cx<'_>, fd: i32) -> KResult<Id<File>> {
     let t = &cx.k.fdtable;
     let _g = t.file_lock.lock();
     let f = t.fds.with(|m| m.get(&fd).copied()).ok_or(Errno::EBADF)?;
-    cx.k.files
-        .get(f)
-        .f_count
-        .fetch_add(1, instr::Ordering::Relaxed);
+    cx.k.files.get(f).f_count.fetch_add(1, instr::Ordering::Relaxed);
     Ok(f)
 }
 

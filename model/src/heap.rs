@@ -169,10 +169,7 @@ impl<T> Id<T> {
     }
     /// Decode [`Id::to_word`].
     pub fn from_word(w: u32) -> Option<Self> {
-        (w != 0).then(|| Id {
-            index: w - 1,
-            _t: PhantomData,
-        })
+        (w != 0).then(|| Id { index: w - 1, _t: PhantomData })
     }
 }
 
@@ -184,9 +181,7 @@ pub struct Arena<T> {
 
 impl<T> Default for Arena<T> {
     fn default() -> Self {
-        Arena {
-            items: instr::Mutex::new(Vec::new()),
-        }
+        Arena { items: instr::Mutex::new(Vec::new()) }
     }
 }
 
@@ -202,15 +197,7 @@ impl<T> Arena<T> {
             .lock()
             .iter()
             .enumerate()
-            .map(|(i, o)| {
-                (
-                    Id {
-                        index: i as u32,
-                        _t: PhantomData,
-                    },
-                    o.clone(),
-                )
-            })
+            .map(|(i, o)| (Id { index: i as u32, _t: PhantomData }, o.clone()))
             .collect()
     }
 }
@@ -271,20 +258,14 @@ impl Heap {
 
     /// `kmalloc()`/`kzalloc()` of a standalone object (not in an arena).
     pub fn alloc<T>(&self, kind: &'static str, v: T) -> Arc<Obj<T>> {
-        Arc::new(Obj {
-            hdr: self.header(kind, true),
-            inner: v,
-        })
+        Arc::new(Obj { hdr: self.header(kind, true), inner: v })
     }
 
     /// Allocate into an arena and return the id.
     pub fn alloc_in<T>(&self, arena: &Arena<T>, kind: &'static str, v: T) -> (Id<T>, Arc<Obj<T>>) {
         let obj = self.alloc(kind, v);
         let mut items = arena.items.lock();
-        let id = Id {
-            index: items.len() as u32,
-            _t: PhantomData,
-        };
+        let id = Id { index: items.len() as u32, _t: PhantomData };
         items.push(obj.clone());
         (id, obj)
     }
@@ -357,12 +338,7 @@ impl Heap {
 
     /// Live objects of one kind (for the oracle's state checks).
     pub fn live_of_kind(&self, kind: &str) -> Vec<KHeader> {
-        self.registry
-            .lock()
-            .iter()
-            .filter(|h| h.0.kind == kind && h.is_live())
-            .cloned()
-            .collect()
+        self.registry.lock().iter().filter(|h| h.0.kind == kind && h.is_live()).cloned().collect()
     }
 }
 
@@ -372,12 +348,7 @@ pub fn null_deref(what: &str) -> ! {
     let loc = Location::caller();
     fail(
         Inv::H4,
-        format!(
-            "null-ptr-deref: {what} in {} at {}:{}",
-            trace::current_fn(),
-            short_file(loc.file()),
-            loc.line()
-        ),
+        format!("null-ptr-deref: {what} in {} at {}:{}", trace::current_fn(), short_file(loc.file()), loc.line()),
     )
 }
 
@@ -452,9 +423,7 @@ pub struct KBitmap {
 impl KBitmap {
     /// `bitmap_alloc(nbits)` (uninitialised in the kernel; zero here).
     pub fn new(what: &'static str, nwords: usize) -> Self {
-        KBitmap {
-            words: KArray::new(what, (0..nwords).map(|_| AtomicU64::new(0)).collect()),
-        }
+        KBitmap { words: KArray::new(what, (0..nwords).map(|_| AtomicU64::new(0)).collect()) }
     }
     /// Words allocated.
     pub fn nwords(&self) -> usize {
@@ -469,9 +438,7 @@ impl KBitmap {
         }
         let rem = nbits % 64;
         if rem != 0 {
-            self.words
-                .at(full)
-                .store((1u64 << rem) - 1, Ordering::Relaxed);
+            self.words.at(full).store((1u64 << rem) - 1, Ordering::Relaxed);
         }
     }
     /// `memset(map, 0xff, bytes)` over whole words (the pre-fix sizing code).
@@ -497,9 +464,7 @@ impl KBitmap {
     /// `set_bit(nr, map)`.
     #[track_caller]
     pub fn set_bit(&self, nr: u32) {
-        self.words
-            .at((nr / 64) as usize)
-            .fetch_or(1 << (nr % 64), Ordering::Relaxed);
+        self.words.at((nr / 64) as usize).fetch_or(1 << (nr % 64), Ordering::Relaxed);
     }
     /// `__set_bit(nr, map)` (non-atomic; the same here).
     #[track_caller]
@@ -514,18 +479,12 @@ impl KBitmap {
     /// `test_and_clear_bit(nr, map)`: true if the bit was set.
     #[track_caller]
     pub fn test_and_clear_bit(&self, nr: u32) -> bool {
-        let old = self
-            .words
-            .at((nr / 64) as usize)
-            .fetch_and(!(1 << (nr % 64)), Ordering::Relaxed);
+        let old = self.words.at((nr / 64) as usize).fetch_and(!(1 << (nr % 64)), Ordering::Relaxed);
         old & (1 << (nr % 64)) != 0
     }
     /// Set bits in the whole allocation (the oracle's note count).
     pub fn count_ones(&self) -> u32 {
-        self.words
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed).count_ones())
-            .sum()
+        self.words.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
     }
     /// Set bits at or above `nbits` within the allocation.
     pub fn ones_from(&self, nbits: u32) -> Vec<u32> {
@@ -553,9 +512,9 @@ mod tests {
     fn use_after_free_is_reported() {
         let heap = Heap::default();
         let o = heap.alloc("pipe_inode_info", 5u32);
-        assert_eq!(*o, 5);
+        assert_eq!(**o, 5);
         heap.kfree(Obj::hdr(&o));
-        let v = catch_violation(|| *o).unwrap_err();
+        let v = catch_violation(|| **o).unwrap_err();
         assert_eq!(v.inv, Inv::H1);
         assert!(v.message.contains("pipe_inode_info#1"), "{}", v.message);
     }
@@ -572,11 +531,7 @@ mod tests {
         assert_eq!(heap.leaks().len(), 1);
         assert!(heap.leaks()[0].starts_with("watch_list#2"));
         heap.rcu_queue(Obj::hdr(&b), "kfree_rcu");
-        assert_eq!(
-            heap.leaks().len(),
-            1,
-            "an RCU-pending object is still allocated"
-        );
+        assert_eq!(heap.leaks().len(), 1, "an RCU-pending object is still allocated");
         heap.rcu_free(Obj::hdr(&b));
         assert!(heap.leaks().is_empty());
     }
@@ -591,18 +546,11 @@ mod tests {
         assert!(bm.test_and_clear_bit(0));
         assert_eq!(bm.find_first_bit(32), 1);
         let v = catch_violation(|| bm.find_first_bit(512 + 1)).err();
-        assert!(
-            v.is_none(),
-            "bit 1 is found in word 0 before any out-of-bounds word is read"
-        );
+        assert!(v.is_none(), "bit 1 is found in word 0 before any out-of-bounds word is read");
         let empty = KBitmap::new("notes_bitmap", 1);
         let v = catch_violation(|| empty.find_first_bit(512)).unwrap_err();
         assert_eq!(v.inv, Inv::H3);
-        assert!(
-            v.message.contains("notes_bitmap[1] of 1 elements"),
-            "{}",
-            v.message
-        );
+        assert!(v.message.contains("notes_bitmap[1] of 1 elements"), "{}", v.message);
     }
 
     /// fail-nth fails exactly the n-th fault point, once.

@@ -219,17 +219,9 @@ impl Kernel {
     /// Create task `tid` with the configured credentials.
     pub fn spawn_task(&self, tid: Tid) -> Arc<Task> {
         let user = self.user(self.config.uid);
-        let cred = Arc::new(Cred {
-            uid: self.config.uid,
-            gid: self.config.uid,
-            user,
-            privileged: self.config.privileged,
-        });
-        let task = Arc::new(Task {
-            tid,
-            cred: KCell::new(cred),
-            rlimit_nofile: KCell::new(self.config.rlimit_nofile),
-        });
+        let cred =
+            Arc::new(Cred { uid: self.config.uid, gid: self.config.uid, user, privileged: self.config.privileged });
+        let task = Arc::new(Task { tid, cred: KCell::new(cred), rlimit_nofile: KCell::new(self.config.rlimit_nofile) });
         self.tasks.lock().insert(tid, task.clone());
         task
     }

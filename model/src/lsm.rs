@@ -23,14 +23,7 @@ pub struct LsmPolicy {
 
 /// Models `security_watch_key()`.
 pub fn security_watch_key(cx: &Cx<'_>, description: &str) -> KResult<()> {
-    if cx
-        .k
-        .config
-        .lsm
-        .deny_watch_key
-        .iter()
-        .any(|d| d == description)
-    {
+    if cx.k.config.lsm.deny_watch_key.iter().any(|d| d == description) {
         return Err(Errno::EACCES);
     }
     Ok(())
@@ -38,12 +31,7 @@ pub fn security_watch_key(cx: &Cx<'_>, description: &str) -> KResult<()> {
 
 /// Models `security_post_notification(w_cred, cred, n)`: `w_cred` is the
 /// watcher's, `cred` the event source's.
-pub fn security_post_notification(
-    cx: &Cx<'_>,
-    w_cred: &Cred,
-    cred: &Cred,
-    n: &[u8],
-) -> KResult<()> {
+pub fn security_post_notification(cx: &Cx<'_>, w_cred: &Cred, cred: &Cred, n: &[u8]) -> KResult<()> {
     let p = &cx.k.config.lsm;
     if let Some(h) = WatchNotification::decode(n) {
         if p.deny_post.contains(&(h.type_, h.subtype)) {

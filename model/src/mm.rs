@@ -33,13 +33,7 @@ impl Page {
     pub fn write(&self, off: usize, bytes: &[u8]) {
         let end = off + bytes.len();
         if end > self.data.len() * CHUNK {
-            fail(
-                Inv::H3,
-                format!(
-                    "page-out-of-bounds: write of [{off}, {end}) in {}",
-                    trace::current_fn()
-                ),
-            );
+            fail(Inv::H3, format!("page-out-of-bounds: write of [{off}, {end}) in {}", trace::current_fn()));
         }
         let mut pos = off;
         let mut src = 0;
@@ -57,13 +51,7 @@ impl Page {
     pub fn read(&self, off: usize, len: usize) -> Vec<u8> {
         let end = off + len;
         if end > self.data.len() * CHUNK {
-            fail(
-                Inv::H3,
-                format!(
-                    "page-out-of-bounds: read of [{off}, {end}) in {}",
-                    trace::current_fn()
-                ),
-            );
+            fail(Inv::H3, format!("page-out-of-bounds: read of [{off}, {end}) in {}", trace::current_fn()));
         }
         let mut out = Vec::with_capacity(len);
         let mut pos = off;

@@ -136,20 +136,14 @@ impl Violation {
     pub fn parse(s: &str) -> Option<Violation> {
         let rest = s.strip_prefix("invariant ")?;
         let (id, msg) = rest.split_once(" violated: ")?;
-        Some(Violation {
-            inv: Inv::from_id(id)?,
-            message: msg.to_string(),
-        })
+        Some(Violation { inv: Inv::from_id(id)?, message: msg.to_string() })
     }
 }
 
 /// Report a violation: panic with the stable first line.
 #[track_caller]
 pub fn fail(inv: Inv, message: impl Into<String>) -> ! {
-    let v = Violation {
-        inv,
-        message: message.into(),
-    };
+    let v = Violation { inv, message: message.into() };
     std::panic::panic_any(v.to_string())
 }
 
@@ -306,9 +300,7 @@ impl Oracle {
         if let Some((wq, id)) = self.removal_owed.iter().next() {
             return Err(Violation {
                 inv: Inv::S7,
-                message: format!(
-                    "object {id:#x} was destroyed but watch_queue#{wq} got no removal record"
-                ),
+                message: format!("object {id:#x} was destroyed but watch_queue#{wq} got no removal record"),
             });
         }
         Ok(())
@@ -337,31 +329,20 @@ impl Oracle {
 
     fn event(&mut self, k: &Kernel, e: &Event) -> Result<(), Violation> {
         match e {
-            Event::FilterSet {
-                wqueue,
-                filter,
-                uapi,
-            } => {
+            Event::FilterSet { wqueue, filter, uapi } => {
                 if let (Some(f), Some(u)) = (filter, uapi) {
                     self.filter_uapi.insert(*f, u.clone());
                 }
                 self.wq_filter.insert(*wqueue, *filter);
             }
-            Event::Filtered {
-                wqueue,
-                filter,
-                bytes,
-                passed,
-            } => {
+            Event::Filtered { wqueue, filter, bytes, passed } => {
                 let Some(fid) = filter else { return Ok(()) };
                 let Some(uapi) = self.filter_uapi.get(fid) else {
                     return Ok(());
                 };
                 let spec = SpecFilter::parse(uapi).ok();
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
-                let want = spec
-                    .map(|f| f.accepts(h.type_, h.subtype, h.info))
-                    .unwrap_or(true);
+                let want = spec.map(|f| f.accepts(h.type_, h.subtype, h.info)).unwrap_or(true);
                 if want != *passed {
                     return Self::v(
                         Inv::S5,
@@ -397,13 +378,7 @@ impl Oracle {
                     }
                 }
             }
-            Event::Post {
-                pipe,
-                wqueue,
-                bytes,
-                queued,
-                ..
-            } => {
+            Event::Post { pipe, wqueue, bytes, queued, .. } => {
                 self.wq_pipe.insert(*wqueue, *pipe);
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
                 let meta = h.type_ == WATCH_TYPE_META;
@@ -412,9 +387,7 @@ impl Oracle {
                     if !self.removal_seen.insert((*wqueue, id)) {
                         return Self::v(
                             Inv::S7,
-                            format!(
-                                "a second removal record for object {id:#x} was posted to watch_queue#{wqueue}"
-                            ),
+                            format!("a second removal record for object {id:#x} was posted to watch_queue#{wqueue}"),
                         );
                     }
                     self.removal_owed.remove(&(*wqueue, id));
@@ -444,10 +417,7 @@ impl Oracle {
                 }
                 let q = self.queues.entry(*pipe).or_default();
                 match queued {
-                    Some(_) => q.queue.push_back(Queued {
-                        bytes: bytes.clone(),
-                        loss_after: false,
-                    }),
+                    Some(_) => q.queue.push_back(Queued { bytes: bytes.clone(), loss_after: false }),
                     None => {
                         // A loss marks the newest queued record; on an empty
                         // ring it is dropped.
@@ -457,9 +427,7 @@ impl Oracle {
                     }
                 }
             }
-            Event::Consumed {
-                tid, pipe, bytes, ..
-            } => {
+            Event::Consumed { tid, pipe, bytes, .. } => {
                 let tid = *tid;
                 let q = self.queues.entry(*pipe).or_default();
                 if q.owed_loss {
@@ -507,23 +475,13 @@ impl Oracle {
                 if !q.owed_loss {
                     return Self::v(
                         Inv::S3,
-                        format!(
-                            "pipe#{pipe}: a loss record was read but no post was lost after the record before it"
-                        ),
+                        format!("pipe#{pipe}: a loss record was read but no post was lost after the record before it"),
                     );
                 }
                 q.owed_loss = false;
-                q.in_flight
-                    .entry(tid)
-                    .or_default()
-                    .extend_from_slice(&uapi::loss_notification());
+                q.in_flight.entry(tid).or_default().extend_from_slice(&uapi::loss_notification());
             }
-            Event::ReadReturned {
-                tid,
-                pipe,
-                len,
-                result,
-            } => {
+            Event::ReadReturned { tid, pipe, len, result } => {
                 let q = self.queues.entry(*pipe).or_default();
                 let got = q.in_flight.remove(tid).unwrap_or_default();
                 match result {
@@ -564,10 +522,7 @@ impl Oracle {
                     }
                 }
             }
-            Event::SyscallEnter { .. }
-            | Event::SyscallExit { .. }
-            | Event::Lock { .. }
-            | Event::Warn { .. } => {}
+            Event::SyscallEnter { .. } | Event::SyscallExit { .. } | Event::Lock { .. } | Event::Warn { .. } => {}
         }
         let _ = k;
         Ok(())
@@ -591,22 +546,13 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         *charged.entry(p.user.uid).or_default() += p.nr_accounted.get() as i64;
 
         if !ring_size.is_power_of_two() {
-            return v(
-                Inv::I4,
-                format!(
-                    "pipe#{}: ring_size {ring_size} is not a power of two",
-                    pid.index()
-                ),
-            );
+            return v(Inv::I4, format!("pipe#{}: ring_size {ring_size} is not a power of two", pid.index()));
         }
         let occ = pipe_occupancy(head, tail);
         if occ > ring_size {
             return v(
                 Inv::I1,
-                format!(
-                    "ring occupancy (head={head} tail={tail} ring_size={ring_size}) on pipe#{}",
-                    pid.index()
-                ),
+                format!("ring occupancy (head={head} tail={tail} ring_size={ring_size}) on pipe#{}", pid.index()),
             );
         }
         let bufs = p.bufs.get();
@@ -652,28 +598,15 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
                 note -= crate::watch_queue::WATCH_QUEUE_NOTE_SIZE;
             }
             note /= crate::watch_queue::WATCH_QUEUE_NOTE_SIZE;
-            let page = b
-                .page
-                .get()
-                .map(|p| Obj::raw(&k.pages.get(p)).private.get())
-                .unwrap_or(0);
+            let page = b.page.get().map(|p| Obj::raw(&k.pages.get(p)).private.get()).unwrap_or(0);
             let note = note + page;
             if !held.insert(note) {
-                return v(
-                    Inv::N1,
-                    format!(
-                        "watch_queue#{}: note {note} is held by two live slots",
-                        wqid.index()
-                    ),
-                );
+                return v(Inv::N1, format!("watch_queue#{}: note {note} is held by two live slots", wqid.index()));
             }
             if note < npp * w.nr_pages.get() && Obj::raw(&bitmap).test_bit(note) {
                 return v(
                     Inv::N1,
-                    format!(
-                        "watch_queue#{}: note {note} is held by a live slot but marked free",
-                        wqid.index()
-                    ),
+                    format!("watch_queue#{}: note {note} is held by a live slot but marked free", wqid.index()),
                 );
             }
         }
@@ -697,12 +630,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
     }
 
     // Watch queues: no dangling pipe pointer; reference balance.
-    let pending_free: BTreeSet<u32> = k
-        .rcu
-        .pending_free_watches()
-        .into_iter()
-        .map(|w| w.index())
-        .collect();
+    let pending_free: BTreeSet<u32> = k.rcu.pending_free_watches().into_iter().map(|w| w.index()).collect();
     let watches = k.watches.all();
     for (wqid, wq) in k.wqueues.all() {
         if !Obj::hdr(&wq).is_live() {
@@ -713,11 +641,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
             if !Obj::hdr(&k.pipes.get(pid)).is_live() {
                 return v(
                     Inv::Q1,
-                    format!(
-                        "watch_queue#{} points at pipe_inode_info#{}, which was freed",
-                        wqid.index(),
-                        pid.index()
-                    ),
+                    format!("watch_queue#{} points at pipe_inode_info#{}, which was freed", wqid.index(), pid.index()),
                 );
             }
         }
@@ -730,7 +654,8 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         let watch_refs = watches
             .iter()
             .filter(|(wid, wa)| {
-                Obj::raw(wa).queue == wqid
+                Obj::hdr(wa).is_live()
+                    && Obj::raw(wa).queue == wqid
                     && (Obj::raw(wa).usage.read() > 0 || pending_free.contains(&wid.index()))
             })
             .count() as u32;
@@ -738,10 +663,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         if usage != pipe_ref + watch_refs {
             return v(
                 Inv::R1,
-                format!(
-                    "watch_queue#{} usage {usage} != {pipe_ref} (pipe) + {watch_refs} (watches)",
-                    wqid.index()
-                ),
+                format!("watch_queue#{} usage {usage} != {pipe_ref} (pipe) + {watch_refs} (watches)", wqid.index()),
             );
         }
     }
@@ -754,11 +676,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         if w.usage.read() != hashed {
             return v(
                 Inv::R1,
-                format!(
-                    "watch#{} usage {} != {hashed} (lists holding it)",
-                    wid.index(),
-                    w.usage.read()
-                ),
+                format!("watch#{} usage {} != {hashed} (lists holding it)", wid.index(), w.usage.read()),
             );
         }
     }
@@ -771,10 +689,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         if bufs != sum {
             return v(
                 Inv::A1,
-                format!(
-                    "uid {}: user->pipe_bufs {bufs} != {sum}, the pages its live pipes account",
-                    u.uid
-                ),
+                format!("uid {}: user->pipe_bufs {bufs} != {sum}, the pages its live pipes account", u.uid),
             );
         }
         let nr = u.nr_watches.load(crate::sync::atomic::Ordering::Relaxed);
@@ -783,24 +698,15 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
             .filter(|(wid, wa)| {
                 let w = Obj::raw(wa);
                 let charged = w.cred.get().is_some_and(|c| c.user.uid == u.uid);
-                charged && (w.usage.read() > 0 || pending_free.contains(&wid.index()))
+                Obj::hdr(wa).is_live() && charged && (w.usage.read() > 0 || pending_free.contains(&wid.index()))
             })
             .count() as i64;
         if nr != counted {
-            return v(
-                Inv::A2,
-                format!(
-                    "uid {}: nr_watches {nr} != {counted} watches it holds",
-                    u.uid
-                ),
-            );
+            return v(Inv::A2, format!("uid {}: nr_watches {nr} != {counted} watches it holds", u.uid));
         }
         let limit = k.config.rlimit_nofile as i64;
         if nr > limit {
-            return v(
-                Inv::A2,
-                format!("uid {}: nr_watches {nr} > RLIMIT_NOFILE {limit}", u.uid),
-            );
+            return v(Inv::A2, format!("uid {}: nr_watches {nr} > RLIMIT_NOFILE {limit}", u.uid));
         }
     }
     Ok(())

@@ -141,10 +141,7 @@ fn anon_pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer)
 
 /// Models `generic_pipe_buf_release()`: `put_page(buf->page)`.
 pub fn generic_pipe_buf_release(cx: &Cx<'_>, buf: &PipeBuffer) {
-    mm::put_page(
-        cx,
-        deref(buf.page.get(), "generic_pipe_buf_release: buf->page"),
-    );
+    mm::put_page(cx, deref(buf.page.get(), "generic_pipe_buf_release: buf->page"));
 }
 
 /// Models `pipe_readable()` (6.12: separate `READ_ONCE` loads of head,
@@ -162,13 +159,7 @@ pub fn pipe_readable(pipe: &PipeInodeInfo) -> bool {
 ///
 /// Deviation: `consumed` carries the bytes the reader copied from the
 /// slot, for the trace.
-fn pipe_update_tail(
-    cx: &Cx<'_>,
-    pid: Id<PipeInodeInfo>,
-    buf: &PipeBuffer,
-    mut tail: u32,
-    consumed: &[u8],
-) -> u32 {
+fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut tail: u32, consumed: &[u8]) -> u32 {
     let _f = kfn("pipe_update_tail");
     let pipe = cx.k.pipes.get(pid);
     pipe_buf_release(cx, pid, buf);
@@ -180,12 +171,7 @@ fn pipe_update_tail(
         }
         tail = tail.wrapping_add(1);
         pipe.tail.store(tail, Ordering::Relaxed);
-        cx.k.trace.push(Event::Consumed {
-            tid: trace::tid(),
-            pipe: pid.index(),
-            bytes: consumed.to_vec(),
-            loss,
-        });
+        cx.k.trace.push(Event::Consumed { tid: trace::tid(), pipe: pid.index(), bytes: consumed.to_vec(), loss });
         return tail;
     }
     tail = tail.wrapping_add(1);
@@ -242,10 +228,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
             ret = ret.map(|r| r + WATCH_NOTIFICATION_SIZE);
             total_len -= WATCH_NOTIFICATION_SIZE;
             pipe.note_loss.set(false);
-            cx.k.trace.push(Event::LossFabricated {
-                tid: trace::tid(),
-                pipe: pid.index(),
-            });
+            cx.k.trace.push(Event::LossFabricated { tid: trace::tid(), pipe: pid.index() });
         }
 
         if !pipe_empty(head, tail) {
@@ -312,11 +295,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
         if was_full {
             pipe.wr_wait.wake_up();
         }
-        if pipe
-            .rd_wait
-            .wait_event_interruptible_exclusive(|| pipe_readable(&pipe))
-            == WaitResult::Interrupted
-        {
+        if pipe.rd_wait.wait_event_interruptible_exclusive(|| pipe_readable(&pipe)) == WaitResult::Interrupted {
             push_read_returned(cx, &pipe, pid, len, &Err(Errno::ERESTARTSYS));
             return Err(Errno::ERESTARTSYS);
         }
@@ -331,10 +310,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
         );
         wake_next_reader = true;
     }
-    if pipe_empty(
-        pipe.head.load(Ordering::Relaxed),
-        pipe.tail.load(Ordering::Relaxed),
-    ) {
+    if pipe_empty(pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed)) {
         wake_next_reader = false;
     }
     drop(guard);
@@ -358,12 +334,7 @@ fn push_read_returned(
     result: &KResult<Vec<u8>>,
 ) {
     if pipe_has_watch_queue(pipe) {
-        cx.k.trace.push(Event::ReadReturned {
-            tid: trace::tid(),
-            pipe: pid.index(),
-            len,
-            result: result.clone(),
-        });
+        cx.k.trace.push(Event::ReadReturned { tid: trace::tid(), pipe: pid.index(), len, result: result.clone() });
     }
 }
 
@@ -423,9 +394,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
             let offset = (buf.offset.get() + buf.len.get()) as usize;
             if buf.flags.get() & PIPE_BUF_FLAG_CAN_MERGE != 0 && offset + chars <= page_size {
                 let page = deref(buf.page.get(), "pipe_write: buf->page");
-                cx.k.pages
-                    .get(page)
-                    .write(offset, &data[from..from + chars]);
+                cx.k.pages.get(page).write(offset, &data[from..from + chars]);
                 from += chars;
                 buf.len.set(buf.len.get() + chars as u32);
                 ret = Ok(chars);
@@ -444,11 +413,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
             }
 
             let head = pipe.head.load(Ordering::Relaxed);
-            if !pipe_full(
-                head,
-                pipe.tail.load(Ordering::Relaxed),
-                pipe.max_usage.load(Ordering::Relaxed),
-            ) {
+            if !pipe_full(head, pipe.tail.load(Ordering::Relaxed), pipe.max_usage.load(Ordering::Relaxed)) {
                 let mask = pipe.ring_size.get() - 1;
                 let page = match pipe.tmp_page.get() {
                     Some(p) => p,
@@ -514,11 +479,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
             if was_empty {
                 pipe.rd_wait.wake_up();
             }
-            if pipe
-                .wr_wait
-                .wait_event_interruptible_exclusive(|| pipe_writable(&pipe))
-                == WaitResult::Interrupted
-            {
+            if pipe.wr_wait.wait_event_interruptible_exclusive(|| pipe_writable(&pipe)) == WaitResult::Interrupted {
                 // The kernel loops back and returns -ERESTARTSYS (or the
                 // bytes written) at the signal_pending() check.
                 guard = Some(pipe.mutex.lock());
@@ -528,10 +489,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
                 break;
             }
             guard = Some(pipe.mutex.lock());
-            was_empty = pipe_empty(
-                pipe.head.load(Ordering::Relaxed),
-                pipe.tail.load(Ordering::Relaxed),
-            );
+            was_empty = pipe_empty(pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed));
             wake_next_writer = true;
         }
     }
@@ -594,9 +552,7 @@ pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> 
             // The ioctl argument is an unsigned long truncated to unsigned int.
             watch_queue::watch_queue_set_size(cx, pid, *n as u32).map(|v| v as i64)
         }
-        PipeIoctl::SetFilter(arg) => {
-            watch_queue::watch_queue_set_filter(cx, pid, arg.as_deref()).map(|v| v as i64)
-        }
+        PipeIoctl::SetFilter(arg) => watch_queue::watch_queue_set_filter(cx, pid, arg.as_deref()).map(|v| v as i64),
         PipeIoctl::Other(_) => Err(Errno::ENOIOCTLCMD),
     }
 }
@@ -665,9 +621,7 @@ pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
             pipe.writers.fetch_sub(1, Ordering::Relaxed);
         }
         // Was that the last reader or writer, but not the other side?
-        if (pipe.readers.load(Ordering::Relaxed) == 0)
-            != (pipe.writers.load(Ordering::Relaxed) == 0)
-        {
+        if (pipe.readers.load(Ordering::Relaxed) == 0) != (pipe.writers.load(Ordering::Relaxed) == 0) {
             pipe.rd_wait.wake_up();
             pipe.wr_wait.wake_up();
         }
@@ -701,13 +655,7 @@ pub fn pipe_is_unprivileged_user(cx: &Cx<'_>) -> bool {
 }
 
 fn new_bufs(cx: &Cx<'_>, nr_slots: u32) -> Arc<Bufs> {
-    cx.k.heap.alloc(
-        "pipe_buffer[]",
-        KArray::new(
-            "pipe->bufs",
-            (0..nr_slots).map(|_| PipeBuffer::default()).collect(),
-        ),
-    )
+    cx.k.heap.alloc("pipe_buffer[]", KArray::new("pipe->bufs", (0..nr_slots).map(|_| PipeBuffer::default()).collect()))
 }
 
 /// Models `alloc_pipe_info()`: 16 slots (fewer if `pipe-max-size` is
@@ -930,14 +878,10 @@ fn pipe_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: u32) -> KResult<i64> 
         return Err(Errno::EINVAL);
     }
     let privileged = cx.current_cred().privileged;
-    if nr_slots > pipe.max_usage.load(Ordering::Relaxed)
-        && size > cx.k.config.pipe_max_size
-        && !privileged
-    {
+    if nr_slots > pipe.max_usage.load(Ordering::Relaxed) && size > cx.k.config.pipe_max_size && !privileged {
         return Err(Errno::EPERM);
     }
-    let user_bufs =
-        account_pipe_buffers(&pipe.user, pipe.nr_accounted.get() as u64, nr_slots as u64);
+    let user_bufs = account_pipe_buffers(&pipe.user, pipe.nr_accounted.get() as u64, nr_slots as u64);
     if nr_slots > pipe.max_usage.load(Ordering::Relaxed)
         && (too_many_pipe_buffers_hard(cx, user_bufs) || too_many_pipe_buffers_soft(cx, user_bufs))
         && pipe_is_unprivileged_user(cx)
@@ -970,9 +914,7 @@ pub fn pipe_fcntl(cx: &Cx<'_>, filp: Id<File>, cmd: u32, arg: u32) -> KResult<i6
     let _g = pipe.mutex.lock();
     match cmd {
         F_SETPIPE_SZ => pipe_set_size(cx, pid, arg),
-        F_GETPIPE_SZ => {
-            Ok(pipe.max_usage.load(Ordering::Relaxed) as i64 * cx.k.config.page_size as i64)
-        }
+        F_GETPIPE_SZ => Ok(pipe.max_usage.load(Ordering::Relaxed) as i64 * cx.k.config.page_size as i64),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -133,10 +133,7 @@ impl<T> std::fmt::Debug for RcuId<T> {
 
 impl<T> RcuId<T> {
     pub fn new(v: Option<Id<T>>) -> Self {
-        RcuId {
-            word: AtomicU32::new(Id::to_word(v)),
-            _t: PhantomData,
-        }
+        RcuId { word: AtomicU32::new(Id::to_word(v)), _t: PhantomData }
     }
     /// `rcu_assign_pointer()`.
     pub fn rcu_assign_pointer(&self, v: Option<Id<T>>) {

@@ -38,12 +38,7 @@ impl SeqRun {
     /// Boot a machine with `config`.
     pub fn new(config: Config) -> SeqRun {
         let kernel = Kernel::boot(config);
-        SeqRun {
-            kernel,
-            oracle: Oracle::default(),
-            handles: Handles::default(),
-            steps: 0,
-        }
+        SeqRun { kernel, oracle: Oracle::default(), handles: Handles::default(), steps: 0 }
     }
 
     /// Steps executed so far.
@@ -127,13 +122,22 @@ impl Handles {
         match op {
             Op::Pipe2 { pipe, flags } => match syscalls::sys_pipe2(cx, *flags) {
                 Ok(fds) => {
-                    self.pipes
-                        .insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
+                    self.pipes.insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
                     Outcome::Ok(0)
                 }
                 Err(e) => Outcome::Err(e),
             },
-            Op::Close { fd } => Self::val(syscalls::sys_close(cx, self.fd(*fd))),
+            Op::Close { fd } => {
+                let r = syscalls::sys_close(cx, self.fd(*fd));
+                // A closed end stays closed: its number may be reused by a
+                // later pipe, but the symbolic end no longer names it.
+                if let (Ok(_), FdRef::End(p, end)) = (&r, fd) {
+                    if let Some((fds, _)) = self.pipes.get_mut(p) {
+                        fds[if *end == End::Read { 0 } else { 1 }] = -1;
+                    }
+                }
+                Self::val(r)
+            }
             Op::Read { fd, len } => match syscalls::sys_read(cx, self.fd(*fd), *len) {
                 Ok(bytes) if self.is_notification(*fd) => {
                     let recs = canon_records(&bytes, &|s| self.name_of(cx.k, s));
@@ -144,9 +148,7 @@ impl Handles {
                 Err(Errno::ERESTARTSYS) => Outcome::Blocked,
                 Err(e) => Outcome::Err(e),
             },
-            Op::Write { fd, data } => {
-                Self::val(syscalls::sys_write(cx, self.fd(*fd), data).map(|n| n as i64))
-            }
+            Op::Write { fd, data } => Self::val(syscalls::sys_write(cx, self.fd(*fd), data).map(|n| n as i64)),
             Op::Ioctl { fd, req } => {
                 let req = match req {
                     IoctlReq::Fionread => Ioctl::Pipe(PipeIoctl::Fionread),
@@ -157,127 +159,57 @@ impl Handles {
                 };
                 Self::val(syscalls::sys_ioctl(cx, self.fd(*fd), &req))
             }
-            Op::Fcntl { fd, cmd, arg } => {
-                Self::val(syscalls::sys_fcntl(cx, self.fd(*fd), *cmd, *arg))
+            Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::sys_fcntl(cx, self.fd(*fd), *cmd, *arg)),
+            Op::Poll { fd } => {
+                Outcome::Poll(syscalls::sys_poll(cx, self.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
             }
-            Op::Poll { fd } => Outcome::Poll(syscalls::sys_poll(
-                cx,
-                self.fd(*fd),
-                POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM,
-            )),
-            Op::Splice {
-                fd_in,
-                fd_out,
-                len,
-                flags,
-            } => Self::val(crate::splice::sys_splice(
-                cx,
-                self.fd(*fd_in),
-                self.fd(*fd_out),
-                *len,
-                *flags,
-            )),
-            Op::Tee {
-                fd_in,
-                fd_out,
-                len,
-                flags,
-            } => Self::val(crate::splice::sys_tee(
-                cx,
-                self.fd(*fd_in),
-                self.fd(*fd_out),
-                *len,
-                *flags,
-            )),
-            Op::Vmsplice { fd, len, flags } => {
-                Self::val(crate::splice::sys_vmsplice(cx, self.fd(*fd), *len, *flags))
+            Op::Splice { fd_in, fd_out, len, flags } => {
+                Self::val(crate::splice::sys_splice(cx, self.fd(*fd_in), self.fd(*fd_out), *len, *flags))
             }
-            Op::AddKey {
-                slot,
-                type_,
-                desc,
-                payload,
-                keyring,
-            } => match keyctl::sys_add_key(cx, type_, desc, payload, self.key(*keyring)) {
-                Ok(serial) => {
-                    self.keys.insert(*slot, serial as i32);
-                    Outcome::Key(self.name_of(cx.k, serial as u32))
+            Op::Tee { fd_in, fd_out, len, flags } => {
+                Self::val(crate::splice::sys_tee(cx, self.fd(*fd_in), self.fd(*fd_out), *len, *flags))
+            }
+            Op::Vmsplice { fd, len, flags } => Self::val(crate::splice::sys_vmsplice(cx, self.fd(*fd), *len, *flags)),
+            Op::AddKey { slot, type_, desc, payload, keyring } => {
+                match keyctl::sys_add_key(cx, type_, desc, payload, self.key(*keyring)) {
+                    Ok(serial) => {
+                        self.keys.insert(*slot, serial as i32);
+                        Outcome::Key(self.name_of(cx.k, serial as u32))
+                    }
+                    Err(e) => Self::val(Err(e)),
                 }
-                Err(e) => Self::val(Err(e)),
-            },
-            Op::RequestKey {
-                slot,
-                type_,
-                desc,
-                dest,
-            } => match keyctl::sys_request_key(cx, type_, desc, self.key(*dest)) {
-                Ok(serial) => {
-                    self.keys.insert(*slot, serial as i32);
-                    Outcome::Key(self.name_of(cx.k, serial as u32))
-                }
-                Err(e) => Self::val(Err(e)),
-            },
-            Op::Update { key, payload } => {
-                Self::val(keyctl::keyctl_update_key(cx, self.key(*key), payload))
             }
+            Op::RequestKey { slot, type_, desc, dest } => {
+                match keyctl::sys_request_key(cx, type_, desc, self.key(*dest)) {
+                    Ok(serial) => {
+                        self.keys.insert(*slot, serial as i32);
+                        Outcome::Key(self.name_of(cx.k, serial as u32))
+                    }
+                    Err(e) => Self::val(Err(e)),
+                }
+            }
+            Op::Update { key, payload } => Self::val(keyctl::keyctl_update_key(cx, self.key(*key), payload)),
             Op::Revoke { key } => Self::val(keyctl::keyctl_revoke_key(cx, self.key(*key))),
             Op::Invalidate { key } => Self::val(keyctl::keyctl_invalidate_key(cx, self.key(*key))),
-            Op::Clear { keyring } => {
-                Self::val(keyctl::keyctl_keyring_clear(cx, self.key(*keyring)))
+            Op::Clear { keyring } => Self::val(keyctl::keyctl_keyring_clear(cx, self.key(*keyring))),
+            Op::Link { key, keyring } => Self::val(keyctl::keyctl_keyring_link(cx, self.key(*key), self.key(*keyring))),
+            Op::Unlink { key, keyring } => {
+                Self::val(keyctl::keyctl_keyring_unlink(cx, self.key(*key), self.key(*keyring)))
             }
-            Op::Link { key, keyring } => Self::val(keyctl::keyctl_keyring_link(
-                cx,
-                self.key(*key),
-                self.key(*keyring),
-            )),
-            Op::Unlink { key, keyring } => Self::val(keyctl::keyctl_keyring_unlink(
-                cx,
-                self.key(*key),
-                self.key(*keyring),
-            )),
-            Op::Chown { key, uid, gid } => {
-                Self::val(keyctl::keyctl_chown_key(cx, self.key(*key), *uid, *gid))
-            }
-            Op::Setperm { key, perm } => {
-                Self::val(keyctl::keyctl_setperm_key(cx, self.key(*key), *perm))
-            }
-            Op::SetTimeout { key, secs } => {
-                Self::val(keyctl::keyctl_set_timeout(cx, self.key(*key), *secs))
-            }
-            Op::Instantiate {
-                key,
-                payload,
-                keyring,
-            } => {
+            Op::Chown { key, uid, gid } => Self::val(keyctl::keyctl_chown_key(cx, self.key(*key), *uid, *gid)),
+            Op::Setperm { key, perm } => Self::val(keyctl::keyctl_setperm_key(cx, self.key(*key), *perm)),
+            Op::SetTimeout { key, secs } => Self::val(keyctl::keyctl_set_timeout(cx, self.key(*key), *secs)),
+            Op::Instantiate { key, payload, keyring } => {
                 let ring = keyring.map_or(0, |r| self.key(r));
-                Self::val(keyctl::keyctl_instantiate_key(
-                    cx,
-                    self.key(*key),
-                    payload,
-                    ring,
-                ))
+                Self::val(keyctl::keyctl_instantiate_key(cx, self.key(*key), payload, ring))
             }
-            Op::Reject {
-                key,
-                timeout,
-                error,
-                keyring,
-            } => {
+            Op::Reject { key, timeout, error, keyring } => {
                 let ring = keyring.map_or(0, |r| self.key(r));
-                Self::val(keyctl::keyctl_reject_key(
-                    cx,
-                    self.key(*key),
-                    *timeout,
-                    *error,
-                    ring,
-                ))
+                Self::val(keyctl::keyctl_reject_key(cx, self.key(*key), *timeout, *error, ring))
             }
-            Op::WatchKey { key, fd, tag } => Self::val(keyctl::keyctl_watch_key(
-                cx,
-                self.key(*key),
-                self.fd(*fd),
-                *tag,
-            )),
+            Op::WatchKey { key, fd, tag } => {
+                Self::val(keyctl::keyctl_watch_key(cx, self.key(*key), self.fd(*fd), *tag))
+            }
             Op::FailNth { n } => {
                 cx.k.heap.fail_nth.arm(*n);
                 Outcome::Ok(0)
@@ -287,7 +219,9 @@ impl Handles {
 }
 
 impl SeqRun {
-    /// Execute `op`, settle, and check. A violation ends the run.
+    /// Execute `op`, check, let deferred work finish, check again. A
+    /// violation ends the run. The first check sees the state the syscall
+    /// left, before any grace period: what a concurrent reader could see.
     pub fn step(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
         let what = format!("{op:?}");
@@ -296,15 +230,37 @@ impl SeqRun {
             let cx = kernel.cx(1);
             kernel.trace.push(Event::SyscallEnter { tid: 1, what });
             let out = handles.exec(&cx, op);
-            kernel.settle(&cx);
-            kernel.trace.push(Event::SyscallExit {
-                tid: 1,
-                ret: out.to_string(),
-            });
+            kernel.trace.push(Event::SyscallExit { tid: 1, ret: out.to_string() });
             out
         })?;
         self.oracle.check(&self.kernel)?;
+        self.settle()?;
         Ok(out)
+    }
+
+    /// Execute `op` and let deferred work finish, with only the checks the
+    /// model makes as it runs (the KASAN-style heap reports and its
+    /// assertions), not the oracle: to show what a bug does past the first
+    /// invariant it breaks.
+    pub fn step_unchecked(&mut self, op: &Op) -> Result<Outcome, Violation> {
+        self.steps += 1;
+        let (kernel, handles) = (&self.kernel, &mut self.handles);
+        catch_violation(|| {
+            let cx = kernel.cx(1);
+            let out = handles.exec(&cx, op);
+            kernel.settle(&cx);
+            out
+        })
+    }
+
+    /// Let the key collector and RCU finish, then check.
+    pub fn settle(&mut self) -> Result<(), Violation> {
+        let kernel = &self.kernel;
+        catch_violation(|| {
+            let cx = kernel.cx(1);
+            kernel.settle(&cx);
+        })?;
+        self.oracle.check_quiescent(&self.kernel)
     }
 
     /// Run every op; stop at the first violation.
@@ -321,4 +277,15 @@ impl SeqRun {
         })?;
         self.oracle.check_teardown(&self.kernel)
     }
+}
+
+/// Run a program on a fresh machine: every op, then (if `teardown`) the
+/// teardown and its leak check. The first violation ends it.
+pub fn run_program(config: Config, ops: &[Op], teardown: bool) -> Result<Vec<Outcome>, Violation> {
+    let mut run = SeqRun::new(config);
+    let outs = run.run(ops)?;
+    if teardown {
+        run.finish()?;
+    }
+    Ok(outs)
 }

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::api::*;
 use crate::errno::Errno;
 use crate::keys::KeyType;
-use crate::syscalls::POLLNVAL;
 use crate::uapi::*;
 
 // ---- filters ---------------------------------------------------------------
@@ -46,21 +45,12 @@ impl SpecFilter {
         if b.len() < 8 + 44 * n {
             return Err(Errno::EFAULT);
         }
-        let all: Vec<WatchNotificationTypeFilter> = (0..n)
-            .map(|i| WatchNotificationTypeFilter::decode(&b[8 + 44 * i..8 + 44 * (i + 1)]))
-            .collect();
-        if all
-            .iter()
-            .any(|e| e.info_filter & !e.info_mask != 0 || e.info_mask & WATCH_INFO_LENGTH != 0)
-        {
+        let all: Vec<WatchNotificationTypeFilter> =
+            (0..n).map(|i| WatchNotificationTypeFilter::decode(&b[8 + 44 * i..8 + 44 * (i + 1)])).collect();
+        if all.iter().any(|e| e.info_filter & !e.info_mask != 0 || e.info_mask & WATCH_INFO_LENGTH != 0) {
             return Err(Errno::EINVAL);
         }
-        Ok(SpecFilter {
-            entries: all
-                .into_iter()
-                .filter(|e| e.type_ < WATCH_TYPE__NR)
-                .collect(),
-        })
+        Ok(SpecFilter { entries: all.into_iter().filter(|e| e.type_ < WATCH_TYPE__NR).collect() })
     }
 
     /// Whether a record of this type, subtype and info (tag included)
@@ -79,9 +69,23 @@ impl SpecFilter {
 
 // ---- state -----------------------------------------------------------------
 
+/// A queued record, naming keys by index: userspace names them when it
+/// reads.
+#[derive(Clone, Debug)]
+enum SRec {
+    Key { key: usize, subtype: u8, aux: SAux, tag: u8 },
+    Removal { key: usize, tag: u8 },
+}
+
+#[derive(Clone, Debug)]
+enum SAux {
+    Key(usize),
+    Text(String),
+}
+
 #[derive(Clone, Debug)]
 struct Item {
-    rec: Canon,
+    rec: SRec,
     len: usize,
     /// A post was lost while this was the newest record.
     loss_after: bool,
@@ -240,11 +244,7 @@ impl Spec {
     // ---- keys ---------------------------------------------------------------
 
     fn linked_count(&self, k: usize) -> usize {
-        self.keys
-            .iter()
-            .filter(|x| x.alive)
-            .map(|x| x.links.iter().filter(|l| **l == k).count())
-            .sum()
+        self.keys.iter().filter(|x| x.alive).map(|x| x.links.iter().filter(|l| **l == k).count()).sum()
     }
 
     fn possessed(&self, k: usize) -> bool {
@@ -264,7 +264,7 @@ impl Spec {
         false
     }
 
-    fn permit(&self, k: usize, need: Need) -> R<()> {
+    fn permit(&self, k: usize, possessed: bool, need: Need) -> R<()> {
         let bit = match need {
             Need::View => 0x01,
             Need::Write => 0x04,
@@ -278,25 +278,17 @@ impl Spec {
         if key.uid != 0 {
             have = key.perm & 0x3f;
         }
-        if self.possessed(k) {
+        if possessed {
             have |= (key.perm >> 24) & 0x3f;
         }
-        if have & bit == bit {
-            Ok(())
-        } else {
-            Err(Errno::EACCES)
-        }
+        if have & bit == bit { Ok(()) } else { Err(Errno::EACCES) }
     }
 
     fn user_keyring(&mut self) -> usize {
         if let Some(k) = self.user_keyring {
             return k;
         }
-        let k = self.new_key(
-            KeyType::Keyring,
-            "_uid.0",
-            (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL,
-        );
+        let k = self.new_key(KeyType::Keyring, "_uid.0", (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL);
         self.keys[k].state = State::Positive;
         self.keys[k].holds = 1;
         self.user_keyring = Some(k);
@@ -326,27 +318,27 @@ impl Spec {
 
     /// `lookup_user_key()` as userspace sees it.
     fn lookup(&mut self, r: KeyRef, partial: bool, need: Need) -> R<usize> {
+        self.lookup_ref(r, partial, need).map(|(k, _)| k)
+    }
+
+    /// [`Spec::lookup`], with whether the reference is possessed: the
+    /// special keyrings are; a serial is if the session keyring reaches it.
+    fn lookup_ref(&mut self, r: KeyRef, partial: bool, need: Need) -> R<(usize, bool)> {
         let k = match r {
             KeyRef::Session => self.session,
             KeyRef::User => self.user_keyring(),
             KeyRef::Raw(n)
-                if [
-                    KEY_SPEC_THREAD_KEYRING,
-                    KEY_SPEC_PROCESS_KEYRING,
-                    KEY_SPEC_USER_SESSION_KEYRING,
-                ]
-                .contains(&n) =>
+                if [KEY_SPEC_THREAD_KEYRING, KEY_SPEC_PROCESS_KEYRING, KEY_SPEC_USER_SESSION_KEYRING].contains(&n) =>
             {
                 return Err(Errno::ENOKEY);
             }
             KeyRef::Raw(n) if n < 1 => return Err(Errno::EINVAL),
-            KeyRef::Raw(n) => self
-                .keys
-                .iter()
-                .position(|k| k.alive && k.serial == Some(n as u32))
-                .ok_or(Errno::ENOKEY)?,
+            KeyRef::Raw(n) => {
+                self.keys.iter().position(|k| k.alive && k.serial == Some(n as u32)).ok_or(Errno::ENOKEY)?
+            }
             KeyRef::Slot(s) => *self.key_slots.get(&s).ok_or(Errno::ENOKEY)?,
         };
+        let possessed = matches!(r, KeyRef::Session | KeyRef::User) || self.possessed(k);
         let key = &self.keys[k];
         if !key.alive {
             return Err(Errno::ENOKEY);
@@ -366,21 +358,30 @@ impl Spec {
                 return Err(Errno::EKEYREVOKED);
             }
         }
-        self.permit(k, need)?;
-        Ok(k)
+        self.permit(k, possessed, need)?;
+        Ok((k, possessed))
+    }
+
+    fn render(&self, r: &SRec) -> Canon {
+        match r {
+            SRec::Key { key, subtype, aux, tag } => Canon::Key {
+                key: self.name(*key),
+                subtype: *subtype,
+                aux: match aux {
+                    SAux::Key(k) => self.name(*k),
+                    SAux::Text(t) => t.clone(),
+                },
+                tag: *tag,
+            },
+            SRec::Removal { key, tag } => Canon::Removal { tag: *tag, id: Some(self.name(*key)) },
+        }
     }
 
     /// Post a key notification about `k` to its watchers.
-    fn notify(&mut self, k: usize, subtype: u8, aux: String) {
-        let name = self.name(k);
+    fn notify(&mut self, k: usize, subtype: u8, aux: SAux) {
         for (p, tag) in self.keys[k].watchers.clone() {
             let info = (tag as u32) << 8 | 16;
-            let rec = Canon::Key {
-                key: name.clone(),
-                subtype,
-                aux: aux.clone(),
-                tag,
-            };
+            let rec = SRec::Key { key: k, subtype, aux: aux.clone(), tag };
             let pipe = &self.pipes[p];
             if let Some(f) = &pipe.filter {
                 if !f.accepts(WATCH_TYPE_KEY_NOTIFY, subtype, info) {
@@ -393,7 +394,7 @@ impl Spec {
 
     /// Queue a record, or lose it: a loss marks the newest queued record
     /// and is forgotten when nothing is queued.
-    fn post(&mut self, p: usize, rec: Canon, len: usize) {
+    fn post(&mut self, p: usize, rec: SRec, len: usize) {
         let pipe = &mut self.pipes[p];
         let cap = pipe.capacity.unwrap_or(0) as usize;
         if pipe.queue.len() >= cap {
@@ -402,26 +403,18 @@ impl Spec {
             }
             return;
         }
-        pipe.queue.push_back(Item {
-            rec,
-            len,
-            loss_after: false,
-        });
+        pipe.queue.push_back(Item { rec, len, loss_after: false });
     }
 
     fn link(&mut self, ring: usize, k: usize) {
         let (t, d) = (self.keys[k].type_, self.keys[k].desc.clone());
-        let pos = self.keys[ring]
-            .links
-            .iter()
-            .position(|x| self.keys[*x].type_ == t && self.keys[*x].desc == d);
+        let pos = self.keys[ring].links.iter().position(|x| self.keys[*x].type_ == t && self.keys[*x].desc == d);
         let links = &mut self.keys[ring].links;
         match pos {
             Some(i) => links[i] = k,
             None => links.push(k),
         }
-        let aux = self.name(k);
-        self.notify(ring, NOTIFY_KEY_LINKED, aux);
+        self.notify(ring, NOTIFY_KEY_LINKED, SAux::Key(k));
     }
 
     fn remove_watch(&mut self, k: usize, p: usize) -> Option<u8> {
@@ -439,45 +432,24 @@ impl Spec {
             for r in 0..self.keys.len() {
                 if self.keys[r].alive && self.keys[r].type_ == KeyType::Keyring {
                     let keys = &self.keys;
-                    let kept: Vec<usize> = keys[r]
-                        .links
-                        .iter()
-                        .copied()
-                        .filter(|x| !keys[*x].invalidated)
-                        .collect();
+                    let kept: Vec<usize> = keys[r].links.iter().copied().filter(|x| !keys[*x].invalidated).collect();
                     self.keys[r].links = kept;
                 }
             }
             let mut dead: Vec<usize> = (0..self.keys.len())
-                .filter(|k| {
-                    self.keys[*k].alive && self.keys[*k].holds == 0 && self.linked_count(*k) == 0
-                })
+                .filter(|k| self.keys[*k].alive && self.keys[*k].holds == 0 && self.linked_count(*k) == 0)
                 .collect();
             if dead.is_empty() {
                 return;
             }
-            dead.sort_by_key(|k| {
-                (
-                    self.keys[*k].serial.is_none(),
-                    self.keys[*k].serial,
-                    self.keys[*k].created,
-                )
-            });
+            dead.sort_by_key(|k| (self.keys[*k].serial.is_none(), self.keys[*k].serial, self.keys[*k].created));
             for k in &dead {
                 self.keys[*k].alive = false;
             }
             for k in dead {
-                let name = self.name(k);
                 for (p, tag) in std::mem::take(&mut self.keys[k].watchers) {
                     self.nr_watches -= 1;
-                    self.post(
-                        p,
-                        Canon::Removal {
-                            tag,
-                            id: Some(name.clone()),
-                        },
-                        16,
-                    );
+                    self.post(p, SRec::Removal { key: k, tag }, 16);
                 }
                 self.keys[k].links.clear();
             }
@@ -512,15 +484,22 @@ impl Spec {
     }
 
     fn read(&mut self, p: usize, len: usize) -> Outcome {
+        match self.read_items(p, len) {
+            Ok(recs) => {
+                Outcome::Records(recs.iter().map(|r| r.as_ref().map_or(Canon::Loss, |r| self.render(r))).collect())
+            }
+            Err(o) => o,
+        }
+    }
+
+    /// The records one read takes (`None` for the loss record), or what
+    /// the read returns instead.
+    fn read_items(&mut self, p: usize, len: usize) -> Result<Vec<Option<SRec>>, Outcome> {
         let nonblock = self.pipes[p].nonblock[0];
         let writers = self.pipes[p].open[1];
         let pipe = &mut self.pipes[p];
         if len == 0 {
-            return if pipe.notify {
-                Outcome::Records(vec![])
-            } else {
-                Outcome::Bytes(vec![])
-            };
+            return if pipe.notify { Ok(vec![]) } else { Err(Outcome::Bytes(vec![])) };
         }
         if !pipe.notify {
             let mut out = Vec::new();
@@ -536,38 +515,34 @@ impl Spec {
                 }
             }
             if !out.is_empty() || !writers {
-                return Outcome::Bytes(out);
+                return Err(Outcome::Bytes(out));
             }
-            return if nonblock {
-                Outcome::Err(Errno::EAGAIN)
-            } else {
-                Outcome::Blocked
-            };
+            return Err(if nonblock { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocked });
         }
-        let mut out: Vec<Canon> = Vec::new();
+        let mut out: Vec<Option<SRec>> = Vec::new();
         let mut left = len;
         loop {
             if pipe.pending_loss {
                 if left < 8 {
                     if out.is_empty() {
-                        return Outcome::Err(Errno::ENOBUFS);
+                        return Err(Outcome::Err(Errno::ENOBUFS));
                     }
                     break;
                 }
-                out.push(Canon::Loss);
+                out.push(None);
                 left -= 8;
                 pipe.pending_loss = false;
             }
             if let Some(front) = pipe.queue.front() {
                 if front.len > left {
                     if out.is_empty() {
-                        return Outcome::Err(Errno::ENOBUFS);
+                        return Err(Outcome::Err(Errno::ENOBUFS));
                     }
                     break;
                 }
                 let item = pipe.queue.pop_front().unwrap();
                 left -= item.len;
-                out.push(item.rec);
+                out.push(Some(item.rec));
                 if item.loss_after {
                     pipe.pending_loss = true;
                 }
@@ -581,13 +556,9 @@ impl Spec {
             if !writers || !out.is_empty() {
                 break;
             }
-            return if nonblock {
-                Outcome::Err(Errno::EAGAIN)
-            } else {
-                Outcome::Blocked
-            };
+            return Err(if nonblock { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocked });
         }
-        Outcome::Records(out)
+        Ok(out)
     }
 
     fn write(&mut self, p: usize, data: &[u8]) -> Outcome {
@@ -614,21 +585,14 @@ impl Spec {
             }
         }
         while done < data.len() {
-            if pipe.bufs.len() as u32 >= PIPE_DEF {
+            if pipe.bufs.len() as u32 >= pipe.max_usage {
                 if done > 0 {
                     break;
                 }
-                return if nonblock {
-                    Outcome::Err(Errno::EAGAIN)
-                } else {
-                    Outcome::Blocked
-                };
+                return if nonblock { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocked };
             }
             let n = (data.len() - done).min(page);
-            pipe.bufs.push_back(PlainBuf {
-                data: data[done..done + n].to_vec(),
-                read: 0,
-            });
+            pipe.bufs.push_back(PlainBuf { data: data[done..done + n].to_vec(), read: 0 });
             done += n;
         }
         Outcome::Ok(done as i64)
@@ -636,11 +600,7 @@ impl Spec {
 
     fn poll(&self, p: usize, e: End) -> u32 {
         let pipe = &self.pipes[p];
-        let occ = if pipe.notify {
-            pipe.queue.len()
-        } else {
-            pipe.bufs.len()
-        } as u32;
+        let occ = if pipe.notify { pipe.queue.len() } else { pipe.bufs.len() } as u32;
         let mut m = 0;
         match e {
             End::Read => {
@@ -674,10 +634,7 @@ impl Spec {
             IoctlReq::Fionread => Outcome::Ok(if pipe.notify {
                 pipe.queue.iter().map(|i| i.len as i64).sum()
             } else {
-                pipe.bufs
-                    .iter()
-                    .map(|b| (b.data.len() - b.read) as i64)
-                    .sum()
+                pipe.bufs.iter().map(|b| (b.data.len() - b.read) as i64).sum()
             }),
             IoctlReq::SetSize(n) => {
                 if !pipe.notify {
@@ -738,28 +695,12 @@ impl Spec {
             Ok(0)
         } else {
             let tag = self.remove_watch(k, p).ok_or(Errno::EBADSLT)?;
-            let name = self.name(k);
-            self.post(
-                p,
-                Canon::Removal {
-                    tag,
-                    id: Some(name),
-                },
-                16,
-            );
+            self.post(p, SRec::Removal { key: k, tag }, 16);
             Ok(0)
         }
     }
 
-    fn add_key(
-        &mut self,
-        slot: u8,
-        t: &str,
-        desc: &str,
-        payload: &[u8],
-        ring: KeyRef,
-        request: bool,
-    ) -> Outcome {
+    fn add_key(&mut self, slot: u8, t: &str, desc: &str, payload: &[u8], ring: KeyRef, request: bool) -> Outcome {
         let r: R<usize> = (|| {
             if payload.len() > 1024 * 1024 - 1 {
                 return Err(Errno::EINVAL);
@@ -774,7 +715,7 @@ impl Spec {
             if !request && desc.starts_with('.') && t == KeyType::Keyring {
                 return Err(Errno::EPERM);
             }
-            let ring = self.lookup(ring, false, Need::Write)?;
+            let (ring, ring_possessed) = self.lookup_ref(ring, false, Need::Write)?;
             if self.keys[ring].type_ != KeyType::Keyring {
                 return Err(Errno::ENOTDIR);
             }
@@ -788,12 +729,8 @@ impl Spec {
                 if let Some(e) = existing {
                     return Ok(e);
                 }
-                let mut perm = KEY_POS_VIEW
-                    | KEY_POS_SEARCH
-                    | KEY_POS_LINK
-                    | KEY_POS_SETATTR
-                    | KEY_POS_READ
-                    | KEY_POS_WRITE;
+                let mut perm =
+                    KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR | KEY_POS_READ | KEY_POS_WRITE;
                 perm |= KEY_USR_VIEW;
                 let k = self.new_key(t, desc, perm);
                 self.keys[k].holds = 1; // the construction
@@ -810,20 +747,19 @@ impl Spec {
             }
             if t.has_update() {
                 if let Some(e) = existing {
+                    if self.keys[e].state == State::Constructing {
+                        return Err(Errno::ERESTARTSYS);
+                    }
                     // Update in place: write permission on the key, through
                     // the keyring's possession.
-                    self.permit(e, Need::Write)?;
+                    self.permit(e, ring_possessed, Need::Write)?;
                     self.keys[e].state = State::Positive;
-                    self.notify(e, NOTIFY_KEY_UPDATED, "0".into());
+                    self.notify(e, NOTIFY_KEY_UPDATED, SAux::Text("0".into()));
                     return Ok(e);
                 }
             }
-            let mut perm = KEY_POS_VIEW
-                | KEY_POS_SEARCH
-                | KEY_POS_LINK
-                | KEY_POS_SETATTR
-                | KEY_POS_WRITE
-                | KEY_USR_VIEW;
+            let mut perm =
+                KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR | KEY_POS_WRITE | KEY_USR_VIEW;
             if t.has_read() {
                 perm |= KEY_POS_READ;
             }
@@ -856,7 +792,7 @@ impl Spec {
                 if payload.is_empty() || payload.len() > 32767 {
                     return Err(Errno::EINVAL);
                 }
-                self.notify(k, NOTIFY_KEY_UPDATED, "0".into());
+                self.notify(k, NOTIFY_KEY_UPDATED, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Revoke { key } => {
@@ -865,7 +801,7 @@ impl Spec {
                     r => r?,
                 };
                 self.keys[k].revoked = true;
-                self.notify(k, NOTIFY_KEY_REVOKED, "0".into());
+                self.notify(k, NOTIFY_KEY_REVOKED, SAux::Text("0".into()));
                 if self.keys[k].type_ == KeyType::Keyring {
                     self.keys[k].links.clear();
                 }
@@ -874,7 +810,7 @@ impl Spec {
             Op::Invalidate { key } => {
                 let k = self.lookup(*key, false, Need::Search)?;
                 self.keys[k].invalidated = true;
-                self.notify(k, NOTIFY_KEY_INVALIDATED, "0".into());
+                self.notify(k, NOTIFY_KEY_INVALIDATED, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Clear { keyring } => {
@@ -883,7 +819,7 @@ impl Spec {
                     return Err(Errno::ENOTDIR);
                 }
                 self.keys[k].links.clear();
-                self.notify(k, NOTIFY_KEY_CLEARED, "0".into());
+                self.notify(k, NOTIFY_KEY_CLEARED, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Link { key, keyring } => {
@@ -900,9 +836,7 @@ impl Spec {
                         if x == ring {
                             return Err(Errno::EDEADLK);
                         }
-                        if !std::mem::replace(&mut seen[x], true)
-                            && self.keys[x].type_ == KeyType::Keyring
-                        {
+                        if !std::mem::replace(&mut seen[x], true) && self.keys[x].type_ == KeyType::Keyring {
                             stack.extend(self.keys[x].links.iter().copied());
                         }
                     }
@@ -924,8 +858,7 @@ impl Spec {
                     .position(|x| keys[*x].type_ == t && keys[*x].desc == d)
                     .ok_or(Errno::ENOENT)?;
                 self.keys[ring].links.remove(i);
-                let aux = self.name(k);
-                self.notify(ring, NOTIFY_KEY_UNLINKED, aux);
+                self.notify(ring, NOTIFY_KEY_UNLINKED, SAux::Key(k));
                 Ok(0)
             }
             Op::Chown { key, uid, gid } => {
@@ -939,7 +872,7 @@ impl Spec {
                 if *gid != -1 {
                     self.keys[k].gid = *gid as u32;
                 }
-                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Setperm { key, perm } => {
@@ -948,23 +881,18 @@ impl Spec {
                 }
                 let k = self.lookup(*key, true, Need::Setattr)?;
                 self.keys[k].perm = *perm;
-                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::SetTimeout { key, .. } => {
                 let k = self.lookup(*key, true, Need::Setattr)?;
-                self.notify(k, NOTIFY_KEY_SETATTR, "0".into());
+                self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Instantiate { key, keyring, .. } => self.construct(*key, keyring, None, op),
-            Op::Reject {
-                key,
-                error,
-                keyring,
-                ..
-            } => {
-                let Some(e) = Errno::from_number(*error)
-                    .filter(|e| *error > 0 && *error < 4095 && *e != Errno::ERESTARTSYS)
+            Op::Reject { key, error, keyring, .. } => {
+                let Some(e) =
+                    Errno::from_number(*error).filter(|e| *error > 0 && *error < 4095 && *e != Errno::ERESTARTSYS)
                 else {
                     return Err(Errno::EINVAL);
                 };
@@ -975,20 +903,9 @@ impl Spec {
         }
     }
 
-    fn construct(
-        &mut self,
-        key: KeyRef,
-        keyring: &Option<KeyRef>,
-        reject: Option<Errno>,
-        op: &Op,
-    ) -> R<i64> {
+    fn construct(&mut self, key: KeyRef, keyring: &Option<KeyRef>, reject: Option<Errno>, op: &Op) -> R<i64> {
         let k = match key {
-            KeyRef::Slot(s) => self
-                .key_slots
-                .get(&s)
-                .copied()
-                .filter(|k| self.keys[*k].alive)
-                .ok_or(Errno::EPERM)?,
+            KeyRef::Slot(s) => self.key_slots.get(&s).copied().filter(|k| self.keys[*k].alive).ok_or(Errno::EPERM)?,
             _ => return Err(Errno::EPERM),
         };
         if self.keys[k].state != State::Constructing {
@@ -1055,12 +972,8 @@ impl Spec {
                 if !p.open[0] {
                     return Err(Errno::EPIPE);
                 }
-                if p.bufs.len() as u32 >= PIPE_DEF {
-                    return Err(if flags & 0x02 != 0 {
-                        Errno::EAGAIN
-                    } else {
-                        Errno::ERESTARTSYS
-                    });
+                if p.bufs.len() as u32 >= p.max_usage {
+                    return Err(if flags & 0x02 != 0 { Errno::EAGAIN } else { Errno::ERESTARTSYS });
                 }
                 Err(Errno::EINVAL)
             }
@@ -1115,10 +1028,32 @@ impl Sys for Spec {
             },
             Op::Fcntl { fd, cmd, .. } => match self.end(*fd) {
                 Ok((p, _)) => match *cmd {
-                    F_GETPIPE_SZ => {
-                        Outcome::Ok(self.pipes[p].max_usage as i64 * self.page_size as i64)
-                    }
+                    F_GETPIPE_SZ => Outcome::Ok(self.pipes[p].max_usage as i64 * self.page_size as i64),
                     F_SETPIPE_SZ if self.pipes[p].notify => Outcome::Err(Errno::EBUSY),
+                    F_SETPIPE_SZ => {
+                        let arg = match op {
+                            Op::Fcntl { arg, .. } => *arg,
+                            _ => 0,
+                        };
+                        let page = self.page_size;
+                        let size = if arg > 1 << 31 {
+                            0
+                        } else if arg < page {
+                            page
+                        } else {
+                            arg.next_power_of_two()
+                        };
+                        let slots = size / page;
+                        let pipe = &mut self.pipes[p];
+                        if slots == 0 {
+                            Outcome::Err(Errno::EINVAL)
+                        } else if (slots as usize) < pipe.bufs.len() {
+                            Outcome::Err(Errno::EBUSY)
+                        } else {
+                            pipe.max_usage = slots;
+                            Outcome::Ok(slots as i64 * page as i64)
+                        }
+                    }
                     _ => Outcome::Err(Errno::EINVAL),
                 },
                 Err(e) => Outcome::Err(e),
@@ -1127,18 +1062,8 @@ impl Sys for Spec {
                 Ok((p, e)) => Outcome::Poll(self.poll(p, e)),
                 Err(_) => Outcome::Poll(POLLNVAL),
             },
-            Op::Splice {
-                fd_in,
-                fd_out,
-                len,
-                flags,
-            } => nr(self.splice(*fd_in, *fd_out, *len, *flags)),
-            Op::Tee {
-                fd_in,
-                fd_out,
-                len,
-                flags,
-            } => nr((|| {
+            Op::Splice { fd_in, fd_out, len, flags } => nr(self.splice(*fd_in, *fd_out, *len, *flags)),
+            Op::Tee { fd_in, fd_out, len, flags } => nr((|| {
                 if flags & !0x0f != 0 {
                     return Err(Errno::EINVAL);
                 }
@@ -1160,25 +1085,12 @@ impl Sys for Spec {
                 if *len == 0 {
                     return Ok(0);
                 }
-                Err(if self.pipes[p].notify {
-                    Errno::EBADF
-                } else {
-                    Errno::EINVAL
-                })
+                Err(if self.pipes[p].notify { Errno::EBADF } else { Errno::EINVAL })
             })()),
-            Op::AddKey {
-                slot,
-                type_,
-                desc,
-                payload,
-                keyring,
-            } => self.add_key(*slot, type_, desc, payload, *keyring, false),
-            Op::RequestKey {
-                slot,
-                type_,
-                desc,
-                dest,
-            } => self.add_key(*slot, type_, desc, &[], *dest, true),
+            Op::AddKey { slot, type_, desc, payload, keyring } => {
+                self.add_key(*slot, type_, desc, payload, *keyring, false)
+            }
+            Op::RequestKey { slot, type_, desc, dest } => self.add_key(*slot, type_, desc, &[], *dest, true),
             Op::FailNth { .. } => Outcome::Ok(0),
             other => nr(self.keyctl(other)),
         };

@@ -23,13 +23,7 @@ pub const SPLICE_F_ALL: u32 = 0x0f;
 
 /// Models `SYSCALL_DEFINE6(splice)` without offsets: `__do_splice()` and
 /// `do_splice()`.
-pub fn sys_splice(
-    cx: &Cx<'_>,
-    fd_in: i32,
-    fd_out: i32,
-    len: usize,
-    mut flags: u32,
-) -> KResult<i64> {
+pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u32) -> KResult<i64> {
     let _f = kfn("do_splice");
     if len == 0 {
         return Ok(0);
@@ -63,18 +57,14 @@ pub fn sys_splice(
                 let p = cx.k.pipes.get(ip);
                 let _g = p.mutex.lock();
                 // splice_from_pipe_next(): wait for data.
-                while pipe_empty(
-                    p.head.load(Ordering::Relaxed),
-                    p.tail.load(Ordering::Relaxed),
-                ) {
+                while pipe_empty(p.head.load(Ordering::Relaxed), p.tail.load(Ordering::Relaxed)) {
                     if p.writers.load(Ordering::Relaxed) == 0 {
                         return Ok(0);
                     }
                     if flags & SPLICE_F_NONBLOCK != 0 {
                         return Err(Errno::EAGAIN);
                     }
-                    if p.rd_wait
-                        .wait_event_interruptible_exclusive(|| pipe::pipe_readable(&p))
+                    if p.rd_wait.wait_event_interruptible_exclusive(|| pipe::pipe_readable(&p))
                         == WaitResult::Interrupted
                     {
                         return Err(Errno::ERESTARTSYS);
@@ -131,9 +121,7 @@ pub fn sys_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> 
     };
     let ipipe = pipe::get_pipe_info(cx, fin, true);
     let opipe = pipe::get_pipe_info(cx, fout, true);
-    let ret = if cx.k.files.get(fin).f_mode & FMODE_READ == 0
-        || cx.k.files.get(fout).f_mode & FMODE_WRITE == 0
-    {
+    let ret = if cx.k.files.get(fin).f_mode & FMODE_READ == 0 || cx.k.files.get(fout).f_mode & FMODE_WRITE == 0 {
         Err(Errno::EBADF)
     } else {
         // link_pipe() between two plain pipes is not modelled (DEVIATION).

@@ -13,8 +13,6 @@ use crate::uapi::*;
 pub const F_GETFL: u32 = 3;
 /// `F_SETFL`.
 pub const F_SETFL: u32 = 4;
-/// `POLLNVAL`: the descriptor is not open.
-pub const POLLNVAL: u32 = 0x20;
 /// `FIONBIO`.
 pub const FIONBIO: u32 = 0x5421;
 
@@ -27,11 +25,7 @@ pub fn sys_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
 pub fn sys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("ksys_read");
     let f = file::fget(cx, fd)?;
-    let ret = if cx.k.files.get(f).f_mode & FMODE_READ == 0 {
-        Err(Errno::EBADF)
-    } else {
-        pipe::pipe_read(cx, f, len)
-    };
+    let ret = if cx.k.files.get(f).f_mode & FMODE_READ == 0 { Err(Errno::EBADF) } else { pipe::pipe_read(cx, f, len) };
     file::fput(cx, f);
     ret
 }
@@ -40,11 +34,8 @@ pub fn sys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
 pub fn sys_write(cx: &Cx<'_>, fd: i32, data: &[u8]) -> KResult<usize> {
     let _f = kfn("ksys_write");
     let f = file::fget(cx, fd)?;
-    let ret = if cx.k.files.get(f).f_mode & FMODE_WRITE == 0 {
-        Err(Errno::EBADF)
-    } else {
-        pipe::pipe_write(cx, f, data)
-    };
+    let ret =
+        if cx.k.files.get(f).f_mode & FMODE_WRITE == 0 { Err(Errno::EBADF) } else { pipe::pipe_write(cx, f, data) };
     file::fput(cx, f);
     ret
 }
@@ -65,13 +56,7 @@ pub fn sys_ioctl(cx: &Cx<'_>, fd: i32, req: &Ioctl) -> KResult<i64> {
     let f = file::fget(cx, fd)?;
     let ret = match req {
         Ioctl::Fionbio(on) => {
-            cx.k.files.get(f).f_flags.with_mut(|fl| {
-                if *on {
-                    *fl |= O_NONBLOCK
-                } else {
-                    *fl &= !O_NONBLOCK
-                }
-            });
+            cx.k.files.get(f).f_flags.with_mut(|fl| if *on { *fl |= O_NONBLOCK } else { *fl &= !O_NONBLOCK });
             Ok(0)
         }
         Ioctl::Pipe(p) => match pipe::pipe_ioctl(cx, f, p) {
@@ -96,15 +81,12 @@ pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     let f = file::fget(cx, fd)?;
     let file = cx.k.files.get(f);
     let ret = match cmd {
-        F_GETFL => {
-            Ok((file.f_flags.get() | if file.f_mode & FMODE_WRITE != 0 { 1 } else { 0 }) as i64)
-        }
+        F_GETFL => Ok((file.f_flags.get() | if file.f_mode & FMODE_WRITE != 0 { 1 } else { 0 }) as i64),
         F_SETFL => {
             if arg & O_DIRECT != 0 {
                 Err(Errno::EINVAL)
             } else {
-                file.f_flags
-                    .with_mut(|fl| *fl = (*fl & !O_NONBLOCK) | (arg & O_NONBLOCK));
+                file.f_flags.with_mut(|fl| *fl = (*fl & !O_NONBLOCK) | (arg & O_NONBLOCK));
                 Ok(0)
             }
         }

@@ -23,60 +23,25 @@ pub enum Event {
     /// The syscall on `tid` returned `ret` (rendered).
     SyscallExit { tid: Tid, ret: String },
     /// A lock was taken (`acquire`) or released, inside `func`.
-    Lock {
-        tid: Tid,
-        name: &'static str,
-        acquire: bool,
-        func: &'static str,
-    },
+    Lock { tid: Tid, name: &'static str, acquire: bool, func: &'static str },
     /// `post_one_notification` on `wqueue` (pipe `pipe`) with `bytes`:
     /// queued into `slot` with `note`, or lost.
-    Post {
-        tid: Tid,
-        pipe: u32,
-        wqueue: u32,
-        bytes: Vec<u8>,
-        queued: Option<(u32, u32)>,
-    },
+    Post { tid: Tid, pipe: u32, wqueue: u32, bytes: Vec<u8>, queued: Option<(u32, u32)> },
     /// `__post_watch_notification` decided `passed` for `bytes` on
     /// `wqueue` using `filter` (the filter object's id, if any).
-    Filtered {
-        wqueue: u32,
-        filter: Option<u32>,
-        bytes: Vec<u8>,
-        passed: bool,
-    },
+    Filtered { wqueue: u32, filter: Option<u32>, bytes: Vec<u8>, passed: bool },
     /// `watch_queue_set_filter` installed `filter` (None removes) built
     /// from these UAPI bytes.
-    FilterSet {
-        wqueue: u32,
-        filter: Option<u32>,
-        uapi: Option<Vec<u8>>,
-    },
+    FilterSet { wqueue: u32, filter: Option<u32>, uapi: Option<Vec<u8>> },
     /// `pipe_update_tail` retired a notification slot holding `bytes`;
     /// `loss` says whether it carried `PIPE_BUF_FLAG_LOSS`.
-    Consumed {
-        tid: Tid,
-        pipe: u32,
-        bytes: Vec<u8>,
-        loss: bool,
-    },
+    Consumed { tid: Tid, pipe: u32, bytes: Vec<u8>, loss: bool },
     /// `pipe_read` copied out a fabricated loss record.
     LossFabricated { tid: Tid, pipe: u32 },
     /// `pipe_read` on a notification pipe returned.
-    ReadReturned {
-        tid: Tid,
-        pipe: u32,
-        len: usize,
-        result: Result<Vec<u8>, Errno>,
-    },
+    ReadReturned { tid: Tid, pipe: u32, len: usize, result: Result<Vec<u8>, Errno> },
     /// `add_one_watch` attached a watch on object `id` with `tag` to `wqueue`.
-    WatchAdded {
-        wqueue: u32,
-        id: u64,
-        tag: u8,
-        uid: u32,
-    },
+    WatchAdded { wqueue: u32, id: u64, tag: u8, uid: u32 },
     /// `remove_watch_from_object` detached a watch on `id` from `wqueue`
     /// (`all` = the object is being destroyed).
     WatchRemoved { wqueue: u32, id: u64, all: bool },
@@ -181,12 +146,7 @@ pub fn lock_acquired(name: &'static str) {
         let func = c.funcs.last().copied().unwrap_or("(userspace)");
         if let Some(t) = &c.sink {
             if t.detail.load(instr::Ordering::Relaxed) {
-                t.push(Event::Lock {
-                    tid: c.tid,
-                    name,
-                    acquire: true,
-                    func,
-                });
+                t.push(Event::Lock { tid: c.tid, name, acquire: true, func });
             }
         }
     });
@@ -202,12 +162,7 @@ pub fn lock_released(name: &'static str) {
         let func = c.funcs.last().copied().unwrap_or("(userspace)");
         if let Some(t) = &c.sink {
             if t.detail.load(instr::Ordering::Relaxed) {
-                t.push(Event::Lock {
-                    tid: c.tid,
-                    name,
-                    acquire: false,
-                    func,
-                });
+                t.push(Event::Lock { tid: c.tid, name, acquire: false, func });
             }
         }
     });

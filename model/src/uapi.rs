@@ -43,6 +43,8 @@ pub const POLLIN: u32 = 0x0001;
 pub const POLLOUT: u32 = 0x0004;
 pub const POLLERR: u32 = 0x0008;
 pub const POLLHUP: u32 = 0x0010;
+/// `POLLNVAL`: the descriptor is not open.
+pub const POLLNVAL: u32 = 0x0020;
 pub const POLLRDNORM: u32 = 0x0040;
 pub const POLLWRNORM: u32 = 0x0100;
 
@@ -53,19 +55,12 @@ pub fn poll_mask_name(mask: u32) -> String {
         (POLLOUT, "POLLOUT"),
         (POLLERR, "POLLERR"),
         (POLLHUP, "POLLHUP"),
+        (POLLNVAL, "POLLNVAL"),
         (POLLRDNORM, "POLLRDNORM"),
         (POLLWRNORM, "POLLWRNORM"),
     ];
-    let parts: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| mask & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if parts.is_empty() {
-        "0".to_string()
-    } else {
-        parts.join("|")
-    }
+    let parts: Vec<&str> = names.iter().filter(|(b, _)| mask & b != 0).map(|(_, n)| *n).collect();
+    if parts.is_empty() { "0".to_string() } else { parts.join("|") }
 }
 
 // ---- pipe_fs_i.h -----------------------------------------------------------
@@ -123,16 +118,8 @@ pub const NOTIFY_KEY_INVALIDATED: u8 = 6;
 pub const NOTIFY_KEY_SETATTR: u8 = 7;
 
 /// The names `samples/watch_queue/watch_test.c` prints for key subtypes.
-pub const KEY_SUBTYPE_NAMES: [&str; 8] = [
-    "instantiated",
-    "updated",
-    "linked",
-    "unlinked",
-    "cleared",
-    "revoked",
-    "invalidated",
-    "setattr",
-];
+pub const KEY_SUBTYPE_NAMES: [&str; 8] =
+    ["instantiated", "updated", "linked", "unlinked", "cleared", "revoked", "invalidated", "setattr"];
 
 // ---- keyctl.h --------------------------------------------------------------
 
@@ -192,11 +179,7 @@ impl WatchNotification {
         }
         let w0 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let info = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        Some(WatchNotification {
-            type_: w0 & 0x00ff_ffff,
-            subtype: (w0 >> 24) as u8,
-            info,
-        })
+        Some(WatchNotification { type_: w0 & 0x00ff_ffff, subtype: (w0 >> 24) as u8, info })
     }
     /// `info & WATCH_INFO_LENGTH`: the record length in bytes.
     pub fn len(&self) -> usize {
@@ -215,13 +198,9 @@ impl WatchNotification {
 /// Bytes of a `struct key_notification` as `notify_key()` builds it
 /// (security/keys/internal.h): `info = watch_sizeof(n)` = 16, no tag yet.
 pub fn key_notification(subtype: u8, key_id: u32, aux: u32) -> Vec<u8> {
-    let mut b = WatchNotification {
-        type_: WATCH_TYPE_KEY_NOTIFY,
-        subtype,
-        info: KEY_NOTIFICATION_SIZE as u32,
-    }
-    .encode()
-    .to_vec();
+    let mut b = WatchNotification { type_: WATCH_TYPE_KEY_NOTIFY, subtype, info: KEY_NOTIFICATION_SIZE as u32 }
+        .encode()
+        .to_vec();
     b.extend_from_slice(&key_id.to_le_bytes());
     b.extend_from_slice(&aux.to_le_bytes());
     b
@@ -230,11 +209,7 @@ pub fn key_notification(subtype: u8, key_id: u32, aux: u32) -> Vec<u8> {
 /// Bytes of the removal record `remove_watch_from_object()` builds:
 /// 8 bytes when `id == 0`, else 16 with the 64-bit id appended.
 pub fn removal_notification(info_id: u32, id: u64) -> Vec<u8> {
-    let len = if id != 0 {
-        WATCH_NOTIFICATION_REMOVAL_SIZE
-    } else {
-        WATCH_NOTIFICATION_SIZE
-    };
+    let len = if id != 0 { WATCH_NOTIFICATION_REMOVAL_SIZE } else { WATCH_NOTIFICATION_SIZE };
     let mut b = WatchNotification {
         type_: WATCH_TYPE_META,
         subtype: WATCH_META_REMOVAL_NOTIFICATION,
@@ -250,13 +225,7 @@ pub fn removal_notification(info_id: u32, id: u64) -> Vec<u8> {
 
 /// Bytes of the 8-byte loss record `pipe_read()` fabricates.
 pub fn loss_notification() -> Vec<u8> {
-    WatchNotification {
-        type_: WATCH_TYPE_META,
-        subtype: WATCH_META_LOSS_NOTIFICATION,
-        info: 8,
-    }
-    .encode()
-    .to_vec()
+    WatchNotification { type_: WATCH_TYPE_META, subtype: WATCH_META_LOSS_NOTIFICATION, info: 8 }.encode().to_vec()
 }
 
 /// A record decoded from the bytes a reader got.
@@ -267,17 +236,9 @@ pub enum Record {
     /// `WATCH_META_LOSS_NOTIFICATION`.
     Loss,
     /// A key notification (`struct key_notification`).
-    Key {
-        tag: u8,
-        subtype: u8,
-        key_id: u32,
-        aux: u32,
-    },
+    Key { tag: u8, subtype: u8, key_id: u32, aux: u32 },
     /// Any other record, kept as bytes.
-    Other {
-        header: WatchNotification,
-        bytes: Vec<u8>,
-    },
+    Other { header: WatchNotification, bytes: Vec<u8> },
 }
 
 impl Record {
@@ -296,10 +257,7 @@ impl Record {
                 key_id: u32::from_le_bytes(b[8..12].try_into().unwrap()),
                 aux: u32::from_le_bytes(b[12..16].try_into().unwrap()),
             },
-            _ => Record::Other {
-                header: h,
-                bytes: b.to_vec(),
-            },
+            _ => Record::Other { header: h, bytes: b.to_vec() },
         }
     }
 }
@@ -310,27 +268,17 @@ pub enum SplitError {
     /// Fewer than 8 bytes left at `offset` (watch_test: "Short message header").
     ShortHeader { offset: usize, left: usize },
     /// The length field is below 8 or runs past the buffer ("Bad message length").
-    BadLength {
-        offset: usize,
-        len: usize,
-        left: usize,
-    },
+    BadLength { offset: usize, len: usize, left: usize },
 }
 
 impl std::fmt::Display for SplitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SplitError::ShortHeader { offset, left } => {
-                write!(
-                    f,
-                    "short message header at offset {offset}: {left} bytes left"
-                )
+                write!(f, "short message header at offset {offset}: {left} bytes left")
             }
             SplitError::BadLength { offset, len, left } => {
-                write!(
-                    f,
-                    "bad message length at offset {offset}: length {len}, {left} bytes left"
-                )
+                write!(f, "bad message length at offset {offset}: length {len}, {left} bytes left")
             }
         }
     }
@@ -349,11 +297,7 @@ pub fn split_records(buf: &[u8]) -> Result<Vec<&[u8]>, SplitError> {
         };
         let len = h.len();
         if len < WATCH_NOTIFICATION_SIZE || len > left {
-            return Err(SplitError::BadLength {
-                offset: off,
-                len,
-                left,
-            });
+            return Err(SplitError::BadLength { offset: off, len, left });
         }
         out.push(&buf[off..off + len]);
         off += len;
@@ -379,11 +323,7 @@ pub fn format_read(buf: &[u8], serial: &dyn Fn(u32) -> String) -> String {
             let _ = writeln!(s, "Short message header: {largest}");
             return s;
         };
-        let _ = writeln!(
-            s,
-            "NOTIFY[{:03x}]: ty={:06x} sy={:02x} i={:08x}",
-            off, h.type_, h.subtype, h.info
-        );
+        let _ = writeln!(s, "NOTIFY[{:03x}]: ty={:06x} sy={:02x} i={:08x}", off, h.type_, h.subtype, h.info);
         let len = h.len();
         if len < WATCH_NOTIFICATION_SIZE || len > largest {
             let _ = writeln!(s, "Bad message length: {len}/{largest}");
@@ -404,18 +344,8 @@ pub fn format_read(buf: &[u8], serial: &dyn Fn(u32) -> String) -> String {
                 } else {
                     let key_id = u32::from_le_bytes(rec[8..12].try_into().unwrap());
                     let aux = u32::from_le_bytes(rec[12..16].try_into().unwrap());
-                    let name = KEY_SUBTYPE_NAMES
-                        .get(h.subtype as usize)
-                        .copied()
-                        .unwrap_or("(null)");
-                    let _ = writeln!(
-                        s,
-                        "KEY {} change={}[{}] aux={}",
-                        serial(key_id),
-                        h.subtype,
-                        name,
-                        aux
-                    );
+                    let name = KEY_SUBTYPE_NAMES.get(h.subtype as usize).copied().unwrap_or("(null)");
+                    let _ = writeln!(s, "KEY {} change={}[{}] aux={}", serial(key_id), h.subtype, name, aux);
                 }
             }
             _ => s.push_str("other type\n"),
@@ -457,12 +387,7 @@ impl WatchNotificationTypeFilter {
         for (i, s) in subtype_filter.iter_mut().enumerate() {
             *s = w(3 + i);
         }
-        WatchNotificationTypeFilter {
-            type_: w(0),
-            info_filter: w(1),
-            info_mask: w(2),
-            subtype_filter,
-        }
+        WatchNotificationTypeFilter { type_: w(0), info_filter: w(1), info_mask: w(2), subtype_filter }
     }
 }
 
@@ -474,11 +399,7 @@ pub fn encode_filter(reserved: u32, filters: &[WatchNotificationTypeFilter]) -> 
 
 /// As [`encode_filter`], with a `nr_filters` that may disagree with the
 /// entries actually present (for the validation paths).
-pub fn encode_filter_with_count(
-    nr_filters: u32,
-    reserved: u32,
-    filters: &[WatchNotificationTypeFilter],
-) -> Vec<u8> {
+pub fn encode_filter_with_count(nr_filters: u32, reserved: u32, filters: &[WatchNotificationTypeFilter]) -> Vec<u8> {
     let mut b = Vec::with_capacity(8 + 44 * filters.len());
     b.extend_from_slice(&nr_filters.to_le_bytes());
     b.extend_from_slice(&reserved.to_le_bytes());
@@ -495,11 +416,7 @@ mod tests {
     /// The header packs type into the low 24 bits and subtype into the top 8.
     #[test]
     fn header_layout_matches_the_kernel_bitfields() {
-        let h = WatchNotification {
-            type_: 1,
-            subtype: 2,
-            info: 0x110,
-        };
+        let h = WatchNotification { type_: 1, subtype: 2, info: 0x110 };
         assert_eq!(h.encode(), [1, 0, 0, 2, 0x10, 0x01, 0, 0]);
         assert_eq!(WatchNotification::decode(&h.encode()), Some(h));
         assert_eq!(h.tag(), 1);
@@ -511,13 +428,7 @@ mod tests {
     fn removal_record_lengths() {
         assert_eq!(removal_notification(0x100, 7).len(), 16);
         assert_eq!(removal_notification(0x100, 0).len(), 8);
-        assert_eq!(
-            Record::decode(&removal_notification(0x300, 9)),
-            Record::Removal {
-                tag: 3,
-                id: Some(9)
-            }
-        );
+        assert_eq!(Record::decode(&removal_notification(0x300, 9)), Record::Removal { tag: 3, id: Some(9) });
         assert_eq!(Record::decode(&loss_notification()), Record::Loss);
     }
 
@@ -552,18 +463,8 @@ mod tests {
     #[test]
     fn split_rejects_partial_records() {
         let rec = key_notification(NOTIFY_KEY_UPDATED, 1, 0);
-        assert!(matches!(
-            split_records(&rec[..12]),
-            Err(SplitError::BadLength {
-                offset: 0,
-                len: 16,
-                left: 12
-            })
-        ));
-        assert!(matches!(
-            split_records(&rec[..4]),
-            Err(SplitError::ShortHeader { offset: 0, left: 4 })
-        ));
+        assert!(matches!(split_records(&rec[..12]), Err(SplitError::BadLength { offset: 0, len: 16, left: 12 })));
+        assert!(matches!(split_records(&rec[..4]), Err(SplitError::ShortHeader { offset: 0, left: 4 })));
         assert_eq!(split_records(&rec).unwrap().len(), 1);
     }
 }

@@ -117,11 +117,7 @@ pub struct WatchList {
 /// cleared (`pipe == NULL`; with W16 on, the old `defunct` flag).
 fn lock_wqueue<'a>(cx: &Cx<'_>, wqueue: &'a WatchQueue) -> Option<SpinGuard<'a>> {
     let g = wqueue.lock.lock();
-    let gone = if cx.bug(Bug::W16) {
-        wqueue.defunct.get()
-    } else {
-        wqueue.pipe.get().is_none()
-    };
+    let gone = if cx.bug(Bug::W16) { wqueue.defunct.get() } else { wqueue.pipe.get().is_none() };
     if gone { None } else { Some(g) }
 }
 
@@ -130,10 +126,7 @@ fn lock_wqueue<'a>(cx: &Cx<'_>, wqueue: &'a WatchQueue) -> Option<SpinGuard<'a>>
 /// `offset + len` lands on a note boundary), mark it free, drop the page.
 pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) {
     let _f = kfn("watch_queue_pipe_buf_release");
-    let wqueue = cx.k.wqueues.get(deref(
-        buf.private.get(),
-        "watch_queue_pipe_buf_release: buf->private",
-    ));
+    let wqueue = cx.k.wqueues.get(deref(buf.private.get(), "watch_queue_pipe_buf_release: buf->private"));
     let mut bit = buf.offset.get() + buf.len.get();
     if bit & (WATCH_QUEUE_NOTE_SIZE - 1) == 0 {
         bit -= WATCH_QUEUE_NOTE_SIZE;
@@ -142,10 +135,7 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
     let page = deref(buf.page.get(), "watch_queue_pipe_buf_release: buf->page");
     bit += cx.k.pages.get(page).private.get();
 
-    let bitmap = deref(
-        wqueue.notes_bitmap.get(),
-        "watch_queue_pipe_buf_release: wqueue->notes_bitmap",
-    );
+    let bitmap = deref(wqueue.notes_bitmap.get(), "watch_queue_pipe_buf_release: wqueue->notes_bitmap");
     bitmap.set_bit(bit);
     // BUG(W6): the page reference taken by post_one_notification was never dropped.
     if !cx.bug(Bug::W6) {
@@ -192,10 +182,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
 
         let npp = cx.k.config.notes_per_page(); // 4.
         let notes = deref(wqueue.notes.get(), "post_one_notification: wqueue->notes");
-        let page = deref(
-            notes.at((note / npp) as usize).get(),
-            "post_one_notification: notes[]",
-        );
+        let page = deref(notes.at((note / npp) as usize).get(), "post_one_notification: notes[]");
         let offset = note % npp * WATCH_QUEUE_NOTE_SIZE;
         mm::get_page(cx, page);
         let len = WatchNotification::decode(n).map_or(0, |h| h.len());
@@ -215,16 +202,10 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         }
         smp_store_release(&pipe.head, head.wrapping_add(1)); // 6. pairs with pipe_read
 
-        let bitmap = deref(
-            wqueue.notes_bitmap.get(),
-            "post_one_notification: wqueue->notes_bitmap",
-        );
+        let bitmap = deref(wqueue.notes_bitmap.get(), "post_one_notification: wqueue->notes_bitmap");
         if !bitmap.test_and_clear_bit(note) {
             // 7.
-            fail(
-                Inv::B1,
-                format!("kernel BUG at post_one_notification: note {note} was already in use"),
-            );
+            fail(Inv::B1, format!("kernel BUG at post_one_notification: note {note} was already in use"));
         }
         pipe.rd_wait.wake_up_locked(&g); // 8.
         done = true;
@@ -241,9 +222,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         // 9. lost: mark the newest slot (a dead one if the ring is empty).
         let buf = bufs.at((head.wrapping_sub(1) & mask) as usize);
         buf.flags.with_mut(|f| *f |= PIPE_BUF_FLAG_LOSS);
-        let len = WatchNotification::decode(n)
-            .map_or(0, |h| h.len())
-            .min(n.len());
+        let len = WatchNotification::decode(n).map_or(0, |h| h.len()).min(n.len());
         cx.k.trace.push(Event::Post {
             tid: crate::trace::tid(),
             pipe: pid.index(),
@@ -272,15 +251,10 @@ fn filter_watch_notification(wf: &WatchFilter, n: &WatchNotification) -> bool {
             // Latent: a subtype >= 32 reads past the one-word internal array.
             fail(
                 Inv::H3,
-                format!(
-                    "array-index-out-of-bounds: subtype_filter[{st_index}] of 1 in filter_watch_notification"
-                ),
+                format!("array-index-out-of-bounds: subtype_filter[{st_index}] of 1 in filter_watch_notification"),
             );
         }
-        if n.type_ == wt.type_
-            && wt.subtype_filter[st_index] & st_bit != 0
-            && n.info & wt.info_mask == wt.info_filter
-        {
+        if n.type_ == wt.type_ && wt.subtype_filter[st_index] & st_bit != 0 && n.info & wt.info_mask == wt.info_filter {
             return true;
         }
     }
@@ -294,21 +268,12 @@ fn filter_watch_notification(wf: &WatchFilter, n: &WatchNotification) -> bool {
 ///
 /// `n` is the caller's record; like the kernel, this mutates its info
 /// field per watch.
-pub fn post_watch_notification(
-    cx: &Cx<'_>,
-    wlist: Option<Id<WatchList>>,
-    n: &mut [u8],
-    cred: &Cred,
-    id: u64,
-) {
+pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mut [u8], cred: &Cred, id: u64) {
     let Some(wlist) = wlist else { return };
     let _f = kfn("__post_watch_notification");
     let mut h = WatchNotification::decode(n).expect("a record has a header");
     if h.len() == 0 {
-        cx.k.trace.push(Event::Warn {
-            func: "__post_watch_notification",
-            what: "zero-length notification".into(),
-        });
+        cx.k.trace.push(Event::Warn { func: "__post_watch_notification", what: "zero-length notification".into() });
         return;
     }
 
@@ -358,11 +323,7 @@ pub fn post_watch_notification(
 /// Catalog switches here: W4 (sizes from the unrounded count), W5 (no
 /// power-of-two rounding), W9 (error path frees unallocated pages), W19
 /// (`nr_accounted` not updated).
-pub fn watch_queue_set_size(
-    cx: &Cx<'_>,
-    pid: Id<PipeInodeInfo>,
-    nr_notes_arg: u32,
-) -> KResult<i32> {
+pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u32) -> KResult<i32> {
     let _f = kfn("watch_queue_set_size");
     let pipe = cx.k.pipes.get(pid);
     let wqid = pipe.watch_queue.get().ok_or(Errno::ENODEV)?;
@@ -377,8 +338,7 @@ pub fn watch_queue_set_size(
 
     let npp = cx.k.config.notes_per_page();
     let nr_pages = nr_notes.div_ceil(npp);
-    let user_bufs =
-        pipe::account_pipe_buffers(&pipe.user, pipe.nr_accounted.get() as u64, nr_pages as u64);
+    let user_bufs = pipe::account_pipe_buffers(&pipe.user, pipe.nr_accounted.get() as u64, nr_pages as u64);
 
     let error = |e: Errno| -> KResult<i32> {
         pipe::account_pipe_buffers(&pipe.user, nr_pages as u64, pipe.nr_accounted.get() as u64);
@@ -386,8 +346,7 @@ pub fn watch_queue_set_size(
     };
 
     if nr_pages > pipe.max_usage.load(Ordering::Relaxed)
-        && (pipe::too_many_pipe_buffers_hard(cx, user_bufs)
-            || pipe::too_many_pipe_buffers_soft(cx, user_bufs))
+        && (pipe::too_many_pipe_buffers_hard(cx, user_bufs) || pipe::too_many_pipe_buffers_soft(cx, user_bufs))
         && pipe::pipe_is_unprivileged_user(cx)
     {
         return error(Errno::EPERM);
@@ -398,11 +357,7 @@ pub fn watch_queue_set_size(
         nr_notes = nr_pages * npp;
     }
     // BUG(W5): the ring size was not rounded up to a power of two.
-    let nr_slots = if cx.bug(Bug::W5) {
-        nr_notes
-    } else {
-        nr_notes.next_power_of_two()
-    };
+    let nr_slots = if cx.bug(Bug::W5) { nr_notes } else { nr_notes.next_power_of_two() };
     if let Err(e) = pipe::pipe_resize_ring(cx, pid, nr_slots) {
         return error(e);
     }
@@ -415,21 +370,11 @@ pub fn watch_queue_set_size(
         pipe.nr_accounted.set(nr_pages);
     }
 
-    if cx
-        .k
-        .heap
-        .fail_nth
-        .should_fail("watch_queue_set_size: kcalloc")
-    {
+    if cx.k.heap.fail_nth.should_fail("watch_queue_set_size: kcalloc") {
         return error(Errno::ENOMEM);
     }
-    let pages: Arc<Obj<KArray<KCell<Option<Id<Page>>>>>> = cx.k.heap.alloc(
-        "page*[] notes",
-        KArray::new(
-            "wqueue->notes",
-            (0..nr_pages).map(|_| KCell::new(None)).collect(),
-        ),
-    );
+    let pages: Arc<Obj<KArray<KCell<Option<Id<Page>>>>>> =
+        cx.k.heap.alloc("notes[]", KArray::new("wqueue->notes", (0..nr_pages).map(|_| KCell::new(None)).collect()));
 
     let mut i = 0;
     let mut failed = false;
@@ -447,27 +392,16 @@ pub fn watch_queue_set_size(
         i += 1;
     }
 
-    let bitmap = if failed
-        || cx
-            .k
-            .heap
-            .fail_nth
-            .should_fail("watch_queue_set_size: bitmap_alloc")
-    {
+    let bitmap = if failed || cx.k.heap.fail_nth.should_fail("watch_queue_set_size: bitmap_alloc") {
         None
     } else if cx.bug(Bug::W4) {
         // Pre-fix: kmalloc(BITS_TO_LONGS(requested) longs), memset 0xff.
         let words = bits_to_longs(nr_notes);
-        let bm =
-            cx.k.heap
-                .alloc("notes_bitmap", KBitmap::new("wqueue->notes_bitmap", words));
+        let bm = cx.k.heap.alloc("notes_bitmap", KBitmap::new("wqueue->notes_bitmap", words));
         bm.memset_ff(words);
         Some(bm)
     } else {
-        let bm = cx.k.heap.alloc(
-            "notes_bitmap",
-            KBitmap::new("wqueue->notes_bitmap", bits_to_longs(nr_notes)),
-        );
+        let bm = cx.k.heap.alloc("notes_bitmap", KBitmap::new("wqueue->notes_bitmap", bits_to_longs(nr_notes)));
         bm.bitmap_fill(nr_notes);
         Some(bm)
     };
@@ -492,11 +426,7 @@ pub fn watch_queue_set_size(
     wqueue.notes.set(Some(pages));
     wqueue.notes_bitmap.set(Some(bitmap));
     wqueue.nr_pages.set(nr_pages);
-    wqueue.nr_notes.set(if cx.bug(Bug::W4) {
-        nr_pages * npp
-    } else {
-        nr_notes
-    });
+    wqueue.nr_notes.set(if cx.bug(Bug::W4) { nr_pages * npp } else { nr_notes });
     Ok(0)
 }
 
@@ -508,11 +438,7 @@ pub fn watch_queue_set_size(
 /// `arg` is the user memory: `None` for a NULL pointer (remove the
 /// filter), otherwise the bytes the pointer reaches (reading past them is
 /// `EFAULT`). Catalog switches here: W1 (mismatched loop bounds).
-pub fn watch_queue_set_filter(
-    cx: &Cx<'_>,
-    pid: Id<PipeInodeInfo>,
-    arg: Option<&[u8]>,
-) -> KResult<i32> {
+pub fn watch_queue_set_filter(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: Option<&[u8]>) -> KResult<i32> {
     let _f = kfn("watch_queue_set_filter");
     let pipe = cx.k.pipes.get(pid);
     let wqid = pipe.watch_queue.get().ok_or(Errno::ENODEV)?;
@@ -532,26 +458,17 @@ pub fn watch_queue_set_filter(
             }
 
             // memdup_array_user()
-            let need = WATCH_NOTIFICATION_FILTER_SIZE
-                + nr_filters as usize * WATCH_NOTIFICATION_TYPE_FILTER_SIZE;
+            let need = WATCH_NOTIFICATION_FILTER_SIZE + nr_filters as usize * WATCH_NOTIFICATION_TYPE_FILTER_SIZE;
             if user.len() < need {
                 return Err(Errno::EFAULT);
             }
-            if cx
-                .k
-                .heap
-                .fail_nth
-                .should_fail("watch_queue_set_filter: memdup_array_user")
-            {
+            if cx.k.heap.fail_nth.should_fail("watch_queue_set_filter: memdup_array_user") {
                 return Err(Errno::ENOMEM);
             }
             let tf: Vec<WatchNotificationTypeFilter> = (0..nr_filters as usize)
                 .map(|i| {
-                    let at =
-                        WATCH_NOTIFICATION_FILTER_SIZE + i * WATCH_NOTIFICATION_TYPE_FILTER_SIZE;
-                    WatchNotificationTypeFilter::decode(
-                        &user[at..at + WATCH_NOTIFICATION_TYPE_FILTER_SIZE],
-                    )
+                    let at = WATCH_NOTIFICATION_FILTER_SIZE + i * WATCH_NOTIFICATION_TYPE_FILTER_SIZE;
+                    WatchNotificationTypeFilter::decode(&user[at..at + WATCH_NOTIFICATION_TYPE_FILTER_SIZE])
                 })
                 .collect();
 
@@ -576,12 +493,7 @@ pub fn watch_queue_set_filter(
             }
 
             // Build the internal filter from only the relevant entries.
-            if cx
-                .k
-                .heap
-                .fail_nth
-                .should_fail("watch_queue_set_filter: kzalloc")
-            {
+            if cx.k.heap.fail_nth.should_fail("watch_queue_set_filter: kzalloc") {
                 return Err(Errno::ENOMEM);
             }
             let filter = WatchFilter {
@@ -589,9 +501,7 @@ pub fn watch_queue_set_filter(
                 nr_filters: nr_filter,
                 filters: KArray::new(
                     "watch_filter.filters",
-                    (0..nr_filter)
-                        .map(|_| KCell::new(WatchTypeFilter::default()))
-                        .collect(),
+                    (0..nr_filter).map(|_| KCell::new(WatchTypeFilter::default())).collect(),
                 ),
             };
             let (fid, obj) = cx.k.heap.alloc_in(&cx.k.filters, "watch_filter", filter);
@@ -666,13 +576,7 @@ pub fn put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     match wqueue.usage.put() {
         Ok(true) => __put_watch_queue(cx, wqid),
         Ok(false) => {}
-        Err(()) => fail(
-            Inv::R1,
-            format!(
-                "refcount underflow: watch_queue#{} put with usage 0",
-                wqid.index()
-            ),
-        ),
+        Err(()) => fail(Inv::R1, format!("refcount underflow: watch_queue#{} put with usage 0", wqid.index())),
     }
 }
 
@@ -697,27 +601,18 @@ fn put_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     let watch = cx.k.watches.get(wid);
     match watch.usage.put() {
         Ok(true) => {
-            cx.k.heap
-                .rcu_queue(Obj::hdr(&watch), "call_rcu(free_watch)");
+            cx.k.heap.rcu_queue(Obj::hdr(&watch), "call_rcu(free_watch)");
             rcu::call_rcu(cx, RcuCallback::FreeWatch(wid));
         }
         Ok(false) => {}
-        Err(()) => fail(
-            Inv::R1,
-            format!("refcount underflow: watch#{} put with usage 0", wid.index()),
-        ),
+        Err(()) => fail(Inv::R1, format!("refcount underflow: watch#{} put with usage 0", wid.index())),
     }
 }
 
 /// Models `kzalloc(sizeof(*watch))` + `init_watch()`: one reference (later
 /// owned by the watch list), the queue set, both list nodes unhashed.
 pub fn init_watch(cx: &Cx<'_>, wqueue: Id<WatchQueue>, id: u64, info_id: u32) -> Option<Id<Watch>> {
-    if cx
-        .k
-        .heap
-        .fail_nth
-        .should_fail("keyctl_watch_key: kzalloc(watch)")
-    {
+    if cx.k.heap.fail_nth.should_fail("keyctl_watch_key: kzalloc(watch)") {
         return None;
     }
     let w = Watch {
@@ -735,19 +630,10 @@ pub fn init_watch(cx: &Cx<'_>, wqueue: Id<WatchQueue>, id: u64, info_id: u32) ->
 
 /// Models `kzalloc(sizeof(*wlist))` + `init_watch_list()`.
 pub fn init_watch_list(cx: &Cx<'_>, release_watch: Option<ReleaseWatch>) -> Option<Id<WatchList>> {
-    if cx
-        .k
-        .heap
-        .fail_nth
-        .should_fail("keyctl_watch_key: kzalloc(wlist)")
-    {
+    if cx.k.heap.fail_nth.should_fail("keyctl_watch_key: kzalloc(wlist)") {
         return None;
     }
-    let wl = WatchList {
-        watchers: RcuList::default(),
-        release_watch,
-        lock: SpinLock::new("wlist->lock"),
-    };
+    let wl = WatchList { watchers: RcuList::default(), release_watch, lock: SpinLock::new("wlist->lock") };
     Some(cx.k.heap.alloc_in(&cx.k.wlists, "watch_list", wl).0)
 }
 
@@ -755,12 +641,7 @@ pub fn init_watch_list(cx: &Cx<'_>, release_watch: Option<ReleaseWatch>) -> Opti
 /// `EBUSY` if this queue already watches this object, `EAGAIN` past
 /// `RLIMIT_NOFILE` watches, else take the cred and both references and
 /// hash the watch on both lists. Catalog switches here: W17 (no limit).
-fn add_one_watch(
-    cx: &Cx<'_>,
-    wid: Id<Watch>,
-    wlid: Id<WatchList>,
-    wqid: Id<WatchQueue>,
-) -> KResult<()> {
+fn add_one_watch(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>, wqid: Id<WatchQueue>) -> KResult<()> {
     let _f = kfn("add_one_watch");
     let watch = cx.k.watches.get(wid);
     let wlist = cx.k.wlists.get(wlid);
@@ -857,11 +738,7 @@ pub fn remove_watch_from_object(
 
         let wqid = watch.queue;
         let wqueue = cx.k.wqueues.get(wqid);
-        cx.k.trace.push(Event::WatchRemoved {
-            wqueue: wqid.index(),
-            id,
-            all,
-        });
+        cx.k.trace.push(Event::WatchRemoved { wqueue: wqid.index(), id, all });
         if let Some(g) = lock_wqueue(cx, &wqueue) {
             post_one_notification(cx, wqid, &n);
             if watch.queue_node.get() {
@@ -903,9 +780,7 @@ pub fn watch_queue_clear(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     } else {
         wqueue.pipe.set(None);
     }
-    cx.k.trace.push(Event::QueueCleared {
-        wqueue: wqid.index(),
-    });
+    cx.k.trace.push(Event::QueueCleared { wqueue: wqid.index() });
 
     while let Some(wid) = wqueue.watches.with(|v| v.first().copied()) {
         let watch = cx.k.watches.get(wid);

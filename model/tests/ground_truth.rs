@@ -12,35 +12,13 @@ const W: FdRef = FdRef::End(0, End::Write);
 
 fn setup(run: &mut SeqRun, nonblock: bool, notes: u64) {
     let flags = O_NOTIFICATION_PIPE | if nonblock { O_NONBLOCK } else { 0 };
-    assert_eq!(
-        run.step(&Op::Pipe2 { pipe: 0, flags }).unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        run.step(&Op::Ioctl {
-            fd: R,
-            req: IoctlReq::SetSize(notes)
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
+    assert_eq!(run.step(&Op::Pipe2 { pipe: 0, flags }).unwrap(), Outcome::Ok(0));
+    assert_eq!(run.step(&Op::Ioctl { fd: R, req: IoctlReq::SetSize(notes) }).unwrap(), Outcome::Ok(0));
 }
 
 fn add(run: &mut SeqRun, slot: u8, t: &str, desc: &str, keyring: KeyRef) -> u32 {
-    let payload = if t == "keyring" {
-        vec![]
-    } else {
-        b"payload".to_vec()
-    };
-    let out = run
-        .step(&Op::AddKey {
-            slot,
-            type_: t.into(),
-            desc: desc.into(),
-            payload,
-            keyring,
-        })
-        .unwrap();
+    let payload = if t == "keyring" { vec![] } else { b"payload".to_vec() };
+    let out = run.step(&Op::AddKey { slot, type_: t.into(), desc: desc.into(), payload, keyring }).unwrap();
     assert!(matches!(out, Outcome::Key(_)), "{out:?}");
     run.serial(slot).unwrap() as u32
 }
@@ -65,57 +43,21 @@ fn keyring_link_unlink_clear_revoke_records() {
     let mut run = SeqRun::new(Config::default());
     setup(&mut run, true, 32);
     let kr = add(&mut run, 0, "keyring", "watched", KeyRef::Session);
-    assert_eq!(
-        run.step(&Op::WatchKey {
-            key: KeyRef::Slot(0),
-            fd: R,
-            tag: 1
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
+    assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 1 }).unwrap(), Outcome::Ok(0));
     let k = add(&mut run, 1, "user", "member", KeyRef::Slot(0));
     let rec = read_raw(&mut run, 4096);
     assert_eq!(rec, key_rec(NOTIFY_KEY_LINKED, 1, kr, k));
     let h = WatchNotification::decode(&rec).unwrap();
     assert_eq!((h.type_, h.subtype, h.info), (1, 2, 0x110));
 
-    assert_eq!(
-        run.step(&Op::Unlink {
-            key: KeyRef::Slot(1),
-            keyring: KeyRef::Slot(0)
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        read_raw(&mut run, 4096),
-        key_rec(NOTIFY_KEY_UNLINKED, 1, kr, k)
-    );
+    assert_eq!(run.step(&Op::Unlink { key: KeyRef::Slot(1), keyring: KeyRef::Slot(0) }).unwrap(), Outcome::Ok(0));
+    assert_eq!(read_raw(&mut run, 4096), key_rec(NOTIFY_KEY_UNLINKED, 1, kr, k));
 
-    assert_eq!(
-        run.step(&Op::Clear {
-            keyring: KeyRef::Slot(0)
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        read_raw(&mut run, 4096),
-        key_rec(NOTIFY_KEY_CLEARED, 1, kr, 0)
-    );
+    assert_eq!(run.step(&Op::Clear { keyring: KeyRef::Slot(0) }).unwrap(), Outcome::Ok(0));
+    assert_eq!(read_raw(&mut run, 4096), key_rec(NOTIFY_KEY_CLEARED, 1, kr, 0));
 
-    assert_eq!(
-        run.step(&Op::Revoke {
-            key: KeyRef::Slot(0)
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        read_raw(&mut run, 4096),
-        key_rec(NOTIFY_KEY_REVOKED, 1, kr, 0)
-    );
+    assert_eq!(run.step(&Op::Revoke { key: KeyRef::Slot(0) }).unwrap(), Outcome::Ok(0));
+    assert_eq!(read_raw(&mut run, 4096), key_rec(NOTIFY_KEY_REVOKED, 1, kr, 0));
     run.finish().unwrap();
 }
 
@@ -127,21 +69,10 @@ fn update_in_watched_keyring_posts_nothing_to_the_keyring() {
     setup(&mut run, true, 32);
     add(&mut run, 0, "keyring", "watched", KeyRef::Session);
     add(&mut run, 1, "user", "member", KeyRef::Slot(0));
-    assert_eq!(
-        run.step(&Op::WatchKey {
-            key: KeyRef::Slot(0),
-            fd: R,
-            tag: 1
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
+    assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 1 }).unwrap(), Outcome::Ok(0));
     add(&mut run, 2, "user", "member", KeyRef::Slot(0));
     assert_eq!(run.serial(1), run.serial(2), "the same key was updated");
-    assert_eq!(
-        run.step(&Op::Read { fd: R, len: 4096 }).unwrap(),
-        Outcome::Err(Errno::EAGAIN)
-    );
+    assert_eq!(run.step(&Op::Read { fd: R, len: 4096 }).unwrap(), Outcome::Err(Errno::EAGAIN));
     run.finish().unwrap();
 }
 
@@ -152,31 +83,10 @@ fn destroying_a_watched_keyring_posts_a_removal_record() {
     let mut run = SeqRun::new(Config::default());
     setup(&mut run, true, 32);
     let kr = add(&mut run, 0, "keyring", "watched", KeyRef::Session);
-    assert_eq!(
-        run.step(&Op::WatchKey {
-            key: KeyRef::Slot(0),
-            fd: R,
-            tag: 1
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        run.step(&Op::Unlink {
-            key: KeyRef::Slot(0),
-            keyring: KeyRef::Session
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
+    assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 1 }).unwrap(), Outcome::Ok(0));
+    assert_eq!(run.step(&Op::Unlink { key: KeyRef::Slot(0), keyring: KeyRef::Session }).unwrap(), Outcome::Ok(0));
     let rec = read_raw(&mut run, 4096);
-    let mut want = WatchNotification {
-        type_: 0,
-        subtype: 0,
-        info: 0x110,
-    }
-    .encode()
-    .to_vec();
+    let mut want = WatchNotification { type_: 0, subtype: 0, info: 0x110 }.encode().to_vec();
     want.extend_from_slice(&(kr as u64).to_le_bytes());
     assert_eq!(rec, want);
     run.finish().unwrap();
@@ -188,24 +98,9 @@ fn ten_posts_into_a_queue_sized_four() {
     let mut run = SeqRun::new(Config::default());
     setup(&mut run, true, 4);
     add(&mut run, 0, "user", "k", KeyRef::Session);
-    assert_eq!(
-        run.step(&Op::WatchKey {
-            key: KeyRef::Slot(0),
-            fd: R,
-            tag: 0
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
+    assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 0 }).unwrap(), Outcome::Ok(0));
     for _ in 0..10 {
-        assert_eq!(
-            run.step(&Op::Update {
-                key: KeyRef::Slot(0),
-                payload: b"x".to_vec()
-            })
-            .unwrap(),
-            Outcome::Ok(0)
-        );
+        assert_eq!(run.step(&Op::Update { key: KeyRef::Slot(0), payload: b"x".to_vec() }).unwrap(), Outcome::Ok(0));
     }
     assert_eq!(read_raw(&mut run, 4096).len(), 160);
     run.finish().unwrap();
@@ -218,48 +113,13 @@ fn ten_posts_into_a_queue_sized_four() {
 fn enobufs_exdev_eagain() {
     let mut run = SeqRun::new(Config::default());
     setup(&mut run, true, 32);
-    assert_eq!(
-        run.step(&Op::Read { fd: R, len: 4096 }).unwrap(),
-        Outcome::Err(Errno::EAGAIN)
-    );
+    assert_eq!(run.step(&Op::Read { fd: R, len: 4096 }).unwrap(), Outcome::Err(Errno::EAGAIN));
     add(&mut run, 0, "user", "k", KeyRef::Session);
-    assert_eq!(
-        run.step(&Op::WatchKey {
-            key: KeyRef::Slot(0),
-            fd: R,
-            tag: 0
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        run.step(&Op::Update {
-            key: KeyRef::Slot(0),
-            payload: b"x".to_vec()
-        })
-        .unwrap(),
-        Outcome::Ok(0)
-    );
-    assert_eq!(
-        run.step(&Op::Read { fd: R, len: 8 }).unwrap(),
-        Outcome::Err(Errno::ENOBUFS)
-    );
-    assert_eq!(
-        run.step(&Op::Ioctl {
-            fd: R,
-            req: IoctlReq::Fionread
-        })
-        .unwrap(),
-        Outcome::Ok(16)
-    );
-    assert_eq!(
-        run.step(&Op::Write {
-            fd: W,
-            data: b"hello".to_vec()
-        })
-        .unwrap(),
-        Outcome::Err(Errno::EXDEV)
-    );
+    assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 0 }).unwrap(), Outcome::Ok(0));
+    assert_eq!(run.step(&Op::Update { key: KeyRef::Slot(0), payload: b"x".to_vec() }).unwrap(), Outcome::Ok(0));
+    assert_eq!(run.step(&Op::Read { fd: R, len: 8 }).unwrap(), Outcome::Err(Errno::ENOBUFS));
+    assert_eq!(run.step(&Op::Ioctl { fd: R, req: IoctlReq::Fionread }).unwrap(), Outcome::Ok(16));
+    assert_eq!(run.step(&Op::Write { fd: W, data: b"hello".to_vec() }).unwrap(), Outcome::Err(Errno::EXDEV));
     assert_eq!(read_raw(&mut run, 16).len(), 16);
     run.finish().unwrap();
 }

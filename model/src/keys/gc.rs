@@ -35,11 +35,8 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     // Reap unreferenced keys, in serial order.
     let graveyard: Vec<Id<Key>> = {
         let mut tree = reg.tree.lock();
-        let dead: Vec<(i32, Id<Key>)> = tree
-            .iter()
-            .filter(|(_, k)| cx.k.keys.get(**k).usage.read() == 0)
-            .map(|(s, k)| (*s, *k))
-            .collect();
+        let dead: Vec<(i32, Id<Key>)> =
+            tree.iter().filter(|(_, k)| cx.k.keys.get(**k).usage.read() == 0).map(|(s, k)| (*s, *k)).collect();
         for (s, _) in &dead {
             tree.remove(s);
         }

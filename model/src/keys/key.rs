@@ -13,8 +13,7 @@ use crate::uapi::*;
 
 use super::permission::{KeyNeedPerm, key_task_permission};
 use super::{
-    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyType,
-    keyring, notify_key,
+    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyType, keyring, notify_key,
 };
 
 /// Largest `user`/`logon` payload (`user_preparse`).
@@ -22,21 +21,9 @@ pub const USER_PAYLOAD_MAX: usize = 32767;
 
 /// Models `key_alloc()`: a new, uninstantiated key with one reference,
 /// entered in the serial tree.
-pub fn key_alloc(
-    cx: &Cx<'_>,
-    type_: KeyType,
-    desc: &str,
-    uid: u32,
-    gid: u32,
-    perm: u32,
-) -> KResult<Id<Key>> {
+pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, perm: u32) -> KResult<Id<Key>> {
     let _f = kfn("key_alloc");
-    if cx
-        .k
-        .heap
-        .fail_nth
-        .should_fail("key_alloc: kmem_cache_zalloc")
-    {
+    if cx.k.heap.fail_nth.should_fail("key_alloc: kmem_cache_zalloc") {
         return Err(Errno::ENOMEM);
     }
     let serial = cx.k.key_registry.alloc_serial();
@@ -67,10 +54,7 @@ pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
     match cx.k.keys.get(key).usage.put() {
         Ok(true) => cx.k.key_registry.gc_pending.store(true, Ordering::Release),
         Ok(false) => {}
-        Err(()) => fail(
-            Inv::R1,
-            format!("refcount underflow: key#{} put with usage 0", key.index()),
-        ),
+        Err(()) => fail(Inv::R1, format!("refcount underflow: key#{} put with usage 0", key.index())),
     }
 }
 
@@ -83,13 +67,7 @@ pub fn key_get(cx: &Cx<'_>, key: Id<Key>) -> Id<Key> {
 /// Models `key_lookup()`: find a key by serial and take a reference;
 /// `ENOKEY` if there is none or its last reference is gone.
 pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
-    let id =
-        cx.k.key_registry
-            .tree
-            .lock()
-            .get(&serial)
-            .copied()
-            .ok_or(Errno::ENOKEY)?;
+    let id = cx.k.key_registry.tree.lock().get(&serial).copied().ok_or(Errno::ENOKEY)?;
     let k = cx.k.keys.get(id);
     // refcount_inc_not_zero()
     if k.usage.read() == 0 {
@@ -129,12 +107,7 @@ pub fn preparse(type_: KeyType, payload: &[u8]) -> KResult<()> {
 /// Models `__key_instantiate_and_link()`: instantiate an uninstantiated
 /// key (INSTANTIATED on the key), then link it (LINKED on the keyring).
 /// `EBUSY` if the key was already instantiated.
-pub fn __key_instantiate_and_link(
-    cx: &Cx<'_>,
-    key: Id<Key>,
-    payload: &[u8],
-    keyring: Option<Id<Key>>,
-) -> KResult<()> {
+pub fn __key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyring: Option<Id<Key>>) -> KResult<()> {
     let _f = kfn("__key_instantiate_and_link");
     let k = cx.k.keys.get(key);
     let mut ret = Err(Errno::EBUSY);
@@ -153,12 +126,7 @@ pub fn __key_instantiate_and_link(
 }
 
 /// Models `key_instantiate_and_link()` (KEYCTL_INSTANTIATE's core).
-pub fn key_instantiate_and_link(
-    cx: &Cx<'_>,
-    key: Id<Key>,
-    payload: &[u8],
-    keyring: Option<Id<Key>>,
-) -> KResult<()> {
+pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyring: Option<Id<Key>>) -> KResult<()> {
     let _f = kfn("key_instantiate_and_link");
     preparse(cx.k.keys.get(key).type_, payload)?;
     if let Some(kr) = keyring {
@@ -185,12 +153,7 @@ pub fn key_reject_and_link(
     let mut ret = Err(Errno::EBUSY);
     if k.state.get() == KeyState::Uninstantiated {
         mark_key_instantiated(cx, key, Some(error));
-        notify_key(
-            cx,
-            key,
-            NOTIFY_KEY_INSTANTIATED,
-            (error.number() as u32).wrapping_neg(),
-        );
+        notify_key(cx, key, NOTIFY_KEY_INSTANTIATED, (error.number() as u32).wrapping_neg());
         k.expiry.set(timeout as u64);
         k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
         ret = Ok(());
@@ -207,12 +170,7 @@ pub fn key_reject_and_link(
 /// Models `__key_update()` (the add_key path): needs write permission;
 /// UPDATED on the key when the type's update succeeds (a negative key
 /// becomes positive).
-pub fn __key_update(
-    cx: &Cx<'_>,
-    key: Id<Key>,
-    possessed: bool,
-    payload: &[u8],
-) -> KResult<Id<Key>> {
+pub fn __key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) -> KResult<Id<Key>> {
     let _f = kfn("__key_update");
     let k = cx.k.keys.get(key);
     key_task_permission(cx, key, possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
@@ -245,16 +203,16 @@ pub fn key_create_or_update(
     }
     preparse(type_, payload)?;
     keyring::__key_link_begin(cx, keyring)?;
-    key_task_permission(
-        cx,
-        keyring,
-        keyring_possessed,
-        &cx.current_cred(),
-        KeyNeedPerm::Write,
-    )?;
+    key_task_permission(cx, keyring, keyring_possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
 
     if type_.has_update() {
         if let Some(existing) = keyring::find_key_to_update(cx, keyring, type_, description) {
+            // A key still under construction is waited for
+            // (wait_for_key_construction: the sequential model is
+            // interrupted there).
+            if cx.k.keys.get(existing).test_flag(KEY_FLAG_USER_CONSTRUCT) {
+                return Err(Errno::ERESTARTSYS);
+            }
             key_get(cx, existing);
             let r = __key_update(cx, existing, keyring_possessed, payload);
             if r.is_err() {

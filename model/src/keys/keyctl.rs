@@ -8,8 +8,7 @@ use crate::lsm;
 use crate::trace::kfn;
 use crate::uapi::*;
 use crate::watch_queue::{
-    add_watch_to_object, get_watch_queue, init_watch, init_watch_list, put_watch_queue,
-    remove_watch_from_object,
+    add_watch_to_object, get_watch_queue, init_watch, init_watch_list, put_watch_queue, remove_watch_from_object,
 };
 
 use super::key::{self, key_put};
@@ -28,13 +27,7 @@ fn put(cx: &Cx<'_>, r: KeyRef) {
 
 /// Models `SYSCALL_DEFINE5(add_key)`: returns the serial of the key
 /// created or updated.
-pub fn sys_add_key(
-    cx: &Cx<'_>,
-    type_: &str,
-    description: &str,
-    payload: &[u8],
-    ringid: i32,
-) -> KResult<i64> {
+pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], ringid: i32) -> KResult<i64> {
     let _f = kfn("sys_add_key");
     if payload.len() > ADD_KEY_PAYLOAD_MAX {
         return Err(Errno::EINVAL);
@@ -60,12 +53,7 @@ pub fn sys_add_key(
 
 /// Models `SYSCALL_DEFINE4(request_key)` up to the upcall (see
 /// [`request_key`](super::request_key) for what is not modelled).
-pub fn sys_request_key(
-    cx: &Cx<'_>,
-    type_: &str,
-    description: &str,
-    destringid: i32,
-) -> KResult<i64> {
+pub fn sys_request_key(cx: &Cx<'_>, type_: &str, description: &str, destringid: i32) -> KResult<i64> {
     let _f = kfn("sys_request_key");
     let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
     if description.is_empty() {
@@ -164,12 +152,7 @@ pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<
     if user == -1 && group == -1 {
         return Ok(0);
     }
-    let r = lookup_user_key(
-        cx,
-        id,
-        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
-        KeyNeedPerm::Setattr,
-    )?;
+    let r = lookup_user_key(cx, id, KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL, KeyNeedPerm::Setattr)?;
     let k = cx.k.keys.get(r.key);
     let cred = cx.current_cred();
     let ret = {
@@ -201,12 +184,7 @@ pub fn keyctl_setperm_key(cx: &Cx<'_>, id: i32, perm: u32) -> KResult<i64> {
     if perm & !(KEY_POS_ALL | KEY_USR_ALL | KEY_GRP_ALL | KEY_OTH_ALL) != 0 {
         return Err(Errno::EINVAL);
     }
-    let r = lookup_user_key(
-        cx,
-        id,
-        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
-        KeyNeedPerm::Setattr,
-    )?;
+    let r = lookup_user_key(cx, id, KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL, KeyNeedPerm::Setattr)?;
     let k = cx.k.keys.get(r.key);
     let cred = cx.current_cred();
     let ret = {
@@ -234,16 +212,8 @@ pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32)
     let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
     let ret = (|| {
         request_key::check_authority(cx, target)?;
-        let dest = if ringid != 0 {
-            Some(lookup_user_key(
-                cx,
-                ringid,
-                KEY_LOOKUP_CREATE,
-                KeyNeedPerm::Write,
-            )?)
-        } else {
-            None
-        };
+        let dest =
+            if ringid != 0 { Some(lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?) } else { None };
         let r = key::key_instantiate_and_link(cx, target, payload, dest.map(|d| d.key));
         if let Some(d) = dest {
             put(cx, d);
@@ -259,32 +229,16 @@ pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32)
 
 /// Models `keyctl_reject_key()` (KEYCTL_REJECT; KEYCTL_NEGATE is `error =
 /// ENOKEY`): negatively instantiate a key under construction.
-pub fn keyctl_reject_key(
-    cx: &Cx<'_>,
-    id: i32,
-    timeout: u32,
-    error: i32,
-    ringid: i32,
-) -> KResult<i64> {
+pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_reject_key");
-    let Some(err) =
-        Errno::from_number(error).filter(|e| error > 0 && error < 4095 && *e != Errno::ERESTARTSYS)
-    else {
+    let Some(err) = Errno::from_number(error).filter(|e| error > 0 && error < 4095 && *e != Errno::ERESTARTSYS) else {
         return Err(Errno::EINVAL);
     };
     let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
     let ret = (|| {
         request_key::check_authority(cx, target)?;
-        let dest = if ringid != 0 {
-            Some(lookup_user_key(
-                cx,
-                ringid,
-                KEY_LOOKUP_CREATE,
-                KeyNeedPerm::Write,
-            )?)
-        } else {
-            None
-        };
+        let dest =
+            if ringid != 0 { Some(lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?) } else { None };
         let was_constructing = cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT);
         let r = key::key_reject_and_link(cx, target, timeout, err, dest.map(|d| d.key));
         if let Some(d) = dest {
@@ -302,12 +256,7 @@ pub fn keyctl_reject_key(
 /// Models `keyctl_set_timeout()` (KEYCTL_SET_TIMEOUT): SETATTR always.
 pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
     let _f = kfn("keyctl_set_timeout");
-    let r = lookup_user_key(
-        cx,
-        id,
-        KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL,
-        KeyNeedPerm::Setattr,
-    )?;
+    let r = lookup_user_key(cx, id, KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL, KeyNeedPerm::Setattr)?;
     key::key_set_timeout(cx, r.key, timeout);
     notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
     put(cx, r);
@@ -345,12 +294,8 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
                     break 'add;
                 }
             }
-            let Some(watch) = init_watch(
-                cx,
-                wqueue,
-                k.key_serial() as u64,
-                (watch_id as u32) << WATCH_INFO_ID__SHIFT,
-            ) else {
+            let Some(watch) = init_watch(cx, wqueue, k.key_serial() as u64, (watch_id as u32) << WATCH_INFO_ID__SHIFT)
+            else {
                 if let Some(wl) = wlist {
                     free_unused(cx, cx.k.wlists.get(wl).as_ref());
                 }
@@ -387,8 +332,7 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
             None => Err(Errno::EBADSLT),
             Some(wl) => {
                 let _g = k.sem.down_write();
-                remove_watch_from_object(cx, wl, Some(wqueue), k.key_serial() as u64, false)
-                    .map(|_| 0)
+                remove_watch_from_object(cx, wl, Some(wqueue), k.key_serial() as u64, false).map(|_| 0)
             }
         };
     }

@@ -31,18 +31,11 @@ pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
 
 /// Models `find_key_to_update()`: a direct link of the same type and
 /// description that is neither revoked nor invalidated.
-pub fn find_key_to_update(
-    cx: &Cx<'_>,
-    keyring: Id<Key>,
-    type_: KeyType,
-    desc: &str,
-) -> Option<Id<Key>> {
+pub fn find_key_to_update(cx: &Cx<'_>, keyring: Id<Key>, type_: KeyType, desc: &str) -> Option<Id<Key>> {
     let kr = cx.k.keys.get(keyring);
     kr.keys.get().into_iter().find(|k| {
         let key = cx.k.keys.get(*k);
-        same_index(cx, *k, type_, desc)
-            && !key.test_flag(KEY_FLAG_INVALIDATED)
-            && !key.test_flag(KEY_FLAG_REVOKED)
+        same_index(cx, *k, type_, desc) && !key.test_flag(KEY_FLAG_INVALIDATED) && !key.test_flag(KEY_FLAG_REVOKED)
     })
 }
 
@@ -57,16 +50,11 @@ pub fn __key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) {
     let kr = cx.k.keys.get(keyring);
     let k = cx.k.keys.get(key);
     key_get(cx, key);
-    let displaced = kr.keys.with_mut(|v| {
-        match v
-            .iter()
-            .position(|x| same_index(cx, *x, k.type_, &k.description))
-        {
-            Some(i) => Some(std::mem::replace(&mut v[i], key)),
-            None => {
-                v.push(key);
-                None
-            }
+    let displaced = kr.keys.with_mut(|v| match v.iter().position(|x| same_index(cx, *x, k.type_, &k.description)) {
+        Some(i) => Some(std::mem::replace(&mut v[i], key)),
+        None => {
+            v.push(key);
+            None
         }
     });
     if let Some(old) = displaced {
@@ -120,11 +108,8 @@ pub fn key_unlink(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     }
     let _g = kr.sem.down_write();
     let k = cx.k.keys.get(key);
-    let removed = kr.keys.with_mut(|v| {
-        v.iter()
-            .position(|x| same_index(cx, *x, k.type_, &k.description))
-            .map(|i| v.remove(i))
-    });
+    let removed =
+        kr.keys.with_mut(|v| v.iter().position(|x| same_index(cx, *x, k.type_, &k.description)).map(|i| v.remove(i)));
     let Some(removed) = removed else {
         return Err(Errno::ENOENT);
     };

@@ -162,10 +162,7 @@ impl KeyRegistry {
     pub fn alloc_serial(&self) -> i32 {
         let tree = self.tree.lock();
         loop {
-            let s = self
-                .serial_state
-                .fetch_add(1, instr::Ordering::Relaxed)
-                .wrapping_add(1);
+            let s = self.serial_state.fetch_add(1, instr::Ordering::Relaxed).wrapping_add(1);
             let mut x = s.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
             x ^= x >> 15;
             x = x.wrapping_mul(0x2c1b_3c6d);
@@ -184,13 +181,7 @@ pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
     let k = cx.k.keys.get(key);
     let mut n = key_notification(subtype, k.key_serial(), aux);
     let cred = cx.current_cred();
-    watch_queue::post_watch_notification(
-        cx,
-        k.watchers.get(),
-        &mut n,
-        &cred,
-        k.key_serial() as u64,
-    );
+    watch_queue::post_watch_notification(cx, k.watchers.get(), &mut n, &cred, k.key_serial() as u64);
 }
 
 /// Boot: the process's session keyring (`_ses`), held by the process.
@@ -203,9 +194,18 @@ pub fn boot_session_keyring(cx: &Cx<'_>) {
     cx.k.key_registry.session.set(Some(ses));
 }
 
-/// Process exit: the process drops its session keyring and the users drop
-/// their user keyrings.
+/// Process exit: constructions the process never finished end negatively
+/// (`complete_request_key(authkey, -ENOKEY)` when the helper exits), the
+/// process drops its session keyring, and the users drop their user
+/// keyrings.
 pub fn exit_keys(cx: &Cx<'_>) {
+    let all: Vec<Id<Key>> = cx.k.key_registry.tree.lock().values().copied().collect();
+    for k in all {
+        if cx.k.keys.get(k).test_flag(KEY_FLAG_USER_CONSTRUCT) {
+            let _ = key::key_reject_and_link(cx, k, 0, crate::errno::Errno::ENOKEY, None);
+            key::key_put(cx, k);
+        }
+    }
     if let Some(ses) = cx.k.key_registry.session.replace(None) {
         key::key_put(cx, ses);
     }

@@ -24,13 +24,7 @@ pub enum KeyNeedPerm {
 /// Models `key_task_permission()`: the owner uses the user bits, a group
 /// member the group bits, anyone else the other bits; a possessor adds the
 /// possessor bits.
-pub fn key_task_permission(
-    cx: &Cx<'_>,
-    key: Id<Key>,
-    possessed: bool,
-    cred: &Cred,
-    need: KeyNeedPerm,
-) -> KResult<()> {
+pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cred, need: KeyNeedPerm) -> KResult<()> {
     let mask = match need {
         KeyNeedPerm::View => 0x01,
         KeyNeedPerm::Read => 0x02,

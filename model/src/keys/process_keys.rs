@@ -55,14 +55,7 @@ fn user_keyring(cx: &Cx<'_>) -> KResult<Id<Key>> {
         return Ok(k);
     }
     let perm = (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL;
-    let k = key_alloc(
-        cx,
-        KeyType::Keyring,
-        &format!("_uid.{}", cred.uid),
-        cred.uid,
-        cred.gid,
-        perm,
-    )?;
+    let k = key_alloc(cx, KeyType::Keyring, &format!("_uid.{}", cred.uid), cred.uid, cred.gid, perm)?;
     mark_key_instantiated(cx, k, None);
     cred.user.uid_keyring.set(Some(k));
     Ok(k)
@@ -111,9 +104,7 @@ pub fn lookup_user_key(cx: &Cx<'_>, id: i32, lflags: u32, need: KeyNeedPerm) -> 
             } else {
                 key_validate(cx, key)?;
             }
-            if lflags & KEY_LOOKUP_PARTIAL == 0
-                && cx.k.keys.get(key).state.get() == KeyState::Uninstantiated
-            {
+            if lflags & KEY_LOOKUP_PARTIAL == 0 && cx.k.keys.get(key).state.get() == KeyState::Uninstantiated {
                 return Err(Errno::EIO);
             }
         }

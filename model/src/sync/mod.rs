@@ -23,9 +23,7 @@
 //! `std` in every backend.
 
 #[cfg(all(loom, feature = "shuttle"))]
-compile_error!(
-    "the loom and shuttle backends are exclusive: build with either --cfg loom or --features shuttle"
-);
+compile_error!("the loom and shuttle backends are exclusive: build with either --cfg loom or --features shuttle");
 
 #[cfg(not(any(loom, feature = "shuttle")))]
 mod std_backend;
@@ -38,9 +36,7 @@ pub use backend::{BACKEND, cpu_relax};
 /// Plain `std` primitives for instrumentation: never explored, never a
 /// scheduling point. Holding one across a model lock is forbidden.
 pub mod instr {
-    pub use std::sync::atomic::{
-        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    };
+    pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub use std::sync::{Arc, Once};
 
     /// A mutex for instrumentation state; poisoning is ignored because a
@@ -83,10 +79,7 @@ pub struct SpinGuard<'a> {
 
 impl SpinLock {
     pub fn new(name: &'static str) -> Self {
-        SpinLock {
-            name,
-            raw: backend::RawLock::new(),
-        }
+        SpinLock { name, raw: backend::RawLock::new() }
     }
     pub fn name(&self) -> &'static str {
         self.name
@@ -95,10 +88,7 @@ impl SpinLock {
     pub fn lock(&self) -> SpinGuard<'_> {
         let raw = self.raw.lock();
         trace::lock_acquired(self.name);
-        SpinGuard {
-            lock: self,
-            _raw: raw,
-        }
+        SpinGuard { lock: self, _raw: raw }
     }
 }
 
@@ -124,19 +114,13 @@ pub struct KMutexGuard<'a> {
 
 impl KMutex {
     pub fn new(name: &'static str) -> Self {
-        KMutex {
-            name,
-            raw: backend::RawLock::new(),
-        }
+        KMutex { name, raw: backend::RawLock::new() }
     }
     /// `mutex_lock()`.
     pub fn lock(&self) -> KMutexGuard<'_> {
         let raw = self.raw.lock();
         trace::lock_acquired(self.name);
-        KMutexGuard {
-            lock: self,
-            _raw: raw,
-        }
+        KMutexGuard { lock: self, _raw: raw }
     }
 }
 
@@ -166,19 +150,13 @@ pub struct RwSemGuard<'a> {
 
 impl RwSem {
     pub fn new(name: &'static str) -> Self {
-        RwSem {
-            name,
-            raw: backend::RawLock::new(),
-        }
+        RwSem { name, raw: backend::RawLock::new() }
     }
     /// `down_write()`.
     pub fn down_write(&self) -> RwSemGuard<'_> {
         let raw = self.raw.lock();
         trace::lock_acquired(self.name);
-        RwSemGuard {
-            sem: self,
-            _raw: raw,
-        }
+        RwSemGuard { sem: self, _raw: raw }
     }
     /// `down_read()` (see the APPROX note on the type).
     pub fn down_read(&self) -> RwSemGuard<'_> {
@@ -318,10 +296,7 @@ pub enum WaitResult {
 
 impl WaitQueueHead {
     pub fn new(lock_name: &'static str) -> Self {
-        WaitQueueHead {
-            lock: SpinLock::new(lock_name),
-            wakeups: atomic::AtomicU32::new(0),
-        }
+        WaitQueueHead { lock: SpinLock::new(lock_name), wakeups: atomic::AtomicU32::new(0) }
     }
     /// `wait_event_interruptible_exclusive(wq, cond)`: enqueue under the
     /// wait-queue lock, test `cond`, sleep until woken, retest.

@@ -5,9 +5,7 @@
 pub const BACKEND: &str = "std";
 
 pub mod atomic {
-    pub use std::sync::atomic::{
-        AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-    };
+    pub use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// `cpu_relax()`: a hint only in the std backend.
@@ -59,16 +57,8 @@ impl<T> Cell<T> {
 
 /// A sleep in the std backend: nobody else runs, so a false condition can
 /// only end with a signal.
-pub fn wait_event(
-    _lock: &super::SpinLock,
-    _wakeups: &atomic::AtomicU32,
-    cond: &dyn Fn() -> bool,
-) -> super::WaitResult {
-    if cond() {
-        super::WaitResult::Woken
-    } else {
-        super::WaitResult::Interrupted
-    }
+pub fn wait_event(_lock: &super::SpinLock, _wakeups: &atomic::AtomicU32, cond: &dyn Fn() -> bool) -> super::WaitResult {
+    if cond() { super::WaitResult::Woken } else { super::WaitResult::Interrupted }
 }
 
 /// Nothing sleeps in the std backend.

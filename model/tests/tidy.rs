@@ -1,0 +1,58 @@
+//! Determinism and facade hygiene, enforced with `file:line` reports:
+//! outside `src/sync/`, model code names no `std::sync`, `loom::` or
+//! `shuttle::` (everything goes through the facade), no `HashMap` or
+//! `HashSet` (iteration order must never reach an output), and no wall
+//! clock (`Instant::now`, `SystemTime`).
+
+use std::path::{Path, PathBuf};
+
+const FORBIDDEN: &[&str] = &["std::sync", "loom::", "shuttle::", "HashMap", "HashSet", "Instant::now", "SystemTime"];
+
+/// Every forbidden token in `text`, as `name:line: token`.
+fn scan(name: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for tok in FORBIDDEN {
+            if code.contains(tok) {
+                out.push(format!("{name}:{}: {tok}", i + 1));
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            if p.file_name().unwrap() != "sync" {
+                rust_files(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn model_sources_are_tidy() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    assert!(files.len() > 10, "found the sources");
+    let mut bad = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        bad.extend(scan(&f.strip_prefix(&src).unwrap().display().to_string(), &text));
+    }
+    assert!(bad.is_empty(), "forbidden outside src/sync/:\n{}", bad.join("\n"));
+}
+
+/// The scanner reports what it must, with the line, and skips comments.
+#[test]
+fn the_scanner_reports_forbidden_tokens() {
+    let text = "use std::collections::BTreeMap;\nuse std::collections::HashMap;\n// a HashSet in a comment\nlet t = Instant::now();\n";
+    assert_eq!(scan("x.rs", text), ["x.rs:2: HashMap", "x.rs:4: Instant::now"]);
+}
