@@ -103,13 +103,6 @@ invariants! {
     /// past `RLIMIT_NOFILE`, and `nr_watches` counts the user's watches.
     /// Broken by W17.
     A2 => "watch count within RLIMIT_NOFILE";
-    /// **Lock order.** The lock-acquisition graph has no cycle (lockdep).
-    K1 => "lock order";
-    /// **No deadlock.** Some thread can always make progress.
-    V1 => "no deadlock";
-    /// **No lost wake-up.** No reader sleeps while a record it could read
-    /// is queued once every other thread has finished.
-    V2 => "no lost wake-up";
 }
 
 impl fmt::Display for Inv {

@@ -53,6 +53,9 @@ pub struct WatchFilter {
     pub filters: KArray<KCell<WatchTypeFilter>>,
 }
 
+/// The note page array (`wqueue->notes`, a `kcalloc` of page pointers).
+pub type NotesArray = Obj<KArray<KCell<Option<Id<Page>>>>>;
+
 /// Models `struct watch_queue`.
 #[derive(Debug)]
 pub struct WatchQueue {
@@ -65,7 +68,7 @@ pub struct WatchQueue {
     /// `watches`: contributory watches (hlist under `lock`), newest first.
     pub watches: KCell<Vec<Id<Watch>>>,
     /// `notes`: the note page array, once sized.
-    pub notes: KCell<Option<Arc<Obj<KArray<KCell<Option<Id<Page>>>>>>>>,
+    pub notes: KCell<Option<Arc<NotesArray>>>,
     /// `notes_bitmap`: 1 = free note.
     pub notes_bitmap: KCell<Option<Arc<Obj<KBitmap>>>>,
     /// `usage`.
@@ -272,7 +275,7 @@ pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mu
     let Some(wlist) = wlist else { return };
     let _f = kfn("__post_watch_notification");
     let mut h = WatchNotification::decode(n).expect("a record has a header");
-    if h.len() == 0 {
+    if h.is_empty() {
         cx.k.trace.push(Event::Warn { func: "__post_watch_notification", what: "zero-length notification".into() });
         return;
     }
@@ -373,7 +376,7 @@ pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u
     if cx.k.heap.fail_nth.should_fail("watch_queue_set_size: kcalloc") {
         return error(Errno::ENOMEM);
     }
-    let pages: Arc<Obj<KArray<KCell<Option<Id<Page>>>>>> =
+    let pages: Arc<NotesArray> =
         cx.k.heap.alloc("notes[]", KArray::new("wqueue->notes", (0..nr_pages).map(|_| KCell::new(None)).collect()));
 
     let mut i = 0;
@@ -576,7 +579,7 @@ pub fn put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     match wqueue.usage.put() {
         Ok(true) => __put_watch_queue(cx, wqid),
         Ok(false) => {}
-        Err(()) => fail(Inv::R1, format!("refcount underflow: watch_queue#{} put with usage 0", wqid.index())),
+        Err(_) => fail(Inv::R1, format!("refcount underflow: watch_queue#{} put with usage 0", wqid.index())),
     }
 }
 
@@ -605,7 +608,7 @@ fn put_watch(cx: &Cx<'_>, wid: Id<Watch>) {
             rcu::call_rcu(cx, RcuCallback::FreeWatch(wid));
         }
         Ok(false) => {}
-        Err(()) => fail(Inv::R1, format!("refcount underflow: watch#{} put with usage 0", wid.index())),
+        Err(_) => fail(Inv::R1, format!("refcount underflow: watch#{} put with usage 0", wid.index())),
     }
 }
 
@@ -754,7 +757,8 @@ pub fn remove_watch_from_object(
         }
         put_watch(cx, wid);
 
-        if !(all && !wlist.watchers.is_empty()) {
+        // if (all && !hlist_empty(&wlist->watchers)) goto again;
+        if !all || wlist.watchers.is_empty() {
             break;
         }
     }

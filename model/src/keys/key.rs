@@ -54,7 +54,7 @@ pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
     match cx.k.keys.get(key).usage.put() {
         Ok(true) => cx.k.key_registry.gc_pending.store(true, Ordering::Release),
         Ok(false) => {}
-        Err(()) => fail(Inv::R1, format!("refcount underflow: key#{} put with usage 0", key.index())),
+        Err(_) => fail(Inv::R1, format!("refcount underflow: key#{} put with usage 0", key.index())),
     }
 }
 

@@ -234,6 +234,10 @@ macro_rules! facade_thread_local {
     ($($t:tt)*) => { std::thread_local!($($t)*); };
 }
 
+/// `refcount_t: underflow; use-after-free`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefcountUnderflow;
+
 /// Models `struct kref` (a `refcount_t`): atomic, with the full barrier
 /// `refcount_dec_and_test()` implies.
 #[derive(Debug)]
@@ -249,13 +253,13 @@ impl Kref {
         self.0.fetch_add(1, atomic::Ordering::AcqRel) + 1
     }
     /// `kref_put()`: true when this dropped the last reference (the caller
-    /// then runs the release function). `Err(())` on an underflow, which
-    /// `refcount_t` reports as a use-after-free.
-    pub fn put(&self) -> Result<bool, ()> {
+    /// then runs the release function). An underflow, which `refcount_t`
+    /// reports as a use-after-free, is an error.
+    pub fn put(&self) -> Result<bool, RefcountUnderflow> {
         let old = self.0.fetch_sub(1, atomic::Ordering::AcqRel);
         if old == 0 {
             self.0.store(0, atomic::Ordering::Relaxed);
-            return Err(());
+            return Err(RefcountUnderflow);
         }
         Ok(old == 1)
     }
