@@ -175,6 +175,9 @@ pub enum Op {
     FailNth {
         n: u32,
     },
+    /// Not a syscall: the key garbage collector's work item runs once (in
+    /// the kernel it runs on a workqueue, tens of milliseconds later).
+    KeyGc,
 }
 
 /// One record as userspace sees it, with key serials replaced by names.
@@ -225,7 +228,7 @@ pub fn canon_records(buf: &[u8], name: &dyn Fn(u32) -> String) -> Vec<Canon> {
                     NOTIFY_KEY_LINKED | NOTIFY_KEY_UNLINKED => name(aux),
                     NOTIFY_KEY_INSTANTIATED if aux != 0 => {
                         let e = (aux as i32).wrapping_neg();
-                        Errno::from_number(e).map(|e| format!("-{e}")).unwrap_or_else(|| aux.to_string())
+                        format!("-{}", Errno::from_any(e))
                     }
                     _ => aux.to_string(),
                 };
@@ -283,6 +286,12 @@ pub fn slot_name(n: u8) -> String {
 pub const SESSION_NAME: &str = "@s";
 /// The name of the user keyring.
 pub const USER_NAME: &str = "@u";
+/// The name of the user session keyring.
+pub const USER_SESSION_NAME: &str = "@us";
+/// The name of the thread keyring.
+pub const THREAD_NAME: &str = "@t";
+/// The name of the process keyring.
+pub const PROCESS_NAME: &str = "@p";
 
 /// Something that executes operations: the model, the spec, the kernel.
 pub trait Sys {

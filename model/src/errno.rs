@@ -8,24 +8,36 @@ macro_rules! errnos {
         /// A kernel errno. `Display` prints the name (`EINVAL`).
         #[allow(clippy::upper_case_acronyms)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Errno { $($name),* }
+        pub enum Errno {
+            $($name,)*
+            /// Any other error number (a rejected key stores whatever
+            /// error its constructor chose).
+            Other(i32),
+        }
 
         impl Errno {
-            /// Every errno the model can return.
+            /// Every named errno.
             pub const ALL: &'static [Errno] = &[$(Errno::$name),*];
             /// The x86-64 errno number.
-            pub fn number(self) -> i32 { match self { $(Errno::$name => $num),* } }
-            /// The kernel's name for it.
-            pub fn name(self) -> &'static str { match self { $(Errno::$name => stringify!($name)),* } }
+            pub fn number(self) -> i32 { match self { $(Errno::$name => $num,)* Errno::Other(n) => n } }
+            /// The kernel's name for it (`"E?"` for an unnamed number).
+            pub fn name(self) -> &'static str { match self { $(Errno::$name => stringify!($name),)* Errno::Other(_) => "E?" } }
             /// The `strerror` text.
-            pub fn text(self) -> &'static str { match self { $(Errno::$name => $text),* } }
-            /// Look an errno up by name (`"EINVAL"`).
+            pub fn text(self) -> &'static str { match self { $(Errno::$name => $text,)* Errno::Other(_) => "Unknown error" } }
+            /// Look an errno up by name (`"EINVAL"`, or `"E1234"` for a number).
             pub fn from_name(s: &str) -> Option<Errno> {
-                match s { $(stringify!($name) => Some(Errno::$name),)* _ => None }
+                match s {
+                    $(stringify!($name) => Some(Errno::$name),)*
+                    _ => s.strip_prefix('E').and_then(|n| n.parse().ok()).map(Errno::from_any),
+                }
             }
-            /// Look an errno up by number.
+            /// Look a named errno up by number.
             pub fn from_number(n: i32) -> Option<Errno> {
                 match n { $($num => Some(Errno::$name),)* _ => None }
+            }
+            /// Any error number, named when the model knows its name.
+            pub fn from_any(n: i32) -> Errno {
+                Errno::from_number(n).unwrap_or(Errno::Other(n))
             }
         }
     };
@@ -69,7 +81,10 @@ errnos! {
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Errno::Other(n) => write!(f, "E{n}"),
+            e => f.write_str(e.name()),
+        }
     }
 }
 
@@ -91,6 +106,9 @@ mod tests {
             assert_eq!(e.to_string(), e.name());
         }
         assert_eq!(Errno::ENOBUFS.number(), 105);
+        assert_eq!(Errno::from_any(3), Errno::Other(3));
+        assert_eq!(Errno::from_name("E3"), Some(Errno::Other(3)));
+        assert_eq!(Errno::Other(3).to_string(), "E3");
         assert_eq!(Errno::EXDEV.number(), 18);
     }
 }

@@ -78,6 +78,25 @@ pub fn fd_install(cx: &Cx<'_>, file: Id<File>) -> KResult<i32> {
     })
 }
 
+/// `get_unused_fd_flags()` twice, then `fd_install()` twice, under one
+/// lock: both descriptors appear together or neither does.
+pub fn fd_install_pair(cx: &Cx<'_>, a: Id<File>, b: Id<File>) -> KResult<[i32; 2]> {
+    let limit = cx.task.rlimit_nofile.get();
+    let t = &cx.k.fdtable;
+    let _g = t.file_lock.lock();
+    t.fds.with_mut(|m| {
+        let mut free = (3..).filter(|fd| !m.contains_key(fd));
+        let fa = free.next().expect("unbounded");
+        let fb = free.next().expect("unbounded");
+        if fa as u64 >= limit || fb as u64 >= limit {
+            return Err(Errno::EMFILE);
+        }
+        m.insert(fa, a);
+        m.insert(fb, b);
+        Ok([fa, fb])
+    })
+}
+
 /// `fget()`: the file behind `fd` with a new reference, or `EBADF`.
 pub fn fget(cx: &Cx<'_>, fd: i32) -> KResult<Id<File>> {
     let t = &cx.k.fdtable;

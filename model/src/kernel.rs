@@ -123,6 +123,8 @@ pub struct UserStruct {
     pub nr_watches: atomic::AtomicI64,
     /// The user keyring (`@u`), created on first use.
     pub uid_keyring: KCell<Option<Id<Key>>>,
+    /// The user session keyring (`@us`), created with the user keyring.
+    pub session_keyring: KCell<Option<Id<Key>>>,
 }
 
 /// Models `struct cred` (the parts that matter here).
@@ -237,6 +239,7 @@ impl Kernel {
                     pipe_bufs: atomic::AtomicI64::new(0),
                     nr_watches: atomic::AtomicI64::new(0),
                     uid_keyring: KCell::new(None),
+                    session_keyring: KCell::new(None),
                 })
             })
             .clone()

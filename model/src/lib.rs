@@ -25,7 +25,10 @@ pub mod sync;
 
 pub mod api;
 pub mod bugs;
+pub mod conc;
 pub mod errno;
+pub use sync::explore;
+pub mod families;
 pub mod file;
 pub mod heap;
 pub mod kernel;

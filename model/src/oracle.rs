@@ -49,6 +49,10 @@ invariants! {
     /// **No kernel BUG.** `BUG()` is never reached (a note handed out twice
     /// in `post_one_notification`).
     B1 => "no kernel BUG";
+    /// **No sleep in atomic context.** Nothing takes a sleeping lock or
+    /// sleeps while holding a spinlock ("BUG: sleeping function called
+    /// from invalid context").
+    B2 => "no sleep under a spinlock";
     /// **Ring occupancy.** `0 <= head - tail <= ring_size` for notification
     /// pipes (`max_usage` bounds writers of plain pipes). Kernel: `pipe_full`.
     I1 => "ring occupancy";
@@ -99,6 +103,20 @@ invariants! {
     /// **Pipe accounting.** A user's `pipe_bufs` equals the sum of
     /// `nr_accounted` over that user's live pipes. Broken by W19.
     A1 => "pipe page accounting";
+    /// **No data race.** Kernel memory that the kernel protects by a lock
+    /// or an ordering is never accessed concurrently without it (loom's
+    /// causality check, KCSAN's job in the kernel). Broken by W2, W12, W14.
+    D1 => "no data race";
+    /// **No deadlock.** Some thread can always make progress.
+    V1 => "no deadlock";
+    /// **No lost wake-up.** Once the threads that could wake it are done,
+    /// no reader sleeps while a record it could read is queued, and no
+    /// writer sleeps while there is room. Broken by P4.
+    V2 => "no lost wake-up";
+    /// **Lock order.** The lock-acquisition graph (lockdep) has no cycle,
+    /// and no lock class is taken while already held, whether or not the
+    /// explored schedule deadlocked. Broken by W18.
+    K1 => "lock order";
     /// **Watch limit.** Adding a watch never takes a user's `nr_watches`
     /// past `RLIMIT_NOFILE`, and `nr_watches` counts the user's watches.
     /// Broken by W17.
@@ -151,7 +169,9 @@ macro_rules! wq_assert {
     };
 }
 
-crate::facade_thread_local! {
+// Instrumentation, not model state: one flag per OS thread (loom and
+// shuttle run all their model threads on the caller's thread).
+std::thread_local! {
     static QUIET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
@@ -180,17 +200,24 @@ pub fn catch_violation<R>(f: impl FnOnce() -> R) -> Result<R, Violation> {
     QUIET.with(|q| q.set(q.get() - 1));
     match r {
         Ok(v) => Ok(v),
-        Err(payload) => {
-            let text = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
-            match text.as_deref().and_then(Violation::parse) {
-                Some(v) => Err(v),
-                None => std::panic::resume_unwind(payload),
-            }
-        }
+        Err(payload) => match panic_text(&*payload).as_deref().and_then(Violation::parse) {
+            Some(v) => Err(v),
+            None => std::panic::resume_unwind(payload),
+        },
     }
+}
+
+/// Run `f` with the panic hook quiet; any panic becomes its message.
+pub fn catch_panic(f: impl FnOnce()) -> Result<(), String> {
+    install_quiet_hook();
+    QUIET.with(|q| q.set(q.get() + 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(q.get() - 1));
+    r.map_err(|payload| panic_text(&*payload).unwrap_or_else(|| "a panic without a message".to_string()))
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
 }
 
 // ---------------------------------------------------------------------------
@@ -242,8 +269,9 @@ pub struct Oracle {
     filter_uapi: BTreeMap<u32, Vec<u8>>,
     /// wqueue -> the filter installed now.
     wq_filter: BTreeMap<u32, Option<u32>>,
-    /// wqueue -> the last filter decision that passed, awaiting its post.
-    passed: BTreeMap<u32, Vec<u8>>,
+    /// (wqueue, poster) -> the last filter decision that passed, awaiting
+    /// its post.
+    passed: BTreeMap<(u32, Tid), Vec<u8>>,
     /// (wqueue, object id) -> watch state.
     watches: BTreeMap<(u32, u64), WatchLife>,
     /// Queues fenced by watch_queue_clear.
@@ -328,14 +356,17 @@ impl Oracle {
                 }
                 self.wq_filter.insert(*wqueue, *filter);
             }
-            Event::Filtered { wqueue, filter, bytes, passed } => {
-                let Some(fid) = filter else { return Ok(()) };
-                let Some(uapi) = self.filter_uapi.get(fid) else {
-                    return Ok(());
-                };
-                let spec = SpecFilter::parse(uapi).ok();
+            Event::Filtered { tid, wqueue, filter, bytes, passed } => {
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
-                let want = spec.map(|f| f.accepts(h.type_, h.subtype, h.info)).unwrap_or(true);
+                let want = match filter {
+                    None => true,
+                    Some(fid) => match self.filter_uapi.get(fid) {
+                        Some(uapi) => {
+                            SpecFilter::parse(uapi).map(|f| f.accepts(h.type_, h.subtype, h.info)).unwrap_or(true)
+                        }
+                        None => *passed,
+                    },
+                };
                 if want != *passed {
                     return Self::v(
                         Inv::S5,
@@ -348,7 +379,7 @@ impl Oracle {
                     );
                 }
                 if *passed {
-                    self.passed.insert(*wqueue, bytes.clone());
+                    self.passed.insert((*wqueue, *tid), bytes.clone());
                 }
             }
             Event::WatchAdded { wqueue, id, .. } => {
@@ -371,7 +402,7 @@ impl Oracle {
                     }
                 }
             }
-            Event::Post { pipe, wqueue, bytes, queued, .. } => {
+            Event::Post { tid, pipe, wqueue, bytes, queued } => {
                 self.wq_pipe.insert(*wqueue, *pipe);
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
                 let meta = h.type_ == WATCH_TYPE_META;
@@ -396,16 +427,11 @@ impl Oracle {
                             );
                         }
                     }
-                    if let Some(Some(_)) = self.wq_filter.get(wqueue) {
-                        if self.passed.remove(wqueue).as_deref() != Some(&bytes[..]) {
-                            return Self::v(
-                                Inv::S5,
-                                format!(
-                                    "{} was posted to watch_queue#{wqueue} without passing its filter",
-                                    show(bytes)
-                                ),
-                            );
-                        }
+                    if self.passed.remove(&(*wqueue, *tid)).as_deref() != Some(&bytes[..]) {
+                        return Self::v(
+                            Inv::S5,
+                            format!("{} was posted to watch_queue#{wqueue} without passing its filter", show(bytes)),
+                        );
                     }
                 }
                 let q = self.queues.entry(*pipe).or_default();

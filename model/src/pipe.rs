@@ -16,7 +16,7 @@ use crate::heap::{Id, KArray, Obj, deref};
 use crate::kernel::{Cx, UserStruct};
 use crate::mm::{self, Page};
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use crate::sync::{Arc, KCell, KMutex, WaitQueueHead, WaitResult, read_once, smp_load_acquire};
+use crate::sync::{Arc, KCell, KMutex, SpinLock, WaitQueueHead, WaitResult, read_once, smp_load_acquire};
 use crate::trace::{self, Event, kfn};
 use crate::uapi::*;
 use crate::watch_queue::{self, WatchQueue};
@@ -69,8 +69,10 @@ pub struct PipeInodeInfo {
     /// `readers`, `writers`: open ends (read locklessly by the wait conditions).
     pub readers: AtomicU32,
     pub writers: AtomicU32,
-    /// `files`: open files on the pipe (under the inode's `i_lock`).
+    /// `files`: open files on the pipe (under `i_lock`).
     pub files: KCell<u32>,
+    /// The pipe inode's `i_lock`, which guards `files`.
+    pub i_lock: SpinLock,
     pub r_counter: KCell<u32>,
     pub w_counter: KCell<u32>,
     /// `poll_usage`: somebody polled (epoll's extra wake-ups).
@@ -363,6 +365,8 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     let mut ret: Result<usize, Errno> = Ok(0);
     let mut was_empty = false;
     let mut wake_next_writer = false;
+    // signal_pending(current): a sleep ended by a signal.
+    let mut signal_pending = false;
 
     // Reject writing to watch queue pipes before the point where we lock
     // the pipe (lockdep would complain about nested pipe locks otherwise).
@@ -473,20 +477,23 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
                 }
                 break;
             }
-
-            // Release the lock, wake readers if needed, sleep.
-            drop(guard.take());
-            if was_empty {
-                pipe.rd_wait.wake_up();
-            }
-            if pipe.wr_wait.wait_event_interruptible_exclusive(|| pipe_writable(&pipe)) == WaitResult::Interrupted {
-                // The kernel loops back and returns -ERESTARTSYS (or the
-                // bytes written) at the signal_pending() check.
-                guard = Some(pipe.mutex.lock());
+            if signal_pending {
                 if ret == Ok(0) {
                     ret = Err(Errno::ERESTARTSYS);
                 }
                 break;
+            }
+
+            // Release the lock, wake readers if needed, sleep; after the
+            // wait, re-check whether the pipe became empty meanwhile.
+            drop(guard.take());
+            if was_empty {
+                pipe.rd_wait.wake_up();
+            }
+            // The result is not checked here: a signal is seen by
+            // signal_pending() at the top of the next round.
+            if pipe.wr_wait.wait_event_interruptible_exclusive(|| pipe_writable(&pipe)) == WaitResult::Interrupted {
+                signal_pending = true;
             }
             guard = Some(pipe.mutex.lock());
             was_empty = pipe_empty(pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed));
@@ -592,10 +599,12 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     mask
 }
 
-/// Models `put_pipe_info()`: the last file frees the pipe.
+/// Models `put_pipe_info()`: the last file frees the pipe (the count is
+/// under the inode's `i_lock`).
 fn put_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
     let pipe = cx.k.pipes.get(pid);
     let kill = {
+        let _g = pipe.i_lock.lock();
         let files = pipe.files.get() - 1;
         pipe.files.set(files);
         files == 0
@@ -622,8 +631,8 @@ pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
         }
         // Was that the last reader or writer, but not the other side?
         if (pipe.readers.load(Ordering::Relaxed) == 0) != (pipe.writers.load(Ordering::Relaxed) == 0) {
-            pipe.rd_wait.wake_up();
-            pipe.wr_wait.wake_up();
+            pipe.rd_wait.wake_up_all();
+            pipe.wr_wait.wake_up_all();
         }
     }
     put_pipe_info(cx, pid);
@@ -701,6 +710,7 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
         readers: AtomicU32::new(0),
         writers: AtomicU32::new(0),
         files: KCell::new(0),
+        i_lock: SpinLock::new("inode->i_lock"),
         r_counter: KCell::new(1),
         w_counter: KCell::new(1),
         poll_usage: AtomicBool::new(false),
@@ -755,6 +765,9 @@ pub fn free_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
 
 /// Models `create_pipe_files()` and `__do_pipe_flags()` / `do_pipe2()`
 /// (`pipe2(2)`): returns `[read fd, write fd]`.
+///
+/// APPROX: `O_CLOEXEC` is accepted and not recorded (nothing in the model
+/// execs); fasync (`O_ASYNC`, `SIGIO`) is not modelled.
 pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
     let _f = kfn("do_pipe2");
     if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE) != 0 {
@@ -778,22 +791,17 @@ pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
     let wfile = file::alloc_file(cx, pid, FMODE_WRITE, flags & (O_NONBLOCK | O_DIRECT));
     let rfile = file::alloc_file(cx, pid, FMODE_READ, flags & O_NONBLOCK);
 
-    let fdr = match file::fd_install(cx, rfile) {
-        Ok(fd) => fd,
+    // Reserve both descriptors, then install both (get_unused_fd_flags
+    // twice, then fd_install twice).
+    let fds = match file::fd_install_pair(cx, rfile, wfile) {
+        Ok(fds) => fds,
         Err(e) => {
             file::fput(cx, rfile);
             file::fput(cx, wfile);
             return Err(e);
         }
     };
-    let fdw = match file::fd_install(cx, wfile) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = file::close_fd(cx, fdr);
-            file::fput(cx, wfile);
-            return Err(e);
-        }
-    };
+    let [fdr, fdw] = fds;
     Ok([fdr, fdw])
 }
 

@@ -24,12 +24,24 @@ pub enum RcuCallback {
     FreeWatch(Id<Watch>),
 }
 
-/// The RCU state of one run.
+#[derive(Debug, Default)]
+struct RcuState {
+    /// Advanced by every `call_rcu`.
+    epoch: u64,
+    next_reader: u64,
+    /// Read-side sections running now: id -> the epoch they started in.
+    readers: std::collections::BTreeMap<u64, u64>,
+    /// Callbacks with the epoch they were queued in, oldest first.
+    callbacks: Vec<(u64, RcuCallback)>,
+}
+
+/// The RCU state of one run: a callback queued in epoch `e` may run once
+/// every read-side section that started in epoch `e` or before has ended
+/// (those are the readers that could have seen the old pointer).
 #[derive(Debug, Default)]
 pub struct Rcu {
-    readers: instr::AtomicU32,
-    callbacks: instr::Mutex<Vec<RcuCallback>>,
-    /// Grace periods completed.
+    state: instr::Mutex<RcuState>,
+    /// Callbacks run so far.
     pub completed: instr::AtomicU32,
 }
 
@@ -37,40 +49,55 @@ pub struct Rcu {
 #[must_use = "the read-side section ends when the guard drops"]
 pub struct RcuReadGuard<'a> {
     rcu: &'a Rcu,
+    id: u64,
 }
 
 impl Drop for RcuReadGuard<'_> {
     fn drop(&mut self) {
-        self.rcu.readers.fetch_sub(1, instr::Ordering::Relaxed);
+        self.rcu.state.lock().readers.remove(&self.id);
     }
 }
 
 impl Rcu {
     /// Read-side sections running now.
     pub fn readers(&self) -> u32 {
-        self.readers.load(instr::Ordering::Relaxed)
+        self.state.lock().readers.len() as u32
     }
     /// Callbacks waiting for a grace period.
     pub fn pending(&self) -> usize {
-        self.callbacks.lock().len()
+        self.state.lock().callbacks.len()
     }
     /// Watches whose `free_watch` callback has not run yet.
     pub fn pending_free_watches(&self) -> Vec<Id<Watch>> {
-        self.callbacks
+        self.state
             .lock()
+            .callbacks
             .iter()
-            .filter_map(|c| match c {
+            .filter_map(|(_, c)| match c {
                 RcuCallback::FreeWatch(w) => Some(*w),
                 RcuCallback::Kfree(_) => None,
             })
             .collect()
     }
+    /// Take the callbacks whose grace period has ended.
+    fn ready(&self) -> Vec<RcuCallback> {
+        let mut st = self.state.lock();
+        let oldest_reader = st.readers.values().min().copied();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut st.callbacks).into_iter().partition(|(e, _)| oldest_reader.is_none_or(|r| *e < r));
+        st.callbacks = waiting;
+        ready.into_iter().map(|(_, c)| c).collect()
+    }
 }
 
 /// `rcu_read_lock()`.
 pub fn rcu_read_lock<'a>(cx: &Cx<'a>) -> RcuReadGuard<'a> {
-    cx.k.rcu.readers.fetch_add(1, instr::Ordering::Relaxed);
-    RcuReadGuard { rcu: &cx.k.rcu }
+    let mut st = cx.k.rcu.state.lock();
+    st.next_reader += 1;
+    let id = st.next_reader;
+    let epoch = st.epoch;
+    st.readers.insert(id, epoch);
+    RcuReadGuard { rcu: &cx.k.rcu, id }
 }
 
 /// `call_rcu()` / `kfree_rcu()`: queue `cb` behind the next grace period.
@@ -79,7 +106,10 @@ pub fn call_rcu(cx: &Cx<'_>, cb: RcuCallback) {
     if let RcuCallback::Kfree(h) = &cb {
         cx.k.heap.rcu_queue(h, "kfree_rcu");
     }
-    cx.k.rcu.callbacks.lock().push(cb);
+    let mut st = cx.k.rcu.state.lock();
+    let e = st.epoch;
+    st.callbacks.push((e, cb));
+    st.epoch += 1;
 }
 
 /// `kfree_rcu(obj, rcu)`.
@@ -88,34 +118,40 @@ pub fn kfree_rcu(cx: &Cx<'_>, hdr: &KHeader) {
     call_rcu(cx, RcuCallback::Kfree(hdr.clone()))
 }
 
-/// Complete grace periods until no callback is pending (`rcu_barrier()`).
-/// Callbacks may queue more callbacks (freeing a watch drops the last
-/// reference to its queue, which is itself freed with `kfree_rcu`).
-///
-/// Called when no read-side section is running: by the `seq` driver
-/// between syscalls, by the explorers' grace-period thread once the
-/// readers it waited for have left.
-pub fn rcu_barrier(cx: &Cx<'_>) {
-    let _f = trace::kfn("rcu_barrier");
+/// Run every callback whose grace period has ended (RCU's softirq work,
+/// which the model runs when a task leaves a syscall). Returns how many ran.
+pub fn rcu_advance(cx: &Cx<'_>) -> usize {
+    let mut ran = 0;
     loop {
-        let batch: Vec<RcuCallback> = std::mem::take(&mut *cx.k.rcu.callbacks.lock());
+        let batch = cx.k.rcu.ready();
         if batch.is_empty() {
-            break;
+            return ran;
         }
-        crate::wq_assert!(
-            H1,
-            cx.k.rcu.readers() == 0,
-            "grace period ended with {} RCU readers still inside a read-side section",
-            cx.k.rcu.readers()
-        );
-        cx.k.rcu.completed.fetch_add(1, instr::Ordering::Relaxed);
+        let _f = trace::kfn("rcu_do_batch");
         for cb in batch {
+            ran += 1;
+            cx.k.rcu.completed.fetch_add(1, instr::Ordering::Relaxed);
             match cb {
                 RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
                 RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
             }
         }
     }
+}
+
+/// `rcu_barrier()`: with no read-side section running, complete grace
+/// periods until no callback is pending. Callbacks may queue more (freeing
+/// a watch drops the last reference to its queue, which is itself freed
+/// with `kfree_rcu`).
+pub fn rcu_barrier(cx: &Cx<'_>) {
+    let _f = trace::kfn("rcu_barrier");
+    crate::wq_assert!(
+        H1,
+        cx.k.rcu.readers() == 0,
+        "rcu_barrier with {} RCU readers still inside a read-side section",
+        cx.k.rcu.readers()
+    );
+    while rcu_advance(cx) > 0 {}
 }
 
 /// An `__rcu` pointer to a model object: writers publish with a

@@ -26,7 +26,7 @@ pub struct SeqRun {
 
 /// What userspace holds: descriptors of each pipe slot, serials of each
 /// key slot, and the raw bytes it read.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Handles {
     pipes: BTreeMap<u8, ([i32; 2], bool)>,
     keys: BTreeMap<u8, i32>,
@@ -68,12 +68,19 @@ impl Handles {
         let named = |id: Option<crate::heap::Id<crate::keys::Key>>| {
             id.map(|i| crate::heap::Obj::raw(&k.keys.get(i)).serial as u32)
         };
-        if named(k.key_registry.session.get()) == Some(serial) {
-            return SESSION_NAME.to_string();
-        }
-        let uid = k.config.uid;
-        if named(k.user(uid).uid_keyring.get()) == Some(serial) {
-            return USER_NAME.to_string();
+        let reg = &k.key_registry;
+        let user = k.user(k.config.uid);
+        let specials = [
+            (reg.session.get(), SESSION_NAME),
+            (user.uid_keyring.get(), USER_NAME),
+            (user.session_keyring.get(), USER_SESSION_NAME),
+            (reg.process.get(), PROCESS_NAME),
+            (reg.threads.lock().get(&1).copied(), THREAD_NAME),
+        ];
+        for (id, name) in specials {
+            if named(id) == Some(serial) {
+                return name.to_string();
+            }
         }
         for (slot, s) in &self.keys {
             if *s as u32 == serial {
@@ -212,6 +219,10 @@ impl Handles {
             }
             Op::FailNth { n } => {
                 cx.k.heap.fail_nth.arm(*n);
+                Outcome::Ok(0)
+            }
+            Op::KeyGc => {
+                crate::keys::gc::key_garbage_collector(cx);
                 Outcome::Ok(0)
             }
         }

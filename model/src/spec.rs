@@ -147,6 +147,8 @@ struct SKey {
     gid: u32,
     serial: Option<u32>,
     created: usize,
+    /// The destination recorded when the key was requested.
+    construction_dest: Option<usize>,
 }
 
 /// The reference machine.
@@ -160,6 +162,9 @@ pub struct Spec {
     key_slots: BTreeMap<u8, usize>,
     session: usize,
     user_keyring: Option<usize>,
+    user_session_keyring: Option<usize>,
+    thread_keyring: Option<usize>,
+    process_keyring: Option<usize>,
     nr_watches: u64,
 }
 
@@ -174,6 +179,11 @@ fn nr(r: R<i64>) -> Outcome {
         Err(e) => Outcome::Err(e),
     }
 }
+
+/// `KEY_LOOKUP_CREATE`.
+const CREATE: u8 = 1;
+/// `KEY_LOOKUP_PARTIAL`.
+const PARTIAL: u8 = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -203,6 +213,7 @@ impl Spec {
             gid: 0,
             serial: None,
             created: 0,
+            construction_dest: None,
         };
         Spec {
             page_size,
@@ -213,6 +224,9 @@ impl Spec {
             key_slots: BTreeMap::new(),
             session: 0,
             user_keyring: None,
+            user_session_keyring: None,
+            thread_keyring: None,
+            process_keyring: None,
             nr_watches: 0,
         }
     }
@@ -232,6 +246,15 @@ impl Spec {
         if Some(k) == self.user_keyring {
             return USER_NAME.into();
         }
+        if Some(k) == self.user_session_keyring {
+            return USER_SESSION_NAME.into();
+        }
+        if Some(k) == self.thread_keyring {
+            return THREAD_NAME.into();
+        }
+        if Some(k) == self.process_keyring {
+            return PROCESS_NAME.into();
+        }
         if let Some((s, _)) = self.key_slots.iter().find(|(_, v)| **v == k) {
             return slot_name(*s);
         }
@@ -249,6 +272,8 @@ impl Spec {
 
     fn possessed(&self, k: usize) -> bool {
         let mut stack = vec![self.session];
+        stack.extend(self.thread_keyring);
+        stack.extend(self.process_keyring);
         let mut seen = vec![false; self.keys.len()];
         while let Some(x) = stack.pop() {
             if x == k {
@@ -284,15 +309,44 @@ impl Spec {
         if have & bit == bit { Ok(()) } else { Err(Errno::EACCES) }
     }
 
-    fn user_keyring(&mut self) -> usize {
-        if let Some(k) = self.user_keyring {
-            return k;
+    /// The user keyring and the user session keyring that links it,
+    /// created together on first use.
+    fn user_keyrings(&mut self) -> (usize, usize) {
+        if let (Some(u), Some(us)) = (self.user_keyring, self.user_session_keyring) {
+            return (u, us);
         }
-        let k = self.new_key(KeyType::Keyring, "_uid.0", (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL);
+        let perm = (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL;
+        let u = self.new_key(KeyType::Keyring, "_uid.0", perm);
+        let us = self.new_key(KeyType::Keyring, "_uid_ses.0", perm);
+        for k in [u, us] {
+            self.keys[k].state = State::Positive;
+            self.keys[k].holds = 1;
+        }
+        self.keys[us].links.push(u);
+        self.user_keyring = Some(u);
+        self.user_session_keyring = Some(us);
+        (u, us)
+    }
+
+    /// The thread or process keyring, installed on a lookup that may
+    /// create it.
+    fn installed(&mut self, thread: bool, create: bool) -> R<usize> {
+        let slot = if thread { self.thread_keyring } else { self.process_keyring };
+        if let Some(k) = slot {
+            return Ok(k);
+        }
+        if !create {
+            return Err(Errno::ENOKEY);
+        }
+        let k = self.new_key(KeyType::Keyring, if thread { "_tid" } else { "_pid" }, KEY_POS_ALL | KEY_USR_VIEW);
         self.keys[k].state = State::Positive;
         self.keys[k].holds = 1;
-        self.user_keyring = Some(k);
-        k
+        if thread {
+            self.thread_keyring = Some(k);
+        } else {
+            self.process_keyring = Some(k);
+        }
+        Ok(k)
     }
 
     fn new_key(&mut self, type_: KeyType, desc: &str, perm: u32) -> usize {
@@ -312,33 +366,36 @@ impl Spec {
             gid: 0,
             serial: None,
             created,
+            construction_dest: None,
         });
         created
     }
 
     /// `lookup_user_key()` as userspace sees it.
-    fn lookup(&mut self, r: KeyRef, partial: bool, need: Need) -> R<usize> {
-        self.lookup_ref(r, partial, need).map(|(k, _)| k)
+    fn lookup(&mut self, r: KeyRef, flags: u8, need: Need) -> R<usize> {
+        self.lookup_ref(r, flags, need).map(|(k, _)| k)
     }
 
     /// [`Spec::lookup`], with whether the reference is possessed: the
     /// special keyrings are; a serial is if the session keyring reaches it.
-    fn lookup_ref(&mut self, r: KeyRef, partial: bool, need: Need) -> R<(usize, bool)> {
+    fn lookup_ref(&mut self, r: KeyRef, flags: u8, need: Need) -> R<(usize, bool)> {
+        let partial = flags & PARTIAL != 0;
+        let create = flags & CREATE != 0;
         let k = match r {
-            KeyRef::Session => self.session,
-            KeyRef::User => self.user_keyring(),
-            KeyRef::Raw(n)
-                if [KEY_SPEC_THREAD_KEYRING, KEY_SPEC_PROCESS_KEYRING, KEY_SPEC_USER_SESSION_KEYRING].contains(&n) =>
-            {
-                return Err(Errno::ENOKEY);
-            }
+            KeyRef::Session | KeyRef::Raw(KEY_SPEC_SESSION_KEYRING) => self.session,
+            KeyRef::User | KeyRef::Raw(KEY_SPEC_USER_KEYRING) => self.user_keyrings().0,
+            KeyRef::Raw(KEY_SPEC_USER_SESSION_KEYRING) => self.user_keyrings().1,
+            KeyRef::Raw(KEY_SPEC_THREAD_KEYRING) => self.installed(true, create)?,
+            KeyRef::Raw(KEY_SPEC_PROCESS_KEYRING) => self.installed(false, create)?,
+            KeyRef::Raw(KEY_SPEC_REQKEY_AUTH_KEY | KEY_SPEC_REQUESTOR_KEYRING) => return Err(Errno::ENOKEY),
             KeyRef::Raw(n) if n < 1 => return Err(Errno::EINVAL),
             KeyRef::Raw(n) => {
                 self.keys.iter().position(|k| k.alive && k.serial == Some(n as u32)).ok_or(Errno::ENOKEY)?
             }
             KeyRef::Slot(s) => *self.key_slots.get(&s).ok_or(Errno::ENOKEY)?,
         };
-        let possessed = matches!(r, KeyRef::Session | KeyRef::User) || self.possessed(k);
+        let possessed =
+            matches!(r, KeyRef::Session | KeyRef::User) || matches!(r, KeyRef::Raw(n) if n < 0) || self.possessed(k);
         let key = &self.keys[k];
         if !key.alive {
             return Err(Errno::ENOKEY);
@@ -678,7 +735,7 @@ impl Spec {
         if !(-1..=255).contains(&tag) {
             return Err(Errno::EINVAL);
         }
-        let k = self.lookup(key, false, Need::View)?;
+        let k = self.lookup(key, CREATE, Need::View)?;
         let p = match self.end(fd) {
             Ok((p, _)) if self.pipes[p].notify => p,
             _ => return Err(Errno::EINVAL),
@@ -700,52 +757,75 @@ impl Spec {
         }
     }
 
-    fn add_key(&mut self, slot: u8, t: &str, desc: &str, payload: &[u8], ring: KeyRef, request: bool) -> Outcome {
+    /// The type string check of `add_key` and `request_key`.
+    fn type_string(t: &str) -> R<()> {
+        if t.is_empty() || t.len() >= 32 {
+            return Err(Errno::EINVAL);
+        }
+        if t.starts_with('.') {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
+    fn default_perm(t: KeyType) -> u32 {
+        let mut perm = KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR | KEY_POS_WRITE | KEY_USR_VIEW;
+        if t != KeyType::Logon {
+            perm |= KEY_POS_READ;
+        }
+        perm
+    }
+
+    /// A `logon` description needs a `service:` prefix.
+    fn vet(t: KeyType, desc: &str) -> R<()> {
+        if t == KeyType::Logon && !matches!(desc.find(':'), Some(i) if i > 0) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    fn bound(&mut self, slot: u8, r: R<usize>) -> Outcome {
+        match r {
+            Ok(k) => {
+                self.key_slots.insert(slot, k);
+                Outcome::Key(self.name(k))
+            }
+            Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+            Err(e) => Outcome::Err(e),
+        }
+    }
+
+    /// `add_key`: update a live key of an updatable type with the same
+    /// description in place (UPDATED), else make a new key and link it
+    /// (LINKED), displacing a same-description link.
+    fn add_key(&mut self, slot: u8, t: &str, desc: &str, payload: &[u8], ring: KeyRef) -> Outcome {
         let r: R<usize> = (|| {
             if payload.len() > 1024 * 1024 - 1 {
                 return Err(Errno::EINVAL);
             }
-            if t.starts_with('.') {
+            Self::type_string(t)?;
+            if desc.starts_with('.') && t.starts_with("keyring") {
                 return Err(Errno::EPERM);
             }
+            let (ring, ring_possessed) = self.lookup_ref(ring, CREATE, Need::Write)?;
             let t = KeyType::lookup(t).ok_or(Errno::ENODEV)?;
-            if desc.is_empty() {
-                return Err(Errno::EINVAL);
-            }
-            if !request && desc.starts_with('.') && t == KeyType::Keyring {
-                return Err(Errno::EPERM);
-            }
-            let (ring, ring_possessed) = self.lookup_ref(ring, false, Need::Write)?;
             if self.keys[ring].type_ != KeyType::Keyring {
                 return Err(Errno::ENOTDIR);
-            }
-            let existing = self.keys[ring].links.iter().copied().find(|x| {
-                self.keys[*x].type_ == t
-                    && self.keys[*x].desc == desc
-                    && !self.keys[*x].revoked
-                    && !self.keys[*x].invalidated
-            });
-            if request {
-                if let Some(e) = existing {
-                    return Ok(e);
-                }
-                let mut perm =
-                    KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR | KEY_POS_READ | KEY_POS_WRITE;
-                perm |= KEY_USR_VIEW;
-                let k = self.new_key(t, desc, perm);
-                self.keys[k].holds = 1; // the construction
-                self.key_slots.insert(slot, k);
-                self.link(ring, k);
-                return Ok(k);
             }
             let valid = match t {
                 KeyType::Keyring => payload.is_empty(),
                 _ => !payload.is_empty() && payload.len() <= 32767,
             };
-            if !valid {
+            if !valid || desc.is_empty() {
                 return Err(Errno::EINVAL);
             }
             if t.has_update() {
+                let existing = self.keys[ring].links.iter().copied().find(|x| {
+                    self.keys[*x].type_ == t
+                        && self.keys[*x].desc == desc
+                        && !self.keys[*x].revoked
+                        && !self.keys[*x].invalidated
+                });
                 if let Some(e) = existing {
                     if self.keys[e].state == State::Constructing {
                         return Err(Errno::ERESTARTSYS);
@@ -758,25 +838,116 @@ impl Spec {
                     return Ok(e);
                 }
             }
-            let mut perm =
-                KEY_POS_VIEW | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR | KEY_POS_WRITE | KEY_USR_VIEW;
-            if t.has_read() {
-                perm |= KEY_POS_READ;
-            }
-            let k = self.new_key(t, desc, perm);
+            Self::vet(t, desc)?;
+            let k = self.new_key(t, desc, Self::default_perm(t));
             self.keys[k].state = State::Positive;
             self.key_slots.insert(slot, k);
             self.link(ring, k);
             Ok(k)
         })();
-        match r {
-            Ok(k) => {
-                self.key_slots.insert(slot, k);
-                Outcome::Key(self.name(k))
+        self.bound(slot, r)
+    }
+
+    /// The keyrings `request_key` searches (thread, process, session), in
+    /// order, each depth first, direct links before nested keyrings.
+    fn search(&self, t: KeyType, desc: &str) -> Option<usize> {
+        let mut roots: Vec<usize> = Vec::new();
+        roots.extend(self.thread_keyring);
+        roots.extend(self.process_keyring);
+        roots.push(self.session);
+        let mut seen = vec![false; self.keys.len()];
+        for root in roots {
+            let mut stack = vec![root];
+            while let Some(r) = stack.pop() {
+                if std::mem::replace(&mut seen[r], true) {
+                    continue;
+                }
+                for &c in &self.keys[r].links {
+                    let k = &self.keys[c];
+                    if k.type_ == t && k.desc == desc && !k.revoked && !k.invalidated {
+                        return Some(c);
+                    }
+                }
+                let nested: Vec<usize> = self.keys[r]
+                    .links
+                    .iter()
+                    .rev()
+                    .copied()
+                    .filter(|c| self.keys[*c].type_ == KeyType::Keyring)
+                    .collect();
+                stack.extend(nested);
             }
-            Err(Errno::ERESTARTSYS) => Outcome::Blocked,
-            Err(e) => Outcome::Err(e),
         }
+        None
+    }
+
+    /// `request_key` with callout information: an existing key is linked
+    /// into the destination; otherwise a key under construction is made
+    /// and linked there (the session keyring by default).
+    fn request_key(&mut self, slot: u8, t: &str, desc: &str, dest: KeyRef) -> Outcome {
+        let r: R<usize> = (|| {
+            Self::type_string(t)?;
+            let dest = if dest == KeyRef::Raw(0) { None } else { Some(self.lookup(dest, CREATE, Need::Write)?) };
+            let t = KeyType::lookup(t).ok_or(Errno::ENOKEY)?;
+            if let Some(k) = self.search(t, desc) {
+                match self.keys[k].state {
+                    State::Constructing => return Err(Errno::ERESTARTSYS),
+                    State::Negative(e) => return Err(e),
+                    State::Positive => {}
+                }
+                if let Some(d) = dest {
+                    self.permit(k, true, Need::Link)?;
+                    self.key_link(d, k)?;
+                }
+                return Ok(k);
+            }
+            let d = dest.unwrap_or(self.session);
+            if self.keys[d].type_ != KeyType::Keyring {
+                return Err(Errno::ENOTDIR);
+            }
+            Self::vet(t, desc)?;
+            let k = self.new_key(t, desc, Self::default_perm(t));
+            self.keys[k].holds = 1; // the construction
+            self.keys[k].construction_dest = Some(d);
+            self.keys[d].holds += 1;
+            self.key_slots.insert(slot, k);
+            self.link(d, k);
+            Ok(k)
+        })();
+        self.bound(slot, r)
+    }
+
+    /// `key_link()`: `ENOTDIR`, a cycle (`EDEADLK`), too deep (`ELOOP`),
+    /// else link (LINKED).
+    fn key_link(&mut self, ring: usize, k: usize) -> R<()> {
+        if self.keys[ring].type_ != KeyType::Keyring {
+            return Err(Errno::ENOTDIR);
+        }
+        if self.keys[k].type_ == KeyType::Keyring {
+            self.detect_cycle(ring, k, 0)?;
+        }
+        self.link(ring, k);
+        Ok(())
+    }
+
+    /// Searching `at`'s tree for `target`: `EDEADLK` when found, `ELOOP`
+    /// when more than six keyrings deep.
+    fn detect_cycle(&self, target: usize, at: usize, depth: usize) -> R<()> {
+        if at == target {
+            return Err(Errno::EDEADLK);
+        }
+        for &c in &self.keys[at].links {
+            if c == target {
+                return Err(Errno::EDEADLK);
+            }
+            if self.keys[c].type_ == KeyType::Keyring {
+                if depth >= 6 {
+                    return Err(Errno::ELOOP);
+                }
+                self.detect_cycle(target, c, depth + 1)?;
+            }
+        }
+        Ok(())
     }
 
     fn keyctl(&mut self, op: &Op) -> R<i64> {
@@ -785,7 +956,7 @@ impl Spec {
                 if payload.len() > self.page_size as usize {
                     return Err(Errno::EINVAL);
                 }
-                let k = self.lookup(*key, false, Need::Write)?;
+                let k = self.lookup(*key, 0, Need::Write)?;
                 if !self.keys[k].type_.has_update() {
                     return Err(Errno::EOPNOTSUPP);
                 }
@@ -796,8 +967,8 @@ impl Spec {
                 Ok(0)
             }
             Op::Revoke { key } => {
-                let k = match self.lookup(*key, false, Need::Write) {
-                    Err(Errno::EACCES) => self.lookup(*key, false, Need::Setattr)?,
+                let k = match self.lookup(*key, 0, Need::Write) {
+                    Err(Errno::EACCES) => self.lookup(*key, 0, Need::Setattr)?,
                     r => r?,
                 };
                 self.keys[k].revoked = true;
@@ -808,13 +979,13 @@ impl Spec {
                 Ok(0)
             }
             Op::Invalidate { key } => {
-                let k = self.lookup(*key, false, Need::Search)?;
+                let k = self.lookup(*key, 0, Need::Search)?;
                 self.keys[k].invalidated = true;
                 self.notify(k, NOTIFY_KEY_INVALIDATED, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::Clear { keyring } => {
-                let k = self.lookup(*keyring, false, Need::Write)?;
+                let k = self.lookup(*keyring, CREATE, Need::Write)?;
                 if self.keys[k].type_ != KeyType::Keyring {
                     return Err(Errno::ENOTDIR);
                 }
@@ -823,30 +994,14 @@ impl Spec {
                 Ok(0)
             }
             Op::Link { key, keyring } => {
-                let ring = self.lookup(*keyring, false, Need::Write)?;
-                let k = self.lookup(*key, false, Need::Link)?;
-                if self.keys[ring].type_ != KeyType::Keyring {
-                    return Err(Errno::ENOTDIR);
-                }
-                if self.keys[k].type_ == KeyType::Keyring {
-                    // A cycle: `ring` reachable from `k`.
-                    let mut stack = vec![k];
-                    let mut seen = vec![false; self.keys.len()];
-                    while let Some(x) = stack.pop() {
-                        if x == ring {
-                            return Err(Errno::EDEADLK);
-                        }
-                        if !std::mem::replace(&mut seen[x], true) && self.keys[x].type_ == KeyType::Keyring {
-                            stack.extend(self.keys[x].links.iter().copied());
-                        }
-                    }
-                }
-                self.link(ring, k);
+                let ring = self.lookup(*keyring, CREATE, Need::Write)?;
+                let k = self.lookup(*key, CREATE, Need::Link)?;
+                self.key_link(ring, k)?;
                 Ok(0)
             }
             Op::Unlink { key, keyring } => {
-                let ring = self.lookup(*keyring, false, Need::Write)?;
-                let k = self.lookup(*key, true, Need::Unlink)?;
+                let ring = self.lookup(*keyring, 0, Need::Write)?;
+                let k = self.lookup(*key, PARTIAL, Need::Unlink)?;
                 if self.keys[ring].type_ != KeyType::Keyring {
                     return Err(Errno::ENOTDIR);
                 }
@@ -865,7 +1020,7 @@ impl Spec {
                 if *uid == -1 && *gid == -1 {
                     return Ok(0);
                 }
-                let k = self.lookup(*key, true, Need::Setattr)?;
+                let k = self.lookup(*key, CREATE | PARTIAL, Need::Setattr)?;
                 if *uid != -1 {
                     self.keys[k].uid = *uid as u32;
                 }
@@ -879,13 +1034,13 @@ impl Spec {
                 if perm & !(KEY_POS_ALL | KEY_USR_ALL | KEY_GRP_ALL | KEY_OTH_ALL) != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let k = self.lookup(*key, true, Need::Setattr)?;
+                let k = self.lookup(*key, CREATE | PARTIAL, Need::Setattr)?;
                 self.keys[k].perm = *perm;
                 self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
                 Ok(0)
             }
             Op::SetTimeout { key, .. } => {
-                let k = self.lookup(*key, true, Need::Setattr)?;
+                let k = self.lookup(*key, CREATE | PARTIAL, Need::Setattr)?;
                 self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
                 Ok(0)
             }
@@ -903,6 +1058,19 @@ impl Spec {
         }
     }
 
+    /// The ring id userspace passes for a destination operand.
+    fn ring_id(&self, r: KeyRef) -> i32 {
+        match r {
+            KeyRef::Session => KEY_SPEC_SESSION_KEYRING,
+            KeyRef::User => KEY_SPEC_USER_KEYRING,
+            KeyRef::Raw(n) => n,
+            KeyRef::Slot(s) => {
+                self.key_slots.get(&s).and_then(|k| self.keys[*k].serial).map_or(0x7fff_fff0, |x| x as i32)
+            }
+        }
+    }
+
+    /// Instantiate or reject a key under construction.
     fn construct(&mut self, key: KeyRef, keyring: &Option<KeyRef>, reject: Option<Errno>, op: &Op) -> R<i64> {
         let k = match key {
             KeyRef::Slot(s) => self.key_slots.get(&s).copied().filter(|k| self.keys[*k].alive).ok_or(Errno::EPERM)?,
@@ -911,6 +1079,19 @@ impl Spec {
         if self.keys[k].state != State::Constructing {
             return Err(Errno::EPERM);
         }
+        // get_instantiation_keyring()
+        let ringid = keyring.map_or(0, |r| self.ring_id(r));
+        let dest = if ringid == 0 {
+            None
+        } else if ringid > 0 {
+            Some(self.lookup(keyring.expect("nonzero"), CREATE, Need::Write)?)
+        } else if ringid == KEY_SPEC_REQKEY_AUTH_KEY {
+            return Err(Errno::EINVAL);
+        } else if ringid >= KEY_SPEC_REQUESTOR_KEYRING {
+            self.keys[k].construction_dest
+        } else {
+            return Err(Errno::ENOKEY);
+        };
         if let Op::Instantiate { payload, .. } = op {
             let ok = match self.keys[k].type_ {
                 KeyType::Keyring => payload.is_empty(),
@@ -920,22 +1101,25 @@ impl Spec {
                 return Err(Errno::EINVAL);
             }
         }
-        let dest = match keyring {
-            Some(r) => Some(self.lookup(*r, false, Need::Write)?),
-            None => None,
-        };
         if let Some(d) = dest {
             if self.keys[d].type_ != KeyType::Keyring {
                 return Err(Errno::ENOTDIR);
+            }
+            if self.keys[d].revoked {
+                return Err(Errno::EKEYREVOKED);
             }
         }
         self.keys[k].state = match reject {
             None => State::Positive,
             Some(e) => State::Negative(e),
         };
-        self.keys[k].holds -= 1;
         if let Some(d) = dest {
             self.link(d, k);
+        }
+        // The construction (and its hold on the destination) ends.
+        self.keys[k].holds -= 1;
+        if let Some(d) = self.keys[k].construction_dest.take() {
+            self.keys[d].holds -= 1;
         }
         Ok(0)
     }
@@ -1087,11 +1271,9 @@ impl Sys for Spec {
                 }
                 Err(if self.pipes[p].notify { Errno::EBADF } else { Errno::EINVAL })
             })()),
-            Op::AddKey { slot, type_, desc, payload, keyring } => {
-                self.add_key(*slot, type_, desc, payload, *keyring, false)
-            }
-            Op::RequestKey { slot, type_, desc, dest } => self.add_key(*slot, type_, desc, &[], *dest, true),
-            Op::FailNth { .. } => Outcome::Ok(0),
+            Op::AddKey { slot, type_, desc, payload, keyring } => self.add_key(*slot, type_, desc, payload, *keyring),
+            Op::RequestKey { slot, type_, desc, dest } => self.request_key(*slot, type_, desc, *dest),
+            Op::FailNth { .. } | Op::KeyGc => Outcome::Ok(0),
             other => nr(self.keyctl(other)),
         };
         self.collect();

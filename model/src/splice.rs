@@ -50,12 +50,14 @@ pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u
         match (ipipe, opipe) {
             (Some(_), Some(_)) => Err(Errno::EINVAL), // DEVIATION: splice_pipe_to_pipe
             (Some(ip), None) => {
-                // iter_file_splice_write() into the notification pipe.
+                // iter_file_splice_write() into the notification pipe, with
+                // the input pipe locked.
                 if in_f.f_flags.get() & O_NONBLOCK != 0 {
                     flags |= SPLICE_F_NONBLOCK;
                 }
                 let p = cx.k.pipes.get(ip);
-                let _g = p.mutex.lock();
+                let mut g = Some(p.mutex.lock());
+                let mut signal_pending = false;
                 // splice_from_pipe_next(): wait for data.
                 while pipe_empty(p.head.load(Ordering::Relaxed), p.tail.load(Ordering::Relaxed)) {
                     if p.writers.load(Ordering::Relaxed) == 0 {
@@ -64,33 +66,54 @@ pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u
                     if flags & SPLICE_F_NONBLOCK != 0 {
                         return Err(Errno::EAGAIN);
                     }
-                    if p.rd_wait.wait_event_interruptible_exclusive(|| pipe::pipe_readable(&p))
-                        == WaitResult::Interrupted
-                    {
+                    if signal_pending {
                         return Err(Errno::ERESTARTSYS);
                     }
+                    // pipe_wait_readable(): unlock, sleep, lock.
+                    drop(g.take());
+                    if p.rd_wait.wait_event_interruptible(|| pipe::pipe_readable(&p)) == WaitResult::Interrupted {
+                        signal_pending = true;
+                    }
+                    g = Some(p.mutex.lock());
                 }
-                // vfs_iter_write() -> pipe_write() on the notification pipe,
-                // with the input pipe's mutex held.
-                pipe::pipe_write(cx, fout, &[0u8; 1]).map(|n| n as i64)
+                // vfs_iter_write() -> pipe_write() on the notification pipe.
+                let r = pipe::pipe_write(cx, fout, &[0u8; 1]).map(|n| n as i64);
+                drop(g);
+                r
             }
             (None, Some(op)) => {
                 // splice_file_to_pipe(): wait_for_space(), then do_splice_read().
-                let p = cx.k.pipes.get(op);
-                let _g = p.mutex.lock();
-                if p.readers.load(Ordering::Relaxed) == 0 {
-                    return Err(Errno::EPIPE);
+                if out_f.f_flags.get() & O_NONBLOCK != 0 {
+                    flags |= SPLICE_F_NONBLOCK;
                 }
-                if pipe_full(
-                    p.head.load(Ordering::Relaxed),
-                    p.tail.load(Ordering::Relaxed),
-                    p.max_usage.load(Ordering::Relaxed),
-                ) {
+                let p = cx.k.pipes.get(op);
+                let mut g = Some(p.mutex.lock());
+                let mut signal_pending = false;
+                loop {
+                    if p.readers.load(Ordering::Relaxed) == 0 {
+                        return Err(Errno::EPIPE);
+                    }
+                    if !pipe_full(
+                        p.head.load(Ordering::Relaxed),
+                        p.tail.load(Ordering::Relaxed),
+                        p.max_usage.load(Ordering::Relaxed),
+                    ) {
+                        break;
+                    }
                     if flags & SPLICE_F_NONBLOCK != 0 {
                         return Err(Errno::EAGAIN);
                     }
-                    return Err(Errno::ERESTARTSYS);
+                    if signal_pending {
+                        return Err(Errno::ERESTARTSYS);
+                    }
+                    // pipe_wait_writable(): unlock, sleep, lock.
+                    drop(g.take());
+                    if p.wr_wait.wait_event_interruptible(|| pipe::pipe_writable(&p)) == WaitResult::Interrupted {
+                        signal_pending = true;
+                    }
+                    g = Some(p.mutex.lock());
                 }
+                drop(g);
                 // pipefifo_fops has no ->splice_read: warn_unsupported().
                 Err(Errno::EINVAL)
             }

@@ -15,6 +15,12 @@ pub const F_GETFL: u32 = 3;
 pub const F_SETFL: u32 = 4;
 /// `FIONBIO`.
 pub const FIONBIO: u32 = 0x5421;
+/// `O_APPEND`.
+pub const O_APPEND: u32 = 0o2000;
+/// `O_NOATIME`.
+pub const O_NOATIME: u32 = 0o1000000;
+/// `SETFL_MASK`: the flags `F_SETFL` may change.
+pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME;
 
 /// `pipe2(2)`.
 pub fn sys_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
@@ -73,8 +79,8 @@ pub fn sys_close(cx: &Cx<'_>, fd: i32) -> KResult<i64> {
     file::close_fd(cx, fd).map(|_| 0)
 }
 
-/// `fcntl(2)`: `F_GETFL`, `F_SETFL` (only `O_NONBLOCK` changes on a pipe;
-/// `O_DIRECT` is refused: a pipe has no `direct_IO`), and the pipe size
+/// `fcntl(2)`: `F_GETFL`, `F_SETFL` (setting `O_DIRECT` is refused: a pipe
+/// cannot do direct I/O; clearing it ends packet mode), and the pipe size
 /// commands.
 pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     let _f = kfn("do_fcntl");
@@ -83,10 +89,12 @@ pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     let ret = match cmd {
         F_GETFL => Ok((file.f_flags.get() | if file.f_mode & FMODE_WRITE != 0 { 1 } else { 0 }) as i64),
         F_SETFL => {
+            // setfl(): a pipe cannot do O_DIRECT I/O (no FMODE_CAN_ODIRECT),
+            // so asking for it fails; the rest of SETFL_MASK is replaced.
             if arg & O_DIRECT != 0 {
                 Err(Errno::EINVAL)
             } else {
-                file.f_flags.with_mut(|fl| *fl = (*fl & !O_NONBLOCK) | (arg & O_NONBLOCK));
+                file.f_flags.with_mut(|fl| *fl = (arg & SETFL_MASK) | (*fl & !SETFL_MASK));
                 Ok(0)
             }
         }

@@ -27,9 +27,9 @@ pub enum Event {
     /// `post_one_notification` on `wqueue` (pipe `pipe`) with `bytes`:
     /// queued into `slot` with `note`, or lost.
     Post { tid: Tid, pipe: u32, wqueue: u32, bytes: Vec<u8>, queued: Option<(u32, u32)> },
-    /// `__post_watch_notification` decided `passed` for `bytes` on
-    /// `wqueue` using `filter` (the filter object's id, if any).
-    Filtered { wqueue: u32, filter: Option<u32>, bytes: Vec<u8>, passed: bool },
+    /// `__post_watch_notification` on `tid` decided `passed` for `bytes`
+    /// on `wqueue` using `filter` (the filter object it saw, if any).
+    Filtered { tid: Tid, wqueue: u32, filter: Option<u32>, bytes: Vec<u8>, passed: bool },
     /// `watch_queue_set_filter` installed `filter` (None removes) built
     /// from these UAPI bytes.
     FilterSet { wqueue: u32, filter: Option<u32>, uapi: Option<Vec<u8>> },
@@ -59,6 +59,18 @@ pub struct Trace {
     events: instr::Mutex<Vec<Event>>,
     /// Record lock events too (timelines); off for speed otherwise.
     pub detail: instr::AtomicBool,
+    /// The lock-order graph (lockdep): an edge `a -> b` means some thread
+    /// took `b` while holding `a`.
+    lock_order: instr::Mutex<std::collections::BTreeSet<(&'static str, &'static str)>>,
+}
+
+/// Whether a lock spins or sleeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// `spinlock_t`: no sleeping while held.
+    Spin,
+    /// `struct mutex`, `struct rw_semaphore`: the holder may sleep.
+    Sleeping,
 }
 
 impl Trace {
@@ -80,13 +92,72 @@ impl Trace {
     pub fn since(&self, from: usize) -> Vec<Event> {
         self.events.lock()[from..].to_vec()
     }
+    /// The lock-order edges seen so far.
+    pub fn lock_order(&self) -> Vec<(&'static str, &'static str)> {
+        self.lock_order.lock().iter().copied().collect()
+    }
+
+    /// Lockdep's check before `held -> name` is added: same-class nesting,
+    /// or a path `name -> ... -> held` already seen, is a violation.
+    fn lockdep(&self, held: &[(&'static str, LockKind)], name: &'static str, func: &'static str) {
+        if held.iter().any(|(h, _)| *h == name) {
+            crate::oracle::fail(
+                crate::oracle::Inv::K1,
+                format!("possible recursive locking detected: {name} acquired in {func} while already holding {name}"),
+            );
+        }
+        let mut graph = self.lock_order.lock();
+        for (h, _) in held {
+            if graph.contains(&(*h, name)) {
+                continue;
+            }
+            if let Some(path) = find_path(&graph, name, h) {
+                drop(graph);
+                crate::oracle::fail(
+                    crate::oracle::Inv::K1,
+                    format!(
+                        "possible circular locking dependency: {func} takes {name} while holding {h}, but {} was seen before",
+                        path.join(" -> ")
+                    ),
+                );
+            }
+            graph.insert((*h, name));
+        }
+    }
+}
+
+/// A path `from -> ... -> to` in the lock-order graph.
+fn find_path(
+    graph: &std::collections::BTreeSet<(&'static str, &'static str)>,
+    from: &'static str,
+    to: &'static str,
+) -> Option<Vec<&'static str>> {
+    let mut stack = vec![vec![from]];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(path) = stack.pop() {
+        let last = *path.last().unwrap();
+        if last == to {
+            return Some(path);
+        }
+        if !seen.insert(last) {
+            continue;
+        }
+        for (a, b) in graph.iter() {
+            if *a == last {
+                let mut p = path.clone();
+                p.push(b);
+                stack.push(p);
+            }
+        }
+    }
+    None
 }
 
 #[derive(Default)]
 struct ThreadCtx {
     tid: Tid,
     funcs: Vec<&'static str>,
-    held: Vec<&'static str>,
+    held: Vec<(&'static str, LockKind)>,
     sink: Option<Arc<Trace>>,
 }
 
@@ -135,14 +206,53 @@ pub fn current_fn() -> &'static str {
 
 /// Locks this thread holds, outermost first.
 pub fn held_locks() -> Vec<&'static str> {
-    CTX.with(|c| c.borrow().held.clone())
+    CTX.with(|c| c.borrow().held.iter().map(|(n, _)| *n).collect())
 }
 
-/// Hook from the sync facade.
+/// Hook from the sync facade, before a lock is taken: lockdep's order
+/// check, and no sleeping lock under a spinlock.
+pub fn lock_acquiring(name: &'static str, kind: LockKind) {
+    let (held, func, sink) = CTX.with(|c| {
+        let c = c.borrow();
+        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"), c.sink.clone())
+    });
+    if kind == LockKind::Sleeping {
+        if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
+            crate::oracle::fail(
+                crate::oracle::Inv::B2,
+                format!("sleeping function called from invalid context: {func} takes {name} while holding {spin}"),
+            );
+        }
+    }
+    if let Some(t) = sink {
+        t.lockdep(&held, name, func);
+    }
+}
+
+/// Hook from the sync facade, before a thread sleeps.
+pub fn sleeping(what: &'static str) {
+    let (held, func) = CTX.with(|c| {
+        let c = c.borrow();
+        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"))
+    });
+    if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
+        crate::oracle::fail(
+            crate::oracle::Inv::B2,
+            format!("sleeping function called from invalid context: {func} sleeps ({what}) while holding {spin}"),
+        );
+    }
+}
+
+/// Hook from the sync facade, once a spinlock is held.
 pub fn lock_acquired(name: &'static str) {
+    lock_acquired_kind(name, LockKind::Spin)
+}
+
+/// Hook from the sync facade, once a lock of `kind` is held.
+pub fn lock_acquired_kind(name: &'static str, kind: LockKind) {
     CTX.with(|c| {
         let mut c = c.borrow_mut();
-        c.held.push(name);
+        c.held.push((name, kind));
         let func = c.funcs.last().copied().unwrap_or("(userspace)");
         if let Some(t) = &c.sink {
             if t.detail.load(instr::Ordering::Relaxed) {
@@ -156,7 +266,7 @@ pub fn lock_acquired(name: &'static str) {
 pub fn lock_released(name: &'static str) {
     CTX.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some(pos) = c.held.iter().rposition(|n| *n == name) {
+        if let Some(pos) = c.held.iter().rposition(|(n, _)| *n == name) {
             c.held.remove(pos);
         }
         let func = c.funcs.last().copied().unwrap_or("(userspace)");

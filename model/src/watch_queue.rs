@@ -293,17 +293,16 @@ pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mu
         let wqid = watch.queue;
         let wqueue = cx.k.wqueues.get(wqid);
         let wf = wqueue.filter.rcu_dereference();
-        if let Some(fid) = wf {
-            let passed = filter_watch_notification(&cx.k.filters.get(fid), &h);
-            cx.k.trace.push(Event::Filtered {
-                wqueue: wqid.index(),
-                filter: Some(fid.index()),
-                bytes: n.to_vec(),
-                passed,
-            });
-            if !passed {
-                continue;
-            }
+        let passed = wf.is_none_or(|fid| filter_watch_notification(&cx.k.filters.get(fid), &h));
+        cx.k.trace.push(Event::Filtered {
+            tid: crate::trace::tid(),
+            wqueue: wqid.index(),
+            filter: wf.map(|f| f.index()),
+            bytes: n.to_vec(),
+            passed,
+        });
+        if !passed {
+            continue;
         }
 
         let wcred = deref(watch.cred.get(), "__post_watch_notification: watch->cred");

@@ -29,7 +29,8 @@ fn add_key_links_or_updates() {
         (user_key(0, "a"), "k0"),
         (watch(0, 0, 2), "0"),
         (add(1, "user", "a", b"new", KeyRef::Session), "k0"),
-        (add(2, "logon", "a", b"x", KeyRef::Session), "k2"),
+        (add(2, "logon", "a", b"x", KeyRef::Session), "EINVAL"),
+        (add(2, "logon", "svc:a", b"x", KeyRef::Session), "k2"),
         (read(0, 4096), "[key.linked(@s, aux=k0, tag=1), key.updated(k0, tag=2), key.linked(@s, aux=k2, tag=1)]"),
     ]);
     script(&st);
@@ -56,7 +57,10 @@ fn add_keyring_again_displaces_the_old_one() {
 fn add_key_errors() {
     script(&[
         (add(0, ".internal", "a", b"x", KeyRef::Session), "EPERM"),
+        (add(0, "", "a", b"x", KeyRef::Session), "EINVAL"),
+        (add(0, "a_type_name_of_thirty_two_bytes!", "a", b"x", KeyRef::Session), "EINVAL"),
         (add(0, "nosuchtype", "a", b"x", KeyRef::Session), "ENODEV"),
+        (add(0, "nosuchtype", "a", b"x", KeyRef::Raw(0x1234_5678)), "ENOKEY"),
         (add(0, "user", "", b"x", KeyRef::Session), "EINVAL"),
         (add(0, "keyring", ".dot", b"", KeyRef::Session), "EPERM"),
         (add(0, "user", "a", b"", KeyRef::Session), "EINVAL"),
@@ -64,7 +68,8 @@ fn add_key_errors() {
         (user_key(1, "u"), "k1"),
         (add(2, "user", "a", b"x", s(1)), "ENOTDIR"),
         (add(2, "user", "a", b"x", KeyRef::Raw(0)), "EINVAL"),
-        (add(2, "user", "a", b"x", KeyRef::Raw(-1)), "ENOKEY"),
+        (add(2, "user", "a", b"x", KeyRef::Raw(-6)), "EINVAL"),
+        (add(2, "user", "a", b"x", KeyRef::Raw(-7)), "ENOKEY"),
         (add(2, "user", "a", b"x", KeyRef::Raw(0x1234_5678)), "ENOKEY"),
         (add(2, "user", "a", b"x", KeyRef::User), "k2"),
     ]);

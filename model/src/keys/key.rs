@@ -20,9 +20,17 @@ use super::{
 pub const USER_PAYLOAD_MAX: usize = 32767;
 
 /// Models `key_alloc()`: a new, uninstantiated key with one reference,
-/// entered in the serial tree.
+/// entered in the serial tree. The type vets the description first
+/// (`logon` wants a `service:` prefix).
 pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, perm: u32) -> KResult<Id<Key>> {
     let _f = kfn("key_alloc");
+    if type_ == KeyType::Logon {
+        // logon_vet_description(): a ':' that is not the first character.
+        match desc.find(':') {
+            Some(i) if i > 0 => {}
+            _ => return Err(Errno::EINVAL),
+        }
+    }
     if cx.k.heap.fail_nth.should_fail("key_alloc: kmem_cache_zalloc") {
         return Err(Errno::ENOMEM);
     }
@@ -43,6 +51,7 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         payload: KCell::new(Vec::new()),
         keys: KCell::new(Vec::new()),
         watchers: KCell::new(None),
+        construction_dest: KCell::new(None),
     };
     let (id, _) = cx.k.heap.alloc_in(&cx.k.keys, "key", key);
     cx.k.key_registry.tree.lock().insert(serial, id);
@@ -111,6 +120,7 @@ pub fn __key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], key
     let _f = kfn("__key_instantiate_and_link");
     let k = cx.k.keys.get(key);
     let mut ret = Err(Errno::EBUSY);
+    let _m = cx.k.key_registry.key_construction_mutex.lock();
     if k.state.get() == KeyState::Uninstantiated {
         // key->type->instantiate()
         k.payload.set(payload.to_vec());
@@ -125,12 +135,19 @@ pub fn __key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], key
     ret
 }
 
-/// Models `key_instantiate_and_link()` (KEYCTL_INSTANTIATE's core).
+/// Models `key_instantiate_and_link()` (KEYCTL_INSTANTIATE's core): the
+/// destination is locked for the link (`__key_link_lock` and
+/// `__key_link_begin`) around the instantiation.
 pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyring: Option<Id<Key>>) -> KResult<()> {
     let _f = kfn("key_instantiate_and_link");
     preparse(cx.k.keys.get(key).type_, payload)?;
-    if let Some(kr) = keyring {
-        keyring::__key_link_begin(cx, kr)?;
+    let kr = keyring.map(|kr| cx.k.keys.get(kr));
+    let _l = match (&kr, keyring) {
+        (Some(r), Some(id)) => Some(keyring::__key_link_lock(cx, r, id, cx.k.keys.get(key).type_)?),
+        _ => None,
+    };
+    if let Some(id) = keyring {
+        keyring::__key_link_begin(cx, id)?;
     }
     __key_instantiate_and_link(cx, key, payload, keyring)
 }
@@ -147,10 +164,22 @@ pub fn key_reject_and_link(
     let _f = kfn("key_reject_and_link");
     let k = cx.k.keys.get(key);
     let mut link_ret = Ok(());
-    if let Some(kr) = keyring {
+    let kr_obj = keyring.map(|kr| cx.k.keys.get(kr));
+    let _l = match (&kr_obj, keyring) {
+        (Some(r), Some(id)) => match keyring::__key_link_lock(cx, r, id, k.type_) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                link_ret = Err(e);
+                None
+            }
+        },
+        _ => None,
+    };
+    if let (Some(kr), Ok(())) = (keyring, link_ret) {
         link_ret = keyring::__key_link_begin(cx, kr);
     }
     let mut ret = Err(Errno::EBUSY);
+    let _m = cx.k.key_registry.key_construction_mutex.lock();
     if k.state.get() == KeyState::Uninstantiated {
         mark_key_instantiated(cx, key, Some(error));
         notify_key(cx, key, NOTIFY_KEY_INSTANTIATED, (error.number() as u32).wrapping_neg());
@@ -202,11 +231,14 @@ pub fn key_create_or_update(
         return Err(Errno::ENOTDIR);
     }
     preparse(type_, payload)?;
+    let link_lock = keyring::__key_link_lock(cx, &kr, keyring, type_)?;
     keyring::__key_link_begin(cx, keyring)?;
     key_task_permission(cx, keyring, keyring_possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
 
     if type_.has_update() {
         if let Some(existing) = keyring::find_key_to_update(cx, keyring, type_, description) {
+            // __key_link_end(): the keyring is unlocked before the update.
+            drop(link_lock);
             // A key still under construction is waited for
             // (wait_for_key_construction: the sequential model is
             // interrupted there).

@@ -25,25 +25,47 @@ fn put(cx: &Cx<'_>, r: KeyRef) {
     key_put(cx, r.key)
 }
 
-/// Models `SYSCALL_DEFINE5(add_key)`: returns the serial of the key
-/// created or updated.
-pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], ringid: i32) -> KResult<i64> {
-    let _f = kfn("sys_add_key");
-    if payload.len() > ADD_KEY_PAYLOAD_MAX {
+/// `key_get_type_from_user()`: `EINVAL` for an empty type or one that
+/// does not fit the 32-byte buffer, `EPERM` for an internal (`.`) type.
+fn key_get_type_from_user(type_: &str) -> KResult<()> {
+    if type_.is_empty() || type_.len() >= 32 {
         return Err(Errno::EINVAL);
     }
     if type_.starts_with('.') {
         return Err(Errno::EPERM);
     }
-    let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
-    if description.is_empty() {
+    Ok(())
+}
+
+/// Models `SYSCALL_DEFINE5(add_key)` and `__key_create_or_update()`'s
+/// checks, in the kernel's order: payload size, type string, a dotted
+/// keyring description, the keyring lookup, then (in
+/// `key_create_or_update`) the type (`ENODEV`), `ENOTDIR`, the payload,
+/// and an empty description. Returns the serial of the key created or
+/// updated.
+pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], ringid: i32) -> KResult<i64> {
+    let _f = kfn("sys_add_key");
+    if payload.len() > ADD_KEY_PAYLOAD_MAX {
         return Err(Errno::EINVAL);
     }
-    if description.starts_with('.') && t == KeyType::Keyring {
+    key_get_type_from_user(type_)?;
+    if description.starts_with('.') && type_.starts_with("keyring") {
         return Err(Errno::EPERM);
     }
     let kr = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
-    let r = key::key_create_or_update(cx, kr.key, kr.possessed, t, description, payload);
+    let r = (|| {
+        let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
+        if cx.k.keys.get(kr.key).type_ != KeyType::Keyring {
+            return Err(Errno::ENOTDIR);
+        }
+        key::preparse(t, payload)?;
+        // An empty description was turned into NULL; the types here
+        // supply none from the payload.
+        if description.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        key::key_create_or_update(cx, kr.key, kr.possessed, t, description, payload)
+    })();
     put(cx, kr);
     let k = r?;
     let serial = cx.k.keys.get(k).serial;
@@ -51,17 +73,25 @@ pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], 
     Ok(serial as i64)
 }
 
-/// Models `SYSCALL_DEFINE4(request_key)` up to the upcall (see
-/// [`request_key`](super::request_key) for what is not modelled).
+/// Models `SYSCALL_DEFINE4(request_key)` with callout information given
+/// (so a missing key is constructed), up to the upcall (see
+/// [`request_key`](super::request_key)): the type string, the destination
+/// (0: the default, the session keyring), then the type (`ENOKEY`).
 pub fn sys_request_key(cx: &Cx<'_>, type_: &str, description: &str, destringid: i32) -> KResult<i64> {
     let _f = kfn("sys_request_key");
-    let t = KeyType::lookup(type_).ok_or(Errno::ENODEV)?;
-    if description.is_empty() {
-        return Err(Errno::EINVAL);
+    key_get_type_from_user(type_)?;
+    let dest = if destringid != 0 {
+        Some(lookup_user_key(cx, destringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?)
+    } else {
+        None
+    };
+    let r = (|| {
+        let t = KeyType::lookup(type_).ok_or(Errno::ENOKEY)?;
+        request_key::request_key_and_link(cx, t, description, dest.map(|d| d.key))
+    })();
+    if let Some(d) = dest {
+        put(cx, d);
     }
-    let dest = lookup_user_key(cx, destringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
-    let r = request_key::request_key_and_link(cx, t, description, dest.key);
-    put(cx, dest);
     let k = r?;
     let serial = cx.k.keys.get(k).serial;
     key_put(cx, k);
@@ -201,9 +231,33 @@ pub fn keyctl_setperm_key(cx: &Cx<'_>, id: i32, perm: u32) -> KResult<i64> {
     ret
 }
 
+/// Models `get_instantiation_keyring()`: 0 links nowhere, a serial names
+/// the keyring, `KEY_SPEC_REQKEY_AUTH_KEY` is `EINVAL`, the other special
+/// ids mean the destination recorded when the key was requested, anything
+/// lower is `ENOKEY`. Returns a reference.
+fn get_instantiation_keyring(
+    cx: &Cx<'_>,
+    ringid: i32,
+    target: crate::heap::Id<super::Key>,
+) -> KResult<Option<crate::heap::Id<super::Key>>> {
+    if ringid == 0 {
+        return Ok(None);
+    }
+    if ringid > 0 {
+        return Ok(Some(lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?.key));
+    }
+    if ringid == KEY_SPEC_REQKEY_AUTH_KEY {
+        return Err(Errno::EINVAL);
+    }
+    if ringid >= KEY_SPEC_REQUESTOR_KEYRING {
+        return Ok(cx.k.keys.get(target).construction_dest.get().map(|d| key::key_get(cx, d)));
+    }
+    Err(Errno::ENOKEY)
+}
+
 /// Models `keyctl_instantiate_key()` (KEYCTL_INSTANTIATE), for a key the
 /// calling task is constructing: INSTANTIATED on the key, LINKED on the
-/// destination keyring if one is named (`ringid != 0`).
+/// destination keyring if one is named.
 pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_instantiate_key");
     if payload.len() > ADD_KEY_PAYLOAD_MAX {
@@ -212,15 +266,14 @@ pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32)
     let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
     let ret = (|| {
         request_key::check_authority(cx, target)?;
-        let dest =
-            if ringid != 0 { Some(lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?) } else { None };
-        let r = key::key_instantiate_and_link(cx, target, payload, dest.map(|d| d.key));
+        let dest = get_instantiation_keyring(cx, ringid, target)?;
+        let r = key::key_instantiate_and_link(cx, target, payload, dest);
         if let Some(d) = dest {
-            put(cx, d);
+            key_put(cx, d);
         }
         r?;
-        // The construction's reference goes with the authority.
-        key_put(cx, target);
+        // The authorisation goes once the key is instantiated.
+        request_key::end_construction(cx, target);
         Ok(0)
     })();
     key_put(cx, target);
@@ -231,21 +284,23 @@ pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32)
 /// ENOKEY`): negatively instantiate a key under construction.
 pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_reject_key");
-    let Some(err) = Errno::from_number(error).filter(|e| error > 0 && error < 4095 && *e != Errno::ERESTARTSYS) else {
+    // Not a valid errno for userspace: 0, negative, >= MAX_ERRNO, or one
+    // of the kernel-internal restart codes.
+    if error <= 0 || error >= 4095 || [512, 513, 514, 516].contains(&error) {
         return Err(Errno::EINVAL);
-    };
+    }
+    let err = Errno::from_any(error);
     let target = super::key::key_lookup(cx, id).map_err(|_| Errno::EPERM)?;
     let ret = (|| {
         request_key::check_authority(cx, target)?;
-        let dest =
-            if ringid != 0 { Some(lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?) } else { None };
+        let dest = get_instantiation_keyring(cx, ringid, target)?;
         let was_constructing = cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT);
-        let r = key::key_reject_and_link(cx, target, timeout, err, dest.map(|d| d.key));
+        let r = key::key_reject_and_link(cx, target, timeout, err, dest);
         if let Some(d) = dest {
-            put(cx, d);
+            key_put(cx, d);
         }
         if was_constructing && !cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT) {
-            key_put(cx, target);
+            request_key::end_construction(cx, target);
         }
         r.map(|_| 0)
     })();

@@ -16,8 +16,30 @@ fn same_index(cx: &Cx<'_>, a: Id<Key>, type_: KeyType, desc: &str) -> bool {
     k.type_ == type_ && k.description == desc
 }
 
-/// Models `__key_link_lock()` + the checks of `__key_link_begin()`:
-/// `ENOTDIR` for a non-keyring, `EKEYREVOKED` for a revoked keyring.
+/// The locks `__key_link_lock()` takes: `keyring_serialise_link_lock` when
+/// a keyring is being linked, then the keyring's `sem`.
+pub struct LinkLock<'a> {
+    _sem: crate::sync::RwSemGuard<'a>,
+    _serialise: Option<crate::sync::KMutexGuard<'a>>,
+}
+
+/// Models `__key_link_lock()`: `ENOTDIR` for a non-keyring, else lock it
+/// for a link of a key of type `type_`.
+pub fn __key_link_lock<'a>(
+    cx: &'a Cx<'_>,
+    kr: &'a crate::heap::Obj<Key>,
+    _keyring: Id<Key>,
+    type_: KeyType,
+) -> KResult<LinkLock<'a>> {
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    let serialise = (type_ == KeyType::Keyring).then(|| cx.k.key_registry.keyring_serialise_link_lock.lock());
+    Ok(LinkLock { _serialise: serialise, _sem: kr.sem.down_write() })
+}
+
+/// Models the checks of `__key_link_begin()`: `ENOTDIR` for a
+/// non-keyring, `EKEYREVOKED` for a revoked keyring.
 pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
     let kr = cx.k.keys.get(keyring);
     if kr.type_ != KeyType::Keyring {
@@ -63,33 +85,40 @@ pub fn __key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) {
     notify_key(cx, keyring, NOTIFY_KEY_LINKED, k.key_serial());
 }
 
+/// `KEYRING_SEARCH_MAX_DEPTH`: nesting a search follows before `ELOOP`.
+pub const KEYRING_SEARCH_MAX_DEPTH: usize = 6;
+
 /// Models `keyring_detect_cycle()`: linking `key` (a keyring) into
-/// `keyring` must not make `keyring` reachable from itself.
+/// `keyring` must not make `keyring` reachable from itself (`EDEADLK`),
+/// and the search gives up past `KEYRING_SEARCH_MAX_DEPTH` nested
+/// keyrings (`ELOOP`).
 fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
-    let mut stack = vec![key];
-    let mut seen = Vec::new();
-    while let Some(k) = stack.pop() {
-        if k == keyring {
+    fn search(cx: &Cx<'_>, target: Id<Key>, at: Id<Key>, sp: usize) -> KResult<()> {
+        if at == target {
             return Err(Errno::EDEADLK);
         }
-        if seen.contains(&k) {
-            continue;
+        for child in cx.k.keys.get(at).keys.get() {
+            if child == target {
+                return Err(Errno::EDEADLK);
+            }
+            if cx.k.keys.get(child).type_ == KeyType::Keyring {
+                if sp >= KEYRING_SEARCH_MAX_DEPTH {
+                    return Err(Errno::ELOOP);
+                }
+                search(cx, target, child, sp + 1)?;
+            }
         }
-        seen.push(k);
-        let kk = cx.k.keys.get(k);
-        if kk.type_ == KeyType::Keyring {
-            stack.extend(kk.keys.get());
-        }
+        Ok(())
     }
-    Ok(())
+    search(cx, keyring, key, 0)
 }
 
 /// Models `key_link()` (KEYCTL_LINK's core).
 pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     let _f = kfn("key_link");
-    __key_link_begin(cx, keyring)?;
     let kr = cx.k.keys.get(keyring);
-    let _g = kr.sem.down_write();
+    let _g = __key_link_lock(cx, &kr, keyring, cx.k.keys.get(key).type_)?;
+    __key_link_begin(cx, keyring)?;
     if cx.k.keys.get(key).type_ == KeyType::Keyring {
         keyring_detect_cycle(cx, keyring, key)?;
     }
@@ -152,9 +181,14 @@ pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
 }
 
 /// Models `keyring_gc()`: unlink dead and invalidated keys, posting
-/// nothing. Returns whether anything was unlinked.
+/// nothing (a revoked or invalidated keyring is left alone). Returns
+/// whether anything was unlinked.
 pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>) -> bool {
     let kr = cx.k.keys.get(keyring);
+    if kr.test_flag(KEY_FLAG_REVOKED) || kr.test_flag(KEY_FLAG_INVALIDATED) {
+        return false;
+    }
+    let _g = kr.sem.down_write();
     let dead: Vec<Id<Key>> = kr.keys.with_mut(|v| {
         let (dead, live): (Vec<Id<Key>>, Vec<Id<Key>>) = v.iter().partition(|k| {
             let key = cx.k.keys.get(**k);

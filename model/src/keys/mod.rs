@@ -122,6 +122,9 @@ pub struct Key {
     pub keys: KCell<Vec<Id<Key>>>,
     /// `watchers`: the watch list, created by the first watch.
     pub watchers: KCell<Option<Id<WatchList>>>,
+    /// For a key under construction: the destination keyring recorded in
+    /// its authorisation (`rka->dest_keyring`, holding a reference).
+    pub construction_dest: KCell<Option<Id<Key>>>,
 }
 
 impl Key {
@@ -141,17 +144,42 @@ impl Key {
     }
 }
 
-/// The key serial tree, the session keyring and the collector's state.
-#[derive(Debug, Default)]
+/// The key serial tree, the process's keyrings, the global key locks and
+/// the collector's state.
+#[derive(Debug)]
 pub struct KeyRegistry {
     /// `key_serial_tree`.
     pub tree: instr::Mutex<BTreeMap<i32, Id<Key>>>,
     serial_state: instr::AtomicU32,
     /// The process's session keyring.
     pub session: KCell<Option<Id<Key>>>,
+    /// The process keyring (`@p`), once installed.
+    pub process: KCell<Option<Id<Key>>>,
+    /// Thread keyrings (`@t`) by task.
+    pub threads: instr::Mutex<BTreeMap<crate::trace::Tid, Id<Key>>>,
+    /// `key_construction_mutex`: instantiation is checked and done under it.
+    pub key_construction_mutex: crate::sync::KMutex,
+    /// `keyring_serialise_link_lock`: links of keyrings into keyrings are
+    /// serialised, so cycle detection sees a stable tree.
+    pub keyring_serialise_link_lock: crate::sync::KMutex,
     /// Set by `key_put()` dropping a last reference and by
     /// `key_schedule_gc_links()`: the collector has work.
     pub gc_pending: AtomicBool,
+}
+
+impl Default for KeyRegistry {
+    fn default() -> Self {
+        KeyRegistry {
+            tree: instr::Mutex::new(BTreeMap::new()),
+            serial_state: instr::AtomicU32::new(0),
+            session: KCell::new(None),
+            process: KCell::new(None),
+            threads: instr::Mutex::new(BTreeMap::new()),
+            key_construction_mutex: crate::sync::KMutex::new("key_construction_mutex"),
+            keyring_serialise_link_lock: crate::sync::KMutex::new("keyring_serialise_link_lock"),
+            gc_pending: AtomicBool::new(false),
+        }
+    }
 }
 
 impl KeyRegistry {
@@ -203,14 +231,24 @@ pub fn exit_keys(cx: &Cx<'_>) {
     for k in all {
         if cx.k.keys.get(k).test_flag(KEY_FLAG_USER_CONSTRUCT) {
             let _ = key::key_reject_and_link(cx, k, 0, crate::errno::Errno::ENOKEY, None);
-            key::key_put(cx, k);
+            request_key::end_construction(cx, k);
         }
     }
     if let Some(ses) = cx.k.key_registry.session.replace(None) {
         key::key_put(cx, ses);
     }
+    if let Some(p) = cx.k.key_registry.process.replace(None) {
+        key::key_put(cx, p);
+    }
+    let threads: Vec<Id<Key>> = std::mem::take(&mut *cx.k.key_registry.threads.lock()).into_values().collect();
+    for t in threads {
+        key::key_put(cx, t);
+    }
     let users: Vec<Arc<UserStruct>> = cx.k.users.lock().values().cloned().collect();
     for u in users {
+        if let Some(kr) = u.session_keyring.replace(None) {
+            key::key_put(cx, kr);
+        }
         if let Some(kr) = u.uid_keyring.replace(None) {
             key::key_put(cx, kr);
         }

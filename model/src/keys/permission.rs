@@ -38,7 +38,7 @@ pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cr
     let perm = k.perm.get();
     let mut kperm = if k.uid.get() == cred.uid {
         perm >> 16
-    } else if k.gid.get() == cred.gid {
+    } else if k.gid.get() != u32::MAX && perm & crate::uapi::KEY_GRP_ALL != 0 && k.gid.get() == cred.gid {
         perm >> 8
     } else {
         perm

@@ -24,13 +24,14 @@ pub struct KeyRef {
     pub possessed: bool,
 }
 
-/// Whether `key` is reachable from the session keyring through keyrings
-/// (`search_process_keyrings_rcu()` finding it).
+/// Whether `key` is reachable from the thread, process or session keyring
+/// through keyrings (`search_process_keyrings_rcu()` finding it).
 fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
-    let Some(ses) = cx.k.key_registry.session.get() else {
-        return false;
-    };
-    let mut stack = vec![ses];
+    let reg = &cx.k.key_registry;
+    let mut stack: Vec<Id<Key>> = Vec::new();
+    stack.extend(reg.session.get());
+    stack.extend(reg.process.get());
+    stack.extend(reg.threads.lock().get(&cx.task.tid).copied());
     let mut seen = Vec::new();
     while let Some(k) = stack.pop() {
         if k == key {
@@ -48,16 +49,31 @@ fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
     false
 }
 
-/// `look_up_user_keyrings()`: the user keyring `_uid.N`, created on first use.
-fn user_keyring(cx: &Cx<'_>) -> KResult<Id<Key>> {
+/// Models `look_up_user_keyrings()`: the user keyring `_uid.N` and the
+/// user session keyring `_uid_ses.N` (which links it), created on first
+/// use. Returns (user keyring, user session keyring).
+fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
     let cred = cx.current_cred();
-    if let Some(k) = cred.user.uid_keyring.get() {
-        return Ok(k);
+    if let (Some(u), Some(s)) = (cred.user.uid_keyring.get(), cred.user.session_keyring.get()) {
+        return Ok((u, s));
     }
     let perm = (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL;
-    let k = key_alloc(cx, KeyType::Keyring, &format!("_uid.{}", cred.uid), cred.uid, cred.gid, perm)?;
+    let u = key_alloc(cx, KeyType::Keyring, &format!("_uid.{}", cred.uid), cred.uid, cred.gid, perm)?;
+    mark_key_instantiated(cx, u, None);
+    let s = key_alloc(cx, KeyType::Keyring, &format!("_uid_ses.{}", cred.uid), cred.uid, cred.gid, perm)?;
+    mark_key_instantiated(cx, s, None);
+    super::keyring::key_link(cx, s, u)?;
+    cred.user.uid_keyring.set(Some(u));
+    cred.user.session_keyring.set(Some(s));
+    Ok((u, s))
+}
+
+/// Models `install_thread_keyring()` / `install_process_keyring()`: a new
+/// keyring owned by the credentials.
+fn install_keyring(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
+    let cred = cx.current_cred();
+    let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, KEY_POS_ALL | KEY_USR_VIEW)?;
     mark_key_instantiated(cx, k, None);
-    cred.user.uid_keyring.set(Some(k));
     Ok(k)
 }
 
@@ -77,18 +93,49 @@ fn wait_for_key_construction(cx: &Cx<'_>, key: Id<Key>) -> KResult<()> {
 
 /// Models `lookup_user_key(id, lflags, need_perm)`.
 pub fn lookup_user_key(cx: &Cx<'_>, id: i32, lflags: u32, need: KeyNeedPerm) -> KResult<KeyRef> {
+    let reg = &cx.k.key_registry;
     let (key, possessed) = match id {
+        KEY_SPEC_THREAD_KEYRING => {
+            let existing = reg.threads.lock().get(&cx.task.tid).copied();
+            let k = match existing {
+                Some(k) => k,
+                None if lflags & KEY_LOOKUP_CREATE != 0 => {
+                    let k = install_keyring(cx, "_tid")?;
+                    reg.threads.lock().insert(cx.task.tid, k);
+                    k
+                }
+                None => return Err(Errno::ENOKEY),
+            };
+            (key_get(cx, k), true)
+        }
+        KEY_SPEC_PROCESS_KEYRING => {
+            let k = match reg.process.get() {
+                Some(k) => k,
+                None if lflags & KEY_LOOKUP_CREATE != 0 => {
+                    let k = install_keyring(cx, "_pid")?;
+                    reg.process.set(Some(k));
+                    k
+                }
+                None => return Err(Errno::ENOKEY),
+            };
+            (key_get(cx, k), true)
+        }
         KEY_SPEC_SESSION_KEYRING => {
-            let ses = cx.k.key_registry.session.get().ok_or(Errno::ENOKEY)?;
+            let ses = reg.session.get().ok_or(Errno::ENOKEY)?;
             (key_get(cx, ses), true)
         }
         KEY_SPEC_USER_KEYRING => {
-            let k = user_keyring(cx)?;
-            (key_get(cx, k), true)
+            let (u, _) = look_up_user_keyrings(cx)?;
+            (key_get(cx, u), true)
         }
-        KEY_SPEC_THREAD_KEYRING | KEY_SPEC_PROCESS_KEYRING | KEY_SPEC_USER_SESSION_KEYRING => {
-            return Err(Errno::ENOKEY);
+        KEY_SPEC_USER_SESSION_KEYRING => {
+            let (_, s) = look_up_user_keyrings(cx)?;
+            (key_get(cx, s), true)
         }
+        // Group keyrings are not supported.
+        KEY_SPEC_GROUP_KEYRING => return Err(Errno::EINVAL),
+        // No request_key authorisation is ever assumed (see request_key).
+        KEY_SPEC_REQKEY_AUTH_KEY | KEY_SPEC_REQUESTOR_KEYRING => return Err(Errno::ENOKEY),
         id if id < 1 => return Err(Errno::EINVAL),
         id => {
             let k = key_lookup(cx, id)?;

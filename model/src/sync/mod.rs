@@ -25,13 +25,33 @@
 #[cfg(all(loom, feature = "shuttle"))]
 compile_error!("the loom and shuttle backends are exclusive: build with either --cfg loom or --features shuttle");
 
+#[cfg(not(loom))]
+mod std_cell;
+
 #[cfg(not(any(loom, feature = "shuttle")))]
 mod std_backend;
 #[cfg(not(any(loom, feature = "shuttle")))]
 use std_backend as backend;
 
+#[cfg(loom)]
+mod loom_backend;
+#[cfg(loom)]
+use loom_backend as backend;
+
+#[cfg(feature = "shuttle")]
+mod shuttle_backend;
+#[cfg(feature = "shuttle")]
+use shuttle_backend as backend;
+
 pub use backend::atomic;
-pub use backend::{BACKEND, cpu_relax};
+pub use backend::{BACKEND, BLOCKING, cpu_relax};
+
+pub mod explore;
+
+/// Threads of the backend (model threads under loom and shuttle).
+pub mod thread {
+    pub use super::backend::thread::{JoinHandle, spawn, yield_now};
+}
 
 /// Plain `std` primitives for instrumentation: never explored, never a
 /// scheduling point. Holding one across a model lock is forbidden.
@@ -86,6 +106,7 @@ impl SpinLock {
     }
     /// `spin_lock*()`.
     pub fn lock(&self) -> SpinGuard<'_> {
+        trace::lock_acquiring(self.name, trace::LockKind::Spin);
         let raw = self.raw.lock();
         trace::lock_acquired(self.name);
         SpinGuard { lock: self, _raw: raw }
@@ -118,8 +139,9 @@ impl KMutex {
     }
     /// `mutex_lock()`.
     pub fn lock(&self) -> KMutexGuard<'_> {
+        trace::lock_acquiring(self.name, trace::LockKind::Sleeping);
         let raw = self.raw.lock();
-        trace::lock_acquired(self.name);
+        trace::lock_acquired_kind(self.name, trace::LockKind::Sleeping);
         KMutexGuard { lock: self, _raw: raw }
     }
 }
@@ -154,8 +176,9 @@ impl RwSem {
     }
     /// `down_write()`.
     pub fn down_write(&self) -> RwSemGuard<'_> {
+        trace::lock_acquiring(self.name, trace::LockKind::Sleeping);
         let raw = self.raw.lock();
-        trace::lock_acquired(self.name);
+        trace::lock_acquired_kind(self.name, trace::LockKind::Sleeping);
         RwSemGuard { sem: self, _raw: raw }
     }
     /// `down_read()` (see the APPROX note on the type).
@@ -229,9 +252,24 @@ pub fn write_once(a: &atomic::AtomicU32, v: u32) {
 
 /// Declares a per-thread variable: a std `thread_local!` in the std
 /// backend, a per-model-thread one under the explorers.
+#[cfg(not(any(loom, feature = "shuttle")))]
 #[macro_export]
 macro_rules! facade_thread_local {
     ($($t:tt)*) => { std::thread_local!($($t)*); };
+}
+
+/// Declares a per-thread variable (loom: one per model thread).
+#[cfg(loom)]
+#[macro_export]
+macro_rules! facade_thread_local {
+    ($($t:tt)*) => { loom::thread_local!($($t)*); };
+}
+
+/// Declares a per-thread variable (shuttle: one per model thread).
+#[cfg(feature = "shuttle")]
+#[macro_export]
+macro_rules! facade_thread_local {
+    ($($t:tt)*) => { shuttle::thread_local!($($t)*); };
 }
 
 /// `refcount_t: underflow; use-after-free`.
@@ -275,17 +313,38 @@ impl Default for Kref {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    id: u32,
+    exclusive: bool,
+    woken: bool,
+    asleep: bool,
+}
+
+#[derive(Debug, Default)]
+struct WaitList {
+    next_id: u32,
+    waiters: Vec<Waiter>,
+}
+
 /// Models `wait_queue_head_t`: its spinlock (which notification pipes use
 /// as the ring lock, `pipe->rd_wait.lock`) and its sleepers.
 ///
-/// In the std backend nobody else can run while a thread sleeps, so a wait
-/// whose condition is false ends as if a signal interrupted it
-/// (`-ERESTARTSYS`); the explorers' backends really sleep.
+/// A sleeper enqueues under the lock, tests its condition, and sleeps
+/// until a wake-up picks it; wakers hold the lock. Exclusive sleepers
+/// (`pipe_read`, `pipe_write`) are woken one per wake-up, as
+/// `__wake_up_common` does with `nr_exclusive = 1`. In the std backend
+/// nobody else can run while a thread sleeps, so a wait whose condition is
+/// false ends as if a signal interrupted it (`-ERESTARTSYS`).
 #[derive(Debug)]
 pub struct WaitQueueHead {
     /// The wait queue's own spinlock.
     pub lock: SpinLock,
-    /// Wake-ups delivered so far (for liveness checks and the trace).
+    list: KCell<WaitList>,
+    cv: backend::Condvar,
+    /// A signal was delivered to every sleeper (the run is ending).
+    signalled: atomic::AtomicBool,
+    /// Wake-ups delivered so far.
     wakeups: atomic::AtomicU32,
 }
 
@@ -300,26 +359,151 @@ pub enum WaitResult {
 
 impl WaitQueueHead {
     pub fn new(lock_name: &'static str) -> Self {
-        WaitQueueHead { lock: SpinLock::new(lock_name), wakeups: atomic::AtomicU32::new(0) }
+        WaitQueueHead {
+            lock: SpinLock::new(lock_name),
+            list: KCell::new(WaitList::default()),
+            cv: backend::Condvar::new(),
+            signalled: atomic::AtomicBool::new(false),
+            wakeups: atomic::AtomicU32::new(0),
+        }
     }
-    /// `wait_event_interruptible_exclusive(wq, cond)`: enqueue under the
-    /// wait-queue lock, test `cond`, sleep until woken, retest.
+
+    /// `wait_event_interruptible_exclusive(wq, cond)`.
     pub fn wait_event_interruptible_exclusive(&self, cond: impl Fn() -> bool) -> WaitResult {
-        backend::wait_event(&self.lock, &self.wakeups, &cond)
+        self.wait_event(true, cond)
     }
-    /// `wake_up_interruptible*()` from a caller that does not hold the lock.
+
+    /// `wait_event_interruptible(wq, cond)`.
+    pub fn wait_event_interruptible(&self, cond: impl Fn() -> bool) -> WaitResult {
+        self.wait_event(false, cond)
+    }
+
+    fn wait_event(&self, exclusive: bool, cond: impl Fn() -> bool) -> WaitResult {
+        trace::sleeping("wait_event");
+        if !BLOCKING {
+            return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
+        }
+        loop {
+            // prepare_to_wait*(): enqueue under the wait-queue lock.
+            let id = {
+                let _g = self.lock.lock();
+                self.list.with_mut(|l| {
+                    l.next_id += 1;
+                    let id = l.next_id;
+                    l.waiters.push(Waiter { id, exclusive, woken: false, asleep: false });
+                    id
+                })
+            };
+            let result = if cond() {
+                Some(WaitResult::Woken)
+            } else if self.signalled.load(atomic::Ordering::Acquire) {
+                Some(WaitResult::Interrupted)
+            } else {
+                None
+            };
+            let g = self.lock.lock();
+            if let Some(r) = result {
+                // finish_wait()
+                self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
+                drop(g);
+                return r;
+            }
+            // schedule(): sleep until a wake-up picks us or a signal arrives.
+            self.list.with_mut(|l| l.waiters.iter_mut().filter(|w| w.id == id).for_each(|w| w.asleep = true));
+            let mut g = g;
+            loop {
+                let woken = self.list.with(|l| l.waiters.iter().any(|w| w.id == id && w.woken));
+                if woken || self.signalled.load(atomic::Ordering::Acquire) {
+                    break;
+                }
+                g = g.wait(&self.cv);
+            }
+            self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
+            drop(g);
+            if self.signalled.load(atomic::Ordering::Acquire) {
+                return WaitResult::Interrupted;
+            }
+            // Woken: loop and test the condition again.
+        }
+    }
+
+    fn wake_locked(&self, nr_exclusive: u32) {
+        self.wakeups.fetch_add(1, atomic::Ordering::Release);
+        let mut nr = nr_exclusive;
+        let any = self.list.with_mut(|l| {
+            let mut any = false;
+            for w in l.waiters.iter_mut().filter(|w| !w.woken) {
+                if w.exclusive {
+                    if nr == 0 {
+                        continue;
+                    }
+                    nr -= 1;
+                }
+                w.woken = true;
+                any = true;
+            }
+            any
+        });
+        if any {
+            self.cv.notify_all();
+        }
+    }
+
+    /// `wake_up_interruptible*()` (one exclusive sleeper), from a caller
+    /// that does not hold the lock.
     pub fn wake_up(&self) {
         let _g = self.lock.lock();
-        self.wakeups.fetch_add(1, atomic::Ordering::Release);
-        backend::wake(&self.wakeups);
+        self.wake_locked(1);
     }
+
+    /// `wake_up_interruptible_all()`.
+    pub fn wake_up_all(&self) {
+        let _g = self.lock.lock();
+        self.wake_locked(u32::MAX);
+    }
+
     /// `wake_up_*_locked()`: the caller holds [`WaitQueueHead::lock`].
     pub fn wake_up_locked(&self, _held: &SpinGuard<'_>) {
-        self.wakeups.fetch_add(1, atomic::Ordering::Release);
-        backend::wake(&self.wakeups);
+        self.wake_locked(1);
     }
+
+    /// Deliver a signal to every sleeper, now and later (the driver ends a
+    /// run this way once every other thread has finished).
+    pub fn signal_all(&self) {
+        let _g = self.lock.lock();
+        self.signalled.store(true, atomic::Ordering::Release);
+        self.cv.notify_all();
+    }
+
+    /// Sleepers that are asleep and not picked by any wake-up.
+    pub fn sleepers(&self) -> u32 {
+        let _g = self.lock.lock();
+        self.list.with(|l| l.waiters.iter().filter(|w| w.asleep && !w.woken).count() as u32)
+    }
+
     /// Wake-ups delivered so far.
     pub fn wakeups(&self) -> u32 {
         self.wakeups.load(atomic::Ordering::Relaxed)
     }
+}
+
+impl<'a> SpinGuard<'a> {
+    /// Sleep on `cv`, releasing the lock meanwhile (the tail of
+    /// `schedule()` under a wait queue).
+    fn wait(self, cv: &backend::Condvar) -> SpinGuard<'a> {
+        let lock = self.lock;
+        let raw = unsafe_take_raw(self);
+        trace::lock_released(lock.name);
+        let raw = cv.wait(raw);
+        trace::lock_acquired(lock.name);
+        SpinGuard { lock, _raw: raw }
+    }
+}
+
+/// Move the raw guard out of a `SpinGuard` without running its `Drop`.
+fn unsafe_take_raw(g: SpinGuard<'_>) -> backend::RawGuard<'_> {
+    let g = std::mem::ManuallyDrop::new(g);
+    // SAFETY: `g` is never used or dropped again; the raw guard is moved
+    // out exactly once.
+    unsafe { std::ptr::read(&g._raw) }
 }

@@ -4,6 +4,10 @@
 
 pub const BACKEND: &str = "std";
 
+/// Nothing else can run while a thread sleeps: a false wait condition
+/// ends at once, as a signal would end it.
+pub const BLOCKING: bool = false;
+
 pub mod atomic {
     pub use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 }
@@ -28,38 +32,45 @@ impl RawLock {
     }
 }
 
-/// Plain memory. In the std backend it is a mutex taken for the duration of
-/// each access; a nested access to the same cell is a bug in the model and
-/// panics rather than deadlocks.
-#[derive(Debug, Default)]
-pub struct Cell<T>(std::sync::Mutex<T>);
+pub use super::std_cell::Cell;
 
-impl<T> Cell<T> {
-    pub fn new(v: T) -> Self {
-        Cell(std::sync::Mutex::new(v))
+/// A condition variable the std backend never waits on (see [`BLOCKING`]).
+#[derive(Debug, Default)]
+pub struct Condvar(std::sync::Condvar);
+
+impl Condvar {
+    pub fn new() -> Self {
+        Condvar(std::sync::Condvar::new())
     }
-    fn guard(&self) -> std::sync::MutexGuard<'_, T> {
-        match self.0.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                panic!("model bug: nested or concurrent access to one KCell in the std backend")
-            }
+    pub fn wait<'a>(&self, g: RawGuard<'a>) -> RawGuard<'a> {
+        self.0.wait(g).unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn notify_all(&self) {
+        self.0.notify_all()
+    }
+}
+
+/// Threads in the sequential backend run to completion when spawned, one
+/// after another: one schedule, no real concurrency (the cells above would
+/// refuse it).
+pub mod thread {
+    /// The result of a thread that has already run.
+    pub struct JoinHandle<T>(std::thread::Result<T>);
+
+    impl<T> JoinHandle<T> {
+        pub fn join(self) -> std::thread::Result<T> {
+            self.0
         }
     }
-    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.guard())
-    }
-    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        f(&mut self.guard())
-    }
-}
 
-/// A sleep in the std backend: nobody else runs, so a false condition can
-/// only end with a signal.
-pub fn wait_event(_lock: &super::SpinLock, _wakeups: &atomic::AtomicU32, cond: &dyn Fn() -> bool) -> super::WaitResult {
-    if cond() { super::WaitResult::Woken } else { super::WaitResult::Interrupted }
-}
+    /// Run `f` now, on this thread.
+    pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        JoinHandle(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+    }
 
-/// Nothing sleeps in the std backend.
-pub fn wake(_wakeups: &atomic::AtomicU32) {}
+    pub fn yield_now() {}
+}

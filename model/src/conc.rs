@@ -1,0 +1,195 @@
+//! The concurrent runner: a program's setup runs sequentially, then each
+//! actor runs its operations on its own thread (a task of the modelled
+//! process), then the checks. The same code runs one schedule under the
+//! std backend, and is explored under loom and shuttle, which choose the
+//! interleaving at every lock, atomic and wait.
+//!
+//! What is checked, and when:
+//! - as they run: the model's own reports (use-after-free and the other
+//!   heap checks, kernel `BUG()`, lockdep's lock order, sleeping under a
+//!   spinlock, the reader's publication check), and under loom every data
+//!   race on kernel memory;
+//! - once every actor that cannot block has finished: no reader or writer
+//!   is asleep while its wait condition holds (`V2`, lost wake-up); then
+//!   every sleeper gets a signal, as a test harness would send one;
+//! - at the end: the oracle over the whole trace and the final state, the
+//!   quiescent checks, and teardown with its leak check.
+//!
+//! A run whose threads all block is a deadlock (`V1`), which loom and
+//! shuttle detect themselves; [`classify`] turns their report into a
+//! violation.
+
+use crate::api::{Op, Outcome};
+use crate::kernel::{Config, Kernel};
+use crate::oracle::{Inv, Oracle, Violation, fail};
+use crate::pipe;
+use crate::seq::Handles;
+use crate::sync::{Arc, thread};
+use crate::trace::Tid;
+
+/// One thread of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// A short name for reports (`poster`, `reader`).
+    pub name: String,
+    /// Its operations, in order.
+    pub ops: Vec<Op>,
+    /// Whether an operation may sleep with nothing left to wake it (a
+    /// blocking read); such actors are joined after the liveness check.
+    pub may_block: bool,
+}
+
+impl Actor {
+    pub fn new(name: &str, ops: Vec<Op>) -> Actor {
+        Actor { name: name.to_string(), ops, may_block: false }
+    }
+    pub fn blocking(name: &str, ops: Vec<Op>) -> Actor {
+        Actor { name: name.to_string(), ops, may_block: true }
+    }
+}
+
+/// A concurrent program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub config: Config,
+    /// Run sequentially before any actor starts (deferred work settles).
+    pub setup: Vec<Op>,
+    pub actors: Vec<Actor>,
+}
+
+/// What one run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Each actor's outcomes, in actor order.
+    pub outcomes: Vec<Vec<Outcome>>,
+    /// Records the oracle matched.
+    pub records_checked: u64,
+}
+
+/// The thread id of actor `i` (the setup runs as task 1).
+pub fn actor_tid(i: usize) -> Tid {
+    2 + i as Tid
+}
+
+/// Run `p` once. Must be called inside a loom model or a shuttle test
+/// under those backends. Violations panic (so the explorer records the
+/// schedule); use [`crate::oracle::catch_violation`] around an explorer to
+/// get them back.
+pub fn run(p: &Program) -> RunOutcome {
+    let k = Arc::new(Kernel::boot(p.config.clone()));
+    let mut handles = Handles::default();
+    {
+        let cx = k.cx(1);
+        for op in &p.setup {
+            handles.exec(&cx, op);
+            k.settle(&cx);
+        }
+    }
+
+    let mut joins: Vec<(usize, bool, thread::JoinHandle<Vec<Outcome>>)> = Vec::new();
+    for (i, a) in p.actors.iter().enumerate() {
+        let k = k.clone();
+        let mut h = handles.clone();
+        let ops = a.ops.clone();
+        let tid = actor_tid(i);
+        let jh = thread::spawn(move || {
+            let cx = k.cx(tid);
+            let mut out = Vec::with_capacity(ops.len());
+            for op in &ops {
+                out.push(h.exec(&cx, op));
+                // Leaving the syscall: RCU callbacks whose grace period
+                // has ended run here.
+                crate::rcu::rcu_advance(&cx);
+            }
+            out
+        });
+        joins.push((i, a.may_block, jh));
+    }
+
+    let mut outcomes: Vec<Option<Vec<Outcome>>> = vec![None; p.actors.len()];
+    let (blocking, finite): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(_, b, _)| *b);
+    for (i, _, jh) in finite {
+        outcomes[i] = Some(jh.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+    }
+
+    // Every thread that cannot block has finished: nobody may be asleep
+    // on a condition that holds.
+    let _ = crate::trace::kfn("liveness");
+    check_wakeups(&k);
+    for (_, pipe) in k.pipes.all() {
+        if crate::heap::Obj::hdr(&pipe).is_live() {
+            pipe.rd_wait.signal_all();
+            pipe.wr_wait.signal_all();
+        }
+    }
+    for (i, _, jh) in blocking {
+        outcomes[i] = Some(jh.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+    }
+
+    let cx = k.cx(1);
+    k.settle(&cx);
+    let mut oracle = Oracle::default();
+    if let Err(v) = oracle.check_quiescent(&k) {
+        fail(v.inv, v.message);
+    }
+    k.shutdown(&cx);
+    if let Err(v) = oracle.check_teardown(&k) {
+        fail(v.inv, v.message);
+    }
+    RunOutcome {
+        outcomes: outcomes.into_iter().map(|o| o.unwrap_or_default()).collect(),
+        records_checked: oracle.records_checked,
+    }
+}
+
+/// `V2`: no reader asleep on a pipe it could read, no writer asleep on a
+/// pipe it could write, once the threads that could wake them are done.
+pub fn check_wakeups(k: &Kernel) {
+    for (pid, p) in k.pipes.all() {
+        if !crate::heap::Obj::hdr(&p).is_live() {
+            continue;
+        }
+        let readers = p.rd_wait.sleepers();
+        if readers > 0 && pipe::pipe_readable(&p) {
+            let occ = pipe::pipe_occupancy(
+                p.head.load(crate::sync::atomic::Ordering::Relaxed),
+                p.tail.load(crate::sync::atomic::Ordering::Relaxed),
+            );
+            fail(
+                Inv::V2,
+                format!("lost wake-up: {readers} reader(s) asleep on pipe#{} with {occ} buffer(s) queued", pid.index()),
+            );
+        }
+        let writers = p.wr_wait.sleepers();
+        if writers > 0 && pipe::pipe_writable(&p) {
+            fail(
+                Inv::V2,
+                format!("lost wake-up: {writers} writer(s) asleep on pipe#{} with room to write", pid.index()),
+            );
+        }
+    }
+}
+
+/// Turn an explorer's failure report into a violation: the model's own
+/// (`invariant X violated: ...`), a deadlock (`V1`), or a loom data race
+/// (`D1`). Anything else is `None` (a bug in the harness).
+pub fn classify(message: &str) -> Option<Violation> {
+    if let Some(v) = message.lines().find_map(Violation::parse) {
+        return Some(v);
+    }
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("deadlock") {
+        return Some(Violation {
+            inv: Inv::V1,
+            message: format!("deadlock: every thread is blocked ({})", first_line(message)),
+        });
+    }
+    if lower.contains("causality violation") || lower.contains("concurrent") && lower.contains("access") {
+        return Some(Violation { inv: Inv::D1, message: format!("data race: {}", first_line(message)) });
+    }
+    None
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("").trim()
+}

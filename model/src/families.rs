@@ -1,0 +1,199 @@
+//! The race families: small concurrent programs, one per way the
+//! notification queue's actors meet. The same program runs under loom
+//! (`tests/loom_families.rs`), shuttle (`tests/shuttle_families.rs`) and,
+//! one schedule at a time, under std; each catalog race switch names the
+//! family that catches it.
+//!
+//! Actors: posters (key operations on watched keys), readers (blocking
+//! and non-blocking), the closer (pipe release while posts are in
+//! flight), the sizer, the filter setter, watch and unwatch, and the key
+//! garbage collector.
+
+use crate::api::ops::*;
+use crate::api::{KeyRef, Op};
+use crate::conc::{Actor, Program};
+use crate::kernel::Config;
+use crate::uapi::*;
+
+/// A race family.
+#[derive(Clone, Copy, Debug)]
+pub struct Family {
+    /// Its name (`post_vs_read`).
+    pub name: &'static str,
+    /// What races with what.
+    pub about: &'static str,
+    /// The program.
+    pub program: fn(Config) -> Program,
+}
+
+fn watched(tag: i32) -> Vec<Op> {
+    vec![notification_pipe(0), set_size(0, 1), user_key(0, "k"), watch(0, 0, tag)]
+}
+
+fn post_vs_read(config: Config) -> Program {
+    Program {
+        config,
+        setup: watched(1),
+        actors: vec![
+            Actor::new("poster", vec![update(0), update(0)]),
+            Actor::new("reader", vec![read(0, 4096), read(0, 4096)]),
+        ],
+    }
+}
+
+fn post_vs_resize(config: Config) -> Program {
+    // The watch exists before the queue is sized: posts race the sizing.
+    Program {
+        config,
+        setup: vec![notification_pipe(0), user_key(0, "k"), watch(0, 0, 1)],
+        actors: vec![Actor::new("sizer", vec![set_size(0, 1)]), Actor::new("poster", vec![update(0), update(0)])],
+    }
+}
+
+fn post_vs_filter(config: Config) -> Program {
+    let only_updated = encode_filter(
+        0,
+        &[WatchNotificationTypeFilter {
+            type_: 1,
+            subtype_filter: [1 << NOTIFY_KEY_UPDATED, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        }],
+    );
+    Program {
+        config,
+        setup: watched(1),
+        actors: vec![
+            Actor::new(
+                "filter",
+                vec![
+                    set_filter(0, only_updated.clone()),
+                    Op::Ioctl { fd: r(0), req: crate::api::IoctlReq::SetFilter(None) },
+                ],
+            ),
+            Actor::new("poster", vec![update(0), Op::SetTimeout { key: KeyRef::Slot(0), secs: 1 }]),
+        ],
+    }
+}
+
+fn post_vs_clear(config: Config) -> Program {
+    let [cr, cw] = close_both(0);
+    Program {
+        config,
+        setup: watched(1),
+        actors: vec![Actor::new("poster", vec![update(0), update(0)]), Actor::new("closer", vec![cr, cw])],
+    }
+}
+
+fn destroy_vs_clear(config: Config) -> Program {
+    let [cr, cw] = close_both(0);
+    Program {
+        config,
+        setup: watched(1),
+        actors: vec![
+            Actor::new("destroyer", vec![Op::Unlink { key: KeyRef::Slot(0), keyring: KeyRef::Session }, Op::KeyGc]),
+            Actor::new("closer", vec![cr, cw]),
+        ],
+    }
+}
+
+fn add_vs_clear_other(config: Config) -> Program {
+    // Queue 1 already watches the key; queue 0 adds a watch while queue 1
+    // is torn down: both change the key's watch list.
+    let [cr, cw] = close_both(1);
+    Program {
+        config,
+        setup: vec![
+            notification_pipe(0),
+            notification_pipe(1),
+            set_size(0, 1),
+            set_size(1, 1),
+            user_key(0, "k"),
+            watch(0, 1, 2),
+        ],
+        actors: vec![Actor::new("watcher", vec![watch(0, 0, 1)]), Actor::new("closer", vec![cr, cw])],
+    }
+}
+
+fn two_posters(config: Config) -> Program {
+    let mut setup = watched(1);
+    setup.push(user_key(1, "k1"));
+    setup.push(watch(1, 0, 2));
+    Program {
+        config,
+        setup,
+        actors: vec![
+            Actor::new("poster0", vec![update(0), update(0)]),
+            Actor::new("poster1", vec![update(1), update(1)]),
+        ],
+    }
+}
+
+fn blocking_reader(config: Config) -> Program {
+    Program {
+        config,
+        setup: vec![
+            Op::Pipe2 { pipe: 0, flags: O_NOTIFICATION_PIPE },
+            set_size(0, 1),
+            user_key(0, "k"),
+            watch(0, 0, 1),
+        ],
+        actors: vec![Actor::blocking("reader", vec![read(0, 4096)]), Actor::new("poster", vec![update(0)])],
+    }
+}
+
+fn unwatch_vs_post(config: Config) -> Program {
+    Program {
+        config,
+        setup: watched(1),
+        actors: vec![
+            Actor::new("unwatcher", vec![watch(0, 0, -1)]),
+            Actor::new("poster", vec![update(0), Op::SetTimeout { key: KeyRef::Slot(0), secs: 1 }]),
+        ],
+    }
+}
+
+/// Every family.
+pub const FAMILIES: &[Family] = &[
+    Family { name: "post_vs_read", about: "a poster fills slots while a reader drains them", program: post_vs_read },
+    Family {
+        name: "post_vs_resize",
+        about: "posts race IOC_WATCH_QUEUE_SET_SIZE on a watched queue",
+        program: post_vs_resize,
+    },
+    Family {
+        name: "post_vs_filter",
+        about: "posts race the replacement and removal of the filter",
+        program: post_vs_filter,
+    },
+    Family {
+        name: "post_vs_clear",
+        about: "posts race the release of the pipe (watch_queue_clear, free)",
+        program: post_vs_clear,
+    },
+    Family {
+        name: "destroy_vs_clear",
+        about: "the key collector's remove_watch_list races watch_queue_clear",
+        program: destroy_vs_clear,
+    },
+    Family {
+        name: "add_vs_clear_other",
+        about: "a watch is added to a key while another queue on that key is cleared",
+        program: add_vs_clear_other,
+    },
+    Family { name: "two_posters", about: "two posters share one queue's notes and ring", program: two_posters },
+    Family {
+        name: "blocking_reader",
+        about: "a blocking reader sleeps until a poster wakes it",
+        program: blocking_reader,
+    },
+    Family {
+        name: "unwatch_vs_post",
+        about: "KEYCTL_WATCH_KEY -1 races posts on the same key",
+        program: unwatch_vs_post,
+    },
+];
+
+/// Look a family up by name.
+pub fn family(name: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.name == name)
+}

@@ -1,0 +1,206 @@
+//! Explorers over a concurrent [`Program`] (with the backends, since it
+//! names loom and shuttle): loom (every interleaving
+//! within a preemption bound, C11 orderings) and shuttle (random, PCT and
+//! DFS schedulers). Each returns how many executions ran and the first
+//! violation, with what replays it: a shuttle schedule token, or for loom
+//! the program and its bounds (loom's exploration order is deterministic).
+
+use crate::conc;
+#[allow(unused_imports)]
+use crate::conc::Program;
+use crate::oracle::Violation;
+
+/// The result of an exploration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exploration {
+    /// Executions started (the failing one included).
+    pub executions: u64,
+    /// The first violation, if any.
+    pub result: Result<(), Violation>,
+    /// A token that replays the failing execution (shuttle only).
+    pub schedule: Option<String>,
+}
+
+/// Run `f`, turning a failure report (a violation, or an explorer's own
+/// deadlock or data-race report) into a [`Violation`]; anything else is a
+/// harness bug and is re-raised.
+pub fn catch_report(f: impl FnOnce()) -> Result<(), Violation> {
+    crate::oracle::catch_panic(f).map_err(|msg| match conc::classify(&msg) {
+        Some(v) => v,
+        None => panic!("explorer failed outside the model's checks: {msg}"),
+    })
+}
+
+#[cfg(loom)]
+pub use self::loom_explorer::*;
+
+#[cfg(loom)]
+mod loom_explorer {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Explore `p` exhaustively within `preemption_bound` preemptions
+    /// (`LOOM_MAX_PREEMPTIONS` overrides it).
+    pub fn loom(p: &Program, preemption_bound: usize, max_branches: usize) -> Exploration {
+        let count = Arc::new(AtomicU64::new(0));
+        let mut b = ::loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(preemption_bound);
+        }
+        b.max_branches = b.max_branches.max(max_branches);
+        let c = count.clone();
+        let p = p.clone();
+        let result = catch_report(move || {
+            b.check(move || {
+                c.fetch_add(1, Ordering::Relaxed);
+                conc::run(&p);
+            })
+        });
+        Exploration { executions: count.load(Ordering::Relaxed), result, schedule: None }
+    }
+}
+
+#[cfg(feature = "shuttle")]
+pub use self::shuttle_explorer::*;
+
+#[cfg(feature = "shuttle")]
+mod shuttle_explorer {
+    use super::*;
+    use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, Schedule, Scheduler, Task, TaskId};
+    use std::sync::{Arc, Mutex};
+
+    /// The choices of one execution: which task ran at each step, and the
+    /// random values handed out.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    struct Choices {
+        tasks: Vec<usize>,
+        randoms: Vec<u64>,
+    }
+
+    impl Choices {
+        fn encode(&self) -> String {
+            let t: Vec<String> = self.tasks.iter().map(|t| t.to_string()).collect();
+            let r: Vec<String> = self.randoms.iter().map(|r| format!("{r:x}")).collect();
+            format!("s1:{}:{}", t.join("."), r.join("."))
+        }
+        fn decode(s: &str) -> Option<Choices> {
+            let mut parts = s.trim().split(':');
+            if parts.next()? != "s1" {
+                return None;
+            }
+            let t = parts.next()?;
+            let r = parts.next().unwrap_or("");
+            let tasks =
+                if t.is_empty() { vec![] } else { t.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()? };
+            let randoms = if r.is_empty() {
+                vec![]
+            } else {
+                r.split('.').map(|x| u64::from_str_radix(x, 16).ok()).collect::<Option<_>>()?
+            };
+            Some(Choices { tasks, randoms })
+        }
+    }
+
+    /// Wraps a scheduler and records each execution's choices.
+    struct Recording<S> {
+        inner: S,
+        current: Arc<Mutex<Choices>>,
+        executions: Arc<Mutex<u64>>,
+    }
+
+    impl<S: Scheduler> Scheduler for Recording<S> {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            let s = self.inner.new_execution();
+            if s.is_some() {
+                *self.current.lock().unwrap() = Choices::default();
+                *self.executions.lock().unwrap() += 1;
+            }
+            s
+        }
+        fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+            let t = self.inner.next_task(runnable, current, is_yielding);
+            if let Some(t) = t {
+                self.current.lock().unwrap().tasks.push(usize::from(t));
+            }
+            t
+        }
+        fn next_u64(&mut self) -> u64 {
+            let v = self.inner.next_u64();
+            self.current.lock().unwrap().randoms.push(v);
+            v
+        }
+    }
+
+    /// Follows recorded choices.
+    struct Replaying {
+        choices: Choices,
+        step: usize,
+        random: usize,
+        started: bool,
+    }
+
+    impl Scheduler for Replaying {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            if self.started {
+                return None;
+            }
+            self.started = true;
+            Some(Schedule::new(0))
+        }
+        fn next_task(&mut self, runnable: &[&Task], _current: Option<TaskId>, _is_yielding: bool) -> Option<TaskId> {
+            let want = *self.choices.tasks.get(self.step)?;
+            self.step += 1;
+            runnable.iter().map(|t| t.id()).find(|id| usize::from(*id) == want)
+        }
+        fn next_u64(&mut self) -> u64 {
+            let v = self.choices.randoms.get(self.random).copied().unwrap_or(0);
+            self.random += 1;
+            v
+        }
+    }
+
+    fn config() -> shuttle::Config {
+        let mut c = shuttle::Config::new();
+        c.failure_persistence = shuttle::FailurePersistence::None;
+        c.stack_size = 0x80000;
+        c
+    }
+
+    fn run_with<S: Scheduler + 'static>(p: &Program, inner: S) -> Exploration {
+        let current = Arc::new(Mutex::new(Choices::default()));
+        let executions = Arc::new(Mutex::new(0u64));
+        let sched = Recording { inner, current: current.clone(), executions: executions.clone() };
+        let runner = shuttle::Runner::new(sched, config());
+        let p = p.clone();
+        let result = catch_report(move || {
+            runner.run(move || {
+                conc::run(&p);
+            });
+        });
+        let schedule = result.is_err().then(|| current.lock().unwrap().encode());
+        let executions = *executions.lock().unwrap();
+        Exploration { executions, result, schedule }
+    }
+
+    /// `iterations` random schedules from `seed`.
+    pub fn shuttle_random(p: &Program, seed: u64, iterations: usize) -> Exploration {
+        run_with(p, RandomScheduler::new_from_seed(seed, iterations))
+    }
+
+    /// `iterations` PCT schedules of bug depth `depth` from `seed`.
+    pub fn shuttle_pct(p: &Program, seed: u64, iterations: usize, depth: usize) -> Exploration {
+        run_with(p, PctScheduler::new_from_seed(seed, depth, iterations))
+    }
+
+    /// Depth-first search over schedules, up to `max_iterations`.
+    pub fn shuttle_dfs(p: &Program, max_iterations: usize) -> Exploration {
+        run_with(p, DfsScheduler::new(Some(max_iterations), false))
+    }
+
+    /// Replay one execution from a token printed by a failing exploration.
+    pub fn shuttle_replay(p: &Program, token: &str) -> Option<Exploration> {
+        let choices = Choices::decode(token)?;
+        Some(run_with(p, Replaying { choices, step: 0, random: 0, started: false }))
+    }
+}
