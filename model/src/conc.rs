@@ -24,7 +24,7 @@ use crate::kernel::{Config, Kernel};
 use crate::oracle::{Inv, Oracle, Violation, fail};
 use crate::pipe;
 use crate::seq::Handles;
-use crate::sync::{Arc, thread};
+use crate::sync::{ActorState, ActorStates, Arc, thread};
 use crate::trace::Tid;
 
 /// One thread of a program.
@@ -66,6 +66,23 @@ pub struct RunOutcome {
     pub records_checked: u64,
 }
 
+// The trace of the latest run on this OS thread (loom and shuttle run all
+// their threads on it), so a driver can show the failing execution.
+std::thread_local! {
+    static LAST_TRACE: std::cell::RefCell<Option<Arc<crate::trace::Trace>>> = const { std::cell::RefCell::new(None) };
+    static DETAIL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The trace of the latest run started on this thread.
+pub fn last_trace() -> Option<Arc<crate::trace::Trace>> {
+    LAST_TRACE.with(|t| t.borrow().clone())
+}
+
+/// Record lock events too in the runs started on this thread (timelines).
+pub fn set_detail(on: bool) {
+    DETAIL.with(|d| d.set(on));
+}
+
 /// The thread id of actor `i` (the setup runs as task 1).
 pub fn actor_tid(i: usize) -> Tid {
     2 + i as Tid
@@ -77,6 +94,10 @@ pub fn actor_tid(i: usize) -> Tid {
 /// get them back.
 pub fn run(p: &Program) -> RunOutcome {
     let k = Arc::new(Kernel::boot(p.config.clone()));
+    LAST_TRACE.with(|t| *t.borrow_mut() = Some(k.trace.clone()));
+    if DETAIL.with(|d| d.get()) {
+        k.trace.detail.store(true, crate::sync::instr::Ordering::Relaxed);
+    }
     let mut handles = Handles::default();
     {
         let cx = k.cx(1);
@@ -86,14 +107,17 @@ pub fn run(p: &Program) -> RunOutcome {
         }
     }
 
+    let states = Arc::new(ActorStates::new(p.actors.len()));
     let mut joins: Vec<(usize, bool, thread::JoinHandle<Vec<Outcome>>)> = Vec::new();
     for (i, a) in p.actors.iter().enumerate() {
         let k = k.clone();
         let mut h = handles.clone();
         let ops = a.ops.clone();
         let tid = actor_tid(i);
+        let states = states.clone();
         let jh = thread::spawn(move || {
             let cx = k.cx(tid);
+            crate::trace::bind_actor(states.clone(), i);
             let mut out = Vec::with_capacity(ops.len());
             for op in &ops {
                 out.push(h.exec(&cx, op));
@@ -101,21 +125,26 @@ pub fn run(p: &Program) -> RunOutcome {
                 // has ended run here.
                 crate::rcu::rcu_advance(&cx);
             }
+            states.set(i, ActorState::Done);
             out
         });
         joins.push((i, a.may_block, jh));
     }
 
     let mut outcomes: Vec<Option<Vec<Outcome>>> = vec![None; p.actors.len()];
+    let blocking_ids: Vec<bool> = p.actors.iter().map(|a| a.may_block).collect();
     let (blocking, finite): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(_, b, _)| *b);
     for (i, _, jh) in finite {
         outcomes[i] = Some(jh.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
     }
 
-    // Every thread that cannot block has finished: nobody may be asleep
-    // on a condition that holds.
-    let _ = crate::trace::kfn("liveness");
+    // Every actor that cannot block has finished; wait until every other
+    // one has finished or gone to sleep. Then nobody is left to wake a
+    // sleeper: a sleeper whose condition holds missed its wake-up (V2),
+    // and any other sleeper will sleep forever (V1).
+    states.wait_until(|v| v.iter().zip(&blocking_ids).all(|(s, b)| !b || *s != ActorState::Running));
     check_wakeups(&k);
+    check_hangs(&k);
     for (_, pipe) in k.pipes.all() {
         if crate::heap::Obj::hdr(&pipe).is_live() {
             pipe.rd_wait.signal_all();
@@ -152,6 +181,7 @@ pub fn check_wakeups(k: &Kernel) {
         let readers = p.rd_wait.sleepers();
         if readers > 0 && pipe::pipe_readable(&p) {
             let occ = pipe::pipe_occupancy(
+                &p,
                 p.head.load(crate::sync::atomic::Ordering::Relaxed),
                 p.tail.load(crate::sync::atomic::Ordering::Relaxed),
             );
@@ -165,6 +195,25 @@ pub fn check_wakeups(k: &Kernel) {
             fail(
                 Inv::V2,
                 format!("lost wake-up: {writers} writer(s) asleep on pipe#{} with room to write", pid.index()),
+            );
+        }
+    }
+}
+
+/// `V1`: once nobody is left to wake them, no thread may still be asleep.
+pub fn check_hangs(k: &Kernel) {
+    for (pid, p) in k.pipes.all() {
+        if !crate::heap::Obj::hdr(&p).is_live() {
+            continue;
+        }
+        let (r, w) = (p.rd_wait.sleepers(), p.wr_wait.sleepers());
+        if r + w > 0 {
+            fail(
+                Inv::V1,
+                format!(
+                    "hang: {r} reader(s) and {w} writer(s) asleep on pipe#{} with nothing left to wake them",
+                    pid.index()
+                ),
             );
         }
     }
@@ -185,7 +234,8 @@ pub fn classify(message: &str) -> Option<Violation> {
         });
     }
     if lower.contains("causality violation") || lower.contains("concurrent") && lower.contains("access") {
-        return Some(Violation { inv: Inv::D1, message: format!("data race: {}", first_line(message)) });
+        let at = crate::sync::last_access().map(|a| format!(" at {a}")).unwrap_or_default();
+        return Some(Violation { inv: Inv::D1, message: format!("data race{at}: {}", first_line(message)) });
     }
     None
 }

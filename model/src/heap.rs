@@ -21,7 +21,8 @@ use std::marker::PhantomData;
 use std::panic::Location;
 
 use crate::oracle::{Inv, fail};
-use crate::sync::instr::{self, Arc, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64 as FAtomicU64, Ordering as FOrdering};
+use crate::sync::instr::{self, Arc, AtomicU32, Ordering};
 use crate::trace;
 
 const LIVE: u32 = 0;
@@ -412,18 +413,19 @@ pub fn bits_to_longs(nbits: u32) -> usize {
     nbits.div_ceil(64) as usize
 }
 
-/// An `unsigned long` bitmap allocation with the kernel's bitops; bit
-/// operations are atomic where the kernel's are (`set_bit`,
-/// `test_and_clear_bit`), and every word access is bounds-checked.
+/// An `unsigned long` bitmap allocation with the kernel's bitops, with
+/// the kernel's orderings: `set_bit` is an unordered atomic RMW,
+/// `test_and_clear_bit` a fully ordered one (it returns a value),
+/// `find_first_bit` plain loads. Every word access is bounds-checked.
 #[derive(Debug)]
 pub struct KBitmap {
-    words: KArray<AtomicU64>,
+    words: KArray<FAtomicU64>,
 }
 
 impl KBitmap {
     /// `bitmap_alloc(nbits)` (uninitialised in the kernel; zero here).
     pub fn new(what: &'static str, nwords: usize) -> Self {
-        KBitmap { words: KArray::new(what, (0..nwords).map(|_| AtomicU64::new(0)).collect()) }
+        KBitmap { words: KArray::new(what, (0..nwords).map(|_| FAtomicU64::new(0)).collect()) }
     }
     /// Words allocated.
     pub fn nwords(&self) -> usize {
@@ -434,26 +436,27 @@ impl KBitmap {
     pub fn bitmap_fill(&self, nbits: u32) {
         let full = (nbits / 64) as usize;
         for i in 0..full {
-            self.words.at(i).store(u64::MAX, Ordering::Relaxed);
+            self.words.at(i).store(u64::MAX, FOrdering::Relaxed);
         }
         let rem = nbits % 64;
         if rem != 0 {
-            self.words.at(full).store((1u64 << rem) - 1, Ordering::Relaxed);
+            self.words.at(full).store((1u64 << rem) - 1, FOrdering::Relaxed);
         }
     }
     /// `memset(map, 0xff, bytes)` over whole words (the pre-fix sizing code).
     #[track_caller]
     pub fn memset_ff(&self, nwords: usize) {
         for i in 0..nwords {
-            self.words.at(i).store(u64::MAX, Ordering::Relaxed);
+            self.words.at(i).store(u64::MAX, FOrdering::Relaxed);
         }
     }
-    /// `find_first_bit(map, size)`: the first set bit below `size`, else `size`.
+    /// `find_first_bit(map, size)`: the first set bit below `size`, else
+    /// `size`. `order` is `Relaxed` for the kernel's plain loads.
     #[track_caller]
-    pub fn find_first_bit(&self, size: u32) -> u32 {
+    pub fn find_first_bit_ordered(&self, size: u32, order: FOrdering) -> u32 {
         let mut idx = 0u32;
         while idx * 64 < size {
-            let w = self.words.at(idx as usize).load(Ordering::Relaxed);
+            let w = self.words.at(idx as usize).load(order);
             if w != 0 {
                 return (idx * 64 + w.trailing_zeros()).min(size);
             }
@@ -461,10 +464,21 @@ impl KBitmap {
         }
         size
     }
+    /// `find_first_bit(map, size)`.
+    #[track_caller]
+    pub fn find_first_bit(&self, size: u32) -> u32 {
+        self.find_first_bit_ordered(size, FOrdering::Relaxed)
+    }
+    /// `set_bit(nr, map)` with the given ordering (`Relaxed`: the kernel's
+    /// unordered `set_bit`).
+    #[track_caller]
+    pub fn set_bit_ordered(&self, nr: u32, order: FOrdering) {
+        self.words.at((nr / 64) as usize).fetch_or(1 << (nr % 64), order);
+    }
     /// `set_bit(nr, map)`.
     #[track_caller]
     pub fn set_bit(&self, nr: u32) {
-        self.words.at((nr / 64) as usize).fetch_or(1 << (nr % 64), Ordering::Relaxed);
+        self.set_bit_ordered(nr, FOrdering::Relaxed)
     }
     /// `__set_bit(nr, map)` (non-atomic; the same here).
     #[track_caller]
@@ -474,23 +488,23 @@ impl KBitmap {
     /// `test_bit(nr, map)`.
     #[track_caller]
     pub fn test_bit(&self, nr: u32) -> bool {
-        self.words.at((nr / 64) as usize).load(Ordering::Relaxed) & (1 << (nr % 64)) != 0
+        self.words.at((nr / 64) as usize).load(FOrdering::Relaxed) & (1 << (nr % 64)) != 0
     }
-    /// `test_and_clear_bit(nr, map)`: true if the bit was set.
+    /// `test_and_clear_bit(nr, map)`: true if the bit was set (fully ordered).
     #[track_caller]
     pub fn test_and_clear_bit(&self, nr: u32) -> bool {
-        let old = self.words.at((nr / 64) as usize).fetch_and(!(1 << (nr % 64)), Ordering::Relaxed);
+        let old = self.words.at((nr / 64) as usize).fetch_and(!(1 << (nr % 64)), FOrdering::SeqCst);
         old & (1 << (nr % 64)) != 0
     }
     /// Set bits in the whole allocation (the oracle's note count).
     pub fn count_ones(&self) -> u32 {
-        self.words.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
+        self.words.iter().map(|w| w.load(FOrdering::Relaxed).count_ones()).sum()
     }
     /// Set bits at or above `nbits` within the allocation.
     pub fn ones_from(&self, nbits: u32) -> Vec<u32> {
         let mut v = Vec::new();
         for (i, w) in self.words.iter().enumerate() {
-            let w = w.load(Ordering::Relaxed);
+            let w = w.load(FOrdering::Relaxed);
             for b in 0..64 {
                 let n = i as u32 * 64 + b;
                 if n >= nbits && w & (1 << b) != 0 {

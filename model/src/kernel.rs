@@ -75,6 +75,11 @@ pub struct Config {
     pub uid: u32,
     /// Whether the tasks hold `CAP_SYS_ADMIN` and `CAP_SYS_RESOURCE`.
     pub privileged: bool,
+    /// Bits of `pipe_index_t`: 32 on 64-bit kernels, 16 on 32-bit ones.
+    pub pipe_index_bits: u32,
+    /// Where new pipes' head and tail start (0 in the kernel; a value near
+    /// the wrap point stands for a pipe that has already moved that much).
+    pub pipe_initial_index: u32,
     /// The event-source revision.
     pub variant: Variant,
     /// Catalog switches on.
@@ -94,8 +99,10 @@ impl Default for Config {
             rlimit_nofile: INR_OPEN_CUR,
             uid: 0,
             privileged: true,
+            pipe_index_bits: 32,
+            pipe_initial_index: 0,
             variant: Variant::Upstream,
-            bugs: BugSet::none(),
+            bugs: BugSet::kernel_today(),
             lsm: LsmPolicy::default(),
         }
     }
@@ -106,6 +113,12 @@ impl Config {
     pub fn notes_per_page(&self) -> u32 {
         self.page_size / crate::watch_queue::WATCH_QUEUE_NOTE_SIZE
     }
+    /// Linux 6.12 with the fixes the harness proposes for its own findings
+    /// (the catalog's `F` rows off): what every explorer must pass.
+    pub fn fixed() -> Config {
+        Config { bugs: BugSet::none(), ..Config::default() }
+    }
+
     /// The same configuration with `bug` switched on.
     pub fn with_bug(mut self, bug: Bug) -> Config {
         self.bugs = self.bugs.with(bug);

@@ -87,23 +87,38 @@ pub struct PipeInodeInfo {
     pub user: Arc<UserStruct>,
     /// `watch_queue`: set for `O_NOTIFICATION_PIPE`, never changed after.
     pub watch_queue: KCell<Option<Id<WatchQueue>>>,
+    /// The values `pipe_index_t` can hold, minus one (`u32::MAX` on 64-bit).
+    pub index_mask: u32,
+    /// The P10 switch, fixed for the pipe's life.
+    pub index_bug: bool,
 }
 
 // ---- include/linux/pipe_fs_i.h ---------------------------------------------
 
-/// `pipe_occupancy(head, tail)` for `pipe_index_t == unsigned int`.
-pub fn pipe_occupancy(head: u32, tail: u32) -> u32 {
-    head.wrapping_sub(tail)
+/// `pipe_occupancy(head, tail)`: `(pipe_index_t)(head - tail)`, where
+/// `pipe_index_t` is `unsigned int` on 64-bit kernels and `unsigned short`
+/// on 32-bit ones (the pipe's `index_mask`). Catalog switches here: P10
+/// (the difference taken in `unsigned int`, without the cast).
+pub fn pipe_occupancy(pipe: &PipeInodeInfo, head: u32, tail: u32) -> u32 {
+    // BUG(P10): no cast to pipe_index_t.
+    if pipe.index_bug { head.wrapping_sub(tail) } else { head.wrapping_sub(tail) & pipe.index_mask }
 }
 
-/// `pipe_empty(head, tail)`.
-pub fn pipe_empty(head: u32, tail: u32) -> bool {
-    head == tail
+/// `pipe_empty(head, tail)`: `!pipe_occupancy(head, tail)` (P10: the old
+/// `head == tail`, which a locally incremented index defeats at the wrap).
+pub fn pipe_empty(pipe: &PipeInodeInfo, head: u32, tail: u32) -> bool {
+    // BUG(P10): compared the indexes as unsigned ints.
+    if pipe.index_bug { head == tail } else { pipe_occupancy(pipe, head, tail) == 0 }
 }
 
 /// `pipe_full(head, tail, limit)`.
-pub fn pipe_full(head: u32, tail: u32, limit: u32) -> bool {
-    pipe_occupancy(head, tail) >= limit
+pub fn pipe_full(pipe: &PipeInodeInfo, head: u32, tail: u32, limit: u32) -> bool {
+    pipe_occupancy(pipe, head, tail) >= limit
+}
+
+/// Store a ring index as `pipe_index_t` holds it.
+fn store_index(pipe: &PipeInodeInfo, a: &AtomicU32, v: u32, order: Ordering) {
+    a.store(v & pipe.index_mask, order)
 }
 
 /// `pipe_has_watch_queue(pipe)`.
@@ -152,7 +167,7 @@ pub fn pipe_readable(pipe: &PipeInodeInfo) -> bool {
     let head = read_once(&pipe.head);
     let tail = read_once(&pipe.tail);
     let writers = read_once(&pipe.writers);
-    !pipe_empty(head, tail) || writers == 0
+    !pipe_empty(pipe, head, tail) || writers == 0
 }
 
 /// Models `pipe_update_tail()`: release the slot, then advance `tail`. For
@@ -172,12 +187,12 @@ fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut t
             pipe.note_loss.set(true);
         }
         tail = tail.wrapping_add(1);
-        pipe.tail.store(tail, Ordering::Relaxed);
+        store_index(&pipe, &pipe.tail, tail, Ordering::Relaxed);
         cx.k.trace.push(Event::Consumed { tid: trace::tid(), pipe: pid.index(), bytes: consumed.to_vec(), loss });
         return tail;
     }
     tail = tail.wrapping_add(1);
-    pipe.tail.store(tail, Ordering::Relaxed);
+    store_index(&pipe, &pipe.tail, tail, Ordering::Relaxed);
     tail
 }
 
@@ -208,14 +223,15 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
 
     // Wake writers only if the pipe was full when reading started.
     let mut was_full = pipe_full(
+        &pipe,
         pipe.head.load(Ordering::Relaxed),
         pipe.tail.load(Ordering::Relaxed),
         pipe.max_usage.load(Ordering::Relaxed),
     );
     loop {
         // Read ->head with a barrier vs post_one_notification().
-        // BUG(W2) is a concurrency switch; the sequential model always acquires.
-        let head = smp_load_acquire(&pipe.head);
+        // BUG(W2): a plain load.
+        let head = if cx.bug(Bug::W2) { read_once(&pipe.head) } else { smp_load_acquire(&pipe.head) };
         let mut tail = pipe.tail.load(Ordering::Relaxed);
         let mask = pipe.ring_size.get().wrapping_sub(1);
 
@@ -233,7 +249,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
             cx.k.trace.push(Event::LossFabricated { tid: trace::tid(), pipe: pid.index() });
         }
 
-        if !pipe_empty(head, tail) {
+        if !pipe_empty(&pipe, head, tail) {
             let bufs = pipe.bufs.get();
             let buf = bufs.at((tail & mask) as usize);
             let mut chars = buf.len.get() as usize;
@@ -276,7 +292,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
             if total_len == 0 {
                 break; // common path: read succeeded
             }
-            if !pipe_empty(head, tail) {
+            if !pipe_empty(&pipe, head, tail) {
                 continue; // more to do?
             }
         }
@@ -306,13 +322,14 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
         // longer so. Recompute after the sleep.
         guard = Some(pipe.mutex.lock());
         was_full = pipe_full(
+            &pipe,
             pipe.head.load(Ordering::Relaxed),
             pipe.tail.load(Ordering::Relaxed),
             pipe.max_usage.load(Ordering::Relaxed),
         );
         wake_next_reader = true;
     }
-    if pipe_empty(pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed)) {
+    if pipe_empty(&pipe, pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed)) {
         wake_next_reader = false;
     }
     drop(guard);
@@ -345,7 +362,7 @@ pub fn pipe_writable(pipe: &PipeInodeInfo) -> bool {
     let head = read_once(&pipe.head);
     let tail = read_once(&pipe.tail);
     let max_usage = read_once(&pipe.max_usage);
-    !pipe_full(head, tail, max_usage) || read_once(&pipe.readers) == 0
+    !pipe_full(pipe, head, tail, max_usage) || read_once(&pipe.readers) == 0
 }
 
 /// Models `pipe_write()`. Notification pipes refuse with `EXDEV` before
@@ -367,10 +384,15 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     let mut wake_next_writer = false;
     // signal_pending(current): a sleep ended by a signal.
     let mut signal_pending = false;
+    // The `head` local of the write loop's latest round.
+    #[allow(unused_assignments)]
+    let mut loop_head = 0u32;
 
     // Reject writing to watch queue pipes before the point where we lock
     // the pipe (lockdep would complain about nested pipe locks otherwise).
-    if pipe_has_watch_queue(&pipe) {
+    // BUG(W18): the check came after the lock (and after the zero-length
+    // and no-reader checks).
+    if !cx.bug(Bug::W18) && pipe_has_watch_queue(&pipe) {
         return Err(Errno::EXDEV);
     }
 
@@ -380,19 +402,29 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     }
 
     let mut guard = Some(pipe.mutex.lock());
+    // BUG(P1): the ring mask and max_usage read once, before any sleep.
+    let cached_mask = pipe.ring_size.get().wrapping_sub(1);
+    let cached_max_usage = pipe.max_usage.load(Ordering::Relaxed);
+    let mask_now = |p1: bool| if p1 { cached_mask } else { pipe.ring_size.get().wrapping_sub(1) };
+    let max_usage_now = |p1: bool| if p1 { cached_max_usage } else { pipe.max_usage.load(Ordering::Relaxed) };
+    let p1 = cx.bug(Bug::P1);
 
     'out: {
         if pipe.readers.load(Ordering::Relaxed) == 0 {
             ret = Err(Errno::EPIPE);
             break 'out;
         }
+        if cx.bug(Bug::W18) && pipe_has_watch_queue(&pipe) {
+            ret = Err(Errno::EXDEV);
+            break 'out;
+        }
 
         // If it wasn't empty we try to merge new data into the last buffer.
         let head = pipe.head.load(Ordering::Relaxed);
-        was_empty = pipe_empty(head, pipe.tail.load(Ordering::Relaxed));
+        was_empty = pipe_empty(&pipe, head, pipe.tail.load(Ordering::Relaxed));
         let chars = total_len & (page_size - 1);
         if chars != 0 && !was_empty {
-            let mask = pipe.ring_size.get() - 1;
+            let mask = mask_now(p1);
             let bufs = pipe.bufs.get();
             let buf = bufs.at((head.wrapping_sub(1) & mask) as usize);
             let offset = (buf.offset.get() + buf.len.get()) as usize;
@@ -417,8 +449,9 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
             }
 
             let head = pipe.head.load(Ordering::Relaxed);
-            if !pipe_full(head, pipe.tail.load(Ordering::Relaxed), pipe.max_usage.load(Ordering::Relaxed)) {
-                let mask = pipe.ring_size.get() - 1;
+            loop_head = head;
+            if !pipe_full(&pipe, head, pipe.tail.load(Ordering::Relaxed), max_usage_now(p1)) {
+                let mask = mask_now(p1);
                 let page = match pipe.tmp_page.get() {
                     Some(p) => p,
                     None => match mm::alloc_page(cx, "pipe_write: alloc_page") {
@@ -437,7 +470,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
 
                 // Allocate a slot in the ring in advance and attach an empty
                 // buffer.
-                pipe.head.store(head.wrapping_add(1), Ordering::Relaxed);
+                store_index(&pipe, &pipe.head, head.wrapping_add(1), Ordering::Relaxed);
                 let bufs = pipe.bufs.get();
                 let buf = bufs.at((head & mask) as usize);
                 buf.page.set(Some(page));
@@ -462,11 +495,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
                 }
             }
 
-            if !pipe_full(
-                pipe.head.load(Ordering::Relaxed),
-                pipe.tail.load(Ordering::Relaxed),
-                pipe.max_usage.load(Ordering::Relaxed),
-            ) {
+            if !pipe_full(&pipe, head, pipe.tail.load(Ordering::Relaxed), max_usage_now(p1)) {
                 continue;
             }
 
@@ -496,11 +525,14 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
                 signal_pending = true;
             }
             guard = Some(pipe.mutex.lock());
-            was_empty = pipe_empty(pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed));
+            // BUG(P4): the head from before the sleep.
+            let head_now = if cx.bug(Bug::P4) { loop_head } else { pipe.head.load(Ordering::Relaxed) };
+            was_empty = pipe_empty(&pipe, head_now, pipe.tail.load(Ordering::Relaxed));
             wake_next_writer = true;
         }
     }
     if pipe_full(
+        &pipe,
         pipe.head.load(Ordering::Relaxed),
         pipe.tail.load(Ordering::Relaxed),
         pipe.max_usage.load(Ordering::Relaxed),
@@ -548,9 +580,21 @@ pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> 
             let mut tail = pipe.tail.load(Ordering::Relaxed);
             let mask = pipe.ring_size.get() - 1;
             let bufs = pipe.bufs.get();
-            while tail != head {
+            // 6.12 loops `while (tail != head)`; with 16-bit indexes the
+            // loop must be `while (!pipe_empty(head, tail))` (as from 6.14),
+            // which is the same test at 32 bits.
+            let mut walked = 0;
+            while !pipe_empty(&pipe, head, tail) {
                 count = count.wrapping_add(bufs.at((tail & mask) as usize).len.get());
                 tail = tail.wrapping_add(1);
+                walked += 1;
+                crate::wq_assert!(
+                    I1,
+                    walked <= pipe.ring_size.get(),
+                    "ring occupancy: FIONREAD walked {walked} slots of a {}-slot ring (head={head} tail={})",
+                    pipe.ring_size.get(),
+                    pipe.tail.load(Ordering::Relaxed)
+                );
             }
             Ok(count as i32 as i64)
         }
@@ -579,7 +623,7 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
 
     let mut mask = 0;
     if f.f_mode & FMODE_READ != 0 {
-        if !pipe_empty(head, tail) {
+        if !pipe_empty(&pipe, head, tail) {
             mask |= POLLIN | POLLRDNORM;
         }
         if pipe.writers.load(Ordering::Relaxed) == 0 && f.f_pipe != pipe.w_counter.get() {
@@ -587,7 +631,7 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
         }
     }
     if f.f_mode & FMODE_WRITE != 0 {
-        if !pipe_full(head, tail, pipe.max_usage.load(Ordering::Relaxed)) {
+        if !pipe_full(&pipe, head, tail, pipe.max_usage.load(Ordering::Relaxed)) {
             mask |= POLLOUT | POLLWRNORM;
         }
         // Most Unices do not set EPOLLERR for FIFOs but on Linux they
@@ -687,8 +731,10 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
     let mut user_bufs = account_pipe_buffers(&user, 0, pipe_bufs as u64);
 
     if too_many_pipe_buffers_soft(cx, user_bufs) && pipe_is_unprivileged_user(cx) {
-        user_bufs = account_pipe_buffers(&user, pipe_bufs as u64, PIPE_MIN_DEF_BUFFERS as u64);
-        pipe_bufs = PIPE_MIN_DEF_BUFFERS;
+        // BUG(P8): one slot, not two.
+        let min = if cx.bug(Bug::P8) { 1 } else { PIPE_MIN_DEF_BUFFERS };
+        user_bufs = account_pipe_buffers(&user, pipe_bufs as u64, min as u64);
+        pipe_bufs = min;
     }
 
     if (too_many_pipe_buffers_hard(cx, user_bufs) && pipe_is_unprivileged_user(cx))
@@ -698,12 +744,15 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
         return None;
     }
 
+    let index_mask =
+        if cx.k.config.pipe_index_bits >= 32 { u32::MAX } else { (1u32 << cx.k.config.pipe_index_bits) - 1 };
+    let start = cx.k.config.pipe_initial_index & index_mask;
     let pipe = PipeInodeInfo {
         mutex: KMutex::new("pipe->mutex"),
         rd_wait: WaitQueueHead::new("pipe->rd_wait.lock"),
         wr_wait: WaitQueueHead::new("pipe->wr_wait.lock"),
-        head: AtomicU32::new(0),
-        tail: AtomicU32::new(0),
+        head: AtomicU32::new(start),
+        tail: AtomicU32::new(start),
         max_usage: AtomicU32::new(pipe_bufs),
         ring_size: KCell::new(pipe_bufs),
         nr_accounted: KCell::new(pipe_bufs),
@@ -719,6 +768,8 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
         bufs: KCell::new(new_bufs(cx, pipe_bufs)),
         user,
         watch_queue: KCell::new(None),
+        index_mask,
+        index_bug: cx.bug(Bug::P10),
     };
     Some(cx.k.heap.alloc_in(&cx.k.pipes, "pipe_inode_info", pipe).0)
 }
@@ -816,12 +867,13 @@ pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> K
     }
     let bufs = new_bufs(cx, nr_slots);
 
-    let guard = pipe.rd_wait.lock.lock();
+    // BUG(W12): no lock: posters, which hold only rd_wait.lock, race the swap.
+    let guard = (!cx.bug(Bug::W12)).then(|| pipe.rd_wait.lock.lock());
     let mask = pipe.ring_size.get().wrapping_sub(1);
     let head = pipe.head.load(Ordering::Relaxed);
     let tail = pipe.tail.load(Ordering::Relaxed);
 
-    let n = pipe_occupancy(head, tail);
+    let n = pipe_occupancy(&pipe, head, tail);
     if nr_slots < n {
         drop(guard);
         cx.k.heap.kfree(Obj::hdr(&bufs));

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use crate::heap::{Id, KHeader};
 use crate::kernel::Cx;
 use crate::sync::atomic::{AtomicU32, Ordering};
-use crate::sync::{KCell, instr};
+use crate::sync::{KCell, OrderedState, instr};
 use crate::trace;
 use crate::watch_queue::Watch;
 
@@ -40,7 +40,7 @@ struct RcuState {
 /// (those are the readers that could have seen the old pointer).
 #[derive(Debug, Default)]
 pub struct Rcu {
-    state: instr::Mutex<RcuState>,
+    state: OrderedState<RcuState>,
     /// Callbacks run so far.
     pub completed: instr::AtomicU32,
 }
@@ -54,49 +54,52 @@ pub struct RcuReadGuard<'a> {
 
 impl Drop for RcuReadGuard<'_> {
     fn drop(&mut self) {
-        self.rcu.state.lock().readers.remove(&self.id);
+        self.rcu.state.with(|st| st.readers.remove(&self.id));
     }
 }
 
 impl Rcu {
     /// Read-side sections running now.
     pub fn readers(&self) -> u32 {
-        self.state.lock().readers.len() as u32
+        self.state.with(|st| st.readers.len() as u32)
     }
     /// Callbacks waiting for a grace period.
     pub fn pending(&self) -> usize {
-        self.state.lock().callbacks.len()
+        self.state.with(|st| st.callbacks.len())
     }
     /// Watches whose `free_watch` callback has not run yet.
     pub fn pending_free_watches(&self) -> Vec<Id<Watch>> {
-        self.state
-            .lock()
-            .callbacks
-            .iter()
-            .filter_map(|(_, c)| match c {
-                RcuCallback::FreeWatch(w) => Some(*w),
-                RcuCallback::Kfree(_) => None,
-            })
-            .collect()
+        self.state.with(|st| {
+            st.callbacks
+                .iter()
+                .filter_map(|(_, c)| match c {
+                    RcuCallback::FreeWatch(w) => Some(*w),
+                    RcuCallback::Kfree(_) => None,
+                })
+                .collect()
+        })
     }
     /// Take the callbacks whose grace period has ended.
     fn ready(&self) -> Vec<RcuCallback> {
-        let mut st = self.state.lock();
-        let oldest_reader = st.readers.values().min().copied();
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut st.callbacks).into_iter().partition(|(e, _)| oldest_reader.is_none_or(|r| *e < r));
-        st.callbacks = waiting;
-        ready.into_iter().map(|(_, c)| c).collect()
+        self.state.with(|st| {
+            let oldest_reader = st.readers.values().min().copied();
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut st.callbacks).into_iter().partition(|(e, _)| oldest_reader.is_none_or(|r| *e < r));
+            st.callbacks = waiting;
+            ready.into_iter().map(|(_, c)| c).collect()
+        })
     }
 }
 
 /// `rcu_read_lock()`.
 pub fn rcu_read_lock<'a>(cx: &Cx<'a>) -> RcuReadGuard<'a> {
-    let mut st = cx.k.rcu.state.lock();
-    st.next_reader += 1;
-    let id = st.next_reader;
-    let epoch = st.epoch;
-    st.readers.insert(id, epoch);
+    let id = cx.k.rcu.state.with(|st| {
+        st.next_reader += 1;
+        let id = st.next_reader;
+        let epoch = st.epoch;
+        st.readers.insert(id, epoch);
+        id
+    });
     RcuReadGuard { rcu: &cx.k.rcu, id }
 }
 
@@ -106,10 +109,11 @@ pub fn call_rcu(cx: &Cx<'_>, cb: RcuCallback) {
     if let RcuCallback::Kfree(h) = &cb {
         cx.k.heap.rcu_queue(h, "kfree_rcu");
     }
-    let mut st = cx.k.rcu.state.lock();
-    let e = st.epoch;
-    st.callbacks.push((e, cb));
-    st.epoch += 1;
+    cx.k.rcu.state.with(|st| {
+        let e = st.epoch;
+        st.callbacks.push((e, cb));
+        st.epoch += 1;
+    });
 }
 
 /// `kfree_rcu(obj, rcu)`.

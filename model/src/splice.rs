@@ -59,7 +59,7 @@ pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u
                 let mut g = Some(p.mutex.lock());
                 let mut signal_pending = false;
                 // splice_from_pipe_next(): wait for data.
-                while pipe_empty(p.head.load(Ordering::Relaxed), p.tail.load(Ordering::Relaxed)) {
+                while pipe_empty(&p, p.head.load(Ordering::Relaxed), p.tail.load(Ordering::Relaxed)) {
                     if p.writers.load(Ordering::Relaxed) == 0 {
                         return Ok(0);
                     }
@@ -94,6 +94,7 @@ pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u
                         return Err(Errno::EPIPE);
                     }
                     if !pipe_full(
+                        &p,
                         p.head.load(Ordering::Relaxed),
                         p.tail.load(Ordering::Relaxed),
                         p.max_usage.load(Ordering::Relaxed),

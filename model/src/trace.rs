@@ -159,6 +159,8 @@ struct ThreadCtx {
     funcs: Vec<&'static str>,
     held: Vec<(&'static str, LockKind)>,
     sink: Option<Arc<Trace>>,
+    /// The driver's record of this thread, when it is an actor.
+    actor: Option<(Arc<crate::sync::ActorStates>, usize)>,
 }
 
 crate::facade_thread_local! {
@@ -173,7 +175,26 @@ pub fn bind(trace: Arc<Trace>, tid: Tid) {
         c.sink = Some(trace);
         c.funcs.clear();
         c.held.clear();
+        c.actor = None;
     });
+}
+
+/// Make this thread actor `i` of `states` (see [`crate::conc`]).
+pub fn bind_actor(states: Arc<crate::sync::ActorStates>, i: usize) {
+    CTX.with(|c| c.borrow_mut().actor = Some((states, i)));
+}
+
+/// The driver's record of this thread, when it is an actor.
+pub fn current_actor() -> Option<(Arc<crate::sync::ActorStates>, usize)> {
+    CTX.with(|c| c.borrow().actor.clone())
+}
+
+/// Tell the driver this thread is going to sleep (`true`) or woke up.
+pub fn note_sleep(asleep: bool) {
+    let actor = CTX.with(|c| c.borrow().actor.clone());
+    if let Some((states, i)) = actor {
+        states.set(i, if asleep { crate::sync::ActorState::Asleep } else { crate::sync::ActorState::Running });
+    }
 }
 
 /// This thread's id in the run.

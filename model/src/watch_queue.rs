@@ -17,7 +17,7 @@ use crate::oracle::{Inv, fail};
 use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};
 use crate::sync::atomic::Ordering;
-use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock, smp_store_release};
+use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock};
 use crate::trace::{Event, kfn};
 use crate::uapi::*;
 
@@ -139,7 +139,11 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
     bit += cx.k.pages.get(page).private.get();
 
     let bitmap = deref(wqueue.notes_bitmap.get(), "watch_queue_pipe_buf_release: wqueue->notes_bitmap");
-    bitmap.set_bit(bit);
+    // BUG(F2): set_bit() orders nothing: the reader's copy out of the note
+    // is not ordered before a poster that sees the bit reuses the note.
+    // The proposed fix releases it (smp_mb__before_atomic(); set_bit()).
+    let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { Ordering::Release };
+    bitmap.set_bit_ordered(bit, order);
     // BUG(W6): the page reference taken by post_one_notification was never dropped.
     if !cx.bug(Bug::W6) {
         pipe::generic_pipe_buf_release(cx, buf);
@@ -158,24 +162,40 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
 fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let _f = kfn("post_one_notification");
     let wqueue = cx.k.wqueues.get(wqid);
-    let pid = deref(wqueue.pipe.get(), "post_one_notification: wqueue->pipe");
+    // BUG(W13): `if (!pipe) return false;` then the defunct test under the
+    // ring lock, instead of the caller's lock_wqueue().
+    let pid = if cx.bug(Bug::W13) {
+        match wqueue.pipe.get() {
+            Some(p) => p,
+            None => return false,
+        }
+    } else {
+        deref(wqueue.pipe.get(), "post_one_notification: wqueue->pipe")
+    };
     let pipe = cx.k.pipes.get(pid);
     let mut done = false;
 
     let g = pipe.rd_wait.lock.lock(); // 1.
+    if cx.bug(Bug::W13) && wqueue.pipe.get().is_none() {
+        return false;
+    }
 
     let mask = pipe.ring_size.get().wrapping_sub(1); // 2.
     let head = pipe.head.load(Ordering::Relaxed);
     let tail = pipe.tail.load(Ordering::Relaxed);
     let bufs = pipe.bufs.get();
     let lost = 'post: {
-        if pipe_full(head, tail, pipe.ring_size.get()) {
+        if pipe_full(&pipe, head, tail, pipe.ring_size.get()) {
             break 'post true;
         }
 
         let nr_notes = wqueue.nr_notes.get(); // 3.
+        // BUG(F2): plain loads. With the fix the memcpy below is ordered
+        // after this load by its address dependency, which C11 (and so
+        // loom) can only express as an acquire.
+        let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { Ordering::Acquire };
         let note = match wqueue.notes_bitmap.get() {
-            Some(bm) => bm.find_first_bit(nr_notes),
+            Some(bm) => bm.find_first_bit_ordered(nr_notes, order),
             None if nr_notes == 0 => 0,
             None => crate::heap::null_deref("find_first_bit(wqueue->notes_bitmap == NULL)"),
         };
@@ -203,12 +223,25 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         } else {
             buf.flags.set(PIPE_BUF_FLAG_WHOLE);
         }
-        smp_store_release(&pipe.head, head.wrapping_add(1)); // 6. pairs with pipe_read
-
         let bitmap = deref(wqueue.notes_bitmap.get(), "post_one_notification: wqueue->notes_bitmap");
-        if !bitmap.test_and_clear_bit(note) {
-            // 7.
-            fail(Inv::B1, format!("kernel BUG at post_one_notification: note {note} was already in use"));
+        let claim = || {
+            if !bitmap.test_and_clear_bit(note) {
+                // 7.
+                fail(Inv::B1, format!("kernel BUG at post_one_notification: note {note} was already in use"));
+            }
+        };
+        // FIX(F3): claim the note before a reader can see the slot.
+        if !cx.bug(Bug::F3) {
+            claim();
+        }
+        // 6. pairs with pipe_read's load-acquire.
+        // BUG(W2): a plain store.
+        let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { Ordering::Release };
+        pipe.head.store(head.wrapping_add(1) & pipe.index_mask, order);
+        // BUG(F3), the kernel today: the note is claimed after the head is
+        // published, so a reader may already have consumed and released it.
+        if cx.bug(Bug::F3) {
+            claim();
         }
         pipe.rd_wait.wake_up_locked(&g); // 8.
         done = true;
@@ -310,6 +343,13 @@ pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mu
             continue;
         }
 
+        // BUG(W13): posted without wqueue->lock; post_one_notification
+        // read wqueue->pipe unlocked and tested defunct only under the
+        // pipe's own rd_wait.lock.
+        if cx.bug(Bug::W13) {
+            post_one_notification(cx, wqid, n);
+            continue;
+        }
         if let Some(g) = lock_wqueue(cx, &wqueue) {
             post_one_notification(cx, wqid, n);
             drop(g);
@@ -324,7 +364,8 @@ pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mu
 ///
 /// Catalog switches here: W4 (sizes from the unrounded count), W5 (no
 /// power-of-two rounding), W9 (error path frees unallocated pages), W19
-/// (`nr_accounted` not updated).
+/// (`nr_accounted` not updated), F4 (the notes are published with plain
+/// stores outside the ring lock, as the kernel does today).
 pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u32) -> KResult<i32> {
     let _f = kfn("watch_queue_set_size");
     let pipe = cx.k.pipes.get(pid);
@@ -425,10 +466,14 @@ pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u
         return error(Errno::ENOMEM);
     };
 
+    // BUG(F4), the kernel today: plain stores that posters, which hold
+    // only the ring lock, read. FIX(F4): publish them under that lock.
+    let guard = (!cx.bug(Bug::F4)).then(|| pipe.rd_wait.lock.lock());
     wqueue.notes.set(Some(pages));
     wqueue.notes_bitmap.set(Some(bitmap));
     wqueue.nr_pages.set(nr_pages);
     wqueue.nr_notes.set(if cx.bug(Bug::W4) { nr_pages * npp } else { nr_notes });
+    drop(guard);
     Ok(0)
 }
 
@@ -691,7 +736,9 @@ pub fn add_watch_to_object(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>) -> 
     let mut ret = Err(Errno::ENOENT);
     if let Some(g) = lock_wqueue(cx, &wqueue) {
         let wlist = cx.k.wlists.get(wlid);
-        let lg = wlist.lock.lock();
+        // BUG(W14): the watch list was changed without wlist->lock,
+        // relying on key->sem, which watch_queue_clear does not take.
+        let lg = (!cx.bug(Bug::W14)).then(|| wlist.lock.lock());
         ret = add_one_watch(cx, wid, wlid, wqid);
         drop(lg);
         drop(g);

@@ -30,7 +30,7 @@ fn first_divergence(config: Config, ops: &[Op]) -> Option<(usize, String, String
 
 #[test]
 fn p12_shows_as_a_spurious_loss_record() {
-    let t = trigger(Bug::P12);
+    let t = trigger(Bug::P12).unwrap();
     assert_eq!(first_divergence(t.config.clone(), &t.ops), None);
     let (i, model, spec) = first_divergence(t.config.with_bug(Bug::P12), &t.ops).expect("P12 must diverge");
     assert_eq!(model, "[meta.loss]", "step {i}");

@@ -21,9 +21,9 @@ pub struct Row {
     pub steps: usize,
 }
 
-/// Run the self-check for one catalog entry.
+/// Run the self-check for one catalog entry with a sequential trigger.
 pub fn check_entry(info: &BugInfo) -> Row {
-    let t = trigger(info.bug);
+    let t = trigger(info.bug).expect("a sequential trigger");
     let off = match run_program(t.config.clone(), &t.ops, t.teardown) {
         Ok(_) => "holds".to_string(),
         Err(v) => format!("{}", v.inv),
@@ -40,9 +40,10 @@ pub fn check_entry(info: &BugInfo) -> Row {
 /// Run the whole self-check, calling `progress(done, total)` after each row.
 pub fn selfcheck(mut progress: impl FnMut(usize, usize)) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (i, info) in CATALOG.iter().enumerate() {
+    let seq: Vec<&BugInfo> = CATALOG.iter().filter(|i| trigger(i.bug).is_some()).collect();
+    for (i, info) in seq.iter().enumerate() {
         rows.push(check_entry(info));
-        progress(i + 1, CATALOG.len());
+        progress(i + 1, seq.len());
     }
     rows
 }

@@ -13,7 +13,8 @@ use crate::uapi::*;
 
 use super::permission::{KeyNeedPerm, key_task_permission};
 use super::{
-    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyType, keyring, notify_key,
+    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyStateWord, KeyType, keyring,
+    notify_key,
 };
 
 /// Largest `user`/`logon` payload (`user_preparse`).
@@ -45,7 +46,7 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         gid: KCell::new(gid),
         perm: KCell::new(perm),
         flags: AtomicU32::new(0),
-        state: KCell::new(KeyState::Uninstantiated),
+        state: KeyStateWord::new(KeyState::Uninstantiated),
         type_,
         description: desc.to_string(),
         payload: KCell::new(Vec::new()),

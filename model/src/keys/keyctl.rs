@@ -312,8 +312,18 @@ pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid:
 pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
     let _f = kfn("keyctl_set_timeout");
     let r = lookup_user_key(cx, id, KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL, KeyNeedPerm::Setattr)?;
-    key::key_set_timeout(cx, r.key, timeout);
-    notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+    if cx.bug(crate::bugs::Bug::F1) {
+        // BUG(F1): key_set_timeout() drops key->sem before the notification
+        // is posted, so an unwatch can slip in between.
+        key::key_set_timeout(cx, r.key, timeout);
+        notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+    } else {
+        // The proposed fix: post under key->sem, like every other SETATTR.
+        let k = cx.k.keys.get(r.key);
+        let _g = k.sem.down_write();
+        k.expiry.set(timeout as u64);
+        notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
+    }
     put(cx, r);
     Ok(0)
 }

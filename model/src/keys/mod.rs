@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use crate::heap::Id;
 use crate::kernel::{Cx, UserStruct};
-use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use crate::sync::{Arc, KCell, Kref, RwSem, instr};
 use crate::uapi::*;
 use crate::watch_queue::{self, WatchList};
@@ -91,6 +91,37 @@ pub enum KeyState {
     Negative(crate::errno::Errno),
 }
 
+/// Models `key->state`: written by `mark_key_instantiated()` with
+/// `smp_store_release()` after the payload, read locklessly by
+/// `key_read_state()` with `smp_load_acquire()`.
+#[derive(Debug)]
+pub struct KeyStateWord(AtomicI32);
+
+impl KeyStateWord {
+    pub fn new(s: KeyState) -> Self {
+        KeyStateWord(AtomicI32::new(Self::encode(s)))
+    }
+    fn encode(s: KeyState) -> i32 {
+        match s {
+            KeyState::Uninstantiated => 0,
+            KeyState::Positive => 1,
+            KeyState::Negative(e) => -e.number(),
+        }
+    }
+    /// `key_read_state()`.
+    pub fn get(&self) -> KeyState {
+        match self.0.load(Ordering::Acquire) {
+            0 => KeyState::Uninstantiated,
+            1 => KeyState::Positive,
+            n => KeyState::Negative(crate::errno::Errno::from_any(-n)),
+        }
+    }
+    /// `smp_store_release(&key->state, ...)`.
+    pub fn set(&self, s: KeyState) {
+        self.0.store(Self::encode(s), Ordering::Release)
+    }
+}
+
 /// Models `struct key`.
 #[derive(Debug)]
 pub struct Key {
@@ -110,7 +141,7 @@ pub struct Key {
     /// `flags`.
     pub flags: AtomicU32,
     /// `state`.
-    pub state: KCell<KeyState>,
+    pub state: KeyStateWord,
     /// `type`.
     pub type_: KeyType,
     /// `description`.

@@ -205,27 +205,152 @@ impl<T> KCell<T> {
         KCell(backend::Cell::new(v))
     }
     /// Read access.
+    #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        note_access();
         self.0.with(f)
     }
     /// Write access.
+    #[track_caller]
     pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        note_access();
         self.0.with_mut(f)
     }
     /// A plain store.
+    #[track_caller]
     pub fn set(&self, v: T) {
+        note_access();
         self.0.with_mut(|x| *x = v)
     }
     /// Replace the value, returning the old one.
+    #[track_caller]
     pub fn replace(&self, v: T) -> T {
+        note_access();
         self.0.with_mut(|x| std::mem::replace(x, v))
     }
 }
 
 impl<T: Clone> KCell<T> {
     /// A plain load.
+    #[track_caller]
     pub fn get(&self) -> T {
+        note_access();
         self.0.with(|x| x.clone())
+    }
+}
+
+// Under loom, the site of the latest access to kernel memory, so that a
+// data-race report can say where the racing access was (loom's own report
+// names no place). One per OS thread: loom runs its threads on the
+// caller's.
+#[cfg(loom)]
+std::thread_local! {
+    static LAST_ACCESS: std::cell::Cell<Option<(&'static std::panic::Location<'static>, &'static str)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+#[cfg(loom)]
+#[track_caller]
+fn note_access() {
+    // Accesses made while a race report unwinds (guards dropping) are not
+    // the racing one.
+    if std::thread::panicking() {
+        return;
+    }
+    let loc = std::panic::Location::caller();
+    let func = trace::current_fn();
+    LAST_ACCESS.with(|c| c.set(Some((loc, func))));
+}
+
+#[cfg(not(loom))]
+#[inline(always)]
+fn note_access() {}
+
+/// Where the latest access to kernel memory happened (loom only):
+/// `file:line (function)`.
+pub fn last_access() -> Option<String> {
+    #[cfg(loom)]
+    {
+        LAST_ACCESS.with(|c| c.get()).map(|(l, f)| {
+            let file = l.file().rsplit_once("model/").map(|(_, r)| r).unwrap_or(l.file());
+            format!("{file}:{} ({f})", l.line())
+        })
+    }
+    #[cfg(not(loom))]
+    {
+        None
+    }
+}
+
+/// Bookkeeping that stands for a kernel primitive's own ordering (RCU's
+/// grace-period machinery): a lock outside lockdep whose critical
+/// sections the explorers see, so a section that starts after another
+/// ended also sees its memory effects, as the primitive's barriers
+/// guarantee.
+#[derive(Debug, Default)]
+pub struct OrderedState<T> {
+    raw: backend::RawLock,
+    state: KCell<T>,
+}
+
+impl<T> OrderedState<T> {
+    pub fn new(v: T) -> Self {
+        OrderedState { raw: backend::RawLock::new(), state: KCell::new(v) }
+    }
+    /// Run `f` on the state inside one critical section.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let _g = self.raw.lock();
+        self.state.with_mut(f)
+    }
+}
+
+/// What the driver of a concurrent run knows about each actor thread:
+/// running, asleep in a wait queue, or done. Not a kernel object: the
+/// driver waits on it (outside lockdep) until no actor is running.
+#[derive(Debug)]
+pub struct ActorStates {
+    raw: backend::RawLock,
+    cv: backend::Condvar,
+    states: KCell<Vec<ActorState>>,
+}
+
+/// One actor's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorState {
+    Running,
+    Asleep,
+    Done,
+}
+
+impl ActorStates {
+    pub fn new(n: usize) -> Self {
+        ActorStates {
+            raw: backend::RawLock::new(),
+            cv: backend::Condvar::new(),
+            states: KCell::new(vec![ActorState::Running; n]),
+        }
+    }
+    /// Record actor `i`'s state and wake the driver.
+    pub fn set(&self, i: usize, s: ActorState) {
+        let _g = self.raw.lock();
+        self.states.with_mut(|v| v[i] = s);
+        self.cv.notify_all();
+    }
+    /// Sleep until `done(states)` holds.
+    pub fn wait_until(&self, done: impl Fn(&[ActorState]) -> bool) -> Vec<ActorState> {
+        let mut g = self.raw.lock();
+        loop {
+            let v = self.states.get();
+            if done(&v) {
+                return v;
+            }
+            g = self.cv.wait(g);
+        }
+    }
+    /// The states now.
+    pub fn snapshot(&self) -> Vec<ActorState> {
+        let _g = self.raw.lock();
+        self.states.get()
     }
 }
 
@@ -313,12 +438,16 @@ impl Default for Kref {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Waiter {
     id: u32,
     exclusive: bool,
     woken: bool,
     asleep: bool,
+    /// The driver's record of the sleeping actor: a wake-up makes it
+    /// runnable at once, as `try_to_wake_up()` sets `TASK_RUNNING` before
+    /// the woken task gets a CPU.
+    actor: Option<(instr::Arc<ActorStates>, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -390,7 +519,13 @@ impl WaitQueueHead {
                 self.list.with_mut(|l| {
                     l.next_id += 1;
                     let id = l.next_id;
-                    l.waiters.push(Waiter { id, exclusive, woken: false, asleep: false });
+                    l.waiters.push(Waiter {
+                        id,
+                        exclusive,
+                        woken: false,
+                        asleep: false,
+                        actor: trace::current_actor(),
+                    });
                     id
                 })
             };
@@ -408,8 +543,14 @@ impl WaitQueueHead {
                 drop(g);
                 return r;
             }
-            // schedule(): sleep until a wake-up picks us or a signal arrives.
-            self.list.with_mut(|l| l.waiters.iter_mut().filter(|w| w.id == id).for_each(|w| w.asleep = true));
+            // schedule(): sleep until a wake-up picks us or a signal
+            // arrives. A wake-up that came between the enqueue and here
+            // already made the task runnable: it does not sleep at all.
+            let already = self.list.with(|l| l.waiters.iter().any(|w| w.id == id && w.woken));
+            if !already {
+                self.list.with_mut(|l| l.waiters.iter_mut().filter(|w| w.id == id).for_each(|w| w.asleep = true));
+                trace::note_sleep(true);
+            }
             let mut g = g;
             loop {
                 let woken = self.list.with(|l| l.waiters.iter().any(|w| w.id == id && w.woken));
@@ -420,6 +561,7 @@ impl WaitQueueHead {
             }
             self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
             drop(g);
+            trace::note_sleep(false);
             if self.signalled.load(atomic::Ordering::Acquire) {
                 return WaitResult::Interrupted;
             }
@@ -440,6 +582,9 @@ impl WaitQueueHead {
                     nr -= 1;
                 }
                 w.woken = true;
+                if let Some((states, i)) = &w.actor {
+                    states.set(*i, ActorState::Running);
+                }
                 any = true;
             }
             any

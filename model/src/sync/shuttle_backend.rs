@@ -48,10 +48,34 @@ impl Condvar {
     }
 }
 
-/// Plain memory. Shuttle runs one thread at a time and switches only at
-/// its own operations, none of which happen inside an access, so the std
-/// cell is sound here.
-pub use super::std_cell::Cell;
+/// Plain memory. Every access is a scheduling point, taken just before the
+/// access: shuttle may run another thread between two plain accesses, as
+/// a CPU may, so a missing lock shows up as an interleaving (a poster
+/// writing into a ring another thread just freed), not only as an
+/// ordering. Shuttle runs one thread at a time and never switches inside
+/// the access itself, so the std cell underneath is sound.
+#[derive(Debug, Default)]
+pub struct Cell<T>(super::std_cell::Cell<T>);
+
+impl<T> Cell<T> {
+    pub fn new(v: T) -> Self {
+        Cell(super::std_cell::Cell::new(v))
+    }
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        switch();
+        self.0.with(f)
+    }
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        switch();
+        self.0.with_mut(f)
+    }
+}
+
+/// A scheduling point that is not a yield (shuttle's `sleep` is a plain
+/// context switch; time is not modelled).
+fn switch() {
+    shuttle::thread::sleep(std::time::Duration::ZERO);
+}
 
 pub mod thread {
     pub use shuttle::thread::{JoinHandle, spawn, yield_now};

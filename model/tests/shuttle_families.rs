@@ -1,0 +1,50 @@
+//! Every race family under shuttle's random, PCT and DFS schedulers: the
+//! fixed model must hold. `WQSIM_SHUTTLE_ITERATIONS` scales the runs (the
+//! PR tier's default is 10,000 random and 10,000 PCT schedules per family).
+
+#![cfg(feature = "shuttle")]
+
+use wqsim_model::explore::{shuttle_dfs, shuttle_pct, shuttle_random};
+use wqsim_model::families::FAMILIES;
+use wqsim_model::kernel::Config;
+
+fn iterations() -> usize {
+    std::env::var("WQSIM_SHUTTLE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+fn seed() -> u64 {
+    std::env::var("WQSIM_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_0001)
+}
+
+#[test]
+fn families_hold_under_random_schedules() {
+    for f in FAMILIES {
+        let e = shuttle_random(&(f.program)(Config::fixed()), seed(), iterations());
+        if let Err(v) = &e.result {
+            panic!("{} (random): {v}\n  replay: {:?}", f.name, e.schedule);
+        }
+        assert!(e.executions as usize >= iterations(), "{}: {} executions", f.name, e.executions);
+    }
+}
+
+#[test]
+fn families_hold_under_pct_schedules() {
+    for f in FAMILIES {
+        let e = shuttle_pct(&(f.program)(Config::fixed()), seed(), iterations(), 3);
+        if let Err(v) = &e.result {
+            panic!("{} (pct): {v}\n  replay: {:?}", f.name, e.schedule);
+        }
+        assert!(e.executions as usize >= iterations(), "{}: {} executions", f.name, e.executions);
+    }
+}
+
+#[test]
+fn families_hold_under_dfs() {
+    for f in FAMILIES {
+        let e = shuttle_dfs(&(f.program)(Config::fixed()), iterations());
+        if let Err(v) = &e.result {
+            panic!("{} (dfs): {v}\n  replay: {:?}", f.name, e.schedule);
+        }
+        assert!(e.executions > 1, "{}: DFS explored {} schedule(s)", f.name, e.executions);
+    }
+}
