@@ -355,3 +355,171 @@ pub mod ops {
         [Op::Close { fd: r(p) }, Op::Close { fd: w(p) }]
     }
 }
+
+// The text form of operations: one line each, as scenario files write
+// them and timelines show them. `sim`'s parser reads exactly this form
+// back (a round-trip property test holds them together).
+
+impl fmt::Display for FdRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FdRef::End(n, End::Read) => write!(f, "p{n}.r"),
+            FdRef::End(n, End::Write) => write!(f, "p{n}.w"),
+            FdRef::Raw(n) => write!(f, "fd:{n}"),
+        }
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRef::Slot(n) => write!(f, "k{n}"),
+            KeyRef::Session => f.write_str(SESSION_NAME),
+            KeyRef::User => f.write_str(USER_NAME),
+            KeyRef::Raw(n) => write!(f, "#{n}"),
+        }
+    }
+}
+
+/// Bytes as an operand: a quoted string when printable, `repeat(0xNN, n)`
+/// for a run of one byte, else `hex:...`.
+pub struct DataText<'a>(pub &'a [u8]);
+
+impl fmt::Display for DataText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b.len() > 8 && b.iter().all(|&x| x == b[0]) {
+            return write!(f, "repeat(0x{:02x}, {})", b[0], b.len());
+        }
+        if !b.is_empty() && b.iter().all(|&x| (0x20..0x7f).contains(&x)) {
+            f.write_str("\"")?;
+            for &x in b {
+                match x {
+                    b'"' => f.write_str("\\\"")?,
+                    b'\\' => f.write_str("\\\\")?,
+                    _ => write!(f, "{}", x as char)?,
+                }
+            }
+            return f.write_str("\"");
+        }
+        f.write_str("hex:")?;
+        for x in b {
+            write!(f, "{x:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A string operand, quoted.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// `open(2)`-style flags by name (`O_NOTIFICATION_PIPE|O_NONBLOCK`), any
+/// remainder in hex; `0` when empty.
+pub fn open_flags_text(flags: u32) -> String {
+    let names = [
+        (O_NOTIFICATION_PIPE, "O_NOTIFICATION_PIPE"),
+        (O_NONBLOCK, "O_NONBLOCK"),
+        (O_DIRECT, "O_DIRECT"),
+        (O_CLOEXEC, "O_CLOEXEC"),
+    ];
+    flag_text(flags, &names)
+}
+
+/// `splice(2)` flags by name.
+pub fn splice_flags_text(flags: u32) -> String {
+    let names =
+        [(0x01, "SPLICE_F_MOVE"), (0x02, "SPLICE_F_NONBLOCK"), (0x04, "SPLICE_F_MORE"), (0x08, "SPLICE_F_GIFT")];
+    flag_text(flags, &names)
+}
+
+fn flag_text(flags: u32, names: &[(u32, &str)]) -> String {
+    let mut parts = Vec::new();
+    let mut rest = flags;
+    for (bit, name) in names {
+        if rest & bit != 0 {
+            parts.push(name.to_string());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 || parts.is_empty() {
+        parts.push(format!("{rest:#x}"));
+    }
+    parts.join("|")
+}
+
+/// `fcntl(2)` commands by name.
+pub fn fcntl_cmd_text(cmd: u32) -> String {
+    match cmd {
+        3 => "F_GETFL".into(),
+        4 => "F_SETFL".into(),
+        F_SETPIPE_SZ => "F_SETPIPE_SZ".into(),
+        F_GETPIPE_SZ => "F_GETPIPE_SZ".into(),
+        n => n.to_string(),
+    }
+}
+
+impl fmt::Display for IoctlReq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoctlReq::Fionread => f.write_str("FIONREAD"),
+            IoctlReq::Fionbio(on) => write!(f, "FIONBIO {}", if *on { "on" } else { "off" }),
+            IoctlReq::SetSize(n) => write!(f, "SET_SIZE {n}"),
+            IoctlReq::SetFilter(None) => f.write_str("SET_FILTER null"),
+            IoctlReq::SetFilter(Some(b)) => write!(f, "SET_FILTER {}", DataText(b)),
+            IoctlReq::Other(n) => write!(f, "{n:#x}"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |k: &Option<KeyRef>| k.map(|k| format!(" {k}")).unwrap_or_default();
+        match self {
+            Op::Pipe2 { pipe, flags } => write!(f, "pipe2 p{pipe} {}", open_flags_text(*flags)),
+            Op::Close { fd } => write!(f, "close {fd}"),
+            Op::Read { fd, len } => write!(f, "read {fd} {len}"),
+            Op::Write { fd, data } => write!(f, "write {fd} {}", DataText(data)),
+            Op::Ioctl { fd, req } => write!(f, "ioctl {fd} {req}"),
+            Op::Fcntl { fd, cmd, arg } => write!(f, "fcntl {fd} {} {arg}", fcntl_cmd_text(*cmd)),
+            Op::Poll { fd } => write!(f, "poll {fd}"),
+            Op::Splice { fd_in, fd_out, len, flags } => {
+                write!(f, "splice {fd_in} {fd_out} {len} {}", splice_flags_text(*flags))
+            }
+            Op::Tee { fd_in, fd_out, len, flags } => {
+                write!(f, "tee {fd_in} {fd_out} {len} {}", splice_flags_text(*flags))
+            }
+            Op::Vmsplice { fd, len, flags } => write!(f, "vmsplice {fd} {len} {}", splice_flags_text(*flags)),
+            Op::AddKey { slot, type_, desc, payload, keyring } => {
+                write!(f, "add_key k{slot} {} {} {} {keyring}", Quoted(type_), Quoted(desc), DataText(payload))
+            }
+            Op::RequestKey { slot, type_, desc, dest } => {
+                write!(f, "request_key k{slot} {} {} {dest}", Quoted(type_), Quoted(desc))
+            }
+            Op::Update { key, payload } => write!(f, "update {key} {}", DataText(payload)),
+            Op::Revoke { key } => write!(f, "revoke {key}"),
+            Op::Invalidate { key } => write!(f, "invalidate {key}"),
+            Op::Clear { keyring } => write!(f, "clear {keyring}"),
+            Op::Link { key, keyring } => write!(f, "link {key} {keyring}"),
+            Op::Unlink { key, keyring } => write!(f, "unlink {key} {keyring}"),
+            Op::Chown { key, uid, gid } => write!(f, "chown {key} {uid} {gid}"),
+            Op::Setperm { key, perm } => write!(f, "setperm {key} {perm:#010x}"),
+            Op::SetTimeout { key, secs } => write!(f, "set_timeout {key} {secs}"),
+            Op::Instantiate { key, payload, keyring } => {
+                write!(f, "instantiate {key} {}{}", DataText(payload), opt(keyring))
+            }
+            Op::Reject { key, timeout, error, keyring } => {
+                let e = Errno::from_number(*error).map(|e| e.name().to_string()).unwrap_or_else(|| error.to_string());
+                write!(f, "reject {key} {timeout} {e}{}", opt(keyring))
+            }
+            Op::WatchKey { key, fd, tag } => write!(f, "watch_key {key} {fd} {tag}"),
+            Op::FailNth { n } => write!(f, "fail_nth {n}"),
+            Op::KeyGc => f.write_str("key_gc"),
+        }
+    }
+}

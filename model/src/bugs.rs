@@ -1,11 +1,17 @@
 //! The bug catalog: every historical bug of the notification queue as a
 //! runtime switch in the model, named by its fix.
 //!
-//! Each switch is off by default (the model is the fixed kernel, Linux
-//! 6.12). Switching one on restores the faulty line, which the code marks
-//! with `BUG(<id>):`. Each entry says how the bug is triggered and which
-//! invariant catches it; `tests/catalog.rs` shows every one caught by the
-//! oracle with the switch on and passing with it off.
+//! Each historical switch (`W`, `P` rows) is off by default: the model is
+//! the fixed kernel, Linux 6.12. Switching one on restores the faulty line,
+//! which the code marks with `BUG(<id>):`. Each entry says how the bug is
+//! triggered and which invariant catches it; `tests/catalog.rs` (sequential
+//! triggers), `tests/shuttle_catalog.rs` and `tests/loom_catalog.rs` (race
+//! families) show every one caught with the switch on and passing off.
+//!
+//! The `F` rows are findings: bugs in the kernel as it is today. They are
+//! on by default, since the model follows the kernel; off is the proposed
+//! fix (`FIX(<id>):` in the code), and [`BugSet::none`] turns every switch
+//! off. See `docs/findings/`.
 
 use std::fmt;
 
@@ -266,6 +272,25 @@ pub struct Trigger {
     pub config: crate::kernel::Config,
     pub ops: Vec<crate::api::Op>,
     pub teardown: bool,
+}
+
+/// Invariants other than [`BugInfo::caught_by`] that a switch's family can
+/// also trip, because the bug has more than one symptom: an explorer may
+/// reach either first. The catalog's own invariant is still the one each
+/// switch must be caught by somewhere.
+pub fn also_caught_by(bug: Bug) -> &'static [Inv] {
+    match bug {
+        // The unlocked resize races the posters' ring accesses (a data
+        // race under loom) before it can become a use-after-free.
+        Bug::W12 => &[Inv::D1],
+        // wqueue->pipe is read unlocked (a data race under loom); and a
+        // post that passed the defunct test can land after the clear
+        // removed its watch (S6).
+        Bug::W13 => &[Inv::D1, Inv::S6],
+        // The corrupted watch list keeps a watch the clear freed.
+        Bug::W14 => &[Inv::H1],
+        _ => &[],
+    }
 }
 
 /// The sequential trigger of `bug` (the same program with the switch off

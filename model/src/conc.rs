@@ -102,7 +102,9 @@ pub fn run(p: &Program) -> RunOutcome {
     {
         let cx = k.cx(1);
         for op in &p.setup {
-            handles.exec(&cx, op);
+            k.trace.push(crate::trace::Event::SyscallEnter { tid: 1, what: op.to_string() });
+            let out = handles.exec(&cx, op);
+            k.trace.push(crate::trace::Event::SyscallExit { tid: 1, ret: out.to_string() });
             k.settle(&cx);
         }
     }
@@ -120,7 +122,10 @@ pub fn run(p: &Program) -> RunOutcome {
             crate::trace::bind_actor(states.clone(), i);
             let mut out = Vec::with_capacity(ops.len());
             for op in &ops {
-                out.push(h.exec(&cx, op));
+                k.trace.push(crate::trace::Event::SyscallEnter { tid, what: op.to_string() });
+                let o = h.exec(&cx, op);
+                k.trace.push(crate::trace::Event::SyscallExit { tid, ret: o.to_string() });
+                out.push(o);
                 // Leaving the syscall: RCU callbacks whose grace period
                 // has ended run here.
                 crate::rcu::rcu_advance(&cx);

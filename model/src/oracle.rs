@@ -543,7 +543,11 @@ impl Oracle {
                     }
                 }
             }
-            Event::SyscallEnter { .. } | Event::SyscallExit { .. } | Event::Lock { .. } | Event::Warn { .. } => {}
+            Event::SyscallEnter { .. }
+            | Event::SyscallExit { .. }
+            | Event::NoteReleased { .. }
+            | Event::Lock { .. }
+            | Event::Warn { .. } => {}
         }
         let _ = k;
         Ok(())

@@ -235,7 +235,7 @@ impl SeqRun {
     /// left, before any grace period: what a concurrent reader could see.
     pub fn step(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
-        let what = format!("{op:?}");
+        let what = op.to_string();
         let (kernel, handles) = (&self.kernel, &mut self.handles);
         let out = catch_violation(|| {
             let cx = kernel.cx(1);

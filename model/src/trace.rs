@@ -36,6 +36,8 @@ pub enum Event {
     /// `pipe_update_tail` retired a notification slot holding `bytes`;
     /// `loss` says whether it carried `PIPE_BUF_FLAG_LOSS`.
     Consumed { tid: Tid, pipe: u32, bytes: Vec<u8>, loss: bool },
+    /// `watch_queue_pipe_buf_release` freed `note` of `wqueue` (set its bit).
+    NoteReleased { tid: Tid, wqueue: u32, note: u32 },
     /// `pipe_read` copied out a fabricated loss record.
     LossFabricated { tid: Tid, pipe: u32 },
     /// `pipe_read` on a notification pipe returned.
@@ -53,10 +55,28 @@ pub enum Event {
     Warn { func: &'static str, what: String },
 }
 
+impl Event {
+    /// The thread the event names, if it names one.
+    pub fn tid(&self) -> Option<Tid> {
+        match self {
+            Event::SyscallEnter { tid, .. }
+            | Event::SyscallExit { tid, .. }
+            | Event::Lock { tid, .. }
+            | Event::Post { tid, .. }
+            | Event::Filtered { tid, .. }
+            | Event::Consumed { tid, .. }
+            | Event::LossFabricated { tid, .. }
+            | Event::NoteReleased { tid, .. }
+            | Event::ReadReturned { tid, .. } => Some(*tid),
+            _ => None,
+        }
+    }
+}
+
 /// The events of one run.
 #[derive(Debug, Default)]
 pub struct Trace {
-    events: instr::Mutex<Vec<Event>>,
+    events: instr::Mutex<Vec<(Tid, Event)>>,
     /// Record lock events too (timelines); off for speed otherwise.
     pub detail: instr::AtomicBool,
     /// The lock-order graph (lockdep): an edge `a -> b` means some thread
@@ -75,10 +95,17 @@ pub enum LockKind {
 
 impl Trace {
     pub fn push(&self, e: Event) {
-        self.events.lock().push(e);
+        // The recording thread: the event's own, else this thread's (the
+        // lock tracker pushes while it holds the thread context).
+        let t = e.tid().unwrap_or_else(|| CTX.with(|c| c.try_borrow().map_or(0, |c| c.tid)));
+        self.events.lock().push((t, e));
     }
     /// A copy of every event so far.
     pub fn events(&self) -> Vec<Event> {
+        self.events.lock().iter().map(|(_, e)| e.clone()).collect()
+    }
+    /// Every event so far with the thread that recorded it.
+    pub fn events_by_thread(&self) -> Vec<(Tid, Event)> {
         self.events.lock().clone()
     }
     /// Number of events so far.
@@ -90,7 +117,7 @@ impl Trace {
     }
     /// Events from index `from` on.
     pub fn since(&self, from: usize) -> Vec<Event> {
-        self.events.lock()[from..].to_vec()
+        self.events.lock()[from..].iter().map(|(_, e)| e.clone()).collect()
     }
     /// The lock-order edges seen so far.
     pub fn lock_order(&self) -> Vec<(&'static str, &'static str)> {

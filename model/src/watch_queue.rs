@@ -144,6 +144,11 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
     // The proposed fix releases it (smp_mb__before_atomic(); set_bit()).
     let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { Ordering::Release };
     bitmap.set_bit_ordered(bit, order);
+    cx.k.trace.push(Event::NoteReleased {
+        tid: crate::trace::tid(),
+        wqueue: buf.private.get().map_or(0, |w| w.index()),
+        note: bit,
+    });
     // BUG(W6): the page reference taken by post_one_notification was never dropped.
     if !cx.bug(Bug::W6) {
         pipe::generic_pipe_buf_release(cx, buf);

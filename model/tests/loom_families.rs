@@ -25,7 +25,13 @@ fn families_hold_under_loom() {
         }
         let e = loom(&(f.program)(Config::fixed()), bound(f), 20_000);
         if let Err(v) = &e.result {
-            panic!("{}: {v} (after {} executions)", f.name, e.executions);
+            panic!(
+                "{}: {v} (after {} executions)\n  replay: RUSTFLAGS=\"--cfg loom\" CARGO_TARGET_DIR=target/loom cargo run --release -p wqsim -- explore --explorer loom --family {} --base fixed --preemptions {}",
+                f.name,
+                e.executions,
+                f.name,
+                bound(f)
+            );
         }
         assert!(e.executions > 1, "{}: loom explored {} execution(s)", f.name, e.executions);
         eprintln!("{}: {} executions (preemption bound {})", f.name, e.executions, bound(f));

@@ -12,6 +12,14 @@ fn iterations() -> usize {
     std::env::var("WQSIM_SHUTTLE_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
 }
 
+/// The command that replays a failing schedule, with its timeline.
+fn replay(family: &str, schedule: &Option<String>) -> String {
+    format!(
+        "CARGO_TARGET_DIR=target/shuttle cargo run --release -p wqsim --features shuttle -- replay --family {family} --base fixed --schedule {}",
+        schedule.as_deref().unwrap_or("?")
+    )
+}
+
 fn seed() -> u64 {
     std::env::var("WQSIM_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_0001)
 }
@@ -21,7 +29,7 @@ fn families_hold_under_random_schedules() {
     for f in FAMILIES {
         let e = shuttle_random(&(f.program)(Config::fixed()), seed(), iterations());
         if let Err(v) = &e.result {
-            panic!("{} (random): {v}\n  replay: {:?}", f.name, e.schedule);
+            panic!("{} (random): {v}\n  replay: {}", f.name, replay(f.name, &e.schedule));
         }
         assert!(e.executions as usize >= iterations(), "{}: {} executions", f.name, e.executions);
     }
@@ -32,7 +40,7 @@ fn families_hold_under_pct_schedules() {
     for f in FAMILIES {
         let e = shuttle_pct(&(f.program)(Config::fixed()), seed(), iterations(), 3);
         if let Err(v) = &e.result {
-            panic!("{} (pct): {v}\n  replay: {:?}", f.name, e.schedule);
+            panic!("{} (pct): {v}\n  replay: {}", f.name, replay(f.name, &e.schedule));
         }
         assert!(e.executions as usize >= iterations(), "{}: {} executions", f.name, e.executions);
     }
@@ -43,7 +51,7 @@ fn families_hold_under_dfs() {
     for f in FAMILIES {
         let e = shuttle_dfs(&(f.program)(Config::fixed()), iterations());
         if let Err(v) = &e.result {
-            panic!("{} (dfs): {v}\n  replay: {:?}", f.name, e.schedule);
+            panic!("{} (dfs): {v}\n  replay: {}", f.name, replay(f.name, &e.schedule));
         }
         assert!(e.executions > 1, "{}: DFS explored {} schedule(s)", f.name, e.executions);
     }

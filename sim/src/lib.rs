@@ -2,74 +2,14 @@
 //!
 //! `selfcheck` runs every catalog trigger with its switch off (the fixed
 //! kernel must hold) and on (the oracle must report the catalog's
-//! invariant) and prints a verdict table.
+//! invariant) and prints a verdict table; `explore` and `replay` run race
+//! families under the explorers; `matrix` measures the detection matrix.
 
-use std::fmt::Write as _;
+pub mod explore;
+pub mod matrix;
+#[cfg(not(loom))]
+pub mod selfcheck;
+pub mod timeline;
 
-use wqsim_model::bugs::{BugInfo, CATALOG, trigger};
-use wqsim_model::seq::run_program;
-
-/// One row of the self-check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
-    pub id: &'static str,
-    pub slug: &'static str,
-    pub expected: String,
-    pub off: String,
-    pub on: String,
-    pub pass: bool,
-    pub steps: usize,
-}
-
-/// Run the self-check for one catalog entry with a sequential trigger.
-pub fn check_entry(info: &BugInfo) -> Row {
-    let t = trigger(info.bug).expect("a sequential trigger");
-    let off = match run_program(t.config.clone(), &t.ops, t.teardown) {
-        Ok(_) => "holds".to_string(),
-        Err(v) => format!("{}", v.inv),
-    };
-    let on_r = run_program(t.config.clone().with_bug(info.bug), &t.ops, t.teardown);
-    let on = match &on_r {
-        Ok(_) => "holds".to_string(),
-        Err(v) => format!("{}", v.inv),
-    };
-    let pass = off == "holds" && on_r.as_ref().err().map(|v| v.inv) == Some(info.caught_by);
-    Row { id: info.id, slug: info.slug, expected: info.caught_by.to_string(), off, on, pass, steps: t.ops.len() }
-}
-
-/// Run the whole self-check, calling `progress(done, total)` after each row.
-pub fn selfcheck(mut progress: impl FnMut(usize, usize)) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let seq: Vec<&BugInfo> = CATALOG.iter().filter(|i| trigger(i.bug).is_some()).collect();
-    for (i, info) in seq.iter().enumerate() {
-        rows.push(check_entry(info));
-        progress(i + 1, seq.len());
-    }
-    rows
-}
-
-/// The verdict table.
-pub fn render(rows: &[Row]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<4} {:<18} {:>5}  {:<10} {:<10} {:<9} verdict",
-        "id", "switch", "steps", "off", "on", "expected"
-    );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{:<4} {:<18} {:>5}  {:<10} {:<10} {:<9} {}",
-            r.id,
-            r.slug,
-            r.steps,
-            r.off,
-            r.on,
-            r.expected,
-            if r.pass { "PASS" } else { "FAIL" }
-        );
-    }
-    let failed = rows.iter().filter(|r| !r.pass).count();
-    let _ = writeln!(s, "{} switches: {} pass, {} fail", rows.len(), rows.len() - failed, failed);
-    s
-}
+#[cfg(not(loom))]
+pub use selfcheck::{Row, check_entry, render, run_program, selfcheck};

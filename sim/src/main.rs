@@ -6,12 +6,43 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wqsim::explore::{Base, Budget, Found, Kind, Target};
+use wqsim_model::bugs::Bug;
+
+/// Print to standard output; a reader that went away (`| head`) ends the
+/// program quietly instead of with a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let mut o = std::io::stdout().lock();
+        if write!(o, $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 
 #[derive(Parser)]
 #[command(name = "wqsim", version, about = "Model checking for the Linux notification queue (watch_queue)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// What to run and on which configuration.
+#[derive(clap::Args, Clone)]
+struct TargetArgs {
+    /// A race family (see `wqsim families`).
+    #[arg(long, conflicts_with = "trigger")]
+    family: Option<String>,
+    /// A catalog switch's sequential trigger (`W4`).
+    #[arg(long)]
+    trigger: Option<String>,
+    /// The configuration before --bugs: `kernel` (the kernel today, every
+    /// finding's switch on) or `fixed` (every switch off).
+    #[arg(long, default_value = "kernel")]
+    base: String,
+    /// Catalog switches to turn on, by ID or slug, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bugs: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -25,13 +56,111 @@ enum Cmd {
     },
     /// List the bug catalog.
     Catalog,
+    /// List the race families.
+    Families,
+    /// Explore a family or trigger with one explorer; on a failure, print
+    /// the violation, the command that replays it and the timeline.
+    Explore {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// seq, loom, random, pct or dfs (each needs its build; the error
+        /// names it). Default: the first this build has.
+        #[arg(long)]
+        explorer: Option<String>,
+        /// Schedules for random and PCT; the cap for DFS.
+        #[arg(long, default_value_t = 10_000)]
+        iterations: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// PCT's bug depth.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Loom's preemption bound (default: the family's).
+        #[arg(long)]
+        preemptions: Option<usize>,
+    },
+    /// Replay a shuttle schedule and print its timeline.
+    Replay {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The `s1:...` token a failure printed.
+        #[arg(long)]
+        schedule: String,
+    },
+    /// Measure the detection matrix with this build's explorers (one
+    /// tab-separated line per cell), or merge measured files into the
+    /// Markdown of docs/catalog.md.
+    Matrix {
+        /// Explorers to run, comma-separated (default: all this build has).
+        #[arg(long, value_delimiter = ',')]
+        explorers: Vec<String>,
+        #[arg(long, default_value_t = 10_000)]
+        iterations: usize,
+        /// Merge these measured files instead of measuring.
+        #[arg(long, num_args = 1..)]
+        merge: Vec<std::path::PathBuf>,
+        /// The command line the merged file names as its generator.
+        #[arg(long, default_value = "ci/matrix")]
+        command: String,
+    },
+}
+
+/// A usage error: message to stderr, exit status 2.
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("wqsim: {msg}");
+    ExitCode::from(2)
+}
+
+fn target(a: &TargetArgs) -> Result<Target, String> {
+    let base = match a.base.as_str() {
+        "kernel" => Base::Kernel,
+        "fixed" => Base::Fixed,
+        other => return Err(format!("--base {other:?}: expected `kernel` or `fixed`")),
+    };
+    let bug = |s: &str| {
+        Bug::from_name(s)
+            .ok_or_else(|| format!("no catalog switch {s:?}; `wqsim catalog` lists them (W4, P10, F1, ...)"))
+    };
+    let bugs = a.bugs.iter().filter(|s| !s.trim().is_empty()).map(|s| bug(s)).collect::<Result<Vec<_>, _>>()?;
+    let trigger = a.trigger.as_deref().map(bug).transpose()?;
+    if a.family.is_none() && trigger.is_none() {
+        return Err("name what to run: --family NAME (`wqsim families`) or --trigger ID".into());
+    }
+    Ok(Target { family: a.family.clone(), trigger, base, bugs })
+}
+
+fn report(t: &Target, f: &Found) -> ExitCode {
+    match &f.result {
+        Ok(()) => {
+            out!("{}: holds after {} execution(s) ({})\n", t.args(), f.executions, f.kind);
+            ExitCode::SUCCESS
+        }
+        Err(v) => {
+            out!("{}: {v}\n", t.args());
+            out!("  after {} execution(s) ({})\n", f.executions, f.kind);
+            if let Some(r) = &f.replay {
+                out!("  replay: {r}\n");
+            }
+            if let (Some(trace), Ok(p)) = (wqsim_model::conc::last_trace(), t.program()) {
+                out!("\ntimeline of the failing execution:\n");
+                out!("{}", wqsim::timeline::render(&p, &trace.events_by_thread()));
+            }
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let tty = std::io::stderr().is_terminal();
     match cli.cmd {
+        #[cfg(loom)]
+        Cmd::Selfcheck { .. } => {
+            usage("the loom build explores only; selfcheck runs in: cargo run --release -p wqsim -- selfcheck")
+        }
+        #[cfg(not(loom))]
         Cmd::Selfcheck { quiet } => {
-            let quiet = quiet || !std::io::stderr().is_terminal();
+            let quiet = quiet || !tty;
             let rows = wqsim::selfcheck(|done, total| {
                 if !quiet {
                     eprint!("\rselfcheck [{:<20}] {done}/{total}", "#".repeat(done * 20 / total));
@@ -41,16 +170,131 @@ fn main() -> ExitCode {
             if !quiet {
                 eprintln!();
             }
-            print!("{}", wqsim::render(&rows));
+            out!("{}", wqsim::render(&rows));
             if rows.iter().all(|r| r.pass) { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Cmd::Catalog => {
             for b in wqsim_model::bugs::CATALOG {
-                println!("{} {}: {} ({}, {})", b.id, b.slug, b.fix_title, b.fix_hash, b.cve.unwrap_or("no CVE"));
-                println!("    site: {}; caught by {} ({})", b.site, b.caught_by, b.caught_by.title());
-                println!("    {}", b.trigger);
+                out!("{} {}: {} ({}, {})\n", b.id, b.slug, b.fix_title, b.fix_hash, b.cve.unwrap_or("no CVE"));
+                let how = b.family.map(|f| format!("family {f}")).unwrap_or_else(|| "sequential trigger".into());
+                out!("    site: {}; caught by {} ({}); {how}\n", b.site, b.caught_by, b.caught_by.title());
+                out!("    {}\n", b.trigger);
             }
             ExitCode::SUCCESS
+        }
+        Cmd::Families => {
+            for f in wqsim_model::families::FAMILIES {
+                out!("{:<20} {} (loom bound {})\n", f.name, f.about, f.loom_bound);
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Explore { target: ta, explorer, iterations, seed, depth, preemptions } => {
+            let t = match target(&ta) {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            };
+            let kind = match explorer {
+                None => Kind::ALL.into_iter().find(|k| k.available()).unwrap_or(Kind::Seq),
+                Some(e) => match Kind::from_name(&e) {
+                    Some(k) => k,
+                    None => return usage(format!("--explorer {e:?}: expected seq, loom, random, pct or dfs")),
+                },
+            };
+            // Lock events cost time: shuttle records them only when it
+            // replays the failing schedule below.
+            wqsim_model::conc::set_detail(matches!(kind, Kind::Seq | Kind::Loom));
+            let budget = Budget { iterations, seed, depth, preemptions };
+            match wqsim::explore::explore(kind, &t, budget) {
+                Ok(f) => {
+                    // Shuttle's trace is of the last execution, not always the
+                    // failing one: replay the schedule to draw it.
+                    if let (Err(_), Some(r)) = (&f.result, &f.replay) {
+                        if let Some(s) = r.split("--schedule ").nth(1) {
+                            wqsim_model::conc::set_detail(true);
+                            let _ = wqsim::explore::replay(&t, s);
+                        }
+                    }
+                    report(&t, &f)
+                }
+                Err(e) => usage(e),
+            }
+        }
+        Cmd::Replay { target: ta, schedule } => {
+            let t = match target(&ta) {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            };
+            wqsim_model::conc::set_detail(true);
+            match wqsim::explore::replay(&t, &schedule) {
+                Ok(f) => report(&t, &f),
+                Err(e) => usage(e),
+            }
+        }
+        Cmd::Matrix { explorers, iterations, merge, command } => {
+            if !merge.is_empty() {
+                let mut cells = Vec::new();
+                for path in &merge {
+                    let text = match std::fs::read_to_string(path) {
+                        Ok(t) => t,
+                        Err(e) => return usage(format!("{}: {e}", path.display())),
+                    };
+                    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                        match wqsim::matrix::Cell::from_tsv(line) {
+                            Some(c) => cells.push(c),
+                            None => {
+                                return usage(format!(
+                                    "{}:{}: not a matrix cell (key, explorer, verdict, invariant, executions, seconds, tab-separated)",
+                                    path.display(),
+                                    n + 1
+                                ));
+                            }
+                        }
+                    }
+                }
+                out!("{}", wqsim::matrix::render_markdown(&cells, &command));
+                return match wqsim::matrix::verdict(&cells) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
+            let kinds: Vec<Kind> = if explorers.is_empty() {
+                Kind::ALL.into_iter().filter(|k| k.available()).collect()
+            } else {
+                let mut v = Vec::new();
+                for e in &explorers {
+                    match Kind::from_name(e) {
+                        Some(k) => v.push(k),
+                        None => return usage(format!("--explorers {e:?}: expected seq, loom, random, pct or dfs")),
+                    }
+                }
+                v
+            };
+            let budget = Budget { iterations, ..Budget::default() };
+            let mut failed = false;
+            for k in kinds {
+                let r = wqsim::matrix::measure(k, budget, |done, total, c| {
+                    if tty {
+                        eprint!("\rmatrix {k:<6} [{:<20}] {done}/{total} {:<24}", "#".repeat(done * 20 / total), c.key);
+                        let _ = std::io::stderr().flush();
+                    }
+                });
+                if tty {
+                    eprintln!();
+                }
+                match r {
+                    Ok(cells) => {
+                        for c in cells {
+                            failed |= !c.ok();
+                            out!("{}\n", c.to_tsv());
+                        }
+                    }
+                    Err(e) => return usage(e),
+                }
+            }
+            if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
     }
 }

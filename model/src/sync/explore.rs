@@ -61,10 +61,10 @@ mod loom_explorer {
     }
 }
 
-#[cfg(feature = "shuttle")]
+#[cfg(all(feature = "shuttle", not(loom)))]
 pub use self::shuttle_explorer::*;
 
-#[cfg(feature = "shuttle")]
+#[cfg(all(feature = "shuttle", not(loom)))]
 mod shuttle_explorer {
     use super::*;
     use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, Schedule, Scheduler, Task, TaskId};
@@ -79,8 +79,16 @@ mod shuttle_explorer {
     }
 
     impl Choices {
+        /// `s1:` then the task chosen at each step, runs written `task*count`
+        /// (`0*41.1*3.0`), then `:` and the random values in hex.
         fn encode(&self) -> String {
-            let t: Vec<String> = self.tasks.iter().map(|t| t.to_string()).collect();
+            let mut t: Vec<String> = Vec::new();
+            let mut i = 0;
+            while i < self.tasks.len() {
+                let n = self.tasks[i..].iter().take_while(|x| **x == self.tasks[i]).count();
+                t.push(if n == 1 { self.tasks[i].to_string() } else { format!("{}*{n}", self.tasks[i]) });
+                i += n;
+            }
             let r: Vec<String> = self.randoms.iter().map(|r| format!("{r:x}")).collect();
             format!("s1:{}:{}", t.join("."), r.join("."))
         }
@@ -91,8 +99,14 @@ mod shuttle_explorer {
             }
             let t = parts.next()?;
             let r = parts.next().unwrap_or("");
-            let tasks =
-                if t.is_empty() { vec![] } else { t.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()? };
+            let mut tasks = Vec::new();
+            for x in t.split('.').filter(|x| !x.is_empty()) {
+                let (task, n) = match x.split_once('*') {
+                    Some((a, n)) => (a.parse::<usize>().ok()?, n.parse::<usize>().ok().filter(|n| *n <= 1 << 24)?),
+                    None => (x.parse::<usize>().ok()?, 1),
+                };
+                tasks.extend(std::iter::repeat_n(task, n));
+            }
             let randoms = if r.is_empty() {
                 vec![]
             } else {
@@ -163,6 +177,7 @@ mod shuttle_explorer {
     fn config() -> shuttle::Config {
         let mut c = shuttle::Config::new();
         c.failure_persistence = shuttle::FailurePersistence::None;
+        c.silence_warnings = true;
         c.stack_size = 0x80000;
         c
     }
@@ -181,6 +196,51 @@ mod shuttle_explorer {
         let schedule = result.is_err().then(|| current.lock().unwrap().encode());
         let executions = *executions.lock().unwrap();
         Exploration { executions, result, schedule }
+    }
+
+    /// One execution that picks the newest runnable task at every step: a
+    /// spawned thread runs to its end before its parent goes on, as the
+    /// std backend runs threads inline.
+    struct NewestFirst {
+        started: bool,
+    }
+
+    impl Scheduler for NewestFirst {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            if std::mem::replace(&mut self.started, true) { None } else { Some(Schedule::new(0)) }
+        }
+        fn next_task(&mut self, runnable: &[&Task], _current: Option<TaskId>, _is_yielding: bool) -> Option<TaskId> {
+            runnable.iter().map(|t| t.id()).max_by_key(|id| usize::from(*id))
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
+    /// Run `f` as the std backend would, inside one shuttle execution (the
+    /// shuttle build has no other way to run model code): threads inline,
+    /// and a wait whose condition is false ends at once (`-ERESTARTSYS`).
+    /// A violation panics out of it, as in the std backend.
+    pub fn shuttle_seq<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        use std::sync::atomic::Ordering as O;
+        let out: Arc<Mutex<Option<R>>> = Arc::new(Mutex::new(None));
+        let f = Arc::new(Mutex::new(Some(f)));
+        let o = out.clone();
+        let runner = shuttle::Runner::new(NewestFirst { started: false }, config());
+        let was = super::super::shuttle_backend::SEQ.swap(true, O::Relaxed);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            runner.run(move || {
+                let f = f.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(f) = f {
+                    *o.lock().unwrap_or_else(|e| e.into_inner()) = Some(f());
+                }
+            })
+        }));
+        super::super::shuttle_backend::SEQ.store(was, O::Relaxed);
+        if let Err(p) = r {
+            std::panic::resume_unwind(p);
+        }
+        out.lock().unwrap_or_else(|e| e.into_inner()).take().expect("the sequential execution ran")
     }
 
     /// `iterations` random schedules from `seed`.

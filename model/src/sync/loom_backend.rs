@@ -6,7 +6,9 @@
 pub const BACKEND: &str = "loom";
 
 /// Explorers block for real: a false wait condition sleeps.
-pub const BLOCKING: bool = true;
+pub fn blocking() -> bool {
+    true
+}
 
 pub mod atomic {
     pub use loom::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};

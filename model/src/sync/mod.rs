@@ -22,8 +22,8 @@
 //! tracker, the trace, violation bookkeeping) uses [`instr`], which is plain
 //! `std` in every backend.
 
-#[cfg(all(loom, feature = "shuttle"))]
-compile_error!("the loom and shuttle backends are exclusive: build with either --cfg loom or --features shuttle");
+// `--cfg loom` wins over the shuttle feature, so a loom build of a crate
+// that depends on the shuttle build of the model gets the loom backend.
 
 #[cfg(not(loom))]
 mod std_cell;
@@ -38,13 +38,13 @@ mod loom_backend;
 #[cfg(loom)]
 use loom_backend as backend;
 
-#[cfg(feature = "shuttle")]
+#[cfg(all(feature = "shuttle", not(loom)))]
 mod shuttle_backend;
-#[cfg(feature = "shuttle")]
+#[cfg(all(feature = "shuttle", not(loom)))]
 use shuttle_backend as backend;
 
 pub use backend::atomic;
-pub use backend::{BACKEND, BLOCKING, cpu_relax};
+pub use backend::{BACKEND, blocking, cpu_relax};
 
 pub mod explore;
 
@@ -391,7 +391,7 @@ macro_rules! facade_thread_local {
 }
 
 /// Declares a per-thread variable (shuttle: one per model thread).
-#[cfg(feature = "shuttle")]
+#[cfg(all(feature = "shuttle", not(loom)))]
 #[macro_export]
 macro_rules! facade_thread_local {
     ($($t:tt)*) => { shuttle::thread_local!($($t)*); };
@@ -509,7 +509,7 @@ impl WaitQueueHead {
 
     fn wait_event(&self, exclusive: bool, cond: impl Fn() -> bool) -> WaitResult {
         trace::sleeping("wait_event");
-        if !BLOCKING {
+        if !blocking() {
             return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
         }
         loop {

@@ -5,8 +5,15 @@
 
 pub const BACKEND: &str = "shuttle";
 
-/// Explorers block for real: a false wait condition sleeps.
-pub const BLOCKING: bool = true;
+/// Set while [`crate::explore::shuttle_seq`] runs a program as one
+/// sequential execution: waits then end at once, as in the std backend.
+pub static SEQ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Explorers block for real (a false wait condition sleeps), except in a
+/// sequential run.
+pub fn blocking() -> bool {
+    !SEQ.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 pub mod atomic {
     pub use shuttle::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};

@@ -6,7 +6,9 @@ pub const BACKEND: &str = "std";
 
 /// Nothing else can run while a thread sleeps: a false wait condition
 /// ends at once, as a signal would end it.
-pub const BLOCKING: bool = false;
+pub fn blocking() -> bool {
+    false
+}
 
 pub mod atomic {
     pub use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -34,7 +36,7 @@ impl RawLock {
 
 pub use super::std_cell::Cell;
 
-/// A condition variable the std backend never waits on (see [`BLOCKING`]).
+/// A condition variable the std backend never waits on (see [`blocking`]).
 #[derive(Debug, Default)]
 pub struct Condvar(std::sync::Condvar);
 
