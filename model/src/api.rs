@@ -376,7 +376,10 @@ impl fmt::Display for KeyRef {
             KeyRef::Slot(n) => write!(f, "k{n}"),
             KeyRef::Session => f.write_str(SESSION_NAME),
             KeyRef::User => f.write_str(USER_NAME),
-            KeyRef::Raw(n) => write!(f, "#{n}"),
+            KeyRef::Raw(-1) => f.write_str(THREAD_NAME),
+            KeyRef::Raw(-2) => f.write_str(PROCESS_NAME),
+            KeyRef::Raw(-5) => f.write_str(USER_SESSION_NAME),
+            KeyRef::Raw(n) => write!(f, "key:{n}"),
         }
     }
 }
@@ -447,10 +450,69 @@ fn flag_text(flags: u32, names: &[(u32, &str)]) -> String {
             rest &= !bit;
         }
     }
-    if rest != 0 || parts.is_empty() {
+    if parts.is_empty() && rest == 0 {
+        return "0".into();
+    }
+    if rest != 0 {
         parts.push(format!("{rest:#x}"));
     }
     parts.join("|")
+}
+
+/// The names of a type's subtypes in filters: key events, and the meta
+/// records (0 removal, 1 loss).
+pub fn subtype_names(type_: u32) -> &'static [&'static str] {
+    match type_ {
+        WATCH_TYPE_KEY_NOTIFY => &KEY_SUBTYPE_NAMES,
+        WATCH_TYPE_META => &["removal", "loss"],
+        _ => &[],
+    }
+}
+
+/// A well-formed filter (`nr_filters` entries, reserved fields zero,
+/// subtypes within the first word) as `{type=key subtypes=updated,linked}`
+/// groups; `None` for anything else, which prints as bytes.
+pub fn filter_text(b: &[u8]) -> Option<String> {
+    let word = |i: usize| b.get(i..i + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let n = word(0)? as usize;
+    if word(4)? != 0 || n == 0 || b.len() != 8 + 44 * n {
+        return None;
+    }
+    let mut groups = Vec::new();
+    for i in 0..n {
+        let at = 8 + 44 * i;
+        let (type_, info_filter, info_mask) = (word(at)?, word(at + 4)?, word(at + 8)?);
+        if (1..8).any(|j| word(at + 12 + 4 * j) != Some(0)) {
+            return None;
+        }
+        let mask = word(at + 12)?;
+        let names = subtype_names(type_);
+        let mut g = match type_ {
+            WATCH_TYPE_KEY_NOTIFY => "{type=key".to_string(),
+            WATCH_TYPE_META => "{type=meta".to_string(),
+            t => format!("{{type={t}"),
+        };
+        let subs: Vec<String> = if mask == u32::MAX {
+            vec!["all".to_string()]
+        } else {
+            (0..32)
+                .filter(|s| mask & (1 << s) != 0)
+                .map(|s| names.get(s).map_or(s.to_string(), |n| n.to_string()))
+                .collect()
+        };
+        if !subs.is_empty() {
+            g += &format!(" subtypes={}", subs.join(","));
+        }
+        if info_filter != 0 {
+            g += &format!(" info_filter={info_filter:#x}");
+        }
+        if info_mask != 0 {
+            g += &format!(" info_mask={info_mask:#x}");
+        }
+        g.push('}');
+        groups.push(g);
+    }
+    Some(groups.join(" "))
 }
 
 /// `fcntl(2)` commands by name.
@@ -471,7 +533,10 @@ impl fmt::Display for IoctlReq {
             IoctlReq::Fionbio(on) => write!(f, "FIONBIO {}", if *on { "on" } else { "off" }),
             IoctlReq::SetSize(n) => write!(f, "SET_SIZE {n}"),
             IoctlReq::SetFilter(None) => f.write_str("SET_FILTER null"),
-            IoctlReq::SetFilter(Some(b)) => write!(f, "SET_FILTER {}", DataText(b)),
+            IoctlReq::SetFilter(Some(b)) => match filter_text(b) {
+                Some(t) => write!(f, "SET_FILTER {t}"),
+                None => write!(f, "SET_FILTER {}", DataText(b)),
+            },
             IoctlReq::Other(n) => write!(f, "{n:#x}"),
         }
     }

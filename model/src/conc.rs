@@ -93,6 +93,7 @@ pub fn actor_tid(i: usize) -> Tid {
 /// schedule); use [`crate::oracle::catch_violation`] around an explorer to
 /// get them back.
 pub fn run(p: &Program) -> RunOutcome {
+    crate::trace::reset_fns();
     let k = Arc::new(Kernel::boot(p.config.clone()));
     LAST_TRACE.with(|t| *t.borrow_mut() = Some(k.trace.clone()));
     if DETAIL.with(|d| d.get()) {

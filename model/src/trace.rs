@@ -235,15 +235,71 @@ pub struct KfnGuard(());
 
 impl Drop for KfnGuard {
     fn drop(&mut self) {
-        CTX.with(|c| {
-            c.borrow_mut().funcs.pop();
+        let (tid, top) = CTX.with(|c| {
+            let mut c = c.borrow_mut();
+            c.funcs.pop();
+            (c.tid, c.funcs.last().copied().unwrap_or("(userspace)"))
         });
+        publish_fn(tid, top);
     }
+}
+
+// The innermost kernel function of every thread of the run, for a
+// scheduler deciding between them (loom and shuttle run every model thread
+// on the driver's OS thread, so one table per OS thread serves a run).
+std::thread_local! {
+    static FN_BY_TID: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    /// The lock each thread is about to take (it waits at the lock's
+    /// scheduling point), if any.
+    static LOCK_BY_TID: RefCell<Vec<Option<&'static str>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn publish_lock(tid: Tid, l: Option<&'static str>) {
+    LOCK_BY_TID.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = tid as usize;
+        if t.len() <= i {
+            t.resize(i + 1, None);
+        }
+        t[i] = l;
+    });
+}
+
+/// The lock thread `tid` is about to take, if it stopped at one.
+pub fn pending_lock_of(tid: Tid) -> Option<&'static str> {
+    LOCK_BY_TID.with(|t| t.borrow().get(tid as usize).copied().flatten())
+}
+
+fn publish_fn(tid: Tid, f: &'static str) {
+    FN_BY_TID.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = tid as usize;
+        if t.len() <= i {
+            t.resize(i + 1, "(userspace)");
+        }
+        t[i] = f;
+    });
+}
+
+/// The innermost kernel function thread `tid` is in, as last published.
+pub fn fn_of(tid: Tid) -> &'static str {
+    FN_BY_TID.with(|t| t.borrow().get(tid as usize).copied().unwrap_or("(userspace)"))
+}
+
+/// Forget every thread's function (a new run starts).
+pub fn reset_fns() {
+    FN_BY_TID.with(|t| t.borrow_mut().clear());
+    LOCK_BY_TID.with(|t| t.borrow_mut().clear());
 }
 
 /// Enter kernel function `name` (push it on this thread's stack).
 pub fn kfn(name: &'static str) -> KfnGuard {
-    CTX.with(|c| c.borrow_mut().funcs.push(name));
+    let tid = CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.funcs.push(name);
+        c.tid
+    });
+    publish_fn(tid, name);
     KfnGuard(())
 }
 
@@ -260,10 +316,11 @@ pub fn held_locks() -> Vec<&'static str> {
 /// Hook from the sync facade, before a lock is taken: lockdep's order
 /// check, and no sleeping lock under a spinlock.
 pub fn lock_acquiring(name: &'static str, kind: LockKind) {
-    let (held, func, sink) = CTX.with(|c| {
+    let (held, func, sink, tid) = CTX.with(|c| {
         let c = c.borrow();
-        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"), c.sink.clone())
+        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"), c.sink.clone(), c.tid)
     });
+    publish_lock(tid, Some(name));
     if kind == LockKind::Sleeping {
         if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
             crate::oracle::fail(
@@ -298,6 +355,8 @@ pub fn lock_acquired(name: &'static str) {
 
 /// Hook from the sync facade, once a lock of `kind` is held.
 pub fn lock_acquired_kind(name: &'static str, kind: LockKind) {
+    let tid = CTX.with(|c| c.borrow().tid);
+    publish_lock(tid, None);
     CTX.with(|c| {
         let mut c = c.borrow_mut();
         c.held.push((name, kind));

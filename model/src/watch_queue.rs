@@ -181,6 +181,9 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let mut done = false;
 
     let g = pipe.rd_wait.lock.lock(); // 1.
+    // Taking the lock wrote its word: if the pipe was freed while this
+    // thread waited for it, that write was a use-after-free.
+    Obj::hdr(&pipe).check();
     if cx.bug(Bug::W13) && wqueue.pipe.get().is_none() {
         return false;
     }

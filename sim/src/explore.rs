@@ -237,6 +237,7 @@ mod backend {
 
 #[cfg(not(loom))]
 mod backend {
+    use super::silenced;
     use super::*;
     use wqsim_model::explore::{catch_report, shuttle_dfs, shuttle_pct, shuttle_random, shuttle_replay, shuttle_seq};
 
@@ -280,43 +281,44 @@ mod backend {
         })
     }
 
-    /// Run `f` with standard error pointed at /dev/null: shuttle writes a
-    /// line or two to it for every failing execution, and the violation
-    /// is reported properly afterwards. A harness bug is re-raised after
-    /// the descriptor is restored, so its message is not lost.
-    fn silenced<R>(f: impl FnOnce() -> R) -> R {
-        use std::os::fd::AsRawFd as _;
-        unsafe extern "C" {
-            fn dup(fd: i32) -> i32;
-            fn dup2(old: i32, new: i32) -> i32;
-            fn close(fd: i32) -> i32;
-        }
-        if std::env::var_os("WQSIM_SHUTTLE_STDERR").is_some() {
-            return f();
-        }
-        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
-            return f();
-        };
-        // SAFETY: plain descriptor calls on descriptor 2 and ones this
-        // function owns; the saved descriptor is restored and closed on
-        // every path (the closure's panic is caught and resumed after).
-        let saved = unsafe { dup(2) };
-        if saved < 0 {
-            return f();
-        }
-        unsafe { dup2(null.as_raw_fd(), 2) };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        unsafe {
-            dup2(saved, 2);
-            close(saved);
-        }
-        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
-    }
-
     pub fn replay(target: &Target, schedule: &str) -> Result<Found, String> {
         let p = target.program()?;
         let e = silenced(|| shuttle_replay(&p, schedule))
             .ok_or_else(|| format!("malformed schedule {schedule:?}: expected the s1:... token a failure printed"))?;
         Ok(Found { kind: Kind::Random, executions: e.executions, result: e.result, replay: None })
     }
+}
+
+#[cfg(not(loom))]
+/// Run `f` with standard error pointed at /dev/null: shuttle writes a
+/// line or two to it for every failing execution, and the violation
+/// is reported properly afterwards. A harness bug is re-raised after
+/// the descriptor is restored, so its message is not lost.
+pub fn silenced<R>(f: impl FnOnce() -> R) -> R {
+    use std::os::fd::AsRawFd as _;
+    unsafe extern "C" {
+        fn dup(fd: i32) -> i32;
+        fn dup2(old: i32, new: i32) -> i32;
+        fn close(fd: i32) -> i32;
+    }
+    if std::env::var_os("WQSIM_SHUTTLE_STDERR").is_some() {
+        return f();
+    }
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: plain descriptor calls on descriptor 2 and ones this
+    // function owns; the saved descriptor is restored and closed on
+    // every path (the closure's panic is caught and resumed after).
+    let saved = unsafe { dup(2) };
+    if saved < 0 {
+        return f();
+    }
+    unsafe { dup2(null.as_raw_fd(), 2) };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    unsafe {
+        dup2(saved, 2);
+        close(saved);
+    }
+    r.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }

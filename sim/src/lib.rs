@@ -5,8 +5,11 @@
 //! invariant) and prints a verdict table; `explore` and `replay` run race
 //! families under the explorers; `matrix` measures the detection matrix.
 
+pub mod cli;
 pub mod explore;
 pub mod matrix;
+pub mod run;
+pub mod scenario;
 #[cfg(not(loom))]
 pub mod selfcheck;
 pub mod timeline;

@@ -47,6 +47,47 @@ struct TargetArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The main job: run every scenario's `run` lines and print the verdict
+    /// table (scenario, driver, executions, result, expected, time).
+    /// Exits 1 when a result differs from its expectation.
+    Check {
+        /// Scenario files or directories (default: scenarios/).
+        paths: Vec<std::path::PathBuf>,
+        /// Leave the time column out (byte-identical output).
+        #[arg(long)]
+        no_time: bool,
+    },
+    /// Run one scenario: the sequential transcript (each operation and its
+    /// result, the record stream of each queue, the verdict), then its runs.
+    Run {
+        file: std::path::PathBuf,
+        /// Only the runs of this driver (seq, random, pct, dfs, schedule).
+        #[arg(long)]
+        driver: Option<String>,
+        /// Override the runs' seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Shrink a failing scenario (fewer operations, threads, preemptions)
+    /// and write the minimal one as FILE's name with `.min.wq`.
+    Minimize {
+        file: std::path::PathBuf,
+        /// Where to write it (default: beside FILE, `.min.wq`).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// The timeline of a scenario's run (or of a replay token's): one
+    /// column per thread, one row per step.
+    Trace {
+        /// A scenario file or a `wq1:` token.
+        what: String,
+        /// Also write the timeline as an SVG picture.
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+    },
+    /// The records a scenario's reads return, as
+    /// samples/watch_queue/watch_test.c prints them.
+    Dump { file: std::path::PathBuf },
     /// Run every catalog switch's trigger off (must hold) and on (must be
     /// caught by its invariant) and print the verdict table.
     Selfcheck {
@@ -79,13 +120,16 @@ enum Cmd {
         #[arg(long)]
         preemptions: Option<usize>,
     },
-    /// Replay a shuttle schedule and print its timeline.
+    /// Replay a failure: a `wq1:` token that `check` or `run` printed, or a
+    /// family with the `s1:` schedule `explore` printed.
     Replay {
+        /// The `wq1:...` token.
+        token: Option<String>,
         #[command(flatten)]
         target: TargetArgs,
-        /// The `s1:...` token a failure printed.
+        /// The `s1:...` schedule `explore` printed (with --family).
         #[arg(long)]
-        schedule: String,
+        schedule: Option<String>,
     },
     /// Measure the detection matrix with this build's explorers (one
     /// tab-separated line per cell), or merge measured files into the
@@ -173,6 +217,90 @@ fn main() -> ExitCode {
             out!("{}", wqsim::render(&rows));
             if rows.iter().all(|r| r.pass) { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
+        Cmd::Check { paths, no_time } => {
+            let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
+            let files = match wqsim::cli::collect(&paths) {
+                Ok(f) => f,
+                Err(e) => return usage(e.0),
+            };
+            let r = wqsim::cli::check(&files, !no_time, |done, total, name| {
+                if tty {
+                    eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
+                    let _ = std::io::stderr().flush();
+                }
+            });
+            if tty {
+                eprint!("\r{:<100}\r", "");
+            }
+            match r {
+                Ok((s, ok)) => {
+                    out!("{s}");
+                    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => usage(e.0),
+            }
+        }
+        #[cfg(not(loom))]
+        Cmd::Run { file, driver, seed } => match wqsim::cli::run_file(&file, driver.as_deref(), seed) {
+            Ok((s, ok)) => {
+                out!("{s}");
+                if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            }
+            Err(e) => usage(e.0),
+        },
+        #[cfg(not(loom))]
+        Cmd::Minimize { file, output } => match wqsim::cli::minimize(&file) {
+            Ok((text, summary)) => {
+                let dest = output.unwrap_or_else(|| file.with_extension("min.wq"));
+                if let Err(e) = std::fs::write(&dest, text) {
+                    return usage(format!("{}: {e}", dest.display()));
+                }
+                out!("{summary}\nwrote {}\n", dest.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e.0),
+        },
+        #[cfg(not(loom))]
+        Cmd::Trace { what, svg } => {
+            let (text, program, events) = if what.starts_with("wq1:") {
+                match wqsim::cli::replay_token(&what) {
+                    Ok((s, _)) => {
+                        let tok = wqsim::run::parse_token(&what).ok();
+                        let p = tok
+                            .and_then(|t| wqsim::cli::load(std::path::Path::new(&t.path)).ok())
+                            .map(|sc| sc.program(None));
+                        let ev = wqsim_model::conc::last_trace().map(|t| t.events_by_thread()).unwrap_or_default();
+                        (s, p, ev)
+                    }
+                    Err(e) => return usage(e.0),
+                }
+            } else {
+                let path = std::path::PathBuf::from(&what);
+                match wqsim::cli::trace_file(&path) {
+                    Ok((s, ev)) => (s, wqsim::cli::load(&path).ok().map(|sc| sc.program(None)), ev),
+                    Err(e) => return usage(e.0),
+                }
+            };
+            out!("{text}");
+            if let (Some(dest), Some(p)) = (svg, program) {
+                if let Err(e) = std::fs::write(&dest, wqsim::cli::timeline_svg(&p, &events)) {
+                    return usage(format!("{}: {e}", dest.display()));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        #[cfg(not(loom))]
+        Cmd::Dump { file } => match wqsim::cli::dump_file(&file) {
+            Ok(s) => {
+                out!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e.0),
+        },
+        #[cfg(loom)]
+        Cmd::Run { .. } | Cmd::Minimize { .. } | Cmd::Trace { .. } | Cmd::Dump { .. } => {
+            usage("the loom build runs `check` and `explore` only; use: cargo run --release -p wqsim -- ...")
+        }
         Cmd::Catalog => {
             for b in wqsim_model::bugs::CATALOG {
                 out!("{} {}: {} ({}, {})\n", b.id, b.slug, b.fix_title, b.fix_hash, b.cve.unwrap_or("no CVE"));
@@ -219,7 +347,17 @@ fn main() -> ExitCode {
                 Err(e) => usage(e),
             }
         }
-        Cmd::Replay { target: ta, schedule } => {
+        Cmd::Replay { token: Some(tok), .. } => match wqsim::cli::replay_token(&tok) {
+            Ok((s, reproduced)) => {
+                out!("{s}");
+                if reproduced { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            }
+            Err(e) => usage(e.0),
+        },
+        Cmd::Replay { token: None, target: ta, schedule } => {
+            let Some(schedule) = schedule else {
+                return usage("give a wq1: token, or --family NAME --schedule s1:...");
+            };
             let t = match target(&ta) {
                 Ok(t) => t,
                 Err(e) => return usage(e),

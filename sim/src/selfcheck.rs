@@ -13,7 +13,9 @@ use wqsim_model::oracle::Violation;
 /// the leak check. The first violation ends it.
 pub fn run_program(config: Config, ops: &[Op], teardown: bool) -> Result<Vec<Outcome>, Violation> {
     let ops = ops.to_vec();
-    wqsim_model::explore::shuttle_seq(move || wqsim_model::seq::run_program(config, &ops, teardown))
+    crate::explore::silenced(move || {
+        wqsim_model::explore::shuttle_seq(move || wqsim_model::seq::run_program(config, &ops, teardown))
+    })
 }
 
 /// One row of the self-check.

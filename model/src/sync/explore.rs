@@ -243,6 +243,67 @@ mod shuttle_explorer {
         out.lock().unwrap_or_else(|e| e.into_inner()).take().expect("the sequential execution ran")
     }
 
+    /// One step of an explicit schedule: run thread `tid` until it enters
+    /// kernel function `until` (it stops at its first scheduling point
+    /// there) or is about to take the lock named `until`; with none, until
+    /// it finishes or sleeps.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Directive {
+        pub tid: crate::trace::Tid,
+        pub until: Option<String>,
+    }
+
+    struct Directed {
+        dirs: Vec<Directive>,
+        at: usize,
+        steps_in_directive: usize,
+        started: bool,
+        /// Tasks that have been runnable at some point (spawned).
+        seen: std::collections::BTreeSet<usize>,
+    }
+
+    impl Scheduler for Directed {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            if std::mem::replace(&mut self.started, true) { None } else { Some(Schedule::new(0)) }
+        }
+        fn next_task(&mut self, runnable: &[&Task], _current: Option<TaskId>, _is_yielding: bool) -> Option<TaskId> {
+            let ids: Vec<TaskId> = runnable.iter().map(|t| t.id()).collect();
+            self.seen.extend(ids.iter().map(|id| usize::from(*id)));
+            while let Some(d) = self.dirs.get(self.at) {
+                let task = d.tid as usize - 1;
+                if !self.seen.contains(&task) {
+                    // Not spawned yet: the setup and the driver go on.
+                    return ids.iter().copied().min_by_key(|id| usize::from(*id));
+                }
+                let reached = self.steps_in_directive > 0
+                    && d.until.as_deref().is_some_and(|f| {
+                        crate::trace::fn_of(d.tid) == f || crate::trace::pending_lock_of(d.tid) == Some(f)
+                    });
+                match ids.iter().find(|id| usize::from(**id) == task) {
+                    Some(id) if !reached => {
+                        self.steps_in_directive += 1;
+                        return Some(*id);
+                    }
+                    _ => {
+                        self.at += 1;
+                        self.steps_in_directive = 0;
+                    }
+                }
+            }
+            // Past the schedule: the lowest-numbered runnable thread.
+            ids.into_iter().min_by_key(|id| usize::from(*id))
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
+    /// Run `p` once under an explicit schedule; after its last directive
+    /// the lowest-numbered runnable thread runs.
+    pub fn shuttle_directed(p: &Program, dirs: Vec<Directive>) -> Exploration {
+        run_with(p, Directed { dirs, at: 0, steps_in_directive: 0, started: false, seen: Default::default() })
+    }
+
     /// `iterations` random schedules from `seed`.
     pub fn shuttle_random(p: &Program, seed: u64, iterations: usize) -> Exploration {
         run_with(p, RandomScheduler::new_from_seed(seed, iterations))

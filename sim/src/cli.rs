@@ -1,0 +1,423 @@
+//! The scenario commands of `wqsim`: check, run, replay, minimize, trace,
+//! dump. Each returns its output as text and whether it passed, so tests
+//! can hold the exact bytes; `main` prints them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::explore::Kind;
+use crate::run::{RunResult, execute, failure_report, parse_token, replay};
+use crate::scenario::{Driver, Scenario, parse};
+
+/// A command's failure before it could run: bad input (exit status 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage(pub String);
+
+/// Read and parse a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, Usage> {
+    let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    parse(&path.display().to_string(), &text).map_err(|e| Usage(e.to_string()))
+}
+
+/// Every `.wq` file under `paths` (directories recursively), sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Usage> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), Usage> {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|e| Usage(format!("{}: {e}", p.display())))?;
+            let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            for e in entries {
+                if e.is_dir() || e.extension().is_some_and(|x| x == "wq") {
+                    walk(&e, out)?;
+                }
+            }
+            Ok(())
+        } else if p.exists() {
+            out.push(p.to_path_buf());
+            Ok(())
+        } else {
+            Err(Usage(format!("{}: no such file or directory", p.display())))
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    if out.is_empty() {
+        return Err(Usage("no scenario files (*.wq) found".into()));
+    }
+    Ok(out)
+}
+
+/// One row of `check`'s table.
+#[derive(Clone, Debug)]
+pub struct CheckRow {
+    pub scenario: String,
+    pub result: RunResult,
+}
+
+/// `wqsim check`: every run line of every scenario. Returns the table
+/// (with a failure report per mismatch after it) and whether every result
+/// matched its expectation.
+pub fn check(
+    files: &[PathBuf],
+    times: bool,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<(String, bool), Usage> {
+    let mut scenarios = Vec::new();
+    for f in files {
+        scenarios.push(load(f)?);
+    }
+    let total: usize = scenarios.iter().map(|s| s.runs.len()).sum();
+    let mut rows = Vec::new();
+    let mut reports = String::new();
+    let mut done = 0;
+    for sc in &scenarios {
+        for run in &sc.runs {
+            if matches!(
+                run.driver,
+                Driver::Explorer(Kind::Seq | Kind::Random | Kind::Pct | Kind::Dfs) | Driver::Schedule
+            ) {
+                wqsim_model::conc::set_detail(false);
+            }
+            let mut r = execute(sc, run);
+            if !r.matches() {
+                // Draw the failing execution: replay it with lock events on.
+                wqsim_model::conc::set_detail(true);
+                if let Ok(again) = replay(sc, &crate::run::parse_token(&r.token(sc)).map_err(Usage)?) {
+                    r.schedule = again.schedule.or(r.schedule);
+                }
+                reports += "\n";
+                reports += &failure_report(sc, &r);
+                wqsim_model::conc::set_detail(false);
+            }
+            done += 1;
+            progress(done, total, &sc.path);
+            rows.push(CheckRow { scenario: sc.path.clone(), result: r });
+        }
+    }
+    let ok = rows.iter().all(|r| r.result.matches());
+    let mut s = render_table(&rows, times);
+    s += &reports;
+    Ok((s, ok))
+}
+
+/// The verdict table.
+pub fn render_table(rows: &[CheckRow], times: bool) -> String {
+    let w = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
+    let mut s = String::new();
+    let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<8} {:<8}", "scenario", "driver", "executions", "result", "expected");
+    if times {
+        s += "     time";
+    }
+    s += "  verdict\n";
+    for r in rows {
+        let x = &r.result;
+        let verdict = match (&x.result, x.matches()) {
+            (None, _) => "skipped",
+            (_, true) => "ok",
+            (_, false) => "MISMATCH",
+        };
+        let _ = write!(
+            s,
+            "{:<w$}  {:<8} {:>10}  {:<8} {:<8}",
+            r.scenario,
+            x.driver.name(),
+            x.executions,
+            x.result_text(),
+            x.expect.to_string()
+        );
+        if times {
+            let _ = write!(s, " {:>7.2}s", x.seconds);
+        }
+        let _ = writeln!(s, "  {verdict}");
+    }
+    let ran = rows.iter().filter(|r| r.result.result.is_some()).count();
+    let bad = rows.iter().filter(|r| !r.result.matches()).count();
+    let skipped = rows.len() - ran;
+    let _ = writeln!(
+        s,
+        "{} runs in {} scenarios: {} as expected, {} mismatched{}",
+        rows.len(),
+        rows.iter().map(|r| &r.scenario).collect::<std::collections::BTreeSet<_>>().len(),
+        ran - bad,
+        bad,
+        if skipped == 0 {
+            String::new()
+        } else if wqsim_model::sync::BACKEND == "loom" {
+            format!(", {skipped} skipped (they run in the main build: cargo run --release -p wqsim -- check)")
+        } else {
+            format!(
+                ", {skipped} skipped (loom runs: RUSTFLAGS=\"--cfg loom\" CARGO_TARGET_DIR=target/loom cargo run --release -p wqsim -- check)"
+            )
+        }
+    );
+    s
+}
+
+/// `wqsim run FILE`: the sequential transcript (every operation and what
+/// it returned, the record stream of each queue, the verdict), then each
+/// `run` line's result, or only the runs of `driver`.
+#[cfg(not(loom))]
+pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<(String, bool), Usage> {
+    let sc = load(path)?;
+    let mut s = String::new();
+    let mut ok = true;
+    if driver.is_none() || driver == Some("seq") {
+        let t = crate::run::transcript(&sc, None);
+        s += &t.render();
+    }
+    let mut any = false;
+    for run in &sc.runs {
+        if driver.is_some_and(|d| d != run.driver.name()) {
+            continue;
+        }
+        any = true;
+        let mut run = run.clone();
+        if let Some(seed) = seed {
+            run.seed = seed;
+        }
+        let r = execute(&sc, &run);
+        let _ = writeln!(
+            s,
+            "run {} (line {}): {} after {} execution(s), expected {}: {}",
+            run.driver.name(),
+            run.line,
+            r.result_text(),
+            r.executions,
+            run.expect,
+            if r.result.is_none() {
+                "skipped"
+            } else if r.matches() {
+                "ok"
+            } else {
+                "MISMATCH"
+            }
+        );
+        if let Some(Err(v)) = &r.result {
+            let _ = writeln!(s, "  {v}");
+            let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {}", r.token(&sc));
+        }
+        ok &= r.matches();
+    }
+    if let Some(d) = driver {
+        if !any {
+            let names: Vec<&str> = sc.runs.iter().map(|r| r.driver.name()).collect();
+            if d != "seq" {
+                return Err(Usage(format!("{} has no `run {d}` line; its runs: {}", sc.path, names.join(", "))));
+            }
+        }
+    }
+    Ok((s, ok))
+}
+
+/// `wqsim replay TOKEN`: re-run what a token names and print the same
+/// report a failure printed. Returns the report and whether it reproduced
+/// (the result differs from the expectation, as when the token was made).
+pub fn replay_token(token: &str) -> Result<(String, bool), Usage> {
+    let tok = parse_token(token).map_err(Usage)?;
+    let sc = load(Path::new(&tok.path))?;
+    let mut s = String::new();
+    if sc.hash != tok.hash {
+        let _ = writeln!(
+            s,
+            "note: {} changed since the token was printed (hash {:016x}, token {:016x}); replaying the run on line {}",
+            sc.path, sc.hash, tok.hash, tok.line
+        );
+    }
+    wqsim_model::conc::set_detail(true);
+    let r = replay(&sc, &tok).map_err(Usage)?;
+    let reproduced = !r.matches();
+    s += &failure_report(&sc, &r);
+    Ok((s, reproduced))
+}
+
+/// `wqsim trace FILE`: the timeline of one run of the scenario: under its
+/// explicit schedule if it has one, else sequentially (each thread runs to
+/// its end, in order).
+#[cfg(not(loom))]
+pub fn trace_file(path: &Path) -> Result<(String, Vec<(u32, wqsim_model::trace::Event)>), Usage> {
+    let sc = load(path)?;
+    wqsim_model::conc::set_detail(true);
+    let run = crate::scenario::RunSpec {
+        driver: if sc.schedule.is_some() { Driver::Schedule } else { Driver::Explorer(Kind::Seq) },
+        iterations: 1,
+        seed: 1,
+        depth: 3,
+        preemptions: None,
+        without: vec![],
+        expect: crate::scenario::Expect::Holds,
+        line: 0,
+    };
+    let p = sc.program(None);
+    let result = match run.driver {
+        Driver::Schedule => {
+            let r = execute(&sc, &run);
+            r.result_text()
+        }
+        _ => {
+            let p2 = p.clone();
+            let r = crate::explore::silenced(|| {
+                wqsim_model::explore::catch_report(move || {
+                    wqsim_model::explore::shuttle_seq(move || {
+                        wqsim_model::conc::run(&p2);
+                    })
+                })
+            });
+            match r {
+                Ok(()) => "holds".into(),
+                Err(v) => v.to_string(),
+            }
+        }
+    };
+    let events = wqsim_model::conc::last_trace().map(|t| t.events_by_thread()).unwrap_or_default();
+    let mut s = crate::timeline::render(&p, &events);
+    let _ = writeln!(s, "verdict: {result}");
+    Ok((s, events))
+}
+
+/// `wqsim dump FILE`: the records the scenario's reads returned, as
+/// `samples/watch_queue/watch_test.c` prints them (key serials named).
+#[cfg(not(loom))]
+pub fn dump_file(path: &Path) -> Result<String, Usage> {
+    let sc = load(path)?;
+    Ok(crate::run::transcript(&sc, None).dump)
+}
+
+/// `wqsim minimize FILE`: the smallest scenario (fewest operations and
+/// threads, then the lowest PCT depth) whose first violation-expecting run
+/// still gives that violation. Returns the scenario text and a summary.
+#[cfg(not(loom))]
+pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
+    let sc = load(path)?;
+    let (ri, inv) = sc
+        .runs
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| match r.expect {
+            crate::scenario::Expect::Violation(v) if r.driver != Driver::Explorer(Kind::Loom) => Some((i, v)),
+            _ => None,
+        })
+        .ok_or_else(|| Usage(format!("{}: no run line expects a violation; nothing to minimise", sc.path)))?;
+    let fails = |c: &Scenario| -> bool {
+        let r = execute(c, &c.runs[0]);
+        matches!(r.result, Some(Err(v)) if v.inv == inv)
+    };
+    let mut cur = sc.clone();
+    cur.runs = vec![sc.runs[ri].clone()];
+    cur.schedule = sc.schedule.clone();
+    if !fails(&cur) {
+        return Err(Usage(format!(
+            "{}: the run on line {} does not give {inv}; nothing to minimise",
+            sc.path, sc.runs[ri].line
+        )));
+    }
+    let size = |c: &Scenario| c.setup.len() + c.threads.iter().map(|t| t.steps.len()).sum::<usize>();
+    let before = (size(&cur), cur.threads.len());
+    loop {
+        let mut changed = false;
+        // Whole threads first (not those a schedule names).
+        let mut t = 0;
+        while t < cur.threads.len() {
+            let named = cur.schedule.iter().flatten().any(|d| d.thread == cur.threads[t].name);
+            if !named {
+                let mut c = cur.clone();
+                c.threads.remove(t);
+                if fails(&c) {
+                    cur = c;
+                    changed = true;
+                    continue;
+                }
+            }
+            t += 1;
+        }
+        // Then single operations, threads' and setup's.
+        for ti in 0..cur.threads.len() {
+            let mut i = 0;
+            while i < cur.threads[ti].steps.len() {
+                if cur.threads[ti].steps.len() == 1 {
+                    break;
+                }
+                let mut c = cur.clone();
+                c.threads[ti].steps.remove(i);
+                if fails(&c) {
+                    cur = c;
+                    changed = true;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        let mut i = 0;
+        while i < cur.setup.len() {
+            let mut c = cur.clone();
+            c.setup.remove(i);
+            if fails(&c) {
+                cur = c;
+                changed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Fewer preemptions: the lowest PCT depth that still fails.
+    if cur.runs[0].driver == Driver::Explorer(Kind::Pct) {
+        for d in 1..cur.runs[0].depth {
+            let mut c = cur.clone();
+            c.runs[0].depth = d;
+            if fails(&c) {
+                cur = c;
+                break;
+            }
+        }
+    }
+    // The minimal scenario keeps the original's other run lines that still
+    // make sense (the same drivers, with and without the switches).
+    let mut out = cur.clone();
+    out.runs = sc.runs.iter().filter(|r| r.line != sc.runs[ri].line).cloned().collect();
+    out.runs.insert(0, cur.runs[0].clone());
+    out.about.insert(0, format!("Minimised from {} by wqsim minimize.", sc.path));
+    let after = (size(&cur), cur.threads.len());
+    let summary = format!(
+        "{}: {} operations in {} threads -> {} operations in {} threads; still {inv} under run {}{}",
+        sc.path,
+        before.0,
+        before.1,
+        after.0,
+        after.1,
+        cur.runs[0].driver.name(),
+        if cur.runs[0].driver == Driver::Explorer(Kind::Pct) {
+            format!(" depth={}", cur.runs[0].depth)
+        } else {
+            String::new()
+        }
+    );
+    Ok((out.to_text(), summary))
+}
+
+/// An SVG of a timeline: one column per thread, one row per step.
+pub fn timeline_svg(program: &wqsim_model::conc::Program, events: &[(u32, wqsim_model::trace::Event)]) -> String {
+    let text = crate::timeline::render(program, events);
+    let lines: Vec<&str> = text.lines().collect();
+    let (cw, lh) = (7.2_f64, 16.0_f64);
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * cw + 20.0;
+    let height = lines.len() as f64 * lh + 20.0;
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"monospace\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let y = 20.0 + i as f64 * lh;
+        if i > 0 && i % 2 == 0 {
+            let _ =
+                writeln!(s, "<rect x=\"0\" y=\"{:.0}\" width=\"100%\" height=\"{lh:.0}\" fill=\"#f3f3f3\"/>", y - 12.0);
+        }
+        let weight = if i == 0 { " font-weight=\"bold\"" } else { "" };
+        let _ = writeln!(s, "<text x=\"10\" y=\"{y:.0}\" xml:space=\"preserve\"{weight}>{}</text>", esc(l));
+    }
+    s += "</svg>\n";
+    s
+}
