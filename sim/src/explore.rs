@@ -251,6 +251,8 @@ mod backend {
         if kind == Kind::Seq {
             return (1, seq(p, t), None);
         }
+        // PCT refuses a test without concurrency; one thread has one schedule.
+        let kind = if p.actors.is_empty() { Kind::Random } else { kind };
         let e = silenced(|| match kind {
             Kind::Random => shuttle_random(p, b.seed, iterations),
             Kind::Pct => shuttle_pct(p, b.seed, iterations, b.depth),

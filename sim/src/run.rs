@@ -293,12 +293,14 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     for m in &r.mismatches {
         let _ = writeln!(s, "  {m}");
     }
-    let _ = writeln!(s, "  after {} execution(s)", r.executions);
     let tok = r.token(sc);
     let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {tok}");
     if let Some(trace) = wqsim_model::conc::last_trace() {
         let _ = writeln!(s, "\ntimeline:");
         s += &crate::timeline::render(&sc.program(None), &trace.events_by_thread());
+        if let Some(Err(v)) = &r.result {
+            let _ = writeln!(s, "  -> {v}");
+        }
     }
     s
 }
@@ -314,7 +316,14 @@ mod backend {
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         let p = sc.program(Some(run));
         let iterations = if p.actors.is_empty() { 1 } else { run.iterations };
-        let e = match run.driver {
+        // One thread has one schedule, and PCT refuses a test without
+        // concurrency: run it once under the random scheduler.
+        let driver = if p.actors.is_empty() && run.driver != Driver::Explorer(Kind::Seq) {
+            Driver::Explorer(Kind::Random)
+        } else {
+            run.driver
+        };
+        let e = match driver {
             Driver::Explorer(Kind::Seq) => {
                 let t = super::transcript(sc, Some(run));
                 return (1, Some(t.violation.map_or(Ok(()), Err)), None, t.mismatches);

@@ -298,7 +298,7 @@ fn tokenize(line: &Line<'_>) -> Result<Vec<Tok>, ParseError> {
                 return Err(line.err(
                     start + 1,
                     chars.len() - start,
-                    format!("unclosed `{}`", chars[start]),
+                    format!("unclosed `{}`", if close == ')' { "repeat(" } else { "{" }),
                     Some(format!("close it with `{close}`")),
                 ));
             }
@@ -917,7 +917,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
         }
         if src.contains('\t') {
             let col = src.chars().position(|c| c == '\t').unwrap_or(0) + 1;
-            return Err(line.err(col, 1, "a tab", Some("indent with spaces".into())));
+            return Err(line.err(col, 1, "a tab character", Some("indent with spaces".into())));
         }
         let toks = tokenize(&line)?;
         if toks.is_empty() {

@@ -310,8 +310,27 @@ mod shuttle_explorer {
     }
 
     /// `iterations` PCT schedules of bug depth `depth` from `seed`.
+    ///
+    /// PCT refuses a program whose first (oldest-task-first) execution never
+    /// had two runnable threads at once; such a program has one schedule
+    /// that matters, and it runs under the random scheduler instead.
     pub fn shuttle_pct(p: &Program, seed: u64, iterations: usize, depth: usize) -> Exploration {
-        run_with(p, PctScheduler::new_from_seed(seed, depth, iterations))
+        let pc = p.clone();
+        let r = crate::oracle::catch_panic(move || {
+            let e = run_with(&pc, PctScheduler::new_from_seed(seed, depth, iterations));
+            LAST_PCT.with(|l| *l.borrow_mut() = Some(e));
+        });
+        match r {
+            Ok(()) => LAST_PCT.with(|l| l.borrow_mut().take()).expect("the PCT exploration returned"),
+            Err(m) if m.contains("did not exercise any concurrency") => {
+                run_with(p, RandomScheduler::new_from_seed(seed, iterations))
+            }
+            Err(m) => std::panic::resume_unwind(Box::new(m)),
+        }
+    }
+
+    std::thread_local! {
+        static LAST_PCT: std::cell::RefCell<Option<Exploration>> = const { std::cell::RefCell::new(None) };
     }
 
     /// Depth-first search over schedules, up to `max_iterations`.

@@ -1,0 +1,102 @@
+//! A failure's replay token reproduces its report byte for byte, and
+//! `minimize` shrinks a padded catalog scenario back to no more than the
+//! catalog's own.
+
+#![cfg(not(loom))]
+
+use std::path::PathBuf;
+
+fn temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wqsim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn catalog(name: &str) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/catalog/").to_string() + name).unwrap()
+}
+
+#[test]
+fn a_token_reproduces_the_report_byte_for_byte() {
+    // W12's scenario, expecting the wrong thing so that check reports it.
+    let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
+    let path = temp("w12-mismatch.wq", &text);
+    let (out, ok) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {}).unwrap();
+    assert!(!ok);
+    let report = &out[out.find("\n\n").expect("a report after the table") + 2..];
+    assert!(report.contains("run pct expected holds, got H1"), "{report}");
+    let token =
+        report.lines().find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay ")).unwrap();
+    assert!(token.starts_with("wq1:"), "{token}");
+    let (again, reproduced) = wqsim::cli::replay_token(token).unwrap();
+    assert!(reproduced);
+    assert_eq!(again, report);
+    // The timeline of the failing execution is part of it.
+    assert!(report.contains("timeline:\n step  t1 setup/driver"), "{report}");
+}
+
+#[test]
+fn a_token_for_a_changed_file_says_so() {
+    let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
+    let path = temp("w12-changed.wq", &text);
+    let (out, _) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {}).unwrap();
+    let token = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay "))
+        .unwrap()
+        .to_string();
+    std::fs::write(&path, format!("# an edit\n{text}")).unwrap();
+    let err = wqsim::cli::replay_token(&token).unwrap_err();
+    assert!(err.0.contains("has no `run pct` on line"), "{}", err.0);
+}
+
+#[test]
+fn malformed_tokens_are_errors() {
+    let e = wqsim::cli::replay_token("wq2:x").unwrap_err();
+    assert!(e.0.starts_with("malformed replay token \"wq2:x\""), "{}", e.0);
+}
+
+fn ops(text: &str) -> usize {
+    let sc = wqsim::scenario::parse("x.wq", text).unwrap();
+    sc.setup.len() + sc.threads.iter().map(|t| t.steps.len()).sum::<usize>()
+}
+
+#[test]
+fn minimize_undoes_padding_of_a_sequential_scenario() {
+    let original = catalog("w4-bitmap-size.wq");
+    let padded = original.replace(
+        "setup:\n",
+        "setup:\n    pipe2 p3 O_NONBLOCK\n    write p3.w \"noise\"\n    add_key k7 \"user\" \"other\" \"x\" @s\n",
+    );
+    assert!(ops(&padded) > ops(&original));
+    let path = temp("w4-padded.wq", &padded);
+    let (min, summary) = wqsim::cli::minimize(&path).unwrap();
+    assert!(ops(&min) <= ops(&original), "{summary}\n{min}");
+    // It still fails the same way, and still holds with the switch off.
+    let out = temp("w4-min.wq", &min);
+    let (table, ok) = wqsim::cli::check(&[out], false, |_, _, _| {}).unwrap();
+    assert!(ok, "{table}");
+}
+
+#[test]
+fn minimize_undoes_padding_of_a_race_scenario() {
+    let original = catalog("w12-resize-nolock.wq");
+    let padded = original.replace(
+        "thread poster:\n",
+        "thread bystander:\n    pipe2 p2 O_NONBLOCK\n    write p2.w \"x\"\n    read p2.r 1\n\nthread poster:\n    poll p0.r\n",
+    );
+    assert!(ops(&padded) > ops(&original));
+    let path = temp("w12-padded.wq", &padded);
+    let (min, summary) = wqsim::cli::minimize(&path).unwrap();
+    assert!(ops(&min) <= ops(&original), "{summary}\n{min}");
+    assert!(!min.contains("bystander"), "{min}");
+}
+
+#[test]
+fn minimize_needs_a_failing_run() {
+    let path = temp("holds.wq", "setup:\n    pipe2 p0 0\nrun seq expect holds\n");
+    let e = wqsim::cli::minimize(&path).unwrap_err();
+    assert!(e.0.ends_with("no run line expects a violation; nothing to minimise"), "{}", e.0);
+}
