@@ -179,6 +179,8 @@ pub struct Found {
     pub result: Result<(), Violation>,
     /// The command that replays the failure.
     pub replay: Option<String>,
+    /// Where a replayed schedule stopped fitting, if it did.
+    pub note: Option<String>,
 }
 
 /// Explore `target` with `kind`. An explorer this build lacks is an error
@@ -204,7 +206,7 @@ pub fn explore(kind: Kind, target: &Target, budget: Budget) -> Result<Found, Str
         }
         (None, _) => format!("{} explore --explorer {kind} {}", kind.build(), target.args()),
     });
-    Ok(Found { kind, executions, result, replay })
+    Ok(Found { kind, executions, result, replay, note: None })
 }
 
 /// Replay a shuttle schedule token.
@@ -286,8 +288,8 @@ mod backend {
     pub fn replay(target: &Target, schedule: &str) -> Result<Found, String> {
         let p = target.program()?;
         let e = silenced(|| shuttle_replay(&p, schedule))
-            .ok_or_else(|| format!("malformed schedule {schedule:?}: expected the s1:... token a failure printed"))?;
-        Ok(Found { kind: Kind::Random, executions: e.executions, result: e.result, replay: None })
+            .ok_or_else(|| format!("malformed schedule {schedule:?}: expected the s2:... token a failure printed"))?;
+        Ok(Found { kind: Kind::Random, executions: e.executions, result: e.result, replay: None, note: e.note })
     }
 }
 

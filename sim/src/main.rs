@@ -121,13 +121,13 @@ enum Cmd {
         preemptions: Option<usize>,
     },
     /// Replay a failure: a `wq1:` token that `check` or `run` printed, or a
-    /// family with the `s1:` schedule `explore` printed.
+    /// family with the `s2:` schedule `explore` printed.
     Replay {
         /// The `wq1:...` token.
         token: Option<String>,
         #[command(flatten)]
         target: TargetArgs,
-        /// The `s1:...` schedule `explore` printed (with --family).
+        /// The `s2:...` schedule `explore` printed (with --family).
         #[arg(long)]
         schedule: Option<String>,
     },
@@ -356,7 +356,7 @@ fn main() -> ExitCode {
         },
         Cmd::Replay { token: None, target: ta, schedule } => {
             let Some(schedule) = schedule else {
-                return usage("give a wq1: token, or --family NAME --schedule s1:...");
+                return usage("give a wq1: token, or --family NAME --schedule s2:...");
             };
             let t = match target(&ta) {
                 Ok(t) => t,

@@ -2,7 +2,8 @@
 //! transcript, verdicts, and replay tokens.
 //!
 //! A replay token pins the scenario file (path and content hash), the run
-//! line and the schedule: `wq1:scenarios/w12.wq:5f0c...:14:pct:s1:0*182.1*52`.
+//! line and the schedule, by thread and kernel function:
+//! `wq1:scenarios/w12.wq:5f0c...:14:pct:s2:1@post_one_notification*21.2@pipe_read*19`.
 //! The same scenario, driver and seed give the same bytes on any machine.
 
 use std::fmt::Write as _;
@@ -165,11 +166,13 @@ pub struct RunResult {
     /// and the other way round).
     pub result: Option<Result<(), Violation>>,
     pub expect: Expect,
-    /// The shuttle schedule of a failure (`s1:...`).
+    /// The shuttle schedule of a failure (`s2:...`).
     pub schedule: Option<String>,
     pub seconds: f64,
     /// Outcomes that differ from their `=> ...` (sequential runs).
     pub mismatches: Vec<String>,
+    /// Where a replayed schedule stopped fitting the scenario, if it did.
+    pub note: Option<String>,
 }
 
 impl RunResult {
@@ -241,7 +244,7 @@ pub fn parse_token(s: &str) -> Result<Token, String> {
 /// Run one `run` line.
 pub fn execute(sc: &Scenario, run: &RunSpec) -> RunResult {
     let start = std::time::Instant::now();
-    let (executions, result, schedule, mismatches) = backend::execute(sc, run);
+    let (executions, result, schedule, mismatches, note) = backend::execute(sc, run);
     RunResult {
         driver: run.driver,
         line: run.line,
@@ -251,6 +254,7 @@ pub fn execute(sc: &Scenario, run: &RunSpec) -> RunResult {
         schedule,
         seconds: start.elapsed().as_secs_f64(),
         mismatches,
+        note,
     }
 }
 
@@ -264,7 +268,7 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
         )
     })?;
     let start = std::time::Instant::now();
-    let (executions, result, schedule, mismatches) = match &tok.schedule {
+    let (executions, result, schedule, mismatches, note) = match &tok.schedule {
         Some(s) => backend::replay_schedule(sc, run, s)?,
         None => backend::execute(sc, run),
     };
@@ -277,6 +281,7 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
         schedule,
         seconds: start.elapsed().as_secs_f64(),
         mismatches,
+        note,
     })
 }
 
@@ -292,6 +297,9 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     }
     for m in &r.mismatches {
         let _ = writeln!(s, "  {m}");
+    }
+    if let Some(n) = &r.note {
+        let _ = writeln!(s, "  note: {n}");
     }
     let tok = r.token(sc);
     let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {tok}");
@@ -311,7 +319,7 @@ mod backend {
     use crate::explore::silenced;
     use wqsim_model::explore::{Directive, shuttle_dfs, shuttle_directed, shuttle_pct, shuttle_random, shuttle_replay};
 
-    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>);
+    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         let p = sc.program(Some(run));
@@ -326,9 +334,9 @@ mod backend {
         let e = match driver {
             Driver::Explorer(Kind::Seq) => {
                 let t = super::transcript(sc, Some(run));
-                return (1, Some(t.violation.map_or(Ok(()), Err)), None, t.mismatches);
+                return (1, Some(t.violation.map_or(Ok(()), Err)), None, t.mismatches, None);
             }
-            Driver::Explorer(Kind::Loom) => return (0, None, None, vec![]),
+            Driver::Explorer(Kind::Loom) => return (0, None, None, vec![], None),
             Driver::Explorer(Kind::Random) => silenced(|| shuttle_random(&p, run.seed, iterations)),
             Driver::Explorer(Kind::Pct) => silenced(|| shuttle_pct(&p, run.seed, iterations, run.depth)),
             Driver::Explorer(Kind::Dfs) => silenced(|| shuttle_dfs(&p, iterations)),
@@ -337,14 +345,14 @@ mod backend {
                 silenced(|| shuttle_directed(&p, dirs))
             }
         };
-        (e.executions, Some(e.result), e.schedule, vec![])
+        (e.executions, Some(e.result), e.schedule, vec![], None)
     }
 
     pub fn replay_schedule(sc: &Scenario, run: &RunSpec, schedule: &str) -> Result<Out, String> {
         let p = sc.program(Some(run));
         let e = silenced(|| shuttle_replay(&p, schedule))
             .ok_or_else(|| format!("malformed schedule {schedule:?} in the token"))?;
-        Ok((e.executions, Some(e.result), e.schedule, vec![]))
+        Ok((e.executions, Some(e.result), e.schedule, vec![], e.note))
     }
 
     fn directives(sc: &Scenario) -> Vec<Directive> {
@@ -363,15 +371,15 @@ mod backend {
 mod backend {
     use super::*;
 
-    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>);
+    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         if run.driver != Driver::Explorer(Kind::Loom) {
-            return (0, None, None, vec![]);
+            return (0, None, None, vec![], None);
         }
         let p = sc.program(Some(run));
         let e = wqsim_model::explore::loom(&p, run.preemptions.unwrap_or(3), 20_000);
-        (e.executions, Some(e.result), None, vec![])
+        (e.executions, Some(e.result), None, vec![], None)
     }
 
     pub fn replay_schedule(_sc: &Scenario, _run: &RunSpec, _schedule: &str) -> Result<Out, String> {

@@ -19,7 +19,7 @@ fn a_failure_prints_a_replay_command_that_reproduces_it() {
     assert_eq!(v.inv, Inv::N1);
     let cmd = found.replay.expect("a replay command");
     assert!(cmd.starts_with("cargo run --release -p wqsim -- replay"), "{cmd}");
-    assert!(cmd.contains("--family post_vs_read --base fixed --bugs F3 --schedule s1:"), "{cmd}");
+    assert!(cmd.contains("--family post_vs_read --base fixed --bugs F3 --schedule s2:"), "{cmd}");
     let schedule = cmd.split("--schedule ").nth(1).unwrap();
     wqsim_model::conc::set_detail(true);
     let again = replay(&f3(), schedule).unwrap();
@@ -104,4 +104,19 @@ fn timeline_has_a_column_per_thread() {
     let read = col("> read p0.r 4096").expect("the reader's read is drawn");
     assert_eq!(update, 7 + 40);
     assert_eq!(read, 7 + 80);
+}
+
+#[test]
+fn a_schedule_that_no_longer_fits_says_where() {
+    let found = explore(Kind::Pct, &f3(), Budget::default()).unwrap();
+    let cmd = found.replay.unwrap();
+    let schedule = cmd.split("--schedule ").nth(1).unwrap();
+    // As if pipe_read had been renamed: the reader's steps no longer fit.
+    let edited = schedule.replace("@pipe_read", "@pipe_read_renamed");
+    let again = replay(&f3(), &edited).unwrap();
+    let note = again.note.expect("a divergence note");
+    assert!(note.starts_with("the schedule diverged at step "), "{note}");
+    assert!(note.ends_with("the rest ran under the random scheduler"), "{note}");
+    // The unedited schedule fits all the way.
+    assert_eq!(replay(&f3(), schedule).unwrap().note, None);
 }

@@ -19,6 +19,8 @@ pub struct Exploration {
     pub result: Result<(), Violation>,
     /// A token that replays the failing execution (shuttle only).
     pub schedule: Option<String>,
+    /// What a replay has to say: where a semantic schedule stopped fitting.
+    pub note: Option<String>,
 }
 
 /// Run `f`, turning a failure report (a violation, or an explorer's own
@@ -57,7 +59,7 @@ mod loom_explorer {
                 conc::run(&p);
             })
         });
-        Exploration { executions: count.load(Ordering::Relaxed), result, schedule: None }
+        Exploration { executions: count.load(Ordering::Relaxed), result, schedule: None, note: None }
     }
 }
 
@@ -74,45 +76,141 @@ mod shuttle_explorer {
     /// random values handed out.
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
     struct Choices {
-        tasks: Vec<usize>,
-        randoms: Vec<u64>,
+        /// The steps where more than one thread could run: the thread
+        /// chosen and the kernel function it was in (forced steps need no
+        /// recording).
+        choices: Vec<(usize, &'static str)>,
     }
 
-    impl Choices {
-        /// `s1:` then the task chosen at each step, runs written `task*count`
-        /// (`0*41.1*3.0`), then `:` and the random values in hex.
-        fn encode(&self) -> String {
-            let mut t: Vec<String> = Vec::new();
-            let mut i = 0;
-            while i < self.tasks.len() {
-                let n = self.tasks[i..].iter().take_while(|x| **x == self.tasks[i]).count();
-                t.push(if n == 1 { self.tasks[i].to_string() } else { format!("{}*{n}", self.tasks[i]) });
-                i += n;
+    /// A semantic schedule: segments of (task, kernel function, steps),
+    /// each a stretch of one thread's steps inside one function.
+    fn segments(c: &Choices) -> Vec<(usize, String, usize)> {
+        let mut out: Vec<(usize, String, usize)> = Vec::new();
+        for (t, f) in &c.choices {
+            match out.last_mut() {
+                Some((lt, lf, n)) if lt == t && lf == f => *n += 1,
+                _ => out.push((*t, f.to_string(), 1)),
             }
-            let r: Vec<String> = self.randoms.iter().map(|r| format!("{r:x}")).collect();
-            format!("s1:{}:{}", t.join("."), r.join("."))
         }
-        fn decode(s: &str) -> Option<Choices> {
-            let mut parts = s.trim().split(':');
-            if parts.next()? != "s1" {
+        out
+    }
+
+    /// `s2:` then `task@function*steps` segments (`*1` left out), `.`
+    /// separated, over the steps where more than one thread could run: a
+    /// schedule by what each thread was doing, so it outlives edits that
+    /// add or remove steps elsewhere.
+    fn encode_semantic(c: &Choices) -> String {
+        let segs: Vec<String> = segments(c)
+            .into_iter()
+            .map(|(t, f, n)| {
+                let f = if f == "(userspace)" { "user".to_string() } else { f };
+                if n == 1 { format!("{t}@{f}") } else { format!("{t}@{f}*{n}") }
+            })
+            .collect();
+        format!("s2:{}", segs.join("."))
+    }
+
+    fn decode_semantic(s: &str) -> Option<Vec<(usize, String, usize)>> {
+        let body = s.trim().strip_prefix("s2:")?;
+        let mut out = Vec::new();
+        for seg in body.split('.').filter(|x| !x.is_empty()) {
+            let (t, rest) = seg.split_once('@')?;
+            let (f, n) = match rest.split_once('*') {
+                Some((f, n)) => (f, n.parse::<usize>().ok().filter(|n| *n <= 1 << 24)?),
+                None => (rest, 1),
+            };
+            let f = if f == "user" { "(userspace)" } else { f };
+            if f.is_empty() {
                 return None;
             }
-            let t = parts.next()?;
-            let r = parts.next().unwrap_or("");
-            let mut tasks = Vec::new();
-            for x in t.split('.').filter(|x| !x.is_empty()) {
-                let (task, n) = match x.split_once('*') {
-                    Some((a, n)) => (a.parse::<usize>().ok()?, n.parse::<usize>().ok().filter(|n| *n <= 1 << 24)?),
-                    None => (x.parse::<usize>().ok()?, 1),
-                };
-                tasks.extend(std::iter::repeat_n(task, n));
+            out.push((t.parse().ok()?, f.to_string(), n));
+        }
+        Some(out)
+    }
+
+    /// Follows a semantic schedule. Within a stretch of one thread, a
+    /// function that now takes more steps keeps the thread running until
+    /// it leaves the function, and one that takes fewer ends its segment
+    /// early; the thread is preempted where the recording preempted it, by
+    /// function and step count. When the recording no longer fits (the
+    /// thread is not runnable, or is somewhere else), it says where and
+    /// the rest runs under the random scheduler.
+    struct SemanticReplay {
+        segs: Vec<(usize, String, usize)>,
+        at: usize,
+        done_in_seg: usize,
+        started: bool,
+        diverged: Arc<Mutex<Option<String>>>,
+        random: RandomScheduler,
+        step: usize,
+    }
+
+    impl Scheduler for SemanticReplay {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            if std::mem::replace(&mut self.started, true) {
+                return None;
             }
-            let randoms = if r.is_empty() {
-                vec![]
-            } else {
-                r.split('.').map(|x| u64::from_str_radix(x, 16).ok()).collect::<Option<_>>()?
-            };
-            Some(Choices { tasks, randoms })
+            self.random.new_execution()
+        }
+        fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+            self.step += 1;
+            if runnable.len() == 1 {
+                return Some(runnable[0].id());
+            }
+            if self.diverged.lock().unwrap().is_some() {
+                return self.random.next_task(runnable, current, is_yielding);
+            }
+            loop {
+                let Some((task, f, n)) = self.segs.get(self.at).cloned() else {
+                    // Past the recording: the random scheduler finishes the run.
+                    return self.random.next_task(runnable, current, is_yielding);
+                };
+                let here = crate::trace::fn_of(task as u32 + 1);
+                let id = runnable.iter().map(|t| t.id()).find(|id| usize::from(*id) == task);
+                let continues = self.at > 0 && self.segs[self.at - 1].0 == task;
+                let next_same_task = self.segs.get(self.at + 1).is_some_and(|s| s.0 == task);
+                let in_f = id.is_some() && here == f;
+                if self.done_in_seg >= n && !(in_f && next_same_task) {
+                    // The stretch is done: the recording preempted the
+                    // thread (or it moved on) after these steps.
+                    self.at += 1;
+                    self.done_in_seg = 0;
+                    continue;
+                }
+                match id {
+                    Some(id) if here == f => {
+                        self.done_in_seg += 1;
+                        return Some(id);
+                    }
+                    Some(_) if continues || self.done_in_seg > 0 => {
+                        // The thread left the function earlier than recorded.
+                        self.at += 1;
+                        self.done_in_seg = 0;
+                    }
+                    None if self.done_in_seg > 0 => {
+                        // It finished or went to sleep earlier than recorded.
+                        self.at += 1;
+                        self.done_in_seg = 0;
+                    }
+                    _ => {
+                        let what = match id {
+                            None => format!("thread {} is not runnable", task + 1),
+                            Some(_) => format!("thread {} is in {here}", task + 1),
+                        };
+                        *self.diverged.lock().unwrap() = Some(format!(
+                            "the schedule diverged at step {} (segment {} of {}: thread {} in {f}; {what}); the rest ran under the random scheduler",
+                            self.step,
+                            self.at + 1,
+                            self.segs.len(),
+                            task + 1
+                        ));
+                        return self.random.next_task(runnable, current, is_yielding);
+                    }
+                }
+            }
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.random.next_u64()
         }
     }
 
@@ -135,42 +233,15 @@ mod shuttle_explorer {
         fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
             let t = self.inner.next_task(runnable, current, is_yielding);
             if let Some(t) = t {
-                self.current.lock().unwrap().tasks.push(usize::from(t));
+                let mut c = self.current.lock().unwrap();
+                if runnable.len() > 1 {
+                    c.choices.push((usize::from(t), crate::trace::fn_of(usize::from(t) as u32 + 1)));
+                }
             }
             t
         }
         fn next_u64(&mut self) -> u64 {
-            let v = self.inner.next_u64();
-            self.current.lock().unwrap().randoms.push(v);
-            v
-        }
-    }
-
-    /// Follows recorded choices.
-    struct Replaying {
-        choices: Choices,
-        step: usize,
-        random: usize,
-        started: bool,
-    }
-
-    impl Scheduler for Replaying {
-        fn new_execution(&mut self) -> Option<Schedule> {
-            if self.started {
-                return None;
-            }
-            self.started = true;
-            Some(Schedule::new(0))
-        }
-        fn next_task(&mut self, runnable: &[&Task], _current: Option<TaskId>, _is_yielding: bool) -> Option<TaskId> {
-            let want = *self.choices.tasks.get(self.step)?;
-            self.step += 1;
-            runnable.iter().map(|t| t.id()).find(|id| usize::from(*id) == want)
-        }
-        fn next_u64(&mut self) -> u64 {
-            let v = self.choices.randoms.get(self.random).copied().unwrap_or(0);
-            self.random += 1;
-            v
+            self.inner.next_u64()
         }
     }
 
@@ -193,9 +264,9 @@ mod shuttle_explorer {
                 conc::run(&p);
             });
         });
-        let schedule = result.is_err().then(|| current.lock().unwrap().encode());
+        let schedule = result.is_err().then(|| encode_semantic(&current.lock().unwrap()));
         let executions = *executions.lock().unwrap();
-        Exploration { executions, result, schedule }
+        Exploration { executions, result, schedule, note: None }
     }
 
     /// One execution that picks the newest runnable task at every step: a
@@ -339,8 +410,25 @@ mod shuttle_explorer {
     }
 
     /// Replay one execution from a token printed by a failing exploration.
+    /// Replay a schedule token (`s2:`, as explorers print them); `None` if
+    /// it is malformed.
     pub fn shuttle_replay(p: &Program, token: &str) -> Option<Exploration> {
-        let choices = Choices::decode(token)?;
-        Some(run_with(p, Replaying { choices, step: 0, random: 0, started: false }))
+        if token.trim().starts_with("s2:") {
+            let segs = decode_semantic(token)?;
+            let diverged = Arc::new(Mutex::new(None));
+            let sched = SemanticReplay {
+                segs,
+                at: 0,
+                done_in_seg: 0,
+                started: false,
+                diverged: diverged.clone(),
+                random: RandomScheduler::new_from_seed(0, 1),
+                step: 0,
+            };
+            let mut e = run_with(p, sched);
+            e.note = diverged.lock().unwrap().take();
+            return Some(e);
+        }
+        None
     }
 }
