@@ -100,3 +100,27 @@ fn minimize_needs_a_failing_run() {
     let e = wqsim::cli::minimize(&path).unwrap_err();
     assert!(e.0.ends_with("no run line expects a violation; nothing to minimise"), "{}", e.0);
 }
+
+#[test]
+fn trace_draws_a_timeline_and_an_svg() {
+    let path =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/teardown/explicit-schedule-w13.wq"));
+    let (text, events) = wqsim::cli::trace_file(path).unwrap();
+    assert!(text.starts_with(" step  t1 setup/driver"), "{text}");
+    assert!(text.contains("t2 poster") && text.contains("t3 closer"), "{text}");
+    assert!(text.ends_with("verdict: H1\n"), "{text}");
+    let sc = wqsim::cli::load(path).unwrap();
+    let svg = wqsim::cli::timeline_svg(&sc.program(None), &events);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+    assert!(svg.contains("lock pipe-&gt;rd_wait.lock"), "the arrows are escaped");
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
+
+#[test]
+fn dump_prints_records_as_watch_test_does() {
+    let path =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/watches/one-key-several-queues.wq"));
+    let d = wqsim::cli::dump_file(path).unwrap();
+    assert_eq!(d.matches("read() = 16\n").count(), 3, "{d}");
+    assert!(d.contains("NOTIFY[000]: ty=000001 sy=01 i=0000ff10\nKEY k0 change=1[updated] aux=0\n"), "{d}");
+}
