@@ -244,7 +244,15 @@ pub fn parse_token(s: &str) -> Result<Token, String> {
 /// Run one `run` line.
 pub fn execute(sc: &Scenario, run: &RunSpec) -> RunResult {
     let start = std::time::Instant::now();
-    let (executions, result, schedule, mismatches, note) = backend::execute(sc, run);
+    result_of(run, start, backend::execute(sc, run))
+}
+
+/// A run's result from what its backend gave.
+fn result_of(
+    run: &RunSpec,
+    start: std::time::Instant,
+    (executions, result, schedule, mismatches, note): backend::Out,
+) -> RunResult {
     RunResult {
         driver: run.driver,
         line: run.line,
@@ -268,21 +276,11 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
         )
     })?;
     let start = std::time::Instant::now();
-    let (executions, result, schedule, mismatches, note) = match &tok.schedule {
+    let out = match &tok.schedule {
         Some(s) => backend::replay_schedule(sc, run, s)?,
         None => backend::execute(sc, run),
     };
-    Ok(RunResult {
-        driver: run.driver,
-        line: run.line,
-        executions,
-        result,
-        expect: run.expect,
-        schedule,
-        seconds: start.elapsed().as_secs_f64(),
-        mismatches,
-        note,
-    })
+    Ok(result_of(run, start, out))
 }
 
 /// The report of a run that did not match its expectation: what happened,
@@ -319,7 +317,9 @@ mod backend {
     use crate::explore::silenced;
     use wqsim_model::explore::{Directive, shuttle_dfs, shuttle_directed, shuttle_pct, shuttle_random, shuttle_replay};
 
-    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
+    /// Executions, result (`None`: not this build's driver), schedule,
+    /// outcome mismatches, replay note.
+    pub type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         let p = sc.program(Some(run));
@@ -371,7 +371,9 @@ mod backend {
 mod backend {
     use super::*;
 
-    type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
+    /// Executions, result (`None`: not this build's driver), schedule,
+    /// outcome mismatches, replay note.
+    pub type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         if run.driver != Driver::Explorer(Kind::Loom) {
