@@ -86,6 +86,28 @@ pub struct Config {
     pub bugs: BugSet,
     /// The LSM's decisions at its hook points.
     pub lsm: LsmPolicy,
+    /// A deliberate wrong behaviour (never set by scenarios): shows that a
+    /// comparison against the real kernel fails when the model is wrong.
+    pub mutant: Option<Mutant>,
+}
+
+/// Deliberately wrong behaviours, not from the kernel's history: each
+/// exists to show that a check fails when the model is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutant {
+    /// `pipe_read()` fails a read too small for the next record with
+    /// `EFAULT` instead of `ENOBUFS`.
+    ReadTooSmallEfault,
+}
+
+impl Mutant {
+    /// Every mutant with its command-line name.
+    pub const ALL: &[(Mutant, &str)] = &[(Mutant::ReadTooSmallEfault, "read-too-small-efault")];
+
+    /// The mutant named `s`.
+    pub fn from_name(s: &str) -> Option<Mutant> {
+        Mutant::ALL.iter().find(|(_, n)| *n == s).map(|(m, _)| *m)
+    }
 }
 
 impl Default for Config {
@@ -104,6 +126,7 @@ impl Default for Config {
             variant: Variant::Upstream,
             bugs: BugSet::kernel_today(),
             lsm: LsmPolicy::default(),
+            mutant: None,
         }
     }
 }

@@ -257,7 +257,12 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
             if chars > total_len {
                 if buf.flags.get() & PIPE_BUF_FLAG_WHOLE != 0 {
                     if ret == Ok(0) {
-                        ret = Err(Errno::ENOBUFS);
+                        // A deliberate mutant may get the errno wrong.
+                        ret = Err(if cx.k.config.mutant == Some(crate::kernel::Mutant::ReadTooSmallEfault) {
+                            Errno::EFAULT
+                        } else {
+                            Errno::ENOBUFS
+                        });
                     }
                     break;
                 }

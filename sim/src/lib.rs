@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod explore;
+pub mod kernel;
 pub mod matrix;
 pub mod run;
 pub mod scenario;

@@ -112,7 +112,12 @@ fn runs(recs: &[String]) -> String {
 /// scenario's own, when `None`).
 #[cfg(not(loom))]
 pub fn transcript(sc: &Scenario, run: Option<&RunSpec>) -> Transcript {
-    let config = sc.config(run);
+    transcript_config(sc, sc.config(run))
+}
+
+/// Run the scenario sequentially with `config`.
+#[cfg(not(loom))]
+pub fn transcript_config(sc: &Scenario, config: wqsim_model::kernel::Config) -> Transcript {
     let mut steps: Vec<(String, crate::scenario::Step)> =
         sc.setup.iter().map(|s| ("setup".to_string(), s.clone())).collect();
     for t in &sc.threads {
