@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod explore;
+#[cfg(not(loom))]
+pub mod fuzz;
 pub mod kernel;
 pub mod matrix;
 pub mod run;
