@@ -413,12 +413,24 @@ impl fmt::Display for DataText<'_> {
     }
 }
 
-/// A string operand, quoted.
+/// A string operand, quoted with the scenario syntax's escapes only
+/// (`\"`, `\\`, `\n`, `\xNN` for other control characters), so any
+/// string prints to text that parses back to it.
 struct Quoted<'a>(&'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
+                c => write!(f, "{c}")?,
+            }
+        }
+        f.write_str("\"")
     }
 }
 
