@@ -9,14 +9,7 @@ use wqsim_model::kernel::Config;
 
 fn config() -> &'static Config {
     static C: OnceLock<Config> = OnceLock::new();
-    C.get_or_init(|| {
-        let mut c = Config::fixed();
-        for id in std::env::var("WQSIM_FUZZ_BUGS").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
-            let bug = wqsim_model::bugs::Bug::from_name(id).unwrap_or_else(|| panic!("WQSIM_FUZZ_BUGS: no switch `{id}`"));
-            c = c.with_bug(bug);
-        }
-        c
-    })
+    C.get_or_init(|| wqsim::fuzz::config_from_env().unwrap_or_else(|e| panic!("{e}")))
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -94,6 +94,7 @@ pub fn actor_tid(i: usize) -> Tid {
 /// get them back.
 pub fn run(p: &Program) -> RunOutcome {
     crate::trace::reset_fns();
+    crate::probe::reset();
     let k = Arc::new(Kernel::boot(p.config.clone()));
     LAST_TRACE.with(|t| *t.borrow_mut() = Some(k.trace.clone()));
     if DETAIL.with(|d| d.get()) {

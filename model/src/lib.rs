@@ -18,7 +18,7 @@
 //! Checker machinery: [`sync`] (the one facade over std, loom and
 //! shuttle), [`heap`] (KASAN/kmemleak-style lifetimes), [`rcu`], [`trace`],
 //! [`bugs`] (the catalog), [`spec`] (the sequential reference), [`oracle`]
-//! (invariants), [`api`] (operations and outcomes) and [`seq`] (the
+//! (invariants), [`probe`] (protocol states reached, for fuzzing), [`api`] (operations and outcomes) and [`seq`] (the
 //! sequential runner).
 
 pub mod sync;
@@ -37,6 +37,7 @@ pub mod lsm;
 pub mod mm;
 pub mod oracle;
 pub mod pipe;
+pub mod probe;
 pub mod rcu;
 pub mod seq;
 pub mod spec;

@@ -885,6 +885,9 @@ pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> K
         return Err(Errno::EBUSY);
     }
 
+    if n > 0 {
+        crate::probe::reach(crate::probe::State::ResizeWithRecords);
+    }
     // The ring wraps, so start the new one at zero and adjust the indices.
     let old = pipe.bufs.get();
     for i in 0..n {

@@ -37,6 +37,7 @@ pub struct Handles {
 impl SeqRun {
     /// Boot a machine with `config`.
     pub fn new(config: Config) -> SeqRun {
+        crate::probe::reset();
         let kernel = Kernel::boot(config);
         SeqRun { kernel, oracle: Oracle::default(), handles: Handles::default(), steps: 0 }
     }

@@ -15,6 +15,7 @@ use crate::lsm;
 use crate::mm::{self, Page};
 use crate::oracle::{Inv, fail};
 use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
+use crate::probe::{self, State};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};
 use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock};
@@ -194,6 +195,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let bufs = pipe.bufs.get();
     let lost = 'post: {
         if pipe_full(&pipe, head, tail, pipe.ring_size.get()) {
+            probe::reach(State::RingFull);
             break 'post true;
         }
 
@@ -208,6 +210,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
             None => crate::heap::null_deref("find_first_bit(wqueue->notes_bitmap == NULL)"),
         };
         if note >= nr_notes {
+            probe::reach(State::NotesExhausted);
             break 'post true;
         }
 
@@ -266,6 +269,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         // 9. lost: mark the newest slot (a dead one if the ring is empty).
         let buf = bufs.at((head.wrapping_sub(1) & mask) as usize);
         buf.flags.with_mut(|f| *f |= PIPE_BUF_FLAG_LOSS);
+        probe::reach(State::LossFlagged);
         let len = WatchNotification::decode(n).map_or(0, |h| h.len()).min(n.len());
         cx.k.trace.push(Event::Post {
             tid: crate::trace::tid(),
@@ -321,6 +325,7 @@ pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mu
         return;
     }
 
+    let _posting = probe::Posting::enter();
     let _rcu = rcu_read_lock(cx);
     let wl = cx.k.wlists.get(wlist);
     for wid in wl.watchers.for_each_rcu().iter().copied() {
@@ -582,6 +587,9 @@ pub fn watch_queue_set_filter(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: Option<&
     let old = {
         let _g = pipe::pipe_lock(&pipe);
         let old = wqueue.filter.rcu_replace_pointer(wfilter);
+        if probe::posting() {
+            probe::reach(State::FilterReplacedDuringPost);
+        }
         cx.k.trace.push(Event::FilterSet {
             wqueue: wqid.index(),
             filter: wfilter.map(|f| f.index()),
@@ -826,6 +834,9 @@ pub fn remove_watch_from_object(
 /// together. Posts nothing. Catalog switches here: W16 (only `defunct` set).
 pub fn watch_queue_clear(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     let _f = kfn("watch_queue_clear");
+    if probe::posting() {
+        probe::reach(State::TeardownDuringPost);
+    }
     let rcu = rcu_read_lock(cx);
     let wqueue = cx.k.wqueues.get(wqid);
     let mut g = wqueue.lock.lock();

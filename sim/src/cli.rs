@@ -56,6 +56,13 @@ pub struct CheckRow {
     pub result: RunResult,
 }
 
+/// Shard `index` of `count` (1-based) of `files`: every `count`th file
+/// from the `index`th, in the order given (`collect` sorts by path), so
+/// the shards of one run never overlap and together cover every file.
+pub fn shard<T>(files: Vec<T>, index: usize, count: usize) -> Vec<T> {
+    files.into_iter().enumerate().filter(|(i, _)| i % count == index - 1).map(|(_, f)| f).collect()
+}
+
 /// `wqsim check`: every run line of every scenario. Returns the table
 /// (with a failure report per mismatch after it) and whether every result
 /// matched its expectation.
@@ -290,6 +297,15 @@ pub fn dump_file(path: &Path) -> Result<String, Usage> {
 #[cfg(not(loom))]
 pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
     let sc = load(path)?;
+    let (out, summary) = minimize_scenario(&sc).map_err(Usage)?;
+    Ok((out.to_text(), summary))
+}
+
+/// The smallest scenario (fewest operations and threads, then the lowest
+/// PCT depth) whose first violation-expecting run still gives that
+/// violation, and a summary.
+#[cfg(not(loom))]
+pub fn minimize_scenario(sc: &Scenario) -> Result<(Scenario, String), String> {
     let (ri, inv) = sc
         .runs
         .iter()
@@ -298,7 +314,7 @@ pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
             crate::scenario::Expect::Violation(v) if r.driver != Driver::Explorer(Kind::Loom) => Some((i, v)),
             _ => None,
         })
-        .ok_or_else(|| Usage(format!("{}: no run line expects a violation; nothing to minimise", sc.path)))?;
+        .ok_or_else(|| format!("{}: no run line expects a violation; nothing to minimise", sc.path))?;
     let fails = |c: &Scenario| -> bool {
         let r = execute(c, &c.runs[0]);
         matches!(r.result, Some(Err(v)) if v.inv == inv)
@@ -307,10 +323,10 @@ pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
     cur.runs = vec![sc.runs[ri].clone()];
     cur.schedule = sc.schedule.clone();
     if !fails(&cur) {
-        return Err(Usage(format!(
+        return Err(format!(
             "{}: the run on line {} does not give {inv}; nothing to minimise",
             sc.path, sc.runs[ri].line
-        )));
+        ));
     }
     let size = |c: &Scenario| c.setup.len() + c.threads.iter().map(|t| t.steps.len()).sum::<usize>();
     let before = (size(&cur), cur.threads.len());
@@ -395,7 +411,7 @@ pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
             String::new()
         }
     );
-    Ok((out.to_text(), summary))
+    Ok((out, summary))
 }
 
 /// An SVG of a timeline: one column per thread, one row per step.

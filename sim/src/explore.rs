@@ -171,6 +171,22 @@ impl Default for Budget {
     }
 }
 
+/// Shard `index` of `count` (1-based) of an exploration's budget: random
+/// and PCT run `iterations / count` schedules (rounded up) from seed
+/// `seed * count + index - 1`, so the shards explore disjoint seed
+/// streams; explorers that run one schedule or enumerate (seq, DFS,
+/// loom) run whole on shard 1 and `None` elsewhere.
+pub fn shard_budget(kind: Kind, b: Budget, index: usize, count: usize) -> Option<Budget> {
+    match kind {
+        Kind::Random | Kind::Pct => Some(Budget {
+            iterations: b.iterations.div_ceil(count.max(1)),
+            seed: b.seed.wrapping_mul(count as u64).wrapping_add(index as u64 - 1),
+            ..b
+        }),
+        Kind::Seq | Kind::Dfs | Kind::Loom => (index == 1).then_some(b),
+    }
+}
+
 /// What an exploration found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {

@@ -56,6 +56,10 @@ enum Cmd {
         /// Leave the time column out (byte-identical output).
         #[arg(long)]
         no_time: bool,
+        /// Run only shard I of N (1-based): every Nth scenario in path
+        /// order, so a CI matrix can split the work.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Run the scenarios on a real Linux kernel under qemu and compare each
     /// operation's outcome with the model's sequential run; with --stress,
@@ -150,6 +154,13 @@ enum Cmd {
         /// Loom's preemption bound (default: the family's).
         #[arg(long)]
         preemptions: Option<usize>,
+        /// Run only shard I of N (1-based): random and PCT run
+        /// ITERATIONS/N schedules from seed SEED*N+I-1, so N machines
+        /// together run ITERATIONS schedules none of them repeats; the
+        /// one-schedule explorers (seq, and DFS and loom, which enumerate)
+        /// run on shard 1 only.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
     },
     /// Replay a failure: a `wq1:` token that `check` or `run` printed, or a
     /// family with the `s2:` schedule `explore` printed.
@@ -178,6 +189,84 @@ enum Cmd {
         #[arg(long, default_value = "ci/matrix")]
         command: String,
     },
+    /// Turn a fuzz crash input into a minimised scenario whose run line
+    /// gives the violation, checked as `wqsim check` runs it. Prints the
+    /// scenario; with --write, writes scenarios/fuzz/NAME.wq and its
+    /// snapshot.
+    FromFuzz {
+        /// The input libFuzzer saved (fuzz/artifacts/TARGET/crash-...).
+        artifact: std::path::PathBuf,
+        /// The fuzz target (default: from the artifact's directory).
+        #[arg(long)]
+        target: Option<String>,
+        /// The switches the fuzz run had on, comma-separated (default:
+        /// $WQSIM_FUZZ_BUGS).
+        #[arg(long)]
+        bugs: Option<String>,
+        /// The scenario's name (default: TARGET-HASH of the input).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write scenarios/fuzz/NAME.wq and snapshots/fuzz__NAME.snap
+        /// (run from the repository root).
+        #[arg(long)]
+        write: bool,
+    },
+    /// Replay fuzz inputs (seeds, a corpus) through a target: the findings
+    /// with their inputs, and which protocol states the inputs reached.
+    /// Exits 1 on a finding.
+    FuzzStates {
+        /// parser, filter, trace, schedule or reader.
+        target: String,
+        /// Input files or directories.
+        paths: Vec<std::path::PathBuf>,
+        /// The switches on, comma-separated (default: $WQSIM_FUZZ_BUGS).
+        #[arg(long)]
+        bugs: Option<String>,
+    },
+    /// Write the `schedule` target's missing seeds: one per scenario with
+    /// threads, in fuzz/seeds/schedule/ (run from the repository root).
+    FuzzSeeds,
+    /// The fuzz target that hunts each catalog switch, or why none can
+    /// (tab-separated: switch, target or `-`, reason). `ci/fuzz matrix`
+    /// reads it.
+    FuzzPlan {
+        /// Instead, classify what a fuzz run found for a switch: prints
+        /// caught, also or other.
+        #[arg(long, num_args = 2, value_names = ["SWITCH", "INVARIANT"])]
+        verdict: Vec<String>,
+    },
+}
+
+/// A shard of a split run: `I/N`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shard {
+    index: usize,
+    count: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("{s:?}: expected I/N with 1 <= I <= N (--shard 2/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The fuzz configuration: `--bugs` or `$WQSIM_FUZZ_BUGS`.
+#[cfg(not(loom))]
+fn fuzz_config(bugs: Option<&str>) -> Result<wqsim_model::kernel::Config, String> {
+    match bugs {
+        Some(b) => wqsim::fuzz::config_with(b).map_err(|e| format!("--bugs: {e}")),
+        None => wqsim::fuzz::config_from_env(),
+    }
+}
+
+#[cfg(not(loom))]
+fn fuzz_target(name: &str) -> Result<wqsim::fuzz::Target, String> {
+    wqsim::fuzz::Target::from_name(name)
+        .ok_or_else(|| format!("no fuzz target {name:?}; the targets are parser, filter, trace, schedule, reader"))
 }
 
 /// A usage error: message to stderr, exit status 2.
@@ -288,12 +377,15 @@ fn main() -> ExitCode {
         Cmd::KernelCheck { .. } => {
             return usage("kernel-check runs in the main build: cargo run --release -p wqsim -- kernel-check");
         }
-        Cmd::Check { paths, no_time } => {
+        Cmd::Check { paths, no_time, shard } => {
             let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
-            let files = match wqsim::cli::collect(&paths) {
+            let mut files = match wqsim::cli::collect(&paths) {
                 Ok(f) => f,
                 Err(e) => return usage(e.0),
             };
+            if let Some(s) = shard {
+                files = wqsim::cli::shard(files, s.index, s.count);
+            }
             let r = wqsim::cli::check(&files, !no_time, |done, total, name| {
                 if tty {
                     eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
@@ -387,7 +479,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Explore { target: ta, explorer, iterations, seed, depth, preemptions } => {
+        Cmd::Explore { target: ta, explorer, iterations, seed, depth, preemptions, shard } => {
             let t = match target(&ta) {
                 Ok(t) => t,
                 Err(e) => return usage(e),
@@ -402,7 +494,16 @@ fn main() -> ExitCode {
             // Lock events cost time: shuttle records them only when it
             // replays the failing schedule below.
             wqsim_model::conc::set_detail(matches!(kind, Kind::Seq | Kind::Loom));
-            let budget = Budget { iterations, seed, depth, preemptions };
+            let mut budget = Budget { iterations, seed, depth, preemptions };
+            if let Some(s) = shard {
+                match wqsim::explore::shard_budget(kind, budget, s.index, s.count) {
+                    Some(b) => budget = b,
+                    None => {
+                        out!("{}: shard {}/{}: nothing to run ({kind} runs on shard 1)\n", t.args(), s.index, s.count);
+                        return ExitCode::SUCCESS;
+                    }
+                }
+            }
             match wqsim::explore::explore(kind, &t, budget) {
                 Ok(f) => {
                     // Shuttle's trace is of the last execution, not always the
@@ -442,17 +543,23 @@ fn main() -> ExitCode {
         Cmd::Matrix { explorers, iterations, merge, command } => {
             if !merge.is_empty() {
                 let mut cells = Vec::new();
+                let mut fuzz = Vec::new();
                 for path in &merge {
                     let text = match std::fs::read_to_string(path) {
                         Ok(t) => t,
                         Err(e) => return usage(format!("{}: {e}", path.display())),
                     };
                     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                        if let Some(c) = wqsim::matrix::FuzzCell::from_tsv(line) {
+                            fuzz.push(c);
+                            continue;
+                        }
                         match wqsim::matrix::Cell::from_tsv(line) {
                             Some(c) => cells.push(c),
                             None => {
                                 return usage(format!(
-                                    "{}:{}: not a matrix cell (key, explorer, verdict, invariant, executions, seconds, tab-separated)",
+                                    "{}:{}: not a matrix cell (key, explorer, verdict, invariant, executions, seconds, tab-separated; \
+                                     or key, `fuzz`, target, verdict, invariant, executions, seconds)",
                                     path.display(),
                                     n + 1
                                 ));
@@ -460,7 +567,7 @@ fn main() -> ExitCode {
                         }
                     }
                 }
-                out!("{}", wqsim::matrix::render_markdown(&cells, &command));
+                out!("{}", wqsim::matrix::render_markdown(&cells, &fuzz, &command));
                 return match wqsim::matrix::verdict(&cells) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -504,6 +611,141 @@ fn main() -> ExitCode {
                 }
             }
             if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        #[cfg(not(loom))]
+        Cmd::FromFuzz { artifact, target, bugs, name, write } => {
+            let t = match target {
+                Some(t) => fuzz_target(&t),
+                None => wqsim::fuzz::Target::of_path(&artifact).ok_or_else(|| {
+                    format!(
+                        "{}: cannot tell the fuzz target from the path; pass --target (parser, filter, trace, schedule, reader)",
+                        artifact.display()
+                    )
+                }),
+            };
+            let t = match t {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            };
+            let config = match fuzz_config(bugs.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return usage(e),
+            };
+            let data = match std::fs::read(&artifact) {
+                Ok(d) => d,
+                Err(e) => return usage(format!("{}: {e}", artifact.display())),
+            };
+            let scenarios = match wqsim::fuzz::committed_scenarios(std::path::Path::new(".")) {
+                Ok(s) if !s.is_empty() => s,
+                _ => match wqsim::fuzz::committed_scenarios(&wqsim::fuzz::repo_root()) {
+                    Ok(s) => s,
+                    Err(e) => return usage(e),
+                },
+            };
+            let name = name.unwrap_or_else(|| format!("{}-{:08x}", t.name(), wqsim::scenario::fnv1a(&data) as u32));
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return usage(format!("--name {name:?}: use letters, digits, `-` and `_`"));
+            }
+            let path = format!("scenarios/fuzz/{name}.wq");
+            let origin = artifact
+                .file_name()
+                .map_or_else(|| artifact.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let conv =
+                wqsim::explore::silenced(|| wqsim::fuzz::from_fuzz(t, &config, &scenarios, &data, &path, &origin));
+            match conv {
+                Ok(c) => {
+                    if write {
+                        let snap = format!("snapshots/fuzz__{name}.snap");
+                        let wrote = std::fs::create_dir_all("scenarios/fuzz")
+                            .and_then(|_| std::fs::write(&path, &c.text))
+                            .and_then(|_| std::fs::write(&snap, &c.snapshot));
+                        if let Err(e) = wrote {
+                            return usage(format!("writing {path} and {snap} (run from the repository root): {e}"));
+                        }
+                        out!("{}\nwrote {path} and {snap}\n", c.summary);
+                    } else {
+                        out!("{}", c.text);
+                        eprintln!("{}", c.summary);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wqsim: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        #[cfg(not(loom))]
+        Cmd::FuzzStates { target, paths, bugs } => {
+            let t = match fuzz_target(&target) {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            };
+            let config = match fuzz_config(bugs.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return usage(e),
+            };
+            let scenarios = match wqsim::fuzz::committed_scenarios(&wqsim::fuzz::repo_root()) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            let mut files = Vec::new();
+            for p in &paths {
+                match wqsim::fuzz::input_files(p) {
+                    Ok(f) => files.extend(f),
+                    Err(e) => return usage(e),
+                }
+            }
+            let r = wqsim::explore::silenced(|| wqsim::fuzz::replay_inputs(t, &config, &scenarios, &files));
+            out!("{}", r.render());
+            if r.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        #[cfg(not(loom))]
+        Cmd::FuzzSeeds => {
+            let root = std::path::Path::new(".");
+            let scenarios = match wqsim::fuzz::committed_scenarios(root) {
+                Ok(s) => s,
+                Err(e) => return usage(format!("{e} (run from the repository root)")),
+            };
+            let dir = root.join("fuzz/seeds/schedule");
+            let have: Vec<Vec<u8>> = wqsim::fuzz::input_files(&dir)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|f| std::fs::read(f).ok())
+                .collect();
+            let mut wrote = 0;
+            for sc in &scenarios {
+                let key = wqsim::fuzz::scenario_key(&sc.path).to_le_bytes();
+                if have.iter().any(|d| d.starts_with(&key)) {
+                    continue;
+                }
+                let (name, seed) = wqsim::fuzz::schedule_seed(&sc.path);
+                let f = dir.join(&name);
+                if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&f, seed)) {
+                    return usage(format!("{}: {e}", f.display()));
+                }
+                out!("wrote {}\n", f.display());
+                wrote += 1;
+            }
+            out!("{} scenarios with threads; {wrote} seeds written\n", scenarios.len());
+            ExitCode::SUCCESS
+        }
+        #[cfg(loom)]
+        Cmd::FromFuzz { .. } | Cmd::FuzzStates { .. } | Cmd::FuzzSeeds => {
+            usage("fuzzing runs in the main build: cargo run --release -p wqsim -- from-fuzz / fuzz-states")
+        }
+        Cmd::FuzzPlan { verdict } if verdict.len() == 2 => {
+            let Some(bug) = Bug::from_name(&verdict[0]) else {
+                return usage(format!("no catalog switch {:?}; `wqsim catalog` lists them", verdict[0]));
+            };
+            out!("{}\n", wqsim::matrix::fuzz_verdict(bug, &verdict[1]));
+            ExitCode::SUCCESS
+        }
+        Cmd::FuzzPlan { .. } => {
+            for (id, target, reason) in wqsim::matrix::fuzz_plan() {
+                out!("{id}\t{}\t{reason}\n", target.unwrap_or("-"));
+            }
+            ExitCode::SUCCESS
         }
     }
 }

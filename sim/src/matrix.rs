@@ -92,6 +92,90 @@ impl Cell {
     }
 }
 
+/// The fuzz targets that hunt each catalog switch, in the order to try
+/// them (`None` with the reason when none can): race switches run their
+/// family's committed scenarios under `schedule`; the filter-parsing switch
+/// runs `filter`; the switches whose trigger is posting and reading on one
+/// queue run `reader` and `trace`; the rest `trace` (and `schedule` for the
+/// teardown-order switch, whose scenarios close a queue with records in it).
+pub fn fuzz_plan() -> Vec<(&'static str, Option<&'static str>, String)> {
+    CATALOG
+        .iter()
+        .map(|b| {
+            let weak_only = b.caught_by == wqsim_model::Inv::D1 && also_caught_by(b.bug).is_empty();
+            if weak_only {
+                return (
+                    b.id,
+                    None,
+                    "a weak-memory ordering race (D1): the fuzz targets run under shuttle, which makes every access \
+                     sequentially consistent; loom finds it"
+                        .to_string(),
+                );
+            }
+            let (targets, why) = match (b.family, b.id) {
+                (Some(f), _) => ("schedule", format!("its family `{f}` among the committed scenarios")),
+                (None, "W1") => ("filter", "raw filter payloads".to_string()),
+                (None, "P12" | "W6") => ("reader+trace", "posting and reading on one queue".to_string()),
+                (None, "W7") => ("trace+schedule", "closing a queue with records queued".to_string()),
+                _ => ("trace", "arbitrary programs".to_string()),
+            };
+            (b.id, Some(targets), why)
+        })
+        .collect()
+}
+
+/// What a fuzz run that found `inv` (an invariant ID, or `spec` for a
+/// disagreement with the reference) with `bug` on gives: `caught` (the
+/// catalog's invariant), `also` (another symptom the catalog lists) or
+/// `other`.
+pub fn fuzz_verdict(bug: wqsim_model::bugs::Bug, inv: &str) -> &'static str {
+    match wqsim_model::Inv::from_id(inv) {
+        Some(i) if i == bug.info().caught_by => "caught",
+        Some(i) if also_caught_by(bug).contains(&i) => "also",
+        _ => "other",
+    }
+}
+
+/// One fuzz-column cell: how fast the fuzz target found a switch from the
+/// committed seeds (`ci/fuzz-matrix`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuzzCell {
+    pub key: String,
+    pub target: String,
+    /// `caught` (the catalog's invariant), `also` (another listed
+    /// symptom), `other` (another invariant fired first) or `missed`
+    /// (nothing within the budget).
+    pub verdict: String,
+    pub inv: String,
+    pub executions: u64,
+    pub seconds: f64,
+}
+
+impl FuzzCell {
+    /// `KEY fuzz TARGET VERDICT INV EXECUTIONS SECONDS`, tab-separated.
+    pub fn from_tsv(line: &str) -> Option<FuzzCell> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 7 || f[1] != "fuzz" {
+            return None;
+        }
+        Some(FuzzCell {
+            key: f[0].to_string(),
+            target: f[2].to_string(),
+            verdict: f[3].to_string(),
+            inv: f[4].to_string(),
+            executions: f[5].parse().ok()?,
+            seconds: f[6].parse().ok()?,
+        })
+    }
+
+    fn text(&self) -> String {
+        match self.verdict.as_str() {
+            "missed" => format!("not found ({} ex, {:.0}s, {})", self.executions, self.seconds, self.target),
+            v => format!("{v} {} @{} ({:.0}s, {})", self.inv, self.executions, self.seconds, self.target),
+        }
+    }
+}
+
 /// Measure every row with `kind` (which this build must have).
 pub fn measure(kind: Kind, budget: Budget, mut progress: impl FnMut(usize, usize, &Cell)) -> Result<Vec<Cell>, String> {
     let rows = rows();
@@ -117,7 +201,7 @@ pub fn measure(kind: Kind, budget: Budget, mut progress: impl FnMut(usize, usize
 
 /// The Markdown table of `cells` (from any number of builds), with the
 /// rows in [`rows`] order and the explorers in [`Kind::ALL`] order.
-pub fn render_markdown(cells: &[Cell], command: &str) -> String {
+pub fn render_markdown(cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Detection matrix\n");
     let _ = writeln!(
@@ -133,17 +217,33 @@ pub fn render_markdown(cells: &[Cell], command: &str) -> String {
          (each switch must be caught by its own invariant by at least one \
          explorer); `wrong` and `failed` are not.\n"
     );
+    if !fuzz.is_empty() {
+        let _ = writeln!(
+            s,
+            "The `fuzz` column (`ci/fuzz-matrix`) is coverage-guided fuzzing from the committed seeds \
+             (`fuzz/seeds/`), one libFuzzer run per switch with that switch on and every other off: the \
+             executions and seconds until the first crash, or the budget spent when nothing was found. \
+             `other` means another invariant fired first; `-` says why no fuzz target can reach the switch.\n"
+        );
+    }
     let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| cells.iter().any(|c| c.kind == *k)).collect();
     let _ = write!(s, "| switch | expected |");
     for k in &kinds {
         let _ = write!(s, " {k} |");
+    }
+    if !fuzz.is_empty() {
+        s += " fuzz |";
     }
     s.push('\n');
     let _ = write!(s, "|---|---|");
     for _ in &kinds {
         s += "---|";
     }
+    if !fuzz.is_empty() {
+        s += "---|";
+    }
     s.push('\n');
+    let plan = fuzz_plan();
     for r in rows() {
         let slug = CATALOG.iter().find(|b| b.id == r.key).map(|b| format!(" {}", b.slug)).unwrap_or_default();
         let mut expected = r.expected.map_or("holds".to_string(), |i| i.to_string());
@@ -159,6 +259,14 @@ pub fn render_markdown(cells: &[Cell], command: &str) -> String {
                     format!("{} {} @{} ({:.2}s)", c.verdict, c.inv, c.executions, c.seconds)
                 }
                 Some(c) => format!("{} ({} ex, {:.2}s)", c.verdict, c.executions, c.seconds),
+            };
+            let _ = write!(s, " {text} |");
+        }
+        if !fuzz.is_empty() {
+            let text = match (fuzz.iter().find(|c| c.key == r.key), plan.iter().find(|p| p.0 == r.key)) {
+                (Some(c), _) => c.text(),
+                (None, Some((_, None, why))) => format!("- ({why})"),
+                (None, _) => "-".to_string(),
             };
             let _ = write!(s, " {text} |");
         }

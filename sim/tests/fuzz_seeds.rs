@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use wqsim::fuzz::{Target, committed_scenarios, repo_root, run_target};
 use wqsim_model::kernel::Config;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -25,20 +26,49 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-#[test]
-fn parser_seeds_and_crashes_pass() {
-    let all = inputs("parser");
-    assert!(all.len() >= 4);
+fn replay(target: Target, at_least: usize) {
+    let scenarios = committed_scenarios(&repo_root()).unwrap();
+    let all = inputs(target.name());
+    assert!(all.len() >= at_least, "{} inputs for {}", all.len(), target.name());
     for (f, data) in all {
-        assert_eq!(wqsim::fuzz::parser(&data), Ok(()), "{}", f.display());
+        let (r, _) = wqsim::explore::silenced(|| run_target(target, &Config::fixed(), &scenarios, &data));
+        assert_eq!(r, Ok(()), "{}", f.display());
     }
 }
 
 #[test]
+fn parser_seeds_and_crashes_pass() {
+    replay(Target::Parser, 4);
+}
+
+#[test]
 fn filter_seeds_and_crashes_pass() {
-    let all = inputs("filter");
-    assert!(all.len() >= 6);
-    for (f, data) in all {
-        assert_eq!(wqsim::fuzz::filter(Config::fixed(), &data), Ok(()), "{}", f.display());
+    replay(Target::Filter, 6);
+}
+
+#[test]
+fn trace_seeds_and_crashes_pass() {
+    replay(Target::Trace, 16);
+}
+
+#[test]
+fn reader_seeds_and_crashes_pass() {
+    replay(Target::Reader, 8);
+}
+
+/// One seed per scenario with threads, named after it and starting with
+/// its key: `cargo run -p wqsim -- fuzz-seeds` writes the missing ones.
+#[test]
+fn schedule_seeds_cover_every_scenario_with_threads() {
+    let scenarios = committed_scenarios(&repo_root()).unwrap();
+    let seeds = inputs("schedule");
+    for sc in &scenarios {
+        let key = wqsim::fuzz::scenario_key(&sc.path).to_le_bytes();
+        assert!(
+            seeds.iter().any(|(_, d)| d.starts_with(&key)),
+            "no seed picks {}: run `cargo run -p wqsim -- fuzz-seeds` to write it",
+            sc.path
+        );
     }
+    replay(Target::Schedule, scenarios.len());
 }

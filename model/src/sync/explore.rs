@@ -250,6 +250,9 @@ mod shuttle_explorer {
         c.failure_persistence = shuttle::FailurePersistence::None;
         c.silence_warnings = true;
         c.stack_size = 0x80000;
+        // A long program's one execution may take millions of steps; a
+        // thread that never ends is caught by the checks, not by this.
+        c.max_steps = shuttle::MaxSteps::FailAfter(50_000_000);
         c
     }
 
@@ -373,6 +376,68 @@ mod shuttle_explorer {
     /// the lowest-numbered runnable thread runs.
     pub fn shuttle_directed(p: &Program, dirs: Vec<Directive>) -> Exploration {
         run_with(p, Directed { dirs, at: 0, steps_in_directive: 0, started: false, seen: Default::default() })
+    }
+
+    /// A schedule read from bytes (the fuzz targets' input): each byte
+    /// hands the processor to runnable task number (high four bits) modulo
+    /// the runnable count, which then keeps it for more steps where another
+    /// could run: the low four bits n give n steps below 8 and 2^(n-4)
+    /// from 8 (16 to 2048), so one byte can preempt within a step or after
+    /// a long burst. Past the last
+    /// byte the running thread keeps running while it can, then the
+    /// lowest-numbered runnable one: no further preemptions.
+    struct FromBytes {
+        bytes: Vec<u8>,
+        at: usize,
+        /// Steps the current choice still runs for.
+        hold: u16,
+        started: bool,
+    }
+
+    impl Scheduler for FromBytes {
+        fn new_execution(&mut self) -> Option<Schedule> {
+            if std::mem::replace(&mut self.started, true) { None } else { Some(Schedule::new(0)) }
+        }
+        fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+            let mut ids: Vec<TaskId> = runnable.iter().map(|t| t.id()).collect();
+            if ids.len() == 1 {
+                return ids.first().copied();
+            }
+            // A spinning thread yields (`cpu_relax`): it gives the
+            // processor up, or it would spin for ever past the last byte.
+            if is_yielding {
+                if let Some(c) = current {
+                    ids.retain(|id| *id != c);
+                    self.hold = 0;
+                }
+            }
+            let keep = current.filter(|c| ids.contains(c));
+            if let Some(c) = keep {
+                if self.hold > 0 || self.at >= self.bytes.len() {
+                    self.hold = self.hold.saturating_sub(1);
+                    return Some(c);
+                }
+            }
+            match self.bytes.get(self.at) {
+                Some(b) => {
+                    self.at += 1;
+                    let n = (b & 0x0f) as u16;
+                    self.hold = if n < 8 { n } else { 1 << (n - 4) };
+                    Some(ids[(b >> 4) as usize % ids.len()])
+                }
+                None => ids.into_iter().min_by_key(|id| usize::from(*id)),
+            }
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+    }
+
+    /// Run `p` once under the schedule `bytes` spell (see `FromBytes`):
+    /// the same bytes give the same interleaving. A failure carries its
+    /// `s2:` schedule token.
+    pub fn shuttle_bytes(p: &Program, bytes: &[u8]) -> Exploration {
+        run_with(p, FromBytes { bytes: bytes.to_vec(), at: 0, hold: 0, started: false })
     }
 
     /// `iterations` random schedules from `seed`.
