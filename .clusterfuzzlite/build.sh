@@ -5,7 +5,7 @@
 # the scenarios, which it finds beside its binary.
 cd "$SRC/wqsim/fuzz"
 cargo fuzz build -O
-release=target/x86_64-unknown-linux-gnu/release
+release=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release
 for t in parser filter trace schedule reader; do
   cp "$release/$t" "$OUT/"
   (cd "seeds/$t" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)

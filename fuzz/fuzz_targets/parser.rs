@@ -2,8 +2,4 @@
 //! parses prints back to text that parses to the same scenario.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Err(e) = wqsim::fuzz::parser(data) {
-        panic!("{e}");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wqsim::fuzz::fuzz_entry(wqsim::fuzz::Target::Parser, data));

@@ -5,6 +5,7 @@
 //! compared directly: pipes are numbered slots, keys are named, and key
 //! serials inside records are replaced by those names.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::errno::Errno;
@@ -273,6 +274,63 @@ impl fmt::Display for Outcome {
             Outcome::Poll(m) => f.write_str(&poll_mask_name(*m)),
             Outcome::Err(e) => write!(f, "{e}"),
             Outcome::Blocked => f.write_str("blocks"),
+        }
+    }
+}
+
+/// What userspace calls the descriptors and keys it made: pipe slot ->
+/// ([read fd, write fd], notification pipe?), key slot -> serial. The
+/// model's runs ([`crate::seq::Handles`]) and the guest that runs
+/// scenarios on a real kernel resolve operands with it.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    pub pipes: BTreeMap<u8, ([i32; 2], bool)>,
+    pub keys: BTreeMap<u8, i32>,
+}
+
+impl Names {
+    /// The descriptor an operand names (-1 for a slot never created).
+    pub fn fd(&self, r: FdRef) -> i32 {
+        match r {
+            FdRef::Raw(n) => n,
+            FdRef::End(p, end) => match self.pipes.get(&p) {
+                Some((fds, _)) => fds[if end == End::Read { 0 } else { 1 }],
+                None => -1,
+            },
+        }
+    }
+
+    /// Whether an operand is an end of a notification pipe (whose reads
+    /// are records).
+    pub fn is_notification(&self, r: FdRef) -> bool {
+        match r {
+            FdRef::End(p, _) => self.pipes.get(&p).is_some_and(|(_, n)| *n),
+            FdRef::Raw(fd) => self.pipes.values().any(|(fds, n)| *n && fds.contains(&fd)),
+        }
+    }
+
+    /// The key serial (or special keyring ID) an operand names; a slot
+    /// never filled names a serial no key has.
+    pub fn key(&self, r: KeyRef) -> i32 {
+        match r {
+            KeyRef::Slot(s) => self.keys.get(&s).copied().unwrap_or(0x7fff_fff0),
+            KeyRef::Session => KEY_SPEC_SESSION_KEYRING,
+            KeyRef::User => KEY_SPEC_USER_KEYRING,
+            KeyRef::Raw(n) => n,
+        }
+    }
+
+    /// Name a serial the way outcomes do: the name of the first special
+    /// keyring in `specials` (its serial, if it has one, and name) with
+    /// that serial, else the slot holding it (`k0`), else the serial in
+    /// hex.
+    pub fn name_of(&self, serial: u32, specials: impl IntoIterator<Item = (Option<u32>, &'static str)>) -> String {
+        if let Some((_, name)) = specials.into_iter().find(|(s, _)| *s == Some(serial)) {
+            return name.to_string();
+        }
+        match self.keys.iter().find(|(_, s)| **s as u32 == serial) {
+            Some((slot, _)) => slot_name(*slot),
+            None => format!("{serial:08x}"),
         }
     }
 }

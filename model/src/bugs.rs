@@ -122,7 +122,7 @@ catalog! {
      free), the queue points at freed memory. Watch a key, close the pipe.";
     W17, "watch-limit", "watch_queue: Limit the number of watches a user can hold",
     "29e44f4535fa", "5.9-rc2", None, "kernel/watch_queue.c add_one_watch", A2, None,
-    "No per-user cap on watches: with RLIMIT_NOFILE at 2, a third watch still succeeds.";
+    "No per-user cap on watches: with RLIMIT_NOFILE at 8, a ninth watch still succeeds.";
     W19, "acct-mismatch", "watch_queue: fix pipe accounting mismatch", "f13abc1e8e1a", "6.15-rc1",
     Some("CVE-2025-23138"), "kernel/watch_queue.c watch_queue_set_size", A1, None,
     "SET_SIZE recharged the user from nr_accounted (16 pages) to nr_pages but left \

@@ -4,8 +4,6 @@
 //! model reports while running (use-after-free, out-of-bounds, ...) and
 //! those the oracle finds afterwards both end the run as a [`Violation`].
 
-use std::collections::BTreeMap;
-
 use crate::api::*;
 use crate::errno::Errno;
 use crate::kernel::{Config, Cx, Kernel};
@@ -28,8 +26,7 @@ pub struct SeqRun {
 /// key slot, and the raw bytes it read.
 #[derive(Clone, Debug, Default)]
 pub struct Handles {
-    pipes: BTreeMap<u8, ([i32; 2], bool)>,
-    keys: BTreeMap<u8, i32>,
+    names: Names,
     /// Raw bytes of every successful read of a notification pipe, in order.
     pub raw_reads: Vec<Vec<u8>>,
 }
@@ -49,7 +46,7 @@ impl SeqRun {
 
     /// The serial bound to a key slot.
     pub fn serial(&self, slot: u8) -> Option<i32> {
-        self.handles.keys.get(&slot).copied()
+        self.handles.names.keys.get(&slot).copied()
     }
 
     /// Name a serial the way outcomes do (see [`Handles::name_of`]).
@@ -61,7 +58,7 @@ impl SeqRun {
 impl Handles {
     /// The descriptors of pipe slot `p`.
     pub fn pipe_fds(&self, p: u8) -> Option<[i32; 2]> {
-        self.pipes.get(&p).map(|(f, _)| *f)
+        self.names.pipes.get(&p).map(|(f, _)| *f)
     }
 
     /// Name a serial the way outcomes do: `@s`, `@u`, `k0`, or the hex serial.
@@ -78,43 +75,7 @@ impl Handles {
             (reg.process.get(), PROCESS_NAME),
             (reg.threads.lock().get(&1).copied(), THREAD_NAME),
         ];
-        for (id, name) in specials {
-            if named(id) == Some(serial) {
-                return name.to_string();
-            }
-        }
-        for (slot, s) in &self.keys {
-            if *s as u32 == serial {
-                return slot_name(*slot);
-            }
-        }
-        format!("{serial:08x}")
-    }
-
-    fn fd(&self, r: FdRef) -> i32 {
-        match r {
-            FdRef::Raw(n) => n,
-            FdRef::End(p, end) => match self.pipes.get(&p) {
-                Some((fds, _)) => fds[if end == End::Read { 0 } else { 1 }],
-                None => -1,
-            },
-        }
-    }
-
-    fn is_notification(&self, r: FdRef) -> bool {
-        match r {
-            FdRef::End(p, _) => self.pipes.get(&p).is_some_and(|(_, n)| *n),
-            FdRef::Raw(fd) => self.pipes.values().any(|(fds, n)| *n && fds.contains(&fd)),
-        }
-    }
-
-    fn key(&self, r: KeyRef) -> i32 {
-        match r {
-            KeyRef::Slot(s) => self.keys.get(&s).copied().unwrap_or(0x7fff_fff0),
-            KeyRef::Session => KEY_SPEC_SESSION_KEYRING,
-            KeyRef::User => KEY_SPEC_USER_KEYRING,
-            KeyRef::Raw(n) => n,
-        }
+        self.names.name_of(serial, specials.into_iter().map(|(id, name)| (named(id), name)))
     }
 
     fn val(r: Result<i64, Errno>) -> Outcome {
@@ -130,24 +91,24 @@ impl Handles {
         match op {
             Op::Pipe2 { pipe, flags } => match syscalls::sys_pipe2(cx, *flags) {
                 Ok(fds) => {
-                    self.pipes.insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
+                    self.names.pipes.insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
                     Outcome::Ok(0)
                 }
                 Err(e) => Outcome::Err(e),
             },
             Op::Close { fd } => {
-                let r = syscalls::sys_close(cx, self.fd(*fd));
+                let r = syscalls::sys_close(cx, self.names.fd(*fd));
                 // A closed end stays closed: its number may be reused by a
                 // later pipe, but the symbolic end no longer names it.
                 if let (Ok(_), FdRef::End(p, end)) = (&r, fd) {
-                    if let Some((fds, _)) = self.pipes.get_mut(p) {
+                    if let Some((fds, _)) = self.names.pipes.get_mut(p) {
                         fds[if *end == End::Read { 0 } else { 1 }] = -1;
                     }
                 }
                 Self::val(r)
             }
-            Op::Read { fd, len } => match syscalls::sys_read(cx, self.fd(*fd), *len) {
-                Ok(bytes) if self.is_notification(*fd) => {
+            Op::Read { fd, len } => match syscalls::sys_read(cx, self.names.fd(*fd), *len) {
+                Ok(bytes) if self.names.is_notification(*fd) => {
                     let recs = canon_records(&bytes, &|s| self.name_of(cx.k, s));
                     self.raw_reads.push(bytes);
                     Outcome::Records(recs)
@@ -156,7 +117,7 @@ impl Handles {
                 Err(Errno::ERESTARTSYS) => Outcome::Blocked,
                 Err(e) => Outcome::Err(e),
             },
-            Op::Write { fd, data } => Self::val(syscalls::sys_write(cx, self.fd(*fd), data).map(|n| n as i64)),
+            Op::Write { fd, data } => Self::val(syscalls::sys_write(cx, self.names.fd(*fd), data).map(|n| n as i64)),
             Op::Ioctl { fd, req } => {
                 let req = match req {
                     IoctlReq::Fionread => Ioctl::Pipe(PipeIoctl::Fionread),
@@ -165,58 +126,62 @@ impl Handles {
                     IoctlReq::SetFilter(f) => Ioctl::Pipe(PipeIoctl::SetFilter(f.clone())),
                     IoctlReq::Other(n) => Ioctl::Pipe(PipeIoctl::Other(*n)),
                 };
-                Self::val(syscalls::sys_ioctl(cx, self.fd(*fd), &req))
+                Self::val(syscalls::sys_ioctl(cx, self.names.fd(*fd), &req))
             }
-            Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::sys_fcntl(cx, self.fd(*fd), *cmd, *arg)),
+            Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::sys_fcntl(cx, self.names.fd(*fd), *cmd, *arg)),
             Op::Poll { fd } => {
-                Outcome::Poll(syscalls::sys_poll(cx, self.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
+                Outcome::Poll(syscalls::sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
             }
             Op::Splice { fd_in, fd_out, len, flags } => {
-                Self::val(crate::splice::sys_splice(cx, self.fd(*fd_in), self.fd(*fd_out), *len, *flags))
+                Self::val(crate::splice::sys_splice(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }
             Op::Tee { fd_in, fd_out, len, flags } => {
-                Self::val(crate::splice::sys_tee(cx, self.fd(*fd_in), self.fd(*fd_out), *len, *flags))
+                Self::val(crate::splice::sys_tee(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }
-            Op::Vmsplice { fd, len, flags } => Self::val(crate::splice::sys_vmsplice(cx, self.fd(*fd), *len, *flags)),
+            Op::Vmsplice { fd, len, flags } => {
+                Self::val(crate::splice::sys_vmsplice(cx, self.names.fd(*fd), *len, *flags))
+            }
             Op::AddKey { slot, type_, desc, payload, keyring } => {
-                match keyctl::sys_add_key(cx, type_, desc, payload, self.key(*keyring)) {
+                match keyctl::sys_add_key(cx, type_, desc, payload, self.names.key(*keyring)) {
                     Ok(serial) => {
-                        self.keys.insert(*slot, serial as i32);
+                        self.names.keys.insert(*slot, serial as i32);
                         Outcome::Key(self.name_of(cx.k, serial as u32))
                     }
                     Err(e) => Self::val(Err(e)),
                 }
             }
             Op::RequestKey { slot, type_, desc, dest } => {
-                match keyctl::sys_request_key(cx, type_, desc, self.key(*dest)) {
+                match keyctl::sys_request_key(cx, type_, desc, self.names.key(*dest)) {
                     Ok(serial) => {
-                        self.keys.insert(*slot, serial as i32);
+                        self.names.keys.insert(*slot, serial as i32);
                         Outcome::Key(self.name_of(cx.k, serial as u32))
                     }
                     Err(e) => Self::val(Err(e)),
                 }
             }
-            Op::Update { key, payload } => Self::val(keyctl::keyctl_update_key(cx, self.key(*key), payload)),
-            Op::Revoke { key } => Self::val(keyctl::keyctl_revoke_key(cx, self.key(*key))),
-            Op::Invalidate { key } => Self::val(keyctl::keyctl_invalidate_key(cx, self.key(*key))),
-            Op::Clear { keyring } => Self::val(keyctl::keyctl_keyring_clear(cx, self.key(*keyring))),
-            Op::Link { key, keyring } => Self::val(keyctl::keyctl_keyring_link(cx, self.key(*key), self.key(*keyring))),
-            Op::Unlink { key, keyring } => {
-                Self::val(keyctl::keyctl_keyring_unlink(cx, self.key(*key), self.key(*keyring)))
+            Op::Update { key, payload } => Self::val(keyctl::keyctl_update_key(cx, self.names.key(*key), payload)),
+            Op::Revoke { key } => Self::val(keyctl::keyctl_revoke_key(cx, self.names.key(*key))),
+            Op::Invalidate { key } => Self::val(keyctl::keyctl_invalidate_key(cx, self.names.key(*key))),
+            Op::Clear { keyring } => Self::val(keyctl::keyctl_keyring_clear(cx, self.names.key(*keyring))),
+            Op::Link { key, keyring } => {
+                Self::val(keyctl::keyctl_keyring_link(cx, self.names.key(*key), self.names.key(*keyring)))
             }
-            Op::Chown { key, uid, gid } => Self::val(keyctl::keyctl_chown_key(cx, self.key(*key), *uid, *gid)),
-            Op::Setperm { key, perm } => Self::val(keyctl::keyctl_setperm_key(cx, self.key(*key), *perm)),
-            Op::SetTimeout { key, secs } => Self::val(keyctl::keyctl_set_timeout(cx, self.key(*key), *secs)),
+            Op::Unlink { key, keyring } => {
+                Self::val(keyctl::keyctl_keyring_unlink(cx, self.names.key(*key), self.names.key(*keyring)))
+            }
+            Op::Chown { key, uid, gid } => Self::val(keyctl::keyctl_chown_key(cx, self.names.key(*key), *uid, *gid)),
+            Op::Setperm { key, perm } => Self::val(keyctl::keyctl_setperm_key(cx, self.names.key(*key), *perm)),
+            Op::SetTimeout { key, secs } => Self::val(keyctl::keyctl_set_timeout(cx, self.names.key(*key), *secs)),
             Op::Instantiate { key, payload, keyring } => {
-                let ring = keyring.map_or(0, |r| self.key(r));
-                Self::val(keyctl::keyctl_instantiate_key(cx, self.key(*key), payload, ring))
+                let ring = keyring.map_or(0, |r| self.names.key(r));
+                Self::val(keyctl::keyctl_instantiate_key(cx, self.names.key(*key), payload, ring))
             }
             Op::Reject { key, timeout, error, keyring } => {
-                let ring = keyring.map_or(0, |r| self.key(r));
-                Self::val(keyctl::keyctl_reject_key(cx, self.key(*key), *timeout, *error, ring))
+                let ring = keyring.map_or(0, |r| self.names.key(r));
+                Self::val(keyctl::keyctl_reject_key(cx, self.names.key(*key), *timeout, *error, ring))
             }
             Op::WatchKey { key, fd, tag } => {
-                Self::val(keyctl::keyctl_watch_key(cx, self.key(*key), self.fd(*fd), *tag))
+                Self::val(keyctl::keyctl_watch_key(cx, self.names.key(*key), self.names.fd(*fd), *tag))
             }
             Op::FailNth { n } => {
                 cx.k.heap.fail_nth.arm(*n);

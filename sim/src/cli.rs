@@ -301,6 +301,35 @@ pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
     Ok((out.to_text(), summary))
 }
 
+/// One pass of greedy deletion over `lists` lists of `cur`: list `l` has
+/// `len(cur, l).0` items and is not cut below `len(cur, l).1`; each item
+/// whose removal (`remove(cur, l, i)`) keeps `fails` true is removed.
+/// Whether any was. [`minimize_scenario`] and `wqsim from-fuzz` shrink
+/// with it.
+pub fn delete_pass<T: Clone>(
+    cur: &mut T,
+    lists: usize,
+    len: impl Fn(&T, usize) -> (usize, usize),
+    remove: impl Fn(&mut T, usize, usize),
+    fails: impl Fn(&T) -> bool,
+) -> bool {
+    let mut changed = false;
+    for l in 0..lists {
+        let mut i = 0;
+        while i < len(cur, l).0 && len(cur, l).0 > len(cur, l).1 {
+            let mut c = cur.clone();
+            remove(&mut c, l, i);
+            if fails(&c) {
+                *cur = c;
+                changed = true;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    changed
+}
+
 /// The smallest scenario (fewest operations and threads, then the lowest
 /// PCT depth) whose first violation-expecting run still gives that
 /// violation, and a summary.
@@ -347,34 +376,21 @@ pub fn minimize_scenario(sc: &Scenario) -> Result<(Scenario, String), String> {
             }
             t += 1;
         }
-        // Then single operations, threads' and setup's.
-        for ti in 0..cur.threads.len() {
-            let mut i = 0;
-            while i < cur.threads[ti].steps.len() {
-                if cur.threads[ti].steps.len() == 1 {
-                    break;
-                }
-                let mut c = cur.clone();
-                c.threads[ti].steps.remove(i);
-                if fails(&c) {
-                    cur = c;
-                    changed = true;
+        // Then single operations, threads' (each keeps one) and setup's.
+        let n = cur.threads.len();
+        changed |= delete_pass(
+            &mut cur,
+            n + 1,
+            |c, l| if l < n { (c.threads[l].steps.len(), 1) } else { (c.setup.len(), 0) },
+            |c, l, i| {
+                if l < n {
+                    c.threads[l].steps.remove(i);
                 } else {
-                    i += 1;
+                    c.setup.remove(i);
                 }
-            }
-        }
-        let mut i = 0;
-        while i < cur.setup.len() {
-            let mut c = cur.clone();
-            c.setup.remove(i);
-            if fails(&c) {
-                cur = c;
-                changed = true;
-            } else {
-                i += 1;
-            }
-        }
+            },
+            fails,
+        );
         if !changed {
             break;
         }

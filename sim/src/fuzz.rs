@@ -98,28 +98,50 @@ pub fn parser(data: &[u8]) -> Result<(), String> {
 /// Run `ops` on the model (under `config`) and on the reference; the
 /// first violation or disagreement is the finding.
 pub fn model_vs_spec(config: Config, ops: Vec<Op>) -> Result<(), String> {
-    // The reference knows no fault injection.
-    let compare = spec_covers(&config) && !ops.iter().any(|op| matches!(op, Op::FailNth { .. }));
+    match seq_check(&config, &ops) {
+        None => Ok(()),
+        Some(Found::Seq(v, at)) => Err(format!("{at}: {v}")),
+        Some(Found::Disagree(what)) => Err(what),
+        Some(Found::Conc(v, _)) => Err(v.to_string()),
+    }
+}
+
+/// The reference's outcome of `op`, after which it learns the serial the
+/// model gave a key `op` created (serials are the model's to choose).
+fn spec_step(spec: &mut Spec, run: &SeqRun, op: &Op) -> wqsim_model::api::Outcome {
+    let reference = spec.apply(op);
+    if let Op::AddKey { slot, .. } | Op::RequestKey { slot, .. } = op {
+        if let Some(s) = run.serial(*slot) {
+            spec.bind_serial(*slot, s as u32);
+        }
+    }
+    reference
+}
+
+/// The sequential check of `ops`: each step on the model with the oracle
+/// after it, and on the reference where it models `config` (it knows no
+/// fault injection); then teardown. The first violation or disagreement.
+fn seq_check(config: &Config, ops: &[Op]) -> Option<Found> {
+    let compare = spec_covers(config) && !ops.iter().any(|op| matches!(op, Op::FailNth { .. }));
+    let (config, ops) = (config.clone(), ops.to_vec());
     wqsim_model::explore::shuttle_seq(move || {
         let mut run = SeqRun::new(config.clone());
         let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
         for op in &ops {
-            let model = run.step(op).map_err(|v| format!("`{op}`: {v}"))?;
+            let model = match run.step(op) {
+                Ok(o) => o,
+                Err(v) => return Some(Found::Seq(v, format!("`{op}`"))),
+            };
             if !compare {
                 continue;
             }
-            let reference = spec.apply(op);
-            if let Op::AddKey { slot, .. } | Op::RequestKey { slot, .. } = op {
-                if let Some(s) = run.serial(*slot) {
-                    spec.bind_serial(*slot, s as u32);
-                }
-            }
+            let reference = spec_step(&mut spec, &run, op);
             if model != reference {
-                return Err(format!("`{op}`: the model returned {model}, the reference {reference}"));
+                return Some(Found::Disagree(format!("`{op}`: the model returned {model}, the reference {reference}")));
             }
         }
         feedback(wqsim_model::probe::reached());
-        run.finish().map_err(|v| format!("teardown: {v}"))
+        run.finish().err().map(|v| Found::Seq(v, "teardown".to_string()))
     })
 }
 
@@ -236,6 +258,12 @@ pub fn feedback(s: States) {
 /// Pipe slots and key slots a decoded program uses.
 const PIPES: u8 = 3;
 const KEYS: u8 = 3;
+/// The bytes of a `trace` input's header and of each of its operations
+/// ([`trace_case`]).
+const HEADER_BYTES: usize = 8;
+const OP_BYTES: usize = 16;
+/// Key slots a repeated `add_key` or `watch_key` walks over ([`walked`]).
+const WALKED_KEYS: u8 = 8;
 
 fn pick(u: &mut Unstructured, n: usize) -> usize {
     if n <= 1 { 0 } else { u.choose_index(n).unwrap_or(0) }
@@ -364,7 +392,9 @@ fn settings(u: &mut Unstructured, mut c: Config) -> Config {
     }
     match pick(u, 5) {
         0 => c.page_size = 65536,
-        1 => c.rlimit_nofile = one_of(u, &[2u64, 8]),
+        // 2: not even a pipe (descriptors 0 to 2 are taken); 5: one pipe
+        // and five watches; 8: two pipes and eight watches.
+        1 => c.rlimit_nofile = one_of(u, &[2u64, 5, 8]),
         2 => {
             c.pipe_index_bits = 16;
             c.pipe_initial_index = one_of(u, &[65534u32, 65535]);
@@ -389,35 +419,69 @@ const THREAD_NAMES: [&str; 3] = ["t1", "t2", "t3"];
 
 /// `n` operations, each now and then repeated (2 to 33 times: enough to
 /// fill a ring of 32 and lose one post), 64 at most.
-fn trace_ops(u: &mut Unstructured, n: usize, setup: bool) -> Vec<Op> {
+fn trace_ops(data: &mut &[u8], n: usize, setup: bool) -> Vec<Op> {
     let mut v = Vec::new();
     for _ in 0..n {
-        let op = trace_op(u, setup);
-        let times = if pick(u, 8) == 0 { one_of(u, &[2usize, 8, 31, 32, 33]) } else { 1 };
-        v.extend(std::iter::repeat_n(op, times));
+        if data.is_empty() {
+            break;
+        }
+        let (chunk, rest) = data.split_at(OP_BYTES.min(data.len()));
+        *data = rest;
+        let mut u = Unstructured::new(chunk);
+        let times = if pick(&mut u, 8) == 0 { one_of(&mut u, &[2usize, 8, 31, 32, 33]) } else { 1 };
+        let op = trace_op(&mut u, setup);
+        v.extend((0..times).map(|i| walked(&op, i)));
     }
     v.truncate(64);
     v
 }
 
-/// `trace`: an arbitrary program (settings, up to 10 setup steps, 1 to 3
-/// threads of up to 6 operations, each maybe repeated), then the
-/// schedule.
+/// The `i`th repetition of `op`: an operation that creates or watches a
+/// key moves on to the `i`th key slot after its own (of [`WALKED_KEYS`]),
+/// so a repeated `add_key` makes several keys and a repeated `watch_key`
+/// watches each (more watches than a low `RLIMIT_NOFILE` allows, several
+/// watchers on one queue); any other operation repeats as it is.
+fn walked(op: &Op, i: usize) -> Op {
+    let next = |s: u8| ((s as usize + i) % WALKED_KEYS as usize) as u8;
+    match op {
+        Op::AddKey { slot, type_, desc, payload, keyring } => Op::AddKey {
+            slot: next(*slot),
+            type_: type_.clone(),
+            desc: format!("{}{}", desc.trim_end_matches(|c: char| c.is_ascii_digit()), next(*slot)),
+            payload: payload.clone(),
+            keyring: *keyring,
+        },
+        Op::WatchKey { key: KeyRef::Slot(s), fd, tag } => {
+            Op::WatchKey { key: KeyRef::Slot(next(*s)), fd: *fd, tag: *tag }
+        }
+        _ => op.clone(),
+    }
+}
+
+/// `trace`: an arbitrary program, then the schedule. A header of
+/// [`HEADER_BYTES`] holds the settings, the number of setup steps (up to
+/// 10), of threads (1 to 3) and of each thread's operations (up to 6);
+/// then each operation, with how often it repeats, from [`OP_BYTES`] of
+/// its own, so a mutation of one operation leaves the others as they
+/// were; the bytes after the last operation are the schedule. The
+/// operations stop where the input does.
 pub fn trace_case(config: Config, data: &[u8]) -> Case {
-    let mut u = Unstructured::new(data);
+    let (header, mut rest) = data.split_at(HEADER_BYTES.min(data.len()));
+    let mut u = Unstructured::new(header);
     let config = settings(&mut u, config);
     let nsetup = pick(&mut u, 11);
-    let setup = trace_ops(&mut u, nsetup, true);
     let nthreads = 1 + pick(&mut u, 3);
-    let actors = (0..nthreads)
-        .map(|i| {
-            let n = 1 + pick(&mut u, 6);
-            let ops = trace_ops(&mut u, n, false);
+    let lens: Vec<usize> = (0..nthreads).map(|_| 1 + pick(&mut u, 6)).collect();
+    let setup = trace_ops(&mut rest, nsetup, true);
+    let actors = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let ops = trace_ops(&mut rest, n, false);
             Actor { name: THREAD_NAMES[i].into(), may_block: may_block(&ops), ops }
         })
         .collect();
-    let schedule = u.take_rest().to_vec();
-    Case { program: Program { config, setup, actors }, schedule, scenario: None }
+    Case { program: Program { config, setup, actors }, schedule: rest.to_vec(), scenario: None }
 }
 
 /// The operations of a program in the order one thread would run them:
@@ -544,16 +608,23 @@ pub fn pick_scenario(scenarios: &[Scenario], key: u16) -> Option<&Scenario> {
 /// then 24 interleaving bytes drawn from its path's hash. Named after the
 /// path (`races__post_vs_clear`).
 pub fn schedule_seed(path: &str) -> (String, Vec<u8>) {
-    let mut x = crate::scenario::fnv1a(path.as_bytes()) | 1;
     let mut seed = scenario_key(path).to_le_bytes().to_vec();
-    seed.extend((0..24).map(|_| {
+    seed.extend(pseudo_random_inputs(1, 24, crate::scenario::fnv1a(path.as_bytes())).concat());
+    let name = path.trim_start_matches("scenarios/").trim_end_matches(".wq").replace('/', "__");
+    (name, seed)
+}
+
+/// `n` deterministic pseudo-random inputs of `len` bytes each (xorshift64
+/// from `seed | 1`): committed seeds, and inputs for tests.
+pub fn pseudo_random_inputs(n: usize, len: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut x = seed | 1;
+    let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x as u8
-    }));
-    let name = path.trim_start_matches("scenarios/").trim_end_matches(".wq").replace('/', "__");
-    (name, seed)
+    };
+    (0..n).map(|_| (0..len).map(|_| next()).collect()).collect()
 }
 
 /// `schedule`: the first two bytes (little-endian) pick a committed
@@ -593,6 +664,41 @@ pub fn run_target(
         Target::Schedule => schedule(scenarios, config, data),
     };
     (r, wqsim_model::probe::reached())
+}
+
+/// Where the `schedule` target reads `scenarios/` from:
+/// `$WQSIM_SCENARIOS`, else the source tree this was built from, else
+/// beside the binary (a ClusterFuzzLite build ships them there).
+pub fn scenario_root() -> std::path::PathBuf {
+    match std::env::var_os("WQSIM_SCENARIOS") {
+        Some(r) => r.into(),
+        None if repo_root().join("scenarios").is_dir() => repo_root(),
+        None => std::env::current_exe().ok().and_then(|e| e.parent().map(|p| p.to_path_buf())).unwrap_or_default(),
+    }
+}
+
+/// A fuzz target's body (`fuzz/fuzz_targets/*.rs`): `target` on `data`
+/// with `WQSIM_FUZZ_BUGS`'s switches on. A finding panics, so libFuzzer
+/// keeps the input; so does a bad `WQSIM_FUZZ_BUGS` or a missing
+/// `scenarios/`, on the first input, with the reason.
+pub fn fuzz_entry(target: Target, data: &[u8]) {
+    use std::sync::OnceLock;
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    static SCENARIOS: OnceLock<Vec<Scenario>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| config_from_env().unwrap_or_else(|e| panic!("{e}")));
+    let scenarios: &[Scenario] = if target == Target::Schedule {
+        SCENARIOS.get_or_init(|| {
+            let root = scenario_root();
+            let s = committed_scenarios(&root).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.is_empty(), "no scenario with threads under {}/scenarios; set WQSIM_SCENARIOS", root.display());
+            s
+        })
+    } else {
+        &[]
+    };
+    if let Err(e) = run_target(target, config, scenarios, data).0 {
+        panic!("{e}");
+    }
 }
 
 // ---- replaying inputs ----
@@ -695,8 +801,9 @@ pub struct Converted {
 
 /// How a converted scenario reproduces a finding.
 enum Found {
-    /// A violation in one sequential run.
-    Seq(Violation),
+    /// A violation in one sequential run, and where (the operation, or
+    /// teardown).
+    Seq(Violation, String),
     /// A violation under some interleaving.
     Conc(Violation, Option<String>),
     /// The model and the reference disagree on an operation's result.
@@ -705,35 +812,7 @@ enum Found {
 
 /// The first finding of the sequential check of `ops`.
 fn seq_finding(config: &Config, ops: &[Op]) -> Option<Found> {
-    let compare = spec_covers(config) && !ops.iter().any(|op| matches!(op, Op::FailNth { .. }));
-    let (config, ops) = (config.clone(), ops.to_vec());
-    crate::explore::silenced(|| {
-        wqsim_model::explore::shuttle_seq(move || {
-            let mut run = SeqRun::new(config.clone());
-            let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
-            for op in &ops {
-                let model = match run.step(op) {
-                    Ok(o) => o,
-                    Err(v) => return Some(Found::Seq(v)),
-                };
-                if !compare {
-                    continue;
-                }
-                let reference = spec.apply(op);
-                if let Op::AddKey { slot, .. } | Op::RequestKey { slot, .. } = op {
-                    if let Some(s) = run.serial(*slot) {
-                        spec.bind_serial(*slot, s as u32);
-                    }
-                }
-                if model != reference {
-                    return Some(Found::Disagree(format!(
-                        "`{op}`: the model returned {model}, the reference {reference}"
-                    )));
-                }
-            }
-            run.finish().err().map(Found::Seq)
-        })
-    })
+    crate::explore::silenced(|| seq_check(config, ops))
 }
 
 /// The reference's outcome of each operation (`None` where the reference
@@ -747,12 +826,7 @@ fn reference_outcomes(config: &Config, ops: &[Op]) -> Vec<String> {
             let mut out = Vec::new();
             for op in &ops {
                 let _ = run.step_unchecked(op);
-                out.push(crate::run::outcome_text(&spec.apply(op)));
-                if let Op::AddKey { slot, .. } | Op::RequestKey { slot, .. } = op {
-                    if let Some(s) = run.serial(*slot) {
-                        spec.bind_serial(*slot, s as u32);
-                    }
-                }
+                out.push(crate::run::outcome_text(&spec_step(&mut spec, &run, op)));
             }
             out
         })
@@ -779,36 +853,21 @@ fn shrink_under_bytes(p: &Program, bytes: &[u8], inv: wqsim_model::Inv) -> Progr
         matches!(run_case(&case).result, Err(v) if v.inv == inv)
     };
     let mut cur = p.clone();
-    loop {
-        let mut changed = false;
-        for t in 0..cur.actors.len() {
-            let mut i = 0;
-            while i < cur.actors[t].ops.len() && cur.actors[t].ops.len() > 1 {
-                let mut c = cur.clone();
-                c.actors[t].ops.remove(i);
-                if fails(&c) {
-                    cur = c;
-                    changed = true;
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        let mut i = 0;
-        while i < cur.setup.len() {
-            let mut c = cur.clone();
-            c.setup.remove(i);
-            if fails(&c) {
-                cur = c;
-                changed = true;
+    let n = cur.actors.len();
+    while crate::cli::delete_pass(
+        &mut cur,
+        n + 1,
+        |c, l| if l < n { (c.actors[l].ops.len(), 1) } else { (c.setup.len(), 0) },
+        |c, l, i| {
+            if l < n {
+                c.actors[l].ops.remove(i);
             } else {
-                i += 1;
+                c.setup.remove(i);
             }
-        }
-        if !changed {
-            return cur;
-        }
-    }
+        },
+        fails,
+    ) {}
+    cur
 }
 
 /// Turn a crash input of `target` into a minimised scenario whose run
@@ -889,7 +948,7 @@ pub fn from_fuzz(
     let seq_program = |ops: Vec<Op>| Program { config: program.config.clone(), setup: ops, actors: vec![] };
     let mut summary;
     let sc = match found {
-        Found::Seq(v) => {
+        Found::Seq(v, _) => {
             about.push(format!("Sequentially: {v}"));
             let p = seq_program(flattened(&program));
             let mut sc = from_program(
@@ -1055,29 +1114,12 @@ mod tests {
         b
     }
 
-    /// Deterministic pseudo-random inputs.
-    fn inputs(n: usize, len: usize) -> Vec<Vec<u8>> {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        (0..n)
-            .map(|_| {
-                (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x as u8
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     #[test]
     fn program_targets_hold_on_the_fixed_model() {
         let c = Config::fixed();
         let scenarios = committed_scenarios(&repo_root()).unwrap();
         let mut reached = States::default();
-        for (i, data) in inputs(300, 96).iter().enumerate() {
+        for (i, data) in pseudo_random_inputs(300, 96, 0x9e37_79b9_7f4a_7c15).iter().enumerate() {
             for t in [Target::Trace, Target::Reader, Target::Schedule] {
                 let (r, s) = crate::explore::silenced(|| run_target(t, &c, &scenarios, data));
                 reached = reached.union(s);

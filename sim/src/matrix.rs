@@ -116,7 +116,13 @@ pub fn fuzz_plan() -> Vec<(&'static str, Option<&'static str>, String)> {
                 (Some(f), _) => ("schedule", format!("its family `{f}` among the committed scenarios")),
                 (None, "W1") => ("filter", "raw filter payloads".to_string()),
                 (None, "P12" | "W6") => ("reader+trace", "posting and reading on one queue".to_string()),
-                (None, "W7") => ("trace+schedule", "closing a queue with records queued".to_string()),
+                (None, "W7") => ("schedule+trace", "closing a queue with records queued".to_string()),
+                (None, "W17") => (
+                    "trace",
+                    "it needs more watches held at once than RLIMIT_NOFILE: under the 5-descriptor profile, one \
+                     notification pipe and six keys each watched, two operations repeated six times or more"
+                        .to_string(),
+                ),
                 _ => ("trace", "arbitrary programs".to_string()),
             };
             (b.id, Some(targets), why)
@@ -126,25 +132,29 @@ pub fn fuzz_plan() -> Vec<(&'static str, Option<&'static str>, String)> {
 
 /// What a fuzz run that found `inv` (an invariant ID, or `spec` for a
 /// disagreement with the reference) with `bug` on gives: `caught` (the
-/// catalog's invariant), `also` (another symptom the catalog lists) or
-/// `other`.
+/// catalog's invariant), `also` (another symptom the catalog lists),
+/// `differs` (an operation's result differs from the reference, which is
+/// the fixed kernel: a behaviour the fix changed, as W18's zero-length
+/// write that returned 0 before the fix and `EXDEV` after) or `other`.
 pub fn fuzz_verdict(bug: wqsim_model::bugs::Bug, inv: &str) -> &'static str {
     match wqsim_model::Inv::from_id(inv) {
         Some(i) if i == bug.info().caught_by => "caught",
         Some(i) if also_caught_by(bug).contains(&i) => "also",
+        None if inv == "spec" => "differs",
         _ => "other",
     }
 }
 
 /// One fuzz-column cell: how fast the fuzz target found a switch from the
-/// committed seeds (`ci/fuzz-matrix`).
+/// committed seeds (`ci/fuzz matrix`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FuzzCell {
     pub key: String,
     pub target: String,
     /// `caught` (the catalog's invariant), `also` (another listed
-    /// symptom), `other` (another invariant fired first) or `missed`
-    /// (nothing within the budget).
+    /// symptom), `differs` (a result differed from the reference first),
+    /// `other` (another invariant fired first) or `missed` (nothing
+    /// within the budget).
     pub verdict: String,
     pub inv: String,
     pub executions: u64,
@@ -220,10 +230,11 @@ pub fn render_markdown(cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> Stri
     if !fuzz.is_empty() {
         let _ = writeln!(
             s,
-            "The `fuzz` column (`ci/fuzz-matrix`) is coverage-guided fuzzing from the committed seeds \
+            "The `fuzz` column (`ci/fuzz matrix`) is coverage-guided fuzzing from the committed seeds \
              (`fuzz/seeds/`), one libFuzzer run per switch with that switch on and every other off: the \
              executions and seconds until the first crash, or the budget spent when nothing was found. \
-             `other` means another invariant fired first; `-` says why no fuzz target can reach the switch.\n"
+             `differs` means an operation's result differed from the reference (the fixed kernel) first, \
+             `other` that another invariant fired first; `-` says why no fuzz target can reach the switch.\n"
         );
     }
     let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| cells.iter().any(|c| c.kind == *k)).collect();
@@ -264,6 +275,7 @@ pub fn render_markdown(cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> Stri
         }
         if !fuzz.is_empty() {
             let text = match (fuzz.iter().find(|c| c.key == r.key), plan.iter().find(|p| p.0 == r.key)) {
+                (Some(c), Some((_, _, why))) if c.verdict == "missed" => format!("{} ({why})", c.text()),
                 (Some(c), _) => c.text(),
                 (None, Some((_, None, why))) => format!("- ({why})"),
                 (None, _) => "-".to_string(),
@@ -301,4 +313,36 @@ pub fn verdict(cells: &[Cell]) -> Result<(), String> {
         problems.push(format!("{} under {}: {} {}", c.key, c.kind, c.verdict, c.inv));
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wqsim_model::bugs::Bug;
+
+    #[test]
+    fn a_fuzz_finding_is_judged_against_the_catalog() {
+        assert_eq!(fuzz_verdict(Bug::W1, "H3"), "caught");
+        assert_eq!(fuzz_verdict(Bug::W14, "H1"), "also");
+        assert_eq!(fuzz_verdict(Bug::W18, "spec"), "differs");
+        assert_eq!(fuzz_verdict(Bug::W1, "H5"), "other");
+        assert_eq!(fuzz_verdict(Bug::W1, "harness"), "other");
+    }
+
+    #[test]
+    fn fuzz_cells_read_back_from_their_tsv_line() {
+        let c = FuzzCell::from_tsv("W18\tfuzz\ttrace\tdiffers\tspec\t601\t6.6").unwrap();
+        assert_eq!((c.verdict.as_str(), c.inv.as_str(), c.executions), ("differs", "spec", 601));
+        assert_eq!(c.text(), "differs spec @601 (7s, trace)");
+        assert_eq!(FuzzCell::from_tsv("W18\tcheck\ttrace"), None);
+    }
+
+    #[test]
+    fn a_missed_switch_says_why_and_a_weak_memory_one_has_no_target() {
+        let missed = FuzzCell::from_tsv("W17\tfuzz\ttrace\tmissed\t-\t33335\t121.3").unwrap();
+        let md = render_markdown(&[], &[missed], "ci/matrix");
+        let row = |id: &str| md.lines().find(|l| l.starts_with(&format!("| {id} "))).unwrap().to_string();
+        assert!(row("W17").contains("not found (33335 ex, 121s, trace) (it needs more watches"), "{}", row("W17"));
+        assert!(row("W2").contains("- (a weak-memory ordering race (D1)"), "{}", row("W2"));
+    }
 }

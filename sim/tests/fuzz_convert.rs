@@ -2,27 +2,13 @@
 //! the fuzz targets reach, and the shards of split runs.
 #![cfg(not(loom))]
 
-use wqsim::fuzz::{Target, committed_scenarios, config_with, from_fuzz, repo_root, run_target};
+use wqsim::fuzz::{
+    Target, committed_scenarios, config_with, from_fuzz, pseudo_random_inputs as inputs, repo_root, run_target,
+};
 use wqsim::scenario::{Expect, parse};
 use wqsim_model::Inv;
 use wqsim_model::kernel::Config;
 use wqsim_model::probe::{State, States};
-
-/// Deterministic pseudo-random inputs.
-fn inputs(n: usize, len: usize, mut x: u64) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|_| {
-            (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        })
-        .collect()
-}
 
 /// Convert `data`, then run the scenario as `wqsim check` does: the first
 /// run line must give `inv`, the `without` line must hold.
@@ -66,7 +52,7 @@ fn the_committed_w13_crash_becomes_its_scenario() {
 fn a_trace_crash_becomes_a_sequential_scenario() {
     let config = config_with("W10").unwrap();
     let scenarios = vec![];
-    let data = inputs(400, 96, 7)
+    let data = inputs(2000, 160, 7)
         .into_iter()
         .find(|d| wqsim::explore::silenced(|| run_target(Target::Trace, &config, &scenarios, d)).0.is_err())
         .expect("some input leaks a watch");

@@ -14,14 +14,13 @@
 //! step (RCU callbacks, the key collector); the runner waits for the
 //! kernel's after each operation that defers any.
 
-use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use wqsim_model::api::{
-    End, FdRef, IoctlReq, KeyRef, Op, Outcome, PROCESS_NAME, SESSION_NAME, THREAD_NAME, USER_NAME, USER_SESSION_NAME,
-    canon_records, slot_name,
+    End, FdRef, IoctlReq, KeyRef, Names, Op, Outcome, PROCESS_NAME, SESSION_NAME, THREAD_NAME, USER_NAME,
+    USER_SESSION_NAME, canon_records,
 };
 use wqsim_model::errno::Errno;
 use wqsim_model::uapi::*;
@@ -119,63 +118,22 @@ fn keyctl(cmd: i32, a: i64, b: i64, c: i64, d: i64) -> i64 {
     unsafe { libc::syscall(libc::SYS_keyctl, cmd as libc::c_long, a, b, c, d) as i64 }
 }
 
-/// The scenario's names for the descriptors and keys it made.
-#[derive(Default)]
-struct Names {
-    /// Pipe slot -> ([read fd, write fd], notification pipe?).
-    pipes: BTreeMap<u8, ([i32; 2], bool)>,
-    /// Key slot -> serial.
-    keys: BTreeMap<u8, i32>,
-}
-
-impl Names {
-    fn fd(&self, r: FdRef) -> i32 {
-        match r {
-            FdRef::Raw(n) => n,
-            FdRef::End(p, end) => match self.pipes.get(&p) {
-                Some((fds, _)) => fds[if end == End::Read { 0 } else { 1 }],
-                None => -1,
-            },
-        }
-    }
-
-    fn is_notification(&self, r: FdRef) -> bool {
-        match r {
-            FdRef::End(p, _) => self.pipes.get(&p).is_some_and(|(_, n)| *n),
-            FdRef::Raw(fd) => self.pipes.values().any(|(fds, n)| *n && fds.contains(&fd)),
-        }
-    }
-
-    fn key(&self, r: KeyRef) -> i64 {
-        (match r {
-            KeyRef::Slot(s) => self.keys.get(&s).copied().unwrap_or(0x7fff_fff0),
-            KeyRef::Session => KEY_SPEC_SESSION_KEYRING,
-            KeyRef::User => KEY_SPEC_USER_KEYRING,
-            KeyRef::Raw(n) => n,
-        }) as i64
-    }
-
-    /// Name a serial as the model does: `@s`, `@u`, `k0`, or hex.
-    fn name_of(&self, serial: u32) -> String {
-        let specials = [
-            (KEY_SPEC_SESSION_KEYRING, SESSION_NAME),
-            (KEY_SPEC_USER_KEYRING, USER_NAME),
-            (KEY_SPEC_USER_SESSION_KEYRING, USER_SESSION_NAME),
-            (KEY_SPEC_PROCESS_KEYRING, PROCESS_NAME),
-            (KEY_SPEC_THREAD_KEYRING, THREAD_NAME),
-        ];
-        for (spec, name) in specials {
-            if keyctl(KEYCTL_GET_KEYRING_ID, spec as i64, 0, 0, 0) == serial as i64 {
-                return name.to_string();
-            }
-        }
-        for (slot, s) in &self.keys {
-            if *s as u32 == serial {
-                return slot_name(*slot);
-            }
-        }
-        format!("{serial:08x}")
-    }
+/// Name a serial as the model does: `@s`, `@u`, `k0`, or hex (the
+/// special keyrings' serials asked of the kernel).
+fn name_of(names: &Names, serial: u32) -> String {
+    let specials = [
+        (KEY_SPEC_SESSION_KEYRING, SESSION_NAME),
+        (KEY_SPEC_USER_KEYRING, USER_NAME),
+        (KEY_SPEC_USER_SESSION_KEYRING, USER_SESSION_NAME),
+        (KEY_SPEC_PROCESS_KEYRING, PROCESS_NAME),
+        (KEY_SPEC_THREAD_KEYRING, THREAD_NAME),
+    ];
+    names.name_of(
+        serial,
+        specials
+            .into_iter()
+            .map(|(spec, name)| (u32::try_from(keyctl(KEYCTL_GET_KEYRING_ID, spec as i64, 0, 0, 0)).ok(), name)),
+    )
 }
 
 /// A return value: negative means `errno`; an interrupted sleep is the
@@ -206,7 +164,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
     let (fd, key) = {
         let n = lock();
         let fdn = |r: FdRef| n.fd(r);
-        let key = |r: KeyRef| n.key(r);
+        let key = |r: KeyRef| n.key(r) as i64;
         // Resolve every operand an operation might name.
         let fds: Vec<i32> = match op {
             Op::Close { fd } | Op::Read { fd, .. } | Op::Write { fd, .. } | Op::Ioctl { fd, .. } => vec![fdn(*fd)],
@@ -266,7 +224,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             buf.truncate(n as usize);
             let n = lock();
             if n.is_notification(*r) {
-                Outcome::Records(canon_records(&buf, &|s| n.name_of(s)))
+                Outcome::Records(canon_records(&buf, &|s| name_of(&n, s)))
             } else {
                 Outcome::Bytes(buf)
             }
@@ -321,7 +279,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             }
             let mut n = lock();
             n.keys.insert(*slot, r as i32);
-            Outcome::Key(n.name_of(r as u32))
+            Outcome::Key(name_of(&n, r as u32))
         }
         Op::RequestKey { slot, type_, desc, .. } => {
             let (Some(t), Some(d)) = (cstr(type_), cstr(desc)) else { return Outcome::Err(Errno::EINVAL) };
@@ -331,7 +289,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             }
             let mut n = lock();
             n.keys.insert(*slot, r as i32);
-            Outcome::Key(n.name_of(r as u32))
+            Outcome::Key(name_of(&n, r as u32))
         }
         Op::Update { payload, .. } => val(keyctl(KEYCTL_UPDATE, key[0], ptr_or_null(payload), payload.len() as i64, 0)),
         Op::Revoke { .. } => val(keyctl(KEYCTL_REVOKE, key[0], 0, 0, 0)),
