@@ -11,13 +11,18 @@
 //!   race on kernel memory;
 //! - once every actor that cannot block has finished: no reader or writer
 //!   is asleep while its wait condition holds (`V2`, lost wake-up); then
-//!   every sleeper gets a signal, as a test harness would send one;
+//!   every sleeper (an actor marked `may_block`) gets a signal, as a test
+//!   harness would send one, and its call returns `-ERESTARTSYS`
+//!   (`blocks`): a blocking actor may sleep for good;
 //! - at the end: the oracle over the whole trace and the final state, the
 //!   quiescent checks, and teardown with its leak check.
 //!
-//! A run whose threads all block is a deadlock (`V1`), which loom and
-//! shuttle detect themselves; [`classify`] turns their report into a
-//! violation.
+//! An actor not marked `may_block` that sleeps with nothing left to wake
+//! it hangs: `V1`. A run whose threads all block on locks is a deadlock
+//! (`V1` too), which loom and shuttle detect themselves; [`classify`]
+//! turns their report into a violation. The sequential runner
+//! ([`crate::seq::run_threads`]) gives the same verdicts: one meaning of
+//! blocking under every driver.
 
 use crate::api::{Op, Outcome};
 use crate::kernel::{Config, Kernel};
@@ -35,7 +40,8 @@ pub struct Actor {
     /// Its operations, in order.
     pub ops: Vec<Op>,
     /// Whether an operation may sleep with nothing left to wake it (a
-    /// blocking read); such actors are joined after the liveness check.
+    /// blocking read): a sleep that nothing else ends is ended by a
+    /// signal. An actor without it that sleeps for good is a hang (`V1`).
     pub may_block: bool,
 }
 
@@ -71,6 +77,25 @@ pub struct RunOutcome {
 std::thread_local! {
     static LAST_TRACE: std::cell::RefCell<Option<Arc<crate::trace::Trace>>> = const { std::cell::RefCell::new(None) };
     static DETAIL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+std::thread_local! {
+    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Make every machine booted on this thread panic with a message that is
+/// no check of the model: a deliberate harness bug, so the harness's own
+/// failure path (`harness failure`, exit status 5) can be seen working
+/// (`wqsim check --inject-harness-panic`).
+pub fn set_inject_panic(on: bool) {
+    INJECT_PANIC.with(|i| i.set(on));
+}
+
+/// Panic if [`set_inject_panic`] asked for it.
+pub fn injected_panic() {
+    if INJECT_PANIC.with(|i| i.get()) {
+        panic!("injected harness panic (--inject-harness-panic): the harness must report this, not die");
+    }
 }
 
 /// The trace of the latest run started on this thread.
@@ -139,19 +164,45 @@ pub fn run(p: &Program) -> RunOutcome {
     }
 
     let mut outcomes: Vec<Option<Vec<Outcome>>> = vec![None; p.actors.len()];
+
+    // The actors that may not sleep for good are joined first, in order.
+    // One that sleeps with nothing left to wake it has hung (V1). Shuttle
+    // reports the join of a sleeper as a deadlock, which `classify` turns
+    // into V1; loom aborts the process on one, so under loom the runner
+    // first waits until the actor is done or every actor is done or
+    // asleep, and reports the hang itself. (Joining directly under
+    // shuttle keeps the schedules its catalog tests and fuzz seeds were
+    // recorded with.)
     let blocking_ids: Vec<bool> = p.actors.iter().map(|a| a.may_block).collect();
     let (blocking, finite): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(_, b, _)| *b);
+    let mut hung = None;
     for (i, _, jh) in finite {
+        if crate::sync::BACKEND == "loom" {
+            let v = states.wait_until(|v| v[i] == ActorState::Done || v.iter().all(|s| *s != ActorState::Running));
+            if v[i] != ActorState::Done {
+                hung = Some(i);
+                break;
+            }
+        }
         outcomes[i] = Some(jh.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
     }
 
-    // Every actor that cannot block has finished; wait until every other
-    // one has finished or gone to sleep. Then nobody is left to wake a
-    // sleeper: a sleeper whose condition holds missed its wake-up (V2),
-    // and any other sleeper will sleep forever (V1).
+    // Every other actor has finished or sleeps. Nobody is left to wake a
+    // sleeper: a sleeper whose condition holds missed its wake-up (V2); a
+    // sleeper not marked `may_block` has hung (V1). A blocking actor may
+    // sleep for good: a signal ends its sleep, as a test harness would
+    // send one.
     states.wait_until(|v| v.iter().zip(&blocking_ids).all(|(s, b)| !b || *s != ActorState::Running));
     check_wakeups(&k);
-    check_hangs(&k);
+    if let Some(i) = hung {
+        fail(
+            Inv::V1,
+            format!(
+                "hang: thread `{}` sleeps with nothing left to wake it (a thread that may sleep for good is marked `(blocking)`)",
+                p.actors[i].name
+            ),
+        );
+    }
     for (_, pipe) in k.pipes.all() {
         if crate::heap::Obj::hdr(&pipe).is_live() {
             pipe.rd_wait.signal_all();
@@ -202,25 +253,6 @@ pub fn check_wakeups(k: &Kernel) {
             fail(
                 Inv::V2,
                 format!("lost wake-up: {writers} writer(s) asleep on pipe#{} with room to write", pid.index()),
-            );
-        }
-    }
-}
-
-/// `V1`: once nobody is left to wake them, no thread may still be asleep.
-pub fn check_hangs(k: &Kernel) {
-    for (pid, p) in k.pipes.all() {
-        if !crate::heap::Obj::hdr(&p).is_live() {
-            continue;
-        }
-        let (r, w) = (p.rd_wait.sleepers(), p.wr_wait.sleepers());
-        if r + w > 0 {
-            fail(
-                Inv::V1,
-                format!(
-                    "hang: {r} reader(s) and {w} writer(s) asleep on pipe#{} with nothing left to wake them",
-                    pid.index()
-                ),
             );
         }
     }

@@ -229,6 +229,7 @@ pub struct Kernel {
 impl Kernel {
     /// Boot a machine: one user, one task (tid 1) and its session keyring.
     pub fn boot(config: Config) -> Kernel {
+        crate::conc::injected_panic();
         let k = Kernel {
             config,
             heap: Heap::default(),

@@ -175,6 +175,13 @@ macro_rules! wq_assert {
 // shuttle run all their model threads on the caller's thread).
 std::thread_local! {
     static QUIET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static LAST_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where the latest panic caught quietly on this thread was raised
+/// (`file:line:col`), for harness-failure reports.
+pub fn last_panic_location() -> Option<String> {
+    LAST_LOCATION.with(|l| l.borrow().clone())
 }
 
 static HOOK: instr::Once = instr::Once::new();
@@ -186,6 +193,8 @@ fn install_quiet_hook() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if QUIET.with(|q| q.get()) > 0 {
+                let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = at);
                 return;
             }
             default(info)
@@ -216,6 +225,13 @@ pub fn catch_panic(f: impl FnOnce()) -> Result<(), String> {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET.with(|q| q.set(q.get() - 1));
     r.map_err(|payload| panic_text(&*payload).unwrap_or_else(|| "a panic without a message".to_string()))
+}
+
+/// Run `f` with the panic hook quiet; its value, or any panic's message.
+pub fn catch_panic_value<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    let mut out = None;
+    catch_panic(|| out = Some(f()))?;
+    out.ok_or_else(|| "no value".to_string())
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<String> {

@@ -266,3 +266,96 @@ pub fn run_program(config: Config, ops: &[Op], teardown: bool) -> Result<Vec<Out
     }
     Ok(outs)
 }
+
+/// One thread of a sequential run over threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqThread {
+    pub name: String,
+    /// May sleep with nothing left to wake it (see [`crate::conc::Actor`]).
+    pub may_block: bool,
+    pub ops: Vec<Op>,
+}
+
+/// Run `setup`, then `threads` as one CPU runs them without preemption:
+/// the current thread runs until it ends or its call would sleep; a call
+/// that would sleep is parked (its `-ERESTARTSYS` attempt has no effect
+/// and is not reported) and the lowest-numbered thread that can run goes
+/// on; after any call completes every parked call is retried, as a woken
+/// task re-checks its wait condition.
+///
+/// When every unfinished thread sleeps, nobody is left to wake them. A
+/// thread marked `may_block` then gets a signal: its call returns
+/// `blocks` and it goes on. A thread without the mark, or the setup, is a
+/// hang (`V1`), the verdict the explorers give for the same program (see
+/// [`crate::conc::run`]). `each(thread, index, op, outcome)` sees every
+/// completed call in the order it ran (`thread` is `None` for the setup);
+/// when it returns a reason (a budget ran out), the run stops there and
+/// returns it.
+pub fn run_threads(
+    run: &mut SeqRun,
+    setup: &[Op],
+    threads: &[SeqThread],
+    mut each: impl FnMut(Option<usize>, usize, &Op, &Outcome) -> Option<String>,
+) -> Result<Option<String>, Violation> {
+    for (k, op) in setup.iter().enumerate() {
+        let out = run.step(op)?;
+        if out == Outcome::Blocked {
+            return Err(hang("the setup", op));
+        }
+        if let Some(stop) = each(None, k, op, &out) {
+            return Ok(Some(stop));
+        }
+    }
+    let n = threads.len();
+    let mut cursor = vec![0usize; n];
+    let mut parked = vec![false; n];
+    let done = |cursor: &[usize], i: usize| cursor[i] >= threads[i].ops.len();
+    let mut cur = 0;
+    loop {
+        let runnable = |i: usize, cursor: &[usize], parked: &[bool]| !done(cursor, i) && !parked[i];
+        let pick = if n > 0 && runnable(cur, &cursor, &parked) {
+            Some(cur)
+        } else {
+            (0..n).find(|i| runnable(*i, &cursor, &parked))
+        };
+        if let Some(i) = pick {
+            let op = &threads[i].ops[cursor[i]];
+            let out = run.step(op)?;
+            if out == Outcome::Blocked {
+                parked[i] = true;
+                continue;
+            }
+            if let Some(stop) = each(Some(i), cursor[i], op, &out) {
+                return Ok(Some(stop));
+            }
+            cursor[i] += 1;
+            parked.iter_mut().for_each(|p| *p = false);
+            cur = i;
+            continue;
+        }
+        // Every unfinished thread sleeps: nobody is left to wake them.
+        let sleepers: Vec<usize> = (0..n).filter(|i| !done(&cursor, *i)).collect();
+        if sleepers.is_empty() {
+            return Ok(None);
+        }
+        if let Some(i) = sleepers.iter().copied().find(|i| !threads[*i].may_block) {
+            return Err(hang(&format!("thread `{}`", threads[i].name), &threads[i].ops[cursor[i]]));
+        }
+        for i in sleepers {
+            if let Some(stop) = each(Some(i), cursor[i], &threads[i].ops[cursor[i]], &Outcome::Blocked) {
+                return Ok(Some(stop));
+            }
+            cursor[i] += 1;
+        }
+        parked.iter_mut().for_each(|p| *p = false);
+    }
+}
+
+fn hang(who: &str, op: &Op) -> Violation {
+    Violation {
+        inv: crate::oracle::Inv::V1,
+        message: format!(
+            "hang: {who} sleeps in `{op}` with nothing left to wake it (a thread that may sleep for good is marked `(blocking)`)"
+        ),
+    }
+}

@@ -49,10 +49,14 @@ fn families_hold_under_pct_schedules() {
 #[test]
 fn families_hold_under_dfs() {
     for f in FAMILIES {
-        let e = shuttle_dfs(&(f.program)(Config::fixed()), iterations());
+        let p = (f.program)(Config::fixed());
+        let e = shuttle_dfs(&p, iterations());
         if let Err(v) = &e.result {
             panic!("{} (dfs): {v}\n  replay: {}", f.name, replay(f.name, &e.schedule));
         }
-        assert!(e.executions > 1, "{}: DFS explored {} schedule(s)", f.name, e.executions);
+        // One actor, and a main thread that only joins it, have one
+        // schedule (one_slot_pipe: the jobserver alone).
+        let least = if p.actors.len() > 1 { 2 } else { 1 };
+        assert!(e.executions >= least, "{}: DFS explored {} schedule(s)", f.name, e.executions);
     }
 }

@@ -5,9 +5,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::exit::Exit;
 use crate::explore::Kind;
 use crate::run::{RunResult, execute, failure_report, parse_token, replay};
-use crate::scenario::{Driver, Scenario, parse};
+use crate::scenario::{Driver, Scenario, parse_bytes};
 
 /// A command's failure before it could run: bad input (exit status 2).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,8 +16,20 @@ pub struct Usage(pub String);
 
 /// Read and parse a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, Usage> {
-    let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
-    parse(&path.display().to_string(), &text).map_err(|e| Usage(e.to_string()))
+    let meta = std::fs::metadata(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    if meta.len() > crate::scenario::FILE_BYTES_MAX as u64 {
+        // Refused before reading it whole.
+        return parse_bytes(&path.display().to_string(), &vec![b' '; crate::scenario::FILE_BYTES_MAX + 1]).map_err(
+            |e| {
+                Usage(e.to_string().replace(
+                    &format!("{} bytes", crate::scenario::FILE_BYTES_MAX + 1),
+                    &format!("{} bytes", meta.len()),
+                ))
+            },
+        );
+    }
+    let bytes = std::fs::read(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    parse_bytes(&path.display().to_string(), &bytes).map_err(|e| Usage(e.to_string()))
 }
 
 /// Every `.wq` file under `paths` (directories recursively), sorted.
@@ -49,11 +62,28 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Usage> {
     Ok(out)
 }
 
-/// One row of `check`'s table.
+/// One row of `check`'s table: a run's result, or a file that could not
+/// be read or parsed (its error).
 #[derive(Clone, Debug)]
 pub struct CheckRow {
     pub scenario: String,
-    pub result: RunResult,
+    pub result: Result<RunResult, String>,
+}
+
+impl CheckRow {
+    /// The exit status this row asks for.
+    pub fn exit(&self) -> Exit {
+        match &self.result {
+            Err(_) => Exit::Malformed,
+            Ok(r) => match &r.stop {
+                Some(crate::run::Stop::Harness(_)) => Exit::Harness,
+                Some(crate::run::Stop::Malformed(_)) => Exit::Malformed,
+                Some(crate::run::Stop::Budget(_)) => Exit::Budget,
+                None if r.matches() => Exit::Pass,
+                None => Exit::Failed,
+            },
+        }
+    }
 }
 
 /// Shard `index` of `count` (1-based) of `files`: every `count`th file
@@ -64,22 +94,24 @@ pub fn shard<T>(files: Vec<T>, index: usize, count: usize) -> Vec<T> {
 }
 
 /// `wqsim check`: every run line of every scenario. Returns the table
-/// (with a failure report per mismatch after it) and whether every result
-/// matched its expectation.
-pub fn check(
-    files: &[PathBuf],
-    times: bool,
-    mut progress: impl FnMut(usize, usize, &str),
-) -> Result<(String, bool), Usage> {
-    let mut scenarios = Vec::new();
-    for f in files {
-        scenarios.push(load(f)?);
-    }
-    let total: usize = scenarios.iter().map(|s| s.runs.len()).sum();
+/// (with a report per failure after it) and the exit status. A file that
+/// does not parse, a run that exceeds its budget and a harness failure
+/// each get their row and report, and the other scenarios still run.
+pub fn check(files: &[PathBuf], times: bool, mut progress: impl FnMut(usize, usize, &str)) -> (String, Exit) {
+    let loaded: Vec<(&PathBuf, Result<Scenario, Usage>)> = files.iter().map(|f| (f, load(f))).collect();
     let mut rows = Vec::new();
     let mut reports = String::new();
+    let total: usize = loaded.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.runs.len()).sum();
     let mut done = 0;
-    for sc in &scenarios {
+    for (f, sc) in &loaded {
+        let sc = match sc {
+            Ok(sc) => sc,
+            Err(e) => {
+                reports += &format!("\n{}\n", e.0);
+                rows.push(CheckRow { scenario: f.display().to_string(), result: Err(e.0.clone()) });
+                continue;
+            }
+        };
         for run in &sc.runs {
             if matches!(
                 run.driver,
@@ -87,12 +119,17 @@ pub fn check(
             ) {
                 wqsim_model::conc::set_detail(false);
             }
+            progress(done, total, &format!("{}:{} {}", sc.path, run.line, run.driver.name()));
             let mut r = execute(sc, run);
             if !r.matches() {
                 // Draw the failing execution: replay it with lock events on.
-                wqsim_model::conc::set_detail(true);
-                if let Ok(again) = replay(sc, &crate::run::parse_token(&r.token(sc)).map_err(Usage)?) {
-                    r.schedule = again.schedule.or(r.schedule);
+                if r.stop.is_none() {
+                    wqsim_model::conc::set_detail(true);
+                    if let Ok(tok) = crate::run::parse_token(&r.token(sc)) {
+                        if let Ok(again) = replay(sc, &tok) {
+                            r.schedule = again.schedule.or(r.schedule);
+                        }
+                    }
                 }
                 reports += "\n";
                 reports += &failure_report(sc, &r);
@@ -100,34 +137,47 @@ pub fn check(
             }
             done += 1;
             progress(done, total, &sc.path);
-            rows.push(CheckRow { scenario: sc.path.clone(), result: r });
+            rows.push(CheckRow { scenario: sc.path.clone(), result: Ok(r) });
         }
     }
-    let ok = rows.iter().all(|r| r.result.matches());
+    let exit = rows.iter().map(CheckRow::exit).fold(Exit::Pass, Exit::worst);
     let mut s = render_table(&rows, times);
     s += &reports;
-    Ok((s, ok))
+    (s, exit)
 }
 
 /// The verdict table.
 pub fn render_table(rows: &[CheckRow], times: bool) -> String {
     let w = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
     let mut s = String::new();
-    let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<8} {:<8}", "scenario", "driver", "executions", "result", "expected");
+    let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<9} {:<8}", "scenario", "driver", "executions", "result", "expected");
     if times {
         s += "     time";
     }
     s += "  verdict\n";
     for r in rows {
-        let x = &r.result;
-        let verdict = match (&x.result, x.matches()) {
-            (None, _) => "skipped",
-            (_, true) => "ok",
-            (_, false) => "MISMATCH",
+        let x = match &r.result {
+            Ok(x) => x,
+            Err(_) => {
+                let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<9} {:<8}", r.scenario, "-", 0, "malformed", "-");
+                if times {
+                    let _ = write!(s, " {:>7.2}s", 0.0);
+                }
+                let _ = writeln!(s, "  MALFORMED");
+                continue;
+            }
+        };
+        let verdict = match (&x.stop, &x.result, x.matches()) {
+            (Some(crate::run::Stop::Harness(_)), ..) => "HARNESS FAILURE",
+            (Some(crate::run::Stop::Budget(_)), ..) => "BUDGET EXCEEDED",
+            (Some(crate::run::Stop::Malformed(_)), ..) => "MALFORMED",
+            (None, None, _) => "skipped",
+            (None, _, true) => "ok",
+            (None, _, false) => "MISMATCH",
         };
         let _ = write!(
             s,
-            "{:<w$}  {:<8} {:>10}  {:<8} {:<8}",
+            "{:<w$}  {:<8} {:>10}  {:<9} {:<8}",
             r.scenario,
             x.driver.name(),
             x.executions,
@@ -139,16 +189,26 @@ pub fn render_table(rows: &[CheckRow], times: bool) -> String {
         }
         let _ = writeln!(s, "  {verdict}");
     }
-    let ran = rows.iter().filter(|r| r.result.result.is_some()).count();
-    let bad = rows.iter().filter(|r| !r.result.matches()).count();
-    let skipped = rows.len() - ran;
+    let ran: Vec<&RunResult> = rows.iter().filter_map(|r| r.result.as_ref().ok()).collect();
+    let malformed = rows.len() - ran.len();
+    let skipped = ran.iter().filter(|r| r.result.is_none() && r.stop.is_none()).count();
+    let stopped = |w: &str| ran.iter().filter(|r| r.stop.as_ref().is_some_and(|s| s.word() == w)).count();
+    let (harness, budget, bad_schedule) = (stopped("harness"), stopped("budget"), stopped("malformed"));
+    let mismatched = ran.iter().filter(|r| r.stop.is_none() && !r.matches()).count();
+    let expected = ran.len() - skipped - harness - budget - bad_schedule - mismatched;
+    let mut extra = String::new();
+    for (n, what) in [(malformed + bad_schedule, "malformed"), (budget, "over budget"), (harness, "harness failures")] {
+        if n > 0 {
+            extra += &format!(", {n} {what}");
+        }
+    }
     let _ = writeln!(
         s,
-        "{} runs in {} scenarios: {} as expected, {} mismatched{}",
-        rows.len(),
+        "{} runs in {} scenarios: {} as expected, {} mismatched{extra}{}",
+        ran.len(),
         rows.iter().map(|r| &r.scenario).collect::<std::collections::BTreeSet<_>>().len(),
-        ran - bad,
-        bad,
+        expected,
+        mismatched,
         if skipped == 0 {
             String::new()
         } else if wqsim_model::sync::BACKEND == "loom" {
@@ -166,10 +226,10 @@ pub fn render_table(rows: &[CheckRow], times: bool) -> String {
 /// it returned, the record stream of each queue, the verdict), then each
 /// `run` line's result, or only the runs of `driver`.
 #[cfg(not(loom))]
-pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<(String, bool), Usage> {
+pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<(String, Exit), Usage> {
     let sc = load(path)?;
     let mut s = String::new();
-    let mut ok = true;
+    let mut exit = Exit::Pass;
     if driver.is_none() || driver == Some("seq") {
         let t = crate::run::transcript(&sc, None);
         s += &t.render();
@@ -203,9 +263,16 @@ pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<
         );
         if let Some(Err(v)) = &r.result {
             let _ = writeln!(s, "  {v}");
+        }
+        if let Some(st) = &r.stop {
+            for l in st.describe().lines() {
+                let _ = writeln!(s, "  {l}");
+            }
+        }
+        if !r.matches() && r.result.is_some() || r.stop.is_some() {
             let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {}", r.token(&sc));
         }
-        ok &= r.matches();
+        exit = exit.worst(crate::cli::CheckRow { scenario: String::new(), result: Ok(r) }.exit());
     }
     if let Some(d) = driver {
         if !any {
@@ -215,13 +282,16 @@ pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<
             }
         }
     }
-    Ok((s, ok))
+    Ok((s, exit))
 }
 
 /// `wqsim replay TOKEN`: re-run what a token names and print the same
-/// report a failure printed. Returns the report and whether it reproduced
-/// (the result differs from the expectation, as when the token was made).
-pub fn replay_token(token: &str) -> Result<(String, bool), Usage> {
+/// report a failure printed. Returns the report and the exit status:
+/// `Failed` when it reproduced (the result differs from the expectation,
+/// as when the token was made), `Pass` when it did not, and
+/// `Nondeterminism` when the replay left its recorded schedule (a
+/// truncated or stale token), unless `allow_divergence`.
+pub fn replay_token(token: &str, allow_divergence: bool) -> Result<(String, Exit), Usage> {
     let tok = parse_token(token).map_err(Usage)?;
     let sc = load(Path::new(&tok.path))?;
     let mut s = String::new();
@@ -234,9 +304,17 @@ pub fn replay_token(token: &str) -> Result<(String, bool), Usage> {
     }
     wqsim_model::conc::set_detail(true);
     let r = replay(&sc, &tok).map_err(Usage)?;
-    let reproduced = !r.matches();
     s += &failure_report(&sc, &r);
-    Ok((s, reproduced))
+    let mut exit = crate::cli::CheckRow { scenario: String::new(), result: Ok(r.clone()) }.exit();
+    if r.note.is_some() && !allow_divergence {
+        let _ = writeln!(
+            s,
+            "wqsim: the replay left its recorded schedule (see the note above): the token does not replay this run exactly; \
+             rerun with --allow-divergence to accept the run as it went"
+        );
+        exit = exit.worst(Exit::Nondeterminism);
+    }
+    Ok((s, exit))
 }
 
 /// `wqsim trace FILE`: the timeline of one run of the scenario: under its
@@ -247,6 +325,7 @@ pub fn trace_file(path: &Path) -> Result<(String, Vec<(u32, wqsim_model::trace::
     let sc = load(path)?;
     wqsim_model::conc::set_detail(true);
     let run = crate::scenario::RunSpec {
+        limits: crate::scenario::RunLimits::default(),
         driver: if sc.schedule.is_some() { Driver::Schedule } else { Driver::Explorer(Kind::Seq) },
         iterations: 1,
         seed: 1,

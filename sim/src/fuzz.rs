@@ -29,6 +29,7 @@ use crate::scenario::{Scenario, parse};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     Parser,
+    Frontend,
     Filter,
     Trace,
     Schedule,
@@ -36,11 +37,13 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 5] = [Target::Parser, Target::Filter, Target::Trace, Target::Schedule, Target::Reader];
+    pub const ALL: [Target; 6] =
+        [Target::Parser, Target::Frontend, Target::Filter, Target::Trace, Target::Schedule, Target::Reader];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::Parser => "parser",
+            Target::Frontend => "frontend",
             Target::Filter => "filter",
             Target::Trace => "trace",
             Target::Schedule => "schedule",
@@ -91,6 +94,51 @@ pub fn parser(data: &[u8]) -> Result<(), String> {
     let reprinted = again.to_text();
     if reprinted != printed {
         return Err(format!("print/parse is not stable:\n--- first\n{printed}--- second\n{reprinted}"));
+    }
+    Ok(())
+}
+
+/// The heap counter the `frontend` target installs, so its memory budget
+/// holds in the fuzz binary too.
+pub use wqsim_model::explore::CountingAlloc;
+
+/// The budgets every `frontend` run gets at most: enough for any
+/// committed scenario's first executions, small enough that an input
+/// runs in well under libFuzzer's timeout.
+pub const FRONTEND_LIMITS: crate::scenario::RunLimits =
+    crate::scenario::RunLimits { steps_max: Some(200_000), time_limit_ms: Some(2_000), memory_limit_mib: Some(1_024) };
+
+/// The scenario front end as a user meets it: the bytes as a file
+/// (`parse_bytes`: size, UTF-8, control characters, every range); a
+/// scenario that parses then runs each of its `run` lines, and once under
+/// every driver this build has (seq, random, PCT, DFS, its schedule), each
+/// with at most four executions and [`FRONTEND_LIMITS`]. A verdict of any
+/// kind is fine, a budget stop too; a harness failure (a panic that is no
+/// check of the model) is the finding.
+pub fn frontend(data: &[u8]) -> Result<(), String> {
+    use crate::explore::Kind;
+    use crate::scenario::{Driver, Expect, run_line};
+    let Ok(sc) = crate::scenario::parse_bytes("<fuzz>", data) else { return Ok(()) };
+    let mut runs = sc.runs.clone();
+    for k in [Kind::Seq, Kind::Random, Kind::Pct, Kind::Dfs] {
+        runs.push(run_line(Driver::Explorer(k), vec![], Expect::Holds));
+    }
+    if sc.schedule.is_some() {
+        runs.push(run_line(Driver::Schedule, vec![], Expect::Holds));
+    }
+    let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    for mut r in runs {
+        r.iterations = r.iterations.min(4);
+        r.limits.steps_max = min(r.limits.steps_max, FRONTEND_LIMITS.steps_max);
+        r.limits.time_limit_ms = min(r.limits.time_limit_ms, FRONTEND_LIMITS.time_limit_ms);
+        r.limits.memory_limit_mib = min(r.limits.memory_limit_mib, FRONTEND_LIMITS.memory_limit_mib);
+        let res = crate::run::execute(&sc, &r);
+        if let Some(crate::run::Stop::Harness(m)) = res.stop {
+            return Err(format!("harness failure on `run {}` (line {}): {m}", r.driver.name(), r.line));
+        }
     }
     Ok(())
 }
@@ -658,6 +706,7 @@ pub fn run_target(
     wqsim_model::probe::reset();
     let r = match target {
         Target::Parser => parser(data),
+        Target::Frontend => frontend(data),
         Target::Filter => filter(config.clone(), data),
         Target::Trace => trace(config.clone(), data),
         Target::Reader => reader(config.clone(), data),
@@ -896,6 +945,15 @@ pub fn from_fuzz(
                 Err(e) => format!(
                     "{origin}: a parser finding is a bug in wqsim's scenario format, not in the model, so it has no scenario: \
                      keep the input under fuzz/crashes/parser/ (cargo test replays it) and fix the parser.\n{e}"
+                ),
+            });
+        }
+        Target::Frontend => {
+            return Err(match frontend(data) {
+                Ok(()) => format!("{origin}: the front end handles this input; nothing to convert"),
+                Err(e) => format!(
+                    "{origin}: a front-end finding is a bug in wqsim itself, not in the model, so it has no scenario: \
+                     keep the input under fuzz/crashes/frontend/ (cargo test replays it) and fix the harness.\n{e}"
                 ),
             });
         }

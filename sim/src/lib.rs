@@ -6,6 +6,7 @@
 //! families under the explorers; `matrix` measures the detection matrix.
 
 pub mod cli;
+pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]
 pub mod fuzz;

@@ -1,11 +1,13 @@
 //! The `wqsim` command line.
 //!
-//! Exit status: 0 pass, 1 a check failed, 2 malformed input.
+//! Exit status: see [`wqsim::exit`] (0 pass, 1 a check failed, 2 malformed
+//! input, 3 nondeterminism, 5 harness failure, 6 budget exceeded).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wqsim::exit::Exit;
 use wqsim::explore::{Base, Budget, Found, Kind, Target};
 use wqsim_model::bugs::Bug;
 
@@ -18,6 +20,50 @@ macro_rules! out {
             std::process::exit(0);
         }
     }};
+}
+
+/// The heap is counted, so a run's memory budget can end it with a verdict.
+#[global_allocator]
+static ALLOC: wqsim_model::explore::CountingAlloc = wqsim_model::explore::CountingAlloc;
+
+/// The budgets of a run whose `run` line sets none.
+#[derive(clap::Args, Clone, Copy)]
+struct BudgetArgs {
+    /// Scheduling steps one execution may take (a run line's `steps_max=`
+    /// wins) [default: 50000000]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000_000))]
+    steps_max: Option<u64>,
+    /// Milliseconds one run may take (a run line's `time_limit_ms=` wins);
+    /// past it the run ends with the verdict `budget`.
+    #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    time_limit_ms: u64,
+    /// MiB the process's heap may hold during a run (a run line's
+    /// `memory_limit_mib=` wins).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    memory_limit_mib: u64,
+    /// Make every run panic inside the harness (a deliberate harness bug,
+    /// to see a harness failure reported).
+    #[arg(long, hide = true)]
+    inject_harness_panic: bool,
+}
+
+impl BudgetArgs {
+    fn install(self) {
+        wqsim_model::conc::set_inject_panic(self.inject_harness_panic);
+        wqsim::run::set_default_limits(wqsim::scenario::RunLimits {
+            steps_max: self.steps_max,
+            time_limit_ms: Some(self.time_limit_ms),
+            memory_limit_mib: Some(self.memory_limit_mib),
+        });
+        wqsim_model::explore::set_limits(
+            wqsim::run::limits_of(&wqsim::scenario::run_line(
+                wqsim::scenario::Driver::Schedule,
+                vec![],
+                wqsim::scenario::Expect::Holds,
+            ))
+            .model(),
+        );
+    }
 }
 
 #[derive(Parser)]
@@ -60,6 +106,8 @@ enum Cmd {
         /// order, so a CI matrix can split the work.
         #[arg(long, value_parser = parse_shard)]
         shard: Option<Shard>,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Run the scenarios on a real Linux kernel under qemu and compare each
     /// operation's outcome with the model's sequential run; with --stress,
@@ -89,7 +137,7 @@ enum Cmd {
         #[arg(long)]
         console_out: Option<std::path::PathBuf>,
         /// Give up on the virtual machine after this many seconds.
-        #[arg(long, default_value_t = 900)]
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
     },
     /// Run one scenario: the sequential transcript (each operation and its
@@ -102,6 +150,8 @@ enum Cmd {
         /// Override the runs' seed.
         #[arg(long)]
         seed: Option<u64>,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Shrink a failing scenario (fewer operations, threads, preemptions)
     /// and write the minimal one as FILE's name with `.min.wq`.
@@ -144,16 +194,18 @@ enum Cmd {
         #[arg(long)]
         explorer: Option<String>,
         /// Schedules for random and PCT; the cap for DFS.
-        #[arg(long, default_value_t = 10_000)]
-        iterations: usize,
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        iterations: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// PCT's bug depth.
-        #[arg(long, default_value_t = 3)]
-        depth: usize,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+        depth: u64,
         /// Loom's preemption bound (default: the family's).
-        #[arg(long)]
-        preemptions: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10))]
+        preemptions: Option<u64>,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Run only shard I of N (1-based): random and PCT run
         /// ITERATIONS/N schedules from seed SEED*N+I-1, so N machines
         /// together run ITERATIONS schedules none of them repeats; the
@@ -167,6 +219,10 @@ enum Cmd {
     Replay {
         /// The `wq1:...` token.
         token: Option<String>,
+        /// Accept a replay that left its recorded schedule (exit status 3
+        /// otherwise).
+        #[arg(long)]
+        allow_divergence: bool,
         #[command(flatten)]
         target: TargetArgs,
         /// The `s2:...` schedule `explore` printed (with --family).
@@ -180,8 +236,8 @@ enum Cmd {
         /// Explorers to run, comma-separated (default: all this build has).
         #[arg(long, value_delimiter = ',')]
         explorers: Vec<String>,
-        #[arg(long, default_value_t = 10_000)]
-        iterations: usize,
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        iterations: u64,
         /// Merge these measured files instead of measuring.
         #[arg(long, num_args = 1..)]
         merge: Vec<std::path::PathBuf>,
@@ -215,7 +271,7 @@ enum Cmd {
     /// with their inputs, and which protocol states the inputs reached.
     /// Exits 1 on a finding.
     FuzzStates {
-        /// parser, filter, trace, schedule or reader.
+        /// parser, frontend, filter, trace, schedule or reader.
         target: String,
         /// Input files or directories.
         paths: Vec<std::path::PathBuf>,
@@ -265,8 +321,9 @@ fn fuzz_config(bugs: Option<&str>) -> Result<wqsim_model::kernel::Config, String
 
 #[cfg(not(loom))]
 fn fuzz_target(name: &str) -> Result<wqsim::fuzz::Target, String> {
-    wqsim::fuzz::Target::from_name(name)
-        .ok_or_else(|| format!("no fuzz target {name:?}; the targets are parser, filter, trace, schedule, reader"))
+    wqsim::fuzz::Target::from_name(name).ok_or_else(|| {
+        format!("no fuzz target {name:?}; the targets are parser, frontend, filter, trace, schedule, reader")
+    })
 }
 
 /// A usage error: message to stderr, exit status 2.
@@ -316,6 +373,38 @@ fn report(t: &Target, f: &Found) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Nothing a user's input reaches may end the process silently: a
+    // panic that escapes a command is a harness failure, reported so.
+    let r = wqsim_model::oracle::catch_panic_value(move || dispatch(cli));
+    match r {
+        Ok(code) => code,
+        Err(msg) => {
+            let at = wqsim_model::oracle::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
+            eprintln!("wqsim: harness failure: {}{at}", msg.lines().next().unwrap_or(""));
+            eprintln!("wqsim: this is a bug in wqsim, not in the model; the command line above reproduces it");
+            Exit::Harness.into()
+        }
+    }
+}
+
+/// Long runs say how far they are: on a terminal a line that updates in
+/// place, elsewhere (CI logs) a line a minute.
+fn run_progress(tty: bool, what: String) {
+    let start = std::time::Instant::now();
+    let mut last = 0u64;
+    wqsim_model::explore::set_progress(Some(Box::new(move |n| {
+        let secs = start.elapsed().as_secs();
+        if tty {
+            eprint!("\r  {what}: {n} executions, {secs} s {:<10}", "");
+            let _ = std::io::stderr().flush();
+        } else if secs >= last + 60 {
+            last = secs;
+            eprintln!("  {what}: {n} executions after {secs} s");
+        }
+    })));
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
     let tty = std::io::stderr().is_terminal();
     match cli.cmd {
         #[cfg(loom)]
@@ -377,7 +466,8 @@ fn main() -> ExitCode {
         Cmd::KernelCheck { .. } => {
             return usage("kernel-check runs in the main build: cargo run --release -p wqsim -- kernel-check");
         }
-        Cmd::Check { paths, no_time, shard } => {
+        Cmd::Check { paths, no_time, shard, budget } => {
+            budget.install();
             let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
             let mut files = match wqsim::cli::collect(&paths) {
                 Ok(f) => f,
@@ -386,31 +476,32 @@ fn main() -> ExitCode {
             if let Some(s) = shard {
                 files = wqsim::cli::shard(files, s.index, s.count);
             }
-            let r = wqsim::cli::check(&files, !no_time, |done, total, name| {
+            let (s, exit) = wqsim::cli::check(&files, !no_time, |done, total, name| {
+                run_progress(tty, name.to_string());
                 if tty {
                     eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
                     let _ = std::io::stderr().flush();
                 }
             });
+            wqsim_model::explore::set_progress(None);
             if tty {
                 eprint!("\r{:<100}\r", "");
             }
-            match r {
-                Ok((s, ok)) => {
+            out!("{s}");
+            exit.into()
+        }
+        #[cfg(not(loom))]
+        Cmd::Run { file, driver, seed, budget } => {
+            budget.install();
+            run_progress(tty, file.display().to_string());
+            match wqsim::cli::run_file(&file, driver.as_deref(), seed) {
+                Ok((s, exit)) => {
                     out!("{s}");
-                    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                    exit.into()
                 }
                 Err(e) => usage(e.0),
             }
         }
-        #[cfg(not(loom))]
-        Cmd::Run { file, driver, seed } => match wqsim::cli::run_file(&file, driver.as_deref(), seed) {
-            Ok((s, ok)) => {
-                out!("{s}");
-                if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
-            }
-            Err(e) => usage(e.0),
-        },
         #[cfg(not(loom))]
         Cmd::Minimize { file, output } => match wqsim::cli::minimize(&file) {
             Ok((text, summary)) => {
@@ -426,7 +517,7 @@ fn main() -> ExitCode {
         #[cfg(not(loom))]
         Cmd::Trace { what, svg } => {
             let (text, program, events) = if what.starts_with("wq1:") {
-                match wqsim::cli::replay_token(&what) {
+                match wqsim::cli::replay_token(&what, true) {
                     Ok((s, _)) => {
                         let tok = wqsim::run::parse_token(&what).ok();
                         let p = tok
@@ -479,7 +570,10 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Explore { target: ta, explorer, iterations, seed, depth, preemptions, shard } => {
+        Cmd::Explore { target: ta, explorer, iterations, seed, depth, preemptions, shard, budget: limits } => {
+            limits.install();
+            let (iterations, depth, preemptions) =
+                (iterations as usize, depth as usize, preemptions.map(|p| p as usize));
             let t = match target(&ta) {
                 Ok(t) => t,
                 Err(e) => return usage(e),
@@ -519,14 +613,16 @@ fn main() -> ExitCode {
                 Err(e) => usage(e),
             }
         }
-        Cmd::Replay { token: Some(tok), .. } => match wqsim::cli::replay_token(&tok) {
-            Ok((s, reproduced)) => {
-                out!("{s}");
-                if reproduced { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        Cmd::Replay { token: Some(tok), allow_divergence, .. } => {
+            match wqsim::cli::replay_token(&tok, allow_divergence) {
+                Ok((s, exit)) => {
+                    out!("{s}");
+                    exit.into()
+                }
+                Err(e) => usage(e.0),
             }
-            Err(e) => usage(e.0),
-        },
-        Cmd::Replay { token: None, target: ta, schedule } => {
+        }
+        Cmd::Replay { token: None, target: ta, schedule, allow_divergence } => {
             let Some(schedule) = schedule else {
                 return usage("give a wq1: token, or --family NAME --schedule s2:...");
             };
@@ -536,7 +632,23 @@ fn main() -> ExitCode {
             };
             wqsim_model::conc::set_detail(true);
             match wqsim::explore::replay(&t, &schedule) {
-                Ok(f) => report(&t, &f),
+                Ok(f) => {
+                    let code = report(&t, &f);
+                    match &f.note {
+                        Some(n) if !allow_divergence => {
+                            out!("  note: {n}\n");
+                            out!(
+                                "wqsim: the replay left its recorded schedule; rerun with --allow-divergence to accept it\n"
+                            );
+                            Exit::Nondeterminism.into()
+                        }
+                        Some(n) => {
+                            out!("  note: {n}\n");
+                            code
+                        }
+                        None => code,
+                    }
+                }
                 Err(e) => usage(e),
             }
         }
@@ -588,7 +700,7 @@ fn main() -> ExitCode {
                 }
                 v
             };
-            let budget = Budget { iterations, ..Budget::default() };
+            let budget = Budget { iterations: iterations as usize, ..Budget::default() };
             let mut failed = false;
             for k in kinds {
                 let r = wqsim::matrix::measure(k, budget, |done, total, c| {
@@ -618,7 +730,7 @@ fn main() -> ExitCode {
                 Some(t) => fuzz_target(&t),
                 None => wqsim::fuzz::Target::of_path(&artifact).ok_or_else(|| {
                     format!(
-                        "{}: cannot tell the fuzz target from the path; pass --target (parser, filter, trace, schedule, reader)",
+                        "{}: cannot tell the fuzz target from the path; pass --target (parser, frontend, filter, trace, schedule, reader)",
                         artifact.display()
                     )
                 }),

@@ -12,7 +12,7 @@ use wqsim_model::api::{End, FdRef, Op, Outcome};
 use wqsim_model::oracle::Violation;
 
 use crate::explore::Kind;
-use crate::scenario::{Driver, Expect, RunSpec, Scenario};
+use crate::scenario::{Driver, Expect, RunLimits, RunSpec, Scenario};
 
 /// One operation of a sequential run and what it returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Transcript {
     /// Operations whose outcome differs from their `=> ...`: where, what
     /// was expected, what came.
     pub mismatches: Vec<String>,
+    /// The budget that stopped the run before its end, if one did.
+    pub budget: Option<String>,
 }
 
 impl Transcript {
@@ -75,6 +77,9 @@ impl Transcript {
             let _ = writeln!(s, "outcome mismatch: {m}");
         }
         match &self.violation {
+            None if self.budget.is_some() => {
+                let _ = writeln!(s, "verdict: budget exceeded: {}", self.budget.as_deref().unwrap_or(""));
+            }
             None => s.push_str("verdict: holds\n"),
             Some(v) => {
                 let _ = writeln!(s, "verdict: {v}");
@@ -115,48 +120,55 @@ pub fn transcript(sc: &Scenario, run: Option<&RunSpec>) -> Transcript {
     transcript_config(sc, sc.config(run))
 }
 
-/// Run the scenario sequentially with `config`.
+/// Run the scenario sequentially with `config`: the setup, then the
+/// threads as one CPU runs them without preemption (a call that would
+/// sleep waits for the others; see [`wqsim_model::seq::run_threads`]).
 #[cfg(not(loom))]
 pub fn transcript_config(sc: &Scenario, config: wqsim_model::kernel::Config) -> Transcript {
-    let mut steps: Vec<(String, crate::scenario::Step)> =
-        sc.setup.iter().map(|s| ("setup".to_string(), s.clone())).collect();
-    for t in &sc.threads {
-        steps.extend(t.steps.iter().map(|s| (t.name.clone(), s.clone())));
-    }
+    let setup: Vec<crate::scenario::Step> = sc.setup.clone();
+    let threads: Vec<crate::scenario::Thread> = sc.threads.clone();
     let path = sc.path.clone();
+    let deadline = wqsim_model::explore::Deadline::start();
     crate::explore::silenced(move || {
         wqsim_model::explore::shuttle_seq(move || {
             let mut r = wqsim_model::seq::SeqRun::new(config);
             let mut lines = Vec::new();
-            let mut violation = None;
             let mut mismatches = Vec::new();
-            for (thread, step) in steps {
-                let op = step.op;
-                match r.step(&op) {
-                    Ok(outcome) => {
-                        if let Some(want) = &step.expect {
-                            let got = outcome_text(&outcome);
-                            if &got != want {
-                                mismatches
-                                    .push(format!("{path}:{}: `{op}` returned {got}, expected {want}", step.line));
-                            }
-                        }
-                        lines.push(Line { thread, op, outcome })
-                    }
-                    Err(v) => {
-                        violation = Some(v);
-                        break;
+            let setup_ops: Vec<Op> = setup.iter().map(|s| s.op.clone()).collect();
+            let seq_threads: Vec<wqsim_model::seq::SeqThread> = threads
+                .iter()
+                .map(|t| wqsim_model::seq::SeqThread {
+                    name: t.name.clone(),
+                    may_block: t.blocking,
+                    ops: t.steps.iter().map(|s| s.op.clone()).collect(),
+                })
+                .collect();
+            let result = wqsim_model::seq::run_threads(&mut r, &setup_ops, &seq_threads, |ti, k, op, outcome| {
+                let (thread, step) = match ti {
+                    None => ("setup".to_string(), &setup[k]),
+                    Some(i) => (threads[i].name.clone(), &threads[i].steps[k]),
+                };
+                if let Some(want) = &step.expect {
+                    let got = outcome_text(outcome);
+                    if &got != want {
+                        mismatches.push(format!("{path}:{}: `{op}` returned {got}, expected {want}", step.line));
                     }
                 }
-            }
-            if violation.is_none() {
+                lines.push(Line { thread, op: op.clone(), outcome: outcome.clone() });
+                if lines.len().is_multiple_of(64) { deadline.exceeded() } else { None }
+            });
+            let (mut violation, budget) = match result {
+                Ok(b) => (None, b),
+                Err(v) => (Some(v), None),
+            };
+            if violation.is_none() && budget.is_none() {
                 violation = r.finish().err();
             }
             let mut dump = String::new();
             for raw in &r.handles.raw_reads {
                 dump += &wqsim_model::uapi::format_read(raw, &|s| r.handles.name_of(&r.kernel, s));
             }
-            Transcript { lines, dump, violation, mismatches }
+            Transcript { lines, dump, violation, mismatches, budget }
         })
     })
 }
@@ -178,13 +190,48 @@ pub struct RunResult {
     pub mismatches: Vec<String>,
     /// Where a replayed schedule stopped fitting the scenario, if it did.
     pub note: Option<String>,
+    /// Why the run ended without a verdict, if it did.
+    pub stop: Option<Stop>,
+}
+
+/// How a run can end without a verdict on the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A budget ran out first (what was exceeded, and the limit).
+    Budget(String),
+    /// The harness itself failed: a panic that is not a check of the
+    /// model (its message and where it was raised).
+    Harness(String),
+    /// The scenario asked for something the run showed impossible (an
+    /// `until` its thread never reaches): a positioned error.
+    Malformed(String),
+}
+
+impl Stop {
+    /// The result column's word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Stop::Budget(_) => "budget",
+            Stop::Harness(_) => "harness",
+            Stop::Malformed(_) => "malformed",
+        }
+    }
+
+    /// One line: what ended the run.
+    pub fn describe(&self) -> String {
+        match self {
+            Stop::Budget(b) => format!("budget exceeded: {b}"),
+            Stop::Harness(m) => format!("harness failure: {m}"),
+            Stop::Malformed(m) => m.clone(),
+        }
+    }
 }
 
 impl RunResult {
     /// Whether the result is what the scenario expects (a skipped run
     /// counts as matching; it runs in the other build).
     pub fn matches(&self) -> bool {
-        if !self.mismatches.is_empty() {
+        if !self.mismatches.is_empty() || self.stop.is_some() {
             return false;
         }
         match (&self.result, self.expect) {
@@ -197,6 +244,9 @@ impl RunResult {
 
     /// `holds`, the invariant, or `skipped`.
     pub fn result_text(&self) -> String {
+        if let Some(st) = &self.stop {
+            return st.word().into();
+        }
         if !self.mismatches.is_empty() {
             return "outcome".into();
         }
@@ -211,7 +261,7 @@ impl RunResult {
     pub fn token(&self, sc: &Scenario) -> String {
         format!(
             "wq1:{}:{:016x}:{}:{}:{}",
-            sc.path,
+            encode_path(&sc.path),
             sc.hash,
             self.line,
             self.driver.name(),
@@ -230,6 +280,42 @@ pub struct Token {
     pub schedule: Option<String>,
 }
 
+/// A path as a token holds it: `%` and `:` (the field separator) and
+/// whitespace and control characters percent-encoded, so any path
+/// survives the round trip.
+pub fn encode_path(p: &str) -> String {
+    let mut out = String::new();
+    for c in p.chars() {
+        if c == '%' || c == ':' || c.is_whitespace() || c.is_control() {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                out += &format!("%{byte:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_path`]; `None` for a malformed escape.
+pub fn decode_path(p: &str) -> Option<String> {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = p.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Parse `wq1:PATH:HASH:LINE:DRIVER:SCHEDULE`.
 pub fn parse_token(s: &str) -> Result<Token, String> {
     let bad = || {
@@ -237,37 +323,82 @@ pub fn parse_token(s: &str) -> Result<Token, String> {
     };
     let rest = s.trim().strip_prefix("wq1:").ok_or_else(bad)?;
     let mut parts = rest.splitn(5, ':');
-    let path = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?.to_string();
+    let path = parts.next().filter(|p| !p.is_empty()).and_then(decode_path).ok_or_else(bad)?;
     let hash = parts.next().and_then(|h| u64::from_str_radix(h, 16).ok()).ok_or_else(bad)?;
     let line = parts.next().and_then(|l| l.parse().ok()).ok_or_else(bad)?;
     let driver = parts.next().ok_or_else(bad)?.to_string();
     let schedule = parts.next().ok_or_else(bad)?;
+    if schedule.is_empty() || (schedule != "-" && !schedule.starts_with("s2:")) {
+        return Err(format!("{}: its schedule field {schedule:?} is not `-` or an `s2:...` schedule", bad()));
+    }
     let schedule = (schedule != "-").then(|| schedule.to_string());
     Ok(Token { path, hash, line, driver, schedule })
+}
+
+/// The budgets a run gets when its line sets none (see
+/// [`crate::scenario::RunLimits`]): the model explorer's step limit, no
+/// time or memory limit. Commands set their own with
+/// [`set_default_limits`].
+pub const DEFAULT_LIMITS: RunLimits = RunLimits { steps_max: None, time_limit_ms: None, memory_limit_mib: None };
+
+std::thread_local! {
+    static DEFAULTS: std::cell::Cell<RunLimits> = const { std::cell::Cell::new(DEFAULT_LIMITS) };
+}
+
+/// The budgets of runs whose line sets none, on this thread.
+pub fn set_default_limits(l: RunLimits) {
+    DEFAULTS.with(|d| d.set(l));
+}
+
+/// The budgets `run` gets: its own, then the defaults.
+pub fn limits_of(run: &RunSpec) -> RunLimits {
+    run.limits.or(DEFAULTS.with(|d| d.get()))
+}
+
+/// Run `f` as one run: a budget stop and a harness panic become a
+/// [`Stop`], never the end of the process.
+fn guarded(run: &RunSpec, f: impl FnOnce() -> backend::Out) -> backend::Out {
+    wqsim_model::explore::set_limits(limits_of(run).model());
+    let mut out = None;
+    let r = wqsim_model::oracle::catch_panic(|| out = Some(f()));
+    match (r, out) {
+        (Ok(()), Some(o)) => o,
+        (Err(msg), _) => {
+            let stop = match wqsim_model::explore::budget_of(&msg) {
+                Some(b) => Stop::Budget(b),
+                None => {
+                    let at =
+                        wqsim_model::oracle::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
+                    Stop::Harness(format!("{}{at}", msg.lines().next().unwrap_or("a panic without a message")))
+                }
+            };
+            backend::Out { stop: Some(stop), ..Default::default() }
+        }
+        (Ok(()), None) => {
+            backend::Out { stop: Some(Stop::Harness("the run returned nothing".into())), ..Default::default() }
+        }
+    }
 }
 
 /// Run one `run` line.
 pub fn execute(sc: &Scenario, run: &RunSpec) -> RunResult {
     let start = std::time::Instant::now();
-    result_of(run, start, backend::execute(sc, run))
+    result_of(run, start, guarded(run, || backend::execute(sc, run)))
 }
 
 /// A run's result from what its backend gave.
-fn result_of(
-    run: &RunSpec,
-    start: std::time::Instant,
-    (executions, result, schedule, mismatches, note): backend::Out,
-) -> RunResult {
+fn result_of(run: &RunSpec, start: std::time::Instant, o: backend::Out) -> RunResult {
     RunResult {
         driver: run.driver,
         line: run.line,
-        executions,
-        result,
+        executions: o.executions,
+        result: if o.stop.is_some() { None } else { o.result },
         expect: run.expect,
-        schedule,
+        schedule: o.schedule,
         seconds: start.elapsed().as_secs_f64(),
-        mismatches,
-        note,
+        mismatches: o.mismatches,
+        note: o.note,
+        stop: o.stop,
     }
 }
 
@@ -281,10 +412,17 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
         )
     })?;
     let start = std::time::Instant::now();
-    let out = match &tok.schedule {
-        Some(s) => backend::replay_schedule(sc, run, s)?,
+    let mut err = None;
+    let out = guarded(run, || match &tok.schedule {
+        Some(s) => backend::replay_schedule(sc, run, s).unwrap_or_else(|e| {
+            err = Some(e);
+            backend::Out::default()
+        }),
         None => backend::execute(sc, run),
-    };
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
     Ok(result_of(run, start, out))
 }
 
@@ -297,6 +435,11 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
         writeln!(s, "{}:{}: run {} expected {}, got {}", sc.path, r.line, r.driver.name(), r.expect, r.result_text());
     if let Some(Err(v)) = &r.result {
         let _ = writeln!(s, "  {v}");
+    }
+    if let Some(st) = &r.stop {
+        for l in st.describe().lines() {
+            let _ = writeln!(s, "  {l}");
+        }
     }
     for m in &r.mismatches {
         let _ = writeln!(s, "  {m}");
@@ -320,11 +463,35 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
 mod backend {
     use super::*;
     use crate::explore::silenced;
-    use wqsim_model::explore::{Directive, shuttle_dfs, shuttle_directed, shuttle_pct, shuttle_random, shuttle_replay};
+    use wqsim_model::explore::{
+        Directive, Exploration, shuttle_dfs, shuttle_directed_checked, shuttle_pct, shuttle_random, shuttle_replay,
+    };
 
-    /// Executions, result (`None`: not this build's driver), schedule,
-    /// outcome mismatches, replay note.
-    pub type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
+    /// What a backend gives for one run.
+    #[derive(Default)]
+    pub struct Out {
+        pub executions: u64,
+        /// `None`: this build cannot run the driver (loom in the shuttle
+        /// build and the other way round), or the run stopped.
+        pub result: Option<Result<(), Violation>>,
+        pub schedule: Option<String>,
+        /// Outcome mismatches (sequential runs).
+        pub mismatches: Vec<String>,
+        /// A replay's note.
+        pub note: Option<String>,
+        pub stop: Option<Stop>,
+    }
+
+    fn of(e: Exploration) -> Out {
+        Out {
+            executions: e.executions,
+            result: Some(e.result),
+            schedule: e.schedule,
+            mismatches: vec![],
+            note: e.note,
+            stop: e.budget.map(Stop::Budget),
+        }
+    }
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         let p = sc.program(Some(run));
@@ -339,25 +506,59 @@ mod backend {
         let e = match driver {
             Driver::Explorer(Kind::Seq) => {
                 let t = super::transcript(sc, Some(run));
-                return (1, Some(t.violation.map_or(Ok(()), Err)), None, t.mismatches, None);
+                return Out {
+                    executions: 1,
+                    result: Some(t.violation.map_or(Ok(()), Err)),
+                    mismatches: t.mismatches,
+                    stop: t.budget.map(Stop::Budget),
+                    ..Default::default()
+                };
             }
-            Driver::Explorer(Kind::Loom) => return (0, None, None, vec![], None),
+            Driver::Explorer(Kind::Loom) => return Out::default(),
             Driver::Explorer(Kind::Random) => silenced(|| shuttle_random(&p, run.seed, iterations)),
             Driver::Explorer(Kind::Pct) => silenced(|| shuttle_pct(&p, run.seed, iterations, run.depth)),
             Driver::Explorer(Kind::Dfs) => silenced(|| shuttle_dfs(&p, iterations)),
             Driver::Schedule => {
                 let dirs = directives(sc);
-                silenced(|| shuttle_directed(&p, dirs))
+                let (e, unreached) = silenced(|| shuttle_directed_checked(&p, dirs));
+                let mut o = of(e);
+                if o.stop.is_none() && matches!(o.result, Some(Ok(()))) {
+                    if let Some((i, names)) = unreached.first() {
+                        o.stop = Some(Stop::Malformed(unreached_error(sc, *i, names)));
+                    }
+                }
+                return o;
             }
         };
-        (e.executions, Some(e.result), e.schedule, vec![], None)
+        of(e)
+    }
+
+    /// The positioned error for a schedule directive whose `until` its
+    /// thread never reached.
+    fn unreached_error(sc: &Scenario, i: usize, names: &[&'static str]) -> String {
+        let Some(d) = sc.schedule.as_ref().and_then(|s| s.get(i)) else {
+            return "a schedule directive was never reached".into();
+        };
+        let until = d.until.clone().unwrap_or_default();
+        let near = crate::scenario::closest_name(&until, names);
+        let hint = match near {
+            Some(n) => format!("did you mean `{n}`? thread {} reached: {}", d.thread, names.join(", ")),
+            None => format!("thread {} reached: {}", d.thread, names.join(", ")),
+        };
+        crate::scenario::positioned(
+            sc,
+            d.line,
+            &until,
+            format!("thread `{}` never reaches `{until}` in this run, so the directive cannot stop it there", d.thread),
+            hint,
+        )
     }
 
     pub fn replay_schedule(sc: &Scenario, run: &RunSpec, schedule: &str) -> Result<Out, String> {
         let p = sc.program(Some(run));
         let e = silenced(|| shuttle_replay(&p, schedule))
             .ok_or_else(|| format!("malformed schedule {schedule:?} in the token"))?;
-        Ok((e.executions, Some(e.result), e.schedule, vec![], e.note))
+        Ok(of(e))
     }
 
     fn directives(sc: &Scenario) -> Vec<Directive> {
@@ -376,17 +577,24 @@ mod backend {
 mod backend {
     use super::*;
 
-    /// Executions, result (`None`: not this build's driver), schedule,
-    /// outcome mismatches, replay note.
-    pub type Out = (u64, Option<Result<(), Violation>>, Option<String>, Vec<String>, Option<String>);
+    /// What a backend gives for one run.
+    #[derive(Default)]
+    pub struct Out {
+        pub executions: u64,
+        pub result: Option<Result<(), Violation>>,
+        pub schedule: Option<String>,
+        pub mismatches: Vec<String>,
+        pub note: Option<String>,
+        pub stop: Option<Stop>,
+    }
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         if run.driver != Driver::Explorer(Kind::Loom) {
-            return (0, None, None, vec![], None);
+            return Out::default();
         }
         let p = sc.program(Some(run));
         let e = wqsim_model::explore::loom(&p, run.preemptions.unwrap_or(3), 20_000);
-        (e.executions, Some(e.result), None, vec![], None)
+        Out { executions: e.executions, result: Some(e.result), stop: e.budget.map(Stop::Budget), ..Default::default() }
     }
 
     pub fn replay_schedule(_sc: &Scenario, _run: &RunSpec, _schedule: &str) -> Result<Out, String> {

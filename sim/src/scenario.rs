@@ -105,10 +105,88 @@ pub struct RunSpec {
     pub seed: u64,
     pub depth: usize,
     pub preemptions: Option<usize>,
+    /// Budgets of this run (`None`: the command's defaults; see
+    /// [`RunLimits`]).
+    pub limits: RunLimits,
     pub without: Vec<Bug>,
     pub expect: Expect,
     pub line: usize,
 }
+
+/// The budgets a `run` line may set: `steps_max=N` (scheduling steps of
+/// one execution), `time_limit_ms=N` (the whole run), `memory_limit_mib=N`
+/// (the process's heap). A run that exceeds one ends with the verdict
+/// `budget`, naming what was exceeded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    pub steps_max: Option<u64>,
+    pub time_limit_ms: Option<u64>,
+    pub memory_limit_mib: Option<u64>,
+}
+
+impl RunLimits {
+    /// These limits, each unset one taken from `defaults`.
+    pub fn or(self, defaults: RunLimits) -> RunLimits {
+        RunLimits {
+            steps_max: self.steps_max.or(defaults.steps_max),
+            time_limit_ms: self.time_limit_ms.or(defaults.time_limit_ms),
+            memory_limit_mib: self.memory_limit_mib.or(defaults.memory_limit_mib),
+        }
+    }
+
+    /// The model explorer's limits.
+    pub fn model(self) -> wqsim_model::explore::Limits {
+        wqsim_model::explore::Limits {
+            steps_max: self.steps_max.unwrap_or(wqsim_model::explore::Limits::STEPS_MAX_DEFAULT),
+            time_limit_ms: self.time_limit_ms,
+            memory_limit_bytes: self.memory_limit_mib.map(|m| m << 20),
+        }
+    }
+}
+
+/// The accepted range of each numeric run option: name, lowest, highest,
+/// what it bounds.
+pub const RUN_OPTIONS: &[(&str, u64, u64, &str)] = &[
+    ("iterations", 1, 1_000_000_000, "schedules for random and pct, the cap for dfs"),
+    ("seed", 0, u64::MAX, "the seed of random and pct"),
+    ("depth", 1, 64, "pct's bug depth"),
+    ("preemptions", 0, 10, "loom's preemption bound"),
+    ("steps_max", 1_000, 1_000_000_000_000, "scheduling steps one execution may take"),
+    ("time_limit_ms", 1, 86_400_000, "milliseconds the whole run may take"),
+    ("memory_limit_mib", 16, 1 << 20, "MiB the process's heap may hold"),
+];
+
+/// The accepted range of each numeric `config` setting: name, lowest,
+/// highest, why the bounds.
+pub const CONFIG_RANGES: &[(&str, u64, u64, &str)] = &[
+    ("page_size", 4096, 65536, "a power of two: PAGE_SIZE of the kernels the model covers (4 KiB to 64 KiB)"),
+    (
+        "pipe_max_size",
+        4096,
+        1 << 26,
+        "/proc/sys/fs/pipe-max-size; the model allocates every slot of a ring, so it stops at 64 MiB",
+    ),
+    ("pipe_user_pages_soft", 0, 1 << 32, "/proc/sys/fs/pipe-user-pages-soft (0: no limit)"),
+    ("pipe_user_pages_hard", 0, 1 << 32, "/proc/sys/fs/pipe-user-pages-hard (0: no limit)"),
+    (
+        "rlimit_nofile",
+        0,
+        65536,
+        "RLIMIT_NOFILE; the model's file table stops at 65536 (the kernel's nr_open is 1048576)",
+    ),
+    ("uid", 0, 4_294_967_294, "a uid_t; 4294967295 is (uid_t)-1, which no task has"),
+    ("pipe_index_bits", 16, 32, "16 (32-bit kernels) or 32 (64-bit kernels)"),
+    ("pipe_initial_index", 0, u32::MAX as u64, "below 2^pipe_index_bits"),
+];
+
+/// The largest scenario file, in bytes.
+pub const FILE_BYTES_MAX: usize = 1 << 20;
+
+/// The most operations a scenario may hold once `repeat`s are expanded.
+pub const OPERATIONS_MAX: usize = 100_000;
+
+/// The largest `repeat` count.
+pub const REPEAT_MAX: u64 = 4096;
 
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,15 +223,47 @@ pub struct ParseError {
     pub source_line: String,
 }
 
+/// `s` with control characters written as escapes (`\x00`, `\u{202e}`),
+/// so a message never puts raw control bytes on a terminal.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_control(c) {
+            if (c as u32) < 0x100 {
+                out += &format!("\\x{:02x}", c as u32);
+            } else {
+                out += &format!("\\u{{{:04x}}}", c as u32);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters a scenario may not hold raw: C0 and C1 controls (tab aside,
+/// which has its own message), DEL, and the Unicode format characters
+/// that reorder or hide text on a terminal (bidi overrides, zero-width).
+fn is_control(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.line.to_string();
         let pad = " ".repeat(n.len());
-        writeln!(f, "error: {}", self.message)?;
-        writeln!(f, "{pad}--> {}:{}:{}", self.path, self.line, self.col)?;
+        writeln!(f, "error: {}", visible(&self.message))?;
+        writeln!(f, "{pad}--> {}:{}:{}", visible(&self.path), self.line, self.col)?;
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{n} | {}", self.source_line)?;
-        let under = " ".repeat(self.col.saturating_sub(1)) + &"^".repeat(self.len.max(1));
+        writeln!(f, "{n} | {}", visible(&self.source_line))?;
+        // The caret sits under the escaped text.
+        let before: String = self.source_line.chars().take(self.col.saturating_sub(1)).collect();
+        let span: String = self.source_line.chars().skip(self.col.saturating_sub(1)).take(self.len.max(1)).collect();
+        let width = visible(&span).chars().count().max(1);
+        // A caret past the end of the line (a missing operand) stays there.
+        let past_end = self.col.saturating_sub(1).saturating_sub(self.source_line.chars().count());
+        let under = " ".repeat(visible(&before).chars().count() + past_end) + &"^".repeat(width);
         write!(f, "{pad} | {under}")?;
         if let Some(h) = &self.hint {
             write!(f, "\n{pad} = hint: {h}")?;
@@ -333,6 +443,29 @@ fn closest<'a>(word: &str, choices: &[&'a str]) -> Option<&'a str> {
         prev[b.len()]
     }
     choices.iter().map(|c| (dist(word, c), *c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).min().map(|(_, c)| c)
+}
+
+/// The choice nearest `word` by edit distance, if one is near enough.
+pub fn closest_name<'a>(word: &str, choices: &[&'a str]) -> Option<&'a str> {
+    closest(word, choices)
+}
+
+/// A positioned error on line `line` of `sc`'s file, at the first `what`
+/// on it, rendered as the parser renders its own.
+pub fn positioned(sc: &Scenario, line: usize, what: &str, message: String, hint: String) -> String {
+    let text = std::fs::read(&sc.path).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
+    let src = text.lines().nth(line.wrapping_sub(1)).unwrap_or("").to_string();
+    let col = src.find(what).map_or(1, |b| src[..b].chars().count() + 1);
+    ParseError {
+        path: sc.path.clone(),
+        line,
+        col,
+        len: what.chars().count().max(1),
+        message,
+        hint: Some(hint),
+        source_line: src,
+    }
+    .to_string()
 }
 
 fn did_you_mean(word: &str, choices: &[&str]) -> Option<String> {
@@ -884,6 +1017,69 @@ enum Block {
     Schedule,
 }
 
+/// Refuse a second value for a setting given once already (`what`), at
+/// `t`; remember the first.
+fn once(
+    first_at: &mut std::collections::BTreeMap<String, (usize, usize)>,
+    what: &str,
+    line: &Line<'_>,
+    t: &Tok,
+) -> Result<(), ParseError> {
+    if let Some((l, c)) = first_at.get(what) {
+        return Err(line.err_at(
+            t,
+            format!("`{what}` is set twice (first at line {l}, column {c})"),
+            Some("give each setting once; delete one of them".into()),
+        ));
+    }
+    first_at.insert(what.to_string(), (line.no, t.col));
+    Ok(())
+}
+
+/// Parse a scenario file's bytes: at most [`FILE_BYTES_MAX`], UTF-8 (a
+/// bad byte is reported at its line and column), an optional byte-order
+/// mark skipped.
+pub fn parse_bytes(path: &str, bytes: &[u8]) -> Result<Scenario, ParseError> {
+    let whole = |line: usize, message: String, hint: &str| ParseError {
+        path: path.to_string(),
+        line,
+        col: 1,
+        len: 1,
+        message,
+        hint: Some(hint.to_string()),
+        source_line: String::new(),
+    };
+    if bytes.len() > FILE_BYTES_MAX {
+        return Err(whole(
+            1,
+            format!("the file is {} bytes; a scenario is at most {FILE_BYTES_MAX} bytes (1 MiB)", bytes.len()),
+            "one behaviour per file: split it, and use `repeat N OP` for long runs of one operation",
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            // The line up to the bad byte is valid UTF-8.
+            let prefix = std::str::from_utf8(&bytes[start..e.valid_up_to()]).unwrap_or("");
+            let col = prefix.chars().count() + 1;
+            let bad = bytes[e.valid_up_to()];
+            return Err(ParseError {
+                path: path.to_string(),
+                line,
+                col,
+                len: 1,
+                message: format!("invalid UTF-8 (byte 0x{bad:02x})"),
+                hint: Some("scenario files are UTF-8 text; write other bytes in strings as `\\xNN`".into()),
+                source_line: prefix.to_string(),
+            });
+        }
+    };
+    parse(path, text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
 /// Parse a scenario. `path` is used in messages only.
 pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
     let mut sc = Scenario {
@@ -903,9 +1099,21 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
     let mut block = Block::None;
     let mut in_header = true;
     let mut seen_setup = false;
+    let mut total_ops = 0usize;
+    // Where each single-valued setting was first given: a second one is
+    // refused rather than silently winning.
+    let mut first_at: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for (i, src) in text.lines().enumerate() {
         let line = Line { path, no: i + 1, src };
         let trimmed = src.trim();
+        if let Some((col, c)) = src.chars().enumerate().find(|(_, c)| is_control(*c)) {
+            return Err(line.err(
+                col + 1,
+                1,
+                format!("a control character ({})", visible(&c.to_string())),
+                Some("write it inside a string as `\\xNN`, or delete it".into()),
+            ));
+        }
         if in_header {
             if let Some(c) = trimmed.strip_prefix('#') {
                 sc.about.push(c.strip_prefix(' ').unwrap_or(c).to_string());
@@ -914,6 +1122,14 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
             if !trimmed.is_empty() {
                 in_header = false;
             }
+        }
+        if let Some((col, c)) = src.chars().enumerate().find(|(_, c)| is_control(*c)) {
+            return Err(line.err(
+                col + 1,
+                1,
+                format!("a control character ({})", visible(&c.to_string())),
+                Some("write it inside a string as `\\xNN`, or delete it".into()),
+            ));
         }
         if src.contains('\t') {
             let col = src.chars().position(|c| c == '\t').unwrap_or(0) + 1;
@@ -945,11 +1161,11 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
                                 Some("write `repeat 32 update k0 \"x\"`".into()),
                             )
                         })?;
-                        times = parse_u64(&n.text).filter(|n| (1..=4096).contains(n)).ok_or_else(|| {
+                        times = parse_u64(&n.text).filter(|n| (1..=REPEAT_MAX).contains(n)).ok_or_else(|| {
                             line.err_at(
                                 n,
                                 format!("`{}` is not a repeat count", n.text),
-                                Some("write a count from 1 to 4096".into()),
+                                Some(format!("write a count from 1 to {REPEAT_MAX}")),
                             )
                         })? as usize;
                         if toks.len() < 3 {
@@ -958,6 +1174,15 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
                         toks.drain(..2);
                     }
                     let step = Step { op: parse_op(toks, &line)?, line: line.no, expect };
+                    total_ops += times;
+                    if total_ops > OPERATIONS_MAX {
+                        return Err(line.err(
+                            1,
+                            src.chars().count().max(1),
+                            format!("more than {OPERATIONS_MAX} operations (repeats counted)"),
+                            Some("a scenario is one behaviour: shorten it or lower its repeat counts".into()),
+                        ));
+                    }
                     for _ in 0..times {
                         match block {
                             Block::Thread(t) => sc.threads[t].steps.push(step.clone()),
@@ -1007,6 +1232,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
                 let v = rest
                     .first()
                     .ok_or_else(|| line.err_at(kw, "`variant` needs a name", Some("upstream, v1 or v5".into())))?;
+                once(&mut first_at, "variant", &line, kw)?;
                 sc.variant = match v.text.as_str() {
                     "upstream" => Variant::Upstream,
                     "v1" => Variant::V1,
@@ -1025,6 +1251,10 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
             }
             "base" => {
                 let v = rest.first().ok_or_else(|| line.err_at(kw, "`base` needs `kernel` or `fixed`", None))?;
+                once(&mut first_at, "base", &line, kw)?;
+                if let Some(x) = rest.get(1) {
+                    return Err(line.err_at(x, format!("unexpected `{}`", x.text), None));
+                }
                 sc.base = match v.text.as_str() {
                     "kernel" => Base::Kernel,
                     "fixed" => Base::Fixed,
@@ -1055,6 +1285,13 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
                                 did_you_mean(name, &ids).or(Some("`wqsim catalog` lists the switches".into())),
                             )
                         })?;
+                        if sc.bugs.contains(&b) {
+                            return Err(line.err_at(
+                                t,
+                                format!("switch {} is listed twice", b.info().id),
+                                Some("list each switch once".into()),
+                            ));
+                        }
                         sc.bugs.push(b);
                     }
                 }
@@ -1080,18 +1317,57 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
                             .unwrap_or_else(|| format!("settings are: {}", CONFIG_KEYS.join(", ")));
                         return Err(line.err_at(t, format!("unknown setting `{k}`"), Some(hint)));
                     }
+                    once(&mut first_at, k, &line, t)?;
                     let n = match (k, v) {
                         ("privileged", "yes") => 1,
                         ("privileged", "no") => 0,
-                        ("privileged", _) => return Err(line.err_at(t, "privileged is yes or no", None)),
-                        _ => parse_u64(v)
-                            .ok_or_else(|| line.err_at(t, format!("`{k}` needs a number, found `{v}`"), None))?,
+                        ("privileged", _) => {
+                            return Err(line.err_at(t, "privileged is yes or no", Some("write privileged=no".into())));
+                        }
+                        _ => {
+                            let (_, lo, hi, why) = CONFIG_RANGES
+                                .iter()
+                                .find(|(name, ..)| *name == k)
+                                .copied()
+                                .unwrap_or((k, 0, u64::MAX, ""));
+                            let range = |found: &str| {
+                                line.err_at(
+                                    t,
+                                    format!("`{k}` is {lo}..={hi}, found `{found}`"),
+                                    Some(format!("{k}: {why}")),
+                                )
+                            };
+                            let n = parse_u64(v).ok_or_else(|| range(v))?;
+                            if n < lo || n > hi {
+                                return Err(range(v));
+                            }
+                            if k == "page_size" && !n.is_power_of_two() {
+                                return Err(line.err_at(
+                                    t,
+                                    format!("`page_size` must be a power of two, found `{v}`"),
+                                    Some("write 4096, 16384 or 65536".into()),
+                                ));
+                            }
+                            if k == "pipe_index_bits" && n != 16 && n != 32 {
+                                return Err(line.err_at(
+                                    t,
+                                    format!("`pipe_index_bits` is 16 or 32, found `{v}`"),
+                                    Some(
+                                        "pipe_index_t is unsigned short on 32-bit kernels, unsigned int on 64-bit ones"
+                                            .into(),
+                                    ),
+                                ));
+                            }
+                            n
+                        }
                     };
                     sc.settings.push((k.to_string(), n));
                 }
             }
             "lsm" => match (rest.first(), rest.get(1)) {
-                (Some(r), Some(d)) if r.text == "deny_watch_key" && d.quoted => sc.deny_watch_key.push(d.text.clone()),
+                (Some(r), Some(d)) if r.text == "deny_watch_key" && d.quoted && rest.len() == 2 => {
+                    sc.deny_watch_key.push(d.text.clone())
+                }
                 _ => {
                     return Err(line.err_at(
                         kw,
@@ -1195,14 +1471,19 @@ fn parse_run(rest: &[Tok], kw: &Tok, line: &Line<'_>) -> Result<RunSpec, ParseEr
         seed: 1,
         depth: 3,
         preemptions: None,
+        limits: RunLimits::default(),
         without: Vec::new(),
         expect: Expect::Holds,
         line: line.no,
     };
     let mut i = 1;
     let mut expect = None;
+    let mut seen: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     while i < rest.len() {
         let t = &rest[i];
+        if t.text == "expect" || t.text == "without" {
+            once(&mut seen, &t.text, line, t)?;
+        }
         if t.text == "expect" {
             let e = rest.get(i + 1).ok_or_else(|| {
                 line.err_at(
@@ -1245,17 +1526,41 @@ fn parse_run(rest: &[Tok], kw: &Tok, line: &Line<'_>) -> Result<RunSpec, ParseEr
                 Some("run DRIVER [iterations=N seed=N depth=N preemptions=N] [without IDS] expect holds|INV".into()),
             ));
         };
-        let n = parse_u64(v).ok_or_else(|| line.err_at(t, format!("`{k}` needs a number, found `{v}`"), None))?;
+        let Some((_, lo, hi, what)) = RUN_OPTIONS.iter().find(|(name, ..)| *name == k).copied() else {
+            let names: Vec<&str> = RUN_OPTIONS.iter().map(|o| o.0).collect();
+            let hint = did_you_mean(k, &names).or(Some(format!("options are {}", names.join(", "))));
+            return Err(line.err_at(t, format!("unknown run option `{k}`"), hint));
+        };
+        once(&mut seen, k, line, t)?;
+        let n = parse_u64(v).filter(|n| (lo..=hi).contains(n)).ok_or_else(|| {
+            line.err_at(t, format!("`{k}` is {lo}..={hi}, found `{v}`"), Some(format!("{k}: {what}")))
+        })?;
+        // An option the driver does not read is a mistake, not a no-op.
+        let applies = match k {
+            "iterations" => matches!(driver, Driver::Explorer(Kind::Random | Kind::Pct | Kind::Dfs)),
+            "seed" => matches!(driver, Driver::Explorer(Kind::Random | Kind::Pct)),
+            "depth" => driver == Driver::Explorer(Kind::Pct),
+            "preemptions" => driver == Driver::Explorer(Kind::Loom),
+            _ => true,
+        };
+        if !applies {
+            return Err(line.err_at(
+                t,
+                format!("`{k}` does not apply to `run {}`", driver.name()),
+                Some(
+                    "iterations: random, pct, dfs; seed: random, pct; depth: pct; preemptions: loom; the budgets: every driver"
+                        .into(),
+                ),
+            ));
+        }
         match k {
             "iterations" => r.iterations = n as usize,
             "seed" => r.seed = n,
             "depth" => r.depth = n as usize,
             "preemptions" => r.preemptions = Some(n as usize),
-            o => {
-                let hint = did_you_mean(o, &["iterations", "seed", "depth", "preemptions"])
-                    .or(Some("options are iterations, seed, depth, preemptions".into()));
-                return Err(line.err_at(t, format!("unknown run option `{o}`"), hint));
-            }
+            "steps_max" => r.limits.steps_max = Some(n),
+            "time_limit_ms" => r.limits.time_limit_ms = Some(n),
+            _ => r.limits.memory_limit_mib = Some(n),
         }
         i += 1;
     }
@@ -1271,8 +1576,24 @@ fn parse_run(rest: &[Tok], kw: &Tok, line: &Line<'_>) -> Result<RunSpec, ParseEr
 }
 
 fn validate(sc: &Scenario, text: &str) -> Result<(), ParseError> {
-    let line_at = |n: usize| Line { path: &sc.path, no: n, src: text.lines().nth(n - 1).unwrap_or("") };
-    let last = text.lines().count().max(1);
+    let lines: Vec<&str> = text.lines().collect();
+    let line_at = |n: usize| Line { path: &sc.path, no: n, src: lines.get(n.wrapping_sub(1)).copied().unwrap_or("") };
+    let last = lines.len().max(1);
+    let setting = |k: &str| sc.settings.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    if let Some(start) = setting("pipe_initial_index") {
+        let bits = setting("pipe_index_bits").unwrap_or(32);
+        if bits < 32 && start >= 1 << bits {
+            let n = lines.iter().position(|l| l.contains("pipe_initial_index")).map_or(1, |i| i + 1);
+            let l = line_at(n);
+            let col = l.src.find("pipe_initial_index").map_or(1, |c| c + 1);
+            return Err(l.err(
+                col,
+                "pipe_initial_index".len(),
+                format!("`pipe_initial_index` is {start}, past a {bits}-bit pipe index"),
+                Some(format!("with pipe_index_bits={bits}, write 0..={}", (1u64 << bits) - 1)),
+            ));
+        }
+    }
     if sc.runs.is_empty() {
         let l = line_at(last);
         return Err(l.err(
@@ -1466,6 +1787,15 @@ impl Scenario {
             if let Some(p) = r.preemptions {
                 s += &format!(" preemptions={p}");
             }
+            if let Some(n) = r.limits.steps_max {
+                s += &format!(" steps_max={n}");
+            }
+            if let Some(n) = r.limits.time_limit_ms {
+                s += &format!(" time_limit_ms={n}");
+            }
+            if let Some(n) = r.limits.memory_limit_mib {
+                s += &format!(" memory_limit_mib={n}");
+            }
             if !r.without.is_empty() {
                 let ids: Vec<&str> = r.without.iter().map(|b| b.info().id).collect();
                 s += &format!(" without {}", ids.join(","));
@@ -1563,5 +1893,15 @@ pub fn from_program(
 
 /// A `run` line.
 pub fn run_line(driver: Driver, without: Vec<Bug>, expect: Expect) -> RunSpec {
-    RunSpec { driver, iterations: 10_000, seed: 1, depth: 3, preemptions: None, without, expect, line: 0 }
+    RunSpec {
+        driver,
+        iterations: 10_000,
+        seed: 1,
+        depth: 3,
+        preemptions: None,
+        limits: RunLimits::default(),
+        without,
+        expect,
+        line: 0,
+    }
 }

@@ -152,7 +152,7 @@ fn the_cli_rejects_a_bad_shard_and_target() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("no fuzz target \"tracer\"; the targets are parser, filter, trace, schedule, reader"),
+        err.contains("no fuzz target \"tracer\"; the targets are parser, frontend, filter, trace, schedule, reader"),
         "{err}"
     );
 }

@@ -42,6 +42,25 @@ fn parser_seeds_and_crashes_pass() {
 }
 
 #[test]
+fn frontend_seeds_and_crashes_pass() {
+    replay(Target::Frontend, 40);
+}
+
+/// The front-end target's finding is a harness failure: with one injected
+/// into every run, a plain scenario is reported as one.
+#[test]
+fn the_frontend_target_reports_a_harness_failure() {
+    let text = b"setup:\n    pipe2 p0 O_NONBLOCK\n\nrun seq expect holds\n";
+    assert_eq!(wqsim::fuzz::frontend(text), Ok(()));
+    wqsim_model::conc::set_inject_panic(true);
+    let r = wqsim::fuzz::frontend(text);
+    wqsim_model::conc::set_inject_panic(false);
+    let e = r.unwrap_err();
+    assert!(e.starts_with("harness failure on `run seq` (line 4): "), "{e}");
+    assert!(e.contains("injected harness panic"), "{e}");
+}
+
+#[test]
 fn filter_seeds_and_crashes_pass() {
     replay(Target::Filter, 6);
 }

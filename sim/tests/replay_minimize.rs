@@ -23,15 +23,15 @@ fn a_token_reproduces_the_report_byte_for_byte() {
     // W12's scenario, expecting the wrong thing so that check reports it.
     let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
     let path = temp("w12-mismatch.wq", &text);
-    let (out, ok) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {}).unwrap();
-    assert!(!ok);
+    let (out, exit) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {});
+    assert_eq!(exit, wqsim::exit::Exit::Failed);
     let report = &out[out.find("\n\n").expect("a report after the table") + 2..];
     assert!(report.contains("run pct expected holds, got H1"), "{report}");
     let token =
         report.lines().find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay ")).unwrap();
     assert!(token.starts_with("wq1:"), "{token}");
-    let (again, reproduced) = wqsim::cli::replay_token(token).unwrap();
-    assert!(reproduced);
+    let (again, exit) = wqsim::cli::replay_token(token, false).unwrap();
+    assert_eq!(exit, wqsim::exit::Exit::Failed, "reproduced");
     assert_eq!(again, report);
     // The timeline of the failing execution is part of it.
     assert!(report.contains("timeline:\n step  t1 setup/driver"), "{report}");
@@ -41,20 +41,20 @@ fn a_token_reproduces_the_report_byte_for_byte() {
 fn a_token_for_a_changed_file_says_so() {
     let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
     let path = temp("w12-changed.wq", &text);
-    let (out, _) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {}).unwrap();
+    let (out, _) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {});
     let token = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay "))
         .unwrap()
         .to_string();
     std::fs::write(&path, format!("# an edit\n{text}")).unwrap();
-    let err = wqsim::cli::replay_token(&token).unwrap_err();
+    let err = wqsim::cli::replay_token(&token, false).unwrap_err();
     assert!(err.0.contains("has no `run pct` on line"), "{}", err.0);
 }
 
 #[test]
 fn malformed_tokens_are_errors() {
-    let e = wqsim::cli::replay_token("wq2:x").unwrap_err();
+    let e = wqsim::cli::replay_token("wq2:x", false).unwrap_err();
     assert!(e.0.starts_with("malformed replay token \"wq2:x\""), "{}", e.0);
 }
 
@@ -76,8 +76,8 @@ fn minimize_undoes_padding_of_a_sequential_scenario() {
     assert!(ops(&min) <= ops(&original), "{summary}\n{min}");
     // It still fails the same way, and still holds with the switch off.
     let out = temp("w4-min.wq", &min);
-    let (table, ok) = wqsim::cli::check(&[out], false, |_, _, _| {}).unwrap();
-    assert!(ok, "{table}");
+    let (table, exit) = wqsim::cli::check(&[out], false, |_, _, _| {});
+    assert_eq!(exit, wqsim::exit::Exit::Pass, "{table}");
 }
 
 #[test]

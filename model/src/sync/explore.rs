@@ -21,16 +21,187 @@ pub struct Exploration {
     pub schedule: Option<String>,
     /// What a replay has to say: where a semantic schedule stopped fitting.
     pub note: Option<String>,
+    /// The budget that ended the exploration early, if one did
+    /// (`steps: ...`, `time: ...`, `memory: ...`): the executions before it
+    /// found nothing, and the rest did not run.
+    pub budget: Option<String>,
+}
+
+/// The limits of one exploration. Exceeding one ends it with a named
+/// verdict (`budget exceeded`), never a crash: a step limit per
+/// execution (a thread that spins for ever, a program too long to run),
+/// a time limit for the whole exploration, and a memory limit on the
+/// heap of the whole process (counted by [`CountingAlloc`] when the
+/// binary installs it; without it the memory limit never fires).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Scheduling steps one execution may take.
+    pub steps_max: u64,
+    /// Wall-clock milliseconds the whole exploration may take.
+    pub time_limit_ms: Option<u64>,
+    /// Heap bytes the process may hold while exploring.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// Steps one execution may take by default: far more than any
+    /// committed scenario needs (the longest takes about a million).
+    pub const STEPS_MAX_DEFAULT: u64 = 50_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { steps_max: Limits::STEPS_MAX_DEFAULT, time_limit_ms: None, memory_limit_bytes: None }
+    }
+}
+
+/// The first line of a budget stop, as it travels inside a panic.
+pub const BUDGET_PANIC: &str = "wqsim budget exceeded: ";
+
+std::thread_local! {
+    static LIMITS: std::cell::Cell<Limits> = std::cell::Cell::new(Limits::default());
+    #[allow(clippy::type_complexity)]
+    static PROGRESS: std::cell::RefCell<Option<Box<dyn FnMut(u64)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Set the limits of the explorations started on this thread.
+pub fn set_limits(l: Limits) {
+    LIMITS.with(|c| c.set(l));
+}
+
+/// The limits of the explorations started on this thread.
+pub fn limits() -> Limits {
+    LIMITS.with(|c| c.get())
+}
+
+/// Call `f` with the number of executions so far, now and then while an
+/// exploration on this thread runs (a progress line); `None` stops it.
+pub fn set_progress(f: Option<Box<dyn FnMut(u64)>>) {
+    PROGRESS.with(|p| *p.borrow_mut() = f);
+}
+
+#[cfg_attr(not(any(loom, feature = "shuttle")), allow(dead_code))]
+fn report_progress(executions: u64) {
+    PROGRESS.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if let Some(f) = p.as_mut() {
+                f(executions)
+            }
+        }
+    });
+}
+
+/// The budget a panic message reports, if it is a budget stop: ours, or
+/// shuttle's own step bound.
+pub fn budget_of(message: &str) -> Option<String> {
+    if let Some(l) = message.lines().find_map(|l| l.split_once(BUDGET_PANIC)) {
+        return Some(l.1.to_string());
+    }
+    if message.contains("exceeded max_steps bound") || message.contains("exceeded the step bound") {
+        return Some(format!("steps: one execution took more than {} scheduling steps", limits().steps_max));
+    }
+    None
+}
+
+/// Counts the bytes the process holds on the heap: install it as the
+/// binary's `#[global_allocator]` and the memory limit is enforced.
+pub struct CountingAlloc;
+
+static HEAP_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bytes on the heap now (0 without [`CountingAlloc`]).
+pub fn heap_bytes() -> u64 {
+    HEAP_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+// SAFETY: every call forwards to the system allocator unchanged; the
+// counter is a relaxed atomic that never affects an allocation.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        HEAP_BYTES.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HEAP_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        HEAP_BYTES.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+        HEAP_BYTES.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// The clock of the time limit: started when an exploration starts.
+/// Wall-clock time only ever ends a run (with a verdict that says so);
+/// it never changes which schedules run.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    start: std::time::Instant,
+    limits: Limits,
+}
+
+impl Deadline {
+    pub fn start() -> Deadline {
+        Deadline { start: std::time::Instant::now(), limits: limits() }
+    }
+    /// Milliseconds since the start.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    /// Which budget is exceeded now, if one is: time or memory.
+    pub fn exceeded(&self) -> Option<String> {
+        if let Some(t) = self.limits.time_limit_ms {
+            let e = self.elapsed_ms();
+            if e > t {
+                return Some(format!("time: the run took more than {t} ms (time_limit_ms={t})"));
+            }
+        }
+        if let Some(m) = self.limits.memory_limit_bytes {
+            let h = heap_bytes();
+            if h > m {
+                return Some(format!(
+                    "memory: the heap grew to {} MiB, over the limit of {} MiB (memory_limit_mib={})",
+                    h >> 20,
+                    m >> 20,
+                    m >> 20
+                ));
+            }
+        }
+        None
+    }
 }
 
 /// Run `f`, turning a failure report (a violation, or an explorer's own
 /// deadlock or data-race report) into a [`Violation`]; anything else is a
-/// harness bug and is re-raised.
+/// harness bug and is re-raised (a budget stop too: use
+/// [`catch_report_budget`] to get it back).
 pub fn catch_report(f: impl FnOnce()) -> Result<(), Violation> {
-    crate::oracle::catch_panic(f).map_err(|msg| match conc::classify(&msg) {
-        Some(v) => v,
-        None => panic!("explorer failed outside the model's checks: {msg}"),
-    })
+    let (r, budget) = catch_report_budget(f);
+    if let Some(b) = budget {
+        std::panic::panic_any(format!("{BUDGET_PANIC}{b}"));
+    }
+    r
+}
+
+/// As [`catch_report`], and a budget stop becomes its message: the run
+/// found nothing before the budget ended it.
+pub fn catch_report_budget(f: impl FnOnce()) -> (Result<(), Violation>, Option<String>) {
+    match crate::oracle::catch_panic(f) {
+        Ok(()) => (Ok(()), None),
+        Err(msg) => {
+            if let Some(b) = budget_of(&msg) {
+                return (Ok(()), Some(b));
+            }
+            match conc::classify(&msg) {
+                Some(v) => (Err(v), None),
+                None => {
+                    let at = crate::oracle::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
+                    std::panic::panic_any(format!("explorer failed outside the model's checks: {msg}{at}"))
+                }
+            }
+        }
+    }
 }
 
 #[cfg(loom)]
@@ -51,15 +222,32 @@ mod loom_explorer {
             b.preemption_bound = Some(preemption_bound);
         }
         b.max_branches = b.max_branches.max(max_branches);
+        let deadline = Deadline::start();
+        let time_limit = limits().time_limit_ms;
+        if let Some(ms) = time_limit {
+            b.max_duration = Some(std::time::Duration::from_millis(ms));
+        }
         let c = count.clone();
         let p = p.clone();
-        let result = catch_report(move || {
+        let (result, mut budget) = catch_report_budget(move || {
             b.check(move || {
-                c.fetch_add(1, Ordering::Relaxed);
+                let n = c.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(256) {
+                    report_progress(n);
+                }
+                if let Some(b) = deadline.exceeded().filter(|b| b.starts_with("memory")) {
+                    std::panic::panic_any(format!("{BUDGET_PANIC}{b}"));
+                }
                 conc::run(&p);
             })
         });
-        Exploration { executions: count.load(Ordering::Relaxed), result, schedule: None, note: None }
+        // Loom stops at its max_duration quietly: say so.
+        if budget.is_none() && result.is_ok() {
+            if let Some(ms) = time_limit.filter(|ms| deadline.elapsed_ms() >= *ms) {
+                budget = Some(format!("time: the run took more than {ms} ms (time_limit_ms={ms})"));
+            }
+        }
+        Exploration { executions: count.load(Ordering::Relaxed), result, schedule: None, note: None, budget }
     }
 }
 
@@ -120,11 +308,13 @@ mod shuttle_explorer {
                 None => (rest, 1),
             };
             let f = if f == "user" { "(userspace)" } else { f };
-            if f.is_empty() {
+            if f.is_empty() || n == 0 {
                 return None;
             }
             out.push((t.parse().ok()?, f.to_string(), n));
         }
+        // An empty schedule is a run without a choice; a token emptied by
+        // hand replays as a divergence at its first choice.
         Some(out)
     }
 
@@ -162,7 +352,14 @@ mod shuttle_explorer {
             }
             loop {
                 let Some((task, f, n)) = self.segs.get(self.at).cloned() else {
-                    // Past the recording: the random scheduler finishes the run.
+                    // Past the recording with a choice still to make: the
+                    // recorded run ended here (its last choice came just
+                    // before its failure), so the schedule was cut short.
+                    *self.diverged.lock().unwrap() = Some(format!(
+                        "the schedule ended at step {} ({} segments) while the run still had threads to choose from (a truncated token?); the rest ran under the random scheduler",
+                        self.step,
+                        self.segs.len()
+                    ));
                     return self.random.next_task(runnable, current, is_yielding);
                 };
                 let here = crate::trace::fn_of(task as u32 + 1);
@@ -214,23 +411,45 @@ mod shuttle_explorer {
         }
     }
 
-    /// Wraps a scheduler and records each execution's choices.
+    /// Wraps a scheduler, records each execution's choices, and keeps the
+    /// budgets: between executions the time and memory limits end the
+    /// exploration; within one, every 4,096 steps they end the execution.
     struct Recording<S> {
         inner: S,
         current: Arc<Mutex<Choices>>,
         executions: Arc<Mutex<u64>>,
+        deadline: Deadline,
+        stopped: Arc<Mutex<Option<String>>>,
+        steps: u64,
     }
 
     impl<S: Scheduler> Scheduler for Recording<S> {
         fn new_execution(&mut self) -> Option<Schedule> {
+            let n = *self.executions.lock().unwrap();
+            if n > 0 {
+                if let Some(b) = self.deadline.exceeded() {
+                    *self.stopped.lock().unwrap() = Some(b);
+                    return None;
+                }
+                if n.is_multiple_of(64) {
+                    report_progress(n);
+                }
+            }
             let s = self.inner.new_execution();
             if s.is_some() {
                 *self.current.lock().unwrap() = Choices::default();
                 *self.executions.lock().unwrap() += 1;
+                self.steps = 0;
             }
             s
         }
         fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+            self.steps += 1;
+            if self.steps.is_multiple_of(4096) {
+                if let Some(b) = self.deadline.exceeded() {
+                    std::panic::panic_any(format!("{BUDGET_PANIC}{b}"));
+                }
+            }
             let t = self.inner.next_task(runnable, current, is_yielding);
             if let Some(t) = t {
                 let mut c = self.current.lock().unwrap();
@@ -250,26 +469,35 @@ mod shuttle_explorer {
         c.failure_persistence = shuttle::FailurePersistence::None;
         c.silence_warnings = true;
         c.stack_size = 0x80000;
-        // A long program's one execution may take millions of steps; a
-        // thread that never ends is caught by the checks, not by this.
-        c.max_steps = shuttle::MaxSteps::FailAfter(50_000_000);
+        // A long program's one execution may take millions of steps; past
+        // the limit the run ends with a budget verdict (see `budget_of`).
+        c.max_steps = shuttle::MaxSteps::FailAfter(limits().steps_max.try_into().unwrap_or(usize::MAX));
         c
     }
 
     fn run_with<S: Scheduler + 'static>(p: &Program, inner: S) -> Exploration {
         let current = Arc::new(Mutex::new(Choices::default()));
         let executions = Arc::new(Mutex::new(0u64));
-        let sched = Recording { inner, current: current.clone(), executions: executions.clone() };
+        let stopped = Arc::new(Mutex::new(None));
+        let sched = Recording {
+            inner,
+            current: current.clone(),
+            executions: executions.clone(),
+            deadline: Deadline::start(),
+            stopped: stopped.clone(),
+            steps: 0,
+        };
         let runner = shuttle::Runner::new(sched, config());
         let p = p.clone();
-        let result = catch_report(move || {
+        let (result, budget) = catch_report_budget(move || {
             runner.run(move || {
                 conc::run(&p);
             });
         });
         let schedule = result.is_err().then(|| encode_semantic(&current.lock().unwrap()));
         let executions = *executions.lock().unwrap();
-        Exploration { executions, result, schedule, note: None }
+        let budget = budget.or_else(|| stopped.lock().unwrap().take());
+        Exploration { executions, result, schedule, note: None, budget }
     }
 
     /// One execution that picks the newest runnable task at every step: a
@@ -334,6 +562,9 @@ mod shuttle_explorer {
         started: bool,
         /// Tasks that have been runnable at some point (spawned).
         seen: std::collections::BTreeSet<usize>,
+        /// Each task's kernel functions and awaited locks at the steps
+        /// where it could run: what an `until` may name.
+        reached: Arc<Mutex<std::collections::BTreeMap<usize, std::collections::BTreeSet<&'static str>>>>,
     }
 
     impl Scheduler for Directed {
@@ -343,6 +574,17 @@ mod shuttle_explorer {
         fn next_task(&mut self, runnable: &[&Task], _current: Option<TaskId>, _is_yielding: bool) -> Option<TaskId> {
             let ids: Vec<TaskId> = runnable.iter().map(|t| t.id()).collect();
             self.seen.extend(ids.iter().map(|id| usize::from(*id)));
+            {
+                let mut r = self.reached.lock().unwrap();
+                for id in &ids {
+                    let tid = usize::from(*id) as u32 + 1;
+                    let e = r.entry(usize::from(*id)).or_default();
+                    e.insert(crate::trace::fn_of(tid));
+                    if let Some(l) = crate::trace::pending_lock_of(tid) {
+                        e.insert(l);
+                    }
+                }
+            }
             while let Some(d) = self.dirs.get(self.at) {
                 let task = d.tid as usize - 1;
                 if !self.seen.contains(&task) {
@@ -375,7 +617,41 @@ mod shuttle_explorer {
     /// Run `p` once under an explicit schedule; after its last directive
     /// the lowest-numbered runnable thread runs.
     pub fn shuttle_directed(p: &Program, dirs: Vec<Directive>) -> Exploration {
-        run_with(p, Directed { dirs, at: 0, steps_in_directive: 0, started: false, seen: Default::default() })
+        shuttle_directed_checked(p, dirs).0
+    }
+
+    /// A directive whose `until` its thread never reached in the run: the
+    /// directive's index and every kernel function and lock the thread
+    /// was seen in (sorted), to suggest the name meant.
+    pub type Unreached = (usize, Vec<&'static str>);
+
+    /// As [`shuttle_directed`], and the directives whose `until` was never
+    /// reached: a misspelt or misplaced name, which would otherwise let
+    /// the thread run to its end and the expected interleaving never
+    /// happen.
+    pub fn shuttle_directed_checked(p: &Program, dirs: Vec<Directive>) -> (Exploration, Vec<Unreached>) {
+        let reached = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let e = run_with(
+            p,
+            Directed {
+                dirs: dirs.clone(),
+                at: 0,
+                steps_in_directive: 0,
+                started: false,
+                seen: Default::default(),
+                reached: reached.clone(),
+            },
+        );
+        let reached = reached.lock().unwrap();
+        let mut unreached = Vec::new();
+        for (i, d) in dirs.iter().enumerate() {
+            let Some(f) = d.until.as_deref() else { continue };
+            let names = reached.get(&(d.tid as usize - 1)).cloned().unwrap_or_default();
+            if !names.contains(f) {
+                unreached.push((i, names.into_iter().filter(|n| *n != "(userspace)").collect()));
+            }
+        }
+        (e, unreached)
     }
 
     /// A schedule read from bytes (the fuzz targets' input): each byte
