@@ -324,16 +324,10 @@ pub fn replay_token(token: &str, allow_divergence: bool) -> Result<(String, Exit
 pub fn trace_file(path: &Path) -> Result<(String, Vec<(u32, wqsim_model::trace::Event)>), Usage> {
     let sc = load(path)?;
     wqsim_model::conc::set_detail(true);
+    let driver = if sc.schedule.is_some() { Driver::Schedule } else { Driver::Explorer(Kind::Seq) };
     let run = crate::scenario::RunSpec {
-        limits: crate::scenario::RunLimits::default(),
-        driver: if sc.schedule.is_some() { Driver::Schedule } else { Driver::Explorer(Kind::Seq) },
         iterations: 1,
-        seed: 1,
-        depth: 3,
-        preemptions: None,
-        without: vec![],
-        expect: crate::scenario::Expect::Holds,
-        line: 0,
+        ..crate::scenario::run_line(driver, vec![], crate::scenario::Expect::Holds)
     };
     let p = sc.program(None);
     let result = match run.driver {

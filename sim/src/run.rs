@@ -459,6 +459,21 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     s
 }
 
+/// What a backend gives for one run.
+#[derive(Default)]
+pub struct Out {
+    pub executions: u64,
+    /// `None`: this build cannot run the driver (loom in the shuttle
+    /// build and the other way round), or the run stopped.
+    pub result: Option<Result<(), Violation>>,
+    pub schedule: Option<String>,
+    /// Outcome mismatches (sequential runs).
+    pub mismatches: Vec<String>,
+    /// A replay's note.
+    pub note: Option<String>,
+    pub stop: Option<Stop>,
+}
+
 #[cfg(not(loom))]
 mod backend {
     use super::*;
@@ -467,20 +482,7 @@ mod backend {
         Directive, Exploration, shuttle_dfs, shuttle_directed_checked, shuttle_pct, shuttle_random, shuttle_replay,
     };
 
-    /// What a backend gives for one run.
-    #[derive(Default)]
-    pub struct Out {
-        pub executions: u64,
-        /// `None`: this build cannot run the driver (loom in the shuttle
-        /// build and the other way round), or the run stopped.
-        pub result: Option<Result<(), Violation>>,
-        pub schedule: Option<String>,
-        /// Outcome mismatches (sequential runs).
-        pub mismatches: Vec<String>,
-        /// A replay's note.
-        pub note: Option<String>,
-        pub stop: Option<Stop>,
-    }
+    pub use super::Out;
 
     fn of(e: Exploration) -> Out {
         Out {
@@ -577,16 +579,7 @@ mod backend {
 mod backend {
     use super::*;
 
-    /// What a backend gives for one run.
-    #[derive(Default)]
-    pub struct Out {
-        pub executions: u64,
-        pub result: Option<Result<(), Violation>>,
-        pub schedule: Option<String>,
-        pub mismatches: Vec<String>,
-        pub note: Option<String>,
-        pub stop: Option<Stop>,
-    }
+    pub use super::Out;
 
     pub fn execute(sc: &Scenario, run: &RunSpec) -> Out {
         if run.driver != Driver::Explorer(Kind::Loom) {

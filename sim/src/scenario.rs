@@ -1465,17 +1465,7 @@ fn parse_run(rest: &[Tok], kw: &Tok, line: &Line<'_>) -> Result<RunSpec, ParseEr
             )
         })?),
     };
-    let mut r = RunSpec {
-        driver,
-        iterations: 10_000,
-        seed: 1,
-        depth: 3,
-        preemptions: None,
-        limits: RunLimits::default(),
-        without: Vec::new(),
-        expect: Expect::Holds,
-        line: line.no,
-    };
+    let mut r = RunSpec { line: line.no, ..run_line(driver, Vec::new(), Expect::Holds) };
     let mut i = 1;
     let mut expect = None;
     let mut seen: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
