@@ -359,12 +359,13 @@ fn report(t: &Target, f: &Found) -> ExitCode {
         Err(v) => {
             out!("{}: {v}\n", t.args());
             out!("  after {} execution(s) ({})\n", f.executions, f.kind);
-            if let Some(r) = &f.replay {
-                out!("  replay: {r}\n");
-            }
             if let (Some(trace), Ok(p)) = (wqsim_model::conc::last_trace(), t.program()) {
                 out!("\ntimeline of the failing execution:\n");
                 out!("{}", wqsim::timeline::render(&p, &trace.events_by_thread()));
+            }
+            // The last line is always the command that replays it.
+            if let Some(r) = &f.replay {
+                out!("replay:\n  {r}\n");
             }
             ExitCode::from(1)
         }

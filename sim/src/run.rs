@@ -242,7 +242,8 @@ impl RunResult {
         }
     }
 
-    /// `holds`, the invariant, or `skipped`.
+    /// `holds`, the invariant, why the run stopped, or `-` (the run is
+    /// the other build's).
     pub fn result_text(&self) -> String {
         if let Some(st) = &self.stop {
             return st.word().into();
@@ -251,7 +252,7 @@ impl RunResult {
             return "outcome".into();
         }
         match &self.result {
-            None => "skipped".into(),
+            None => "-".into(),
             Some(Ok(())) => "holds".into(),
             Some(Err(v)) => v.inv.to_string(),
         }
@@ -427,8 +428,8 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
 }
 
 /// The report of a run that did not match its expectation: what happened,
-/// the token and the command that replay it, and the timeline of the
-/// failing execution (from the latest trace on this thread).
+/// the timeline of the failing execution (from the latest trace on this
+/// thread), and last the command that replays it.
 pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     let mut s = String::new();
     let _ =
@@ -447,8 +448,6 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     if let Some(n) = &r.note {
         let _ = writeln!(s, "  note: {n}");
     }
-    let tok = r.token(sc);
-    let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {tok}");
     if let Some(trace) = wqsim_model::conc::last_trace() {
         let _ = writeln!(s, "\ntimeline:");
         s += &crate::timeline::render(&sc.program(None), &trace.events_by_thread());
@@ -456,6 +455,8 @@ pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
             let _ = writeln!(s, "  -> {v}");
         }
     }
+    // The last line is always the command that replays it.
+    let _ = writeln!(s, "replay:\n  cargo run --release -p wqsim -- replay {}", r.token(sc));
     s
 }
 

@@ -162,7 +162,7 @@ fn token_of(file: &Path) -> String {
     let (status, out) = run(&["check".into(), "--no-time".into(), file.display().to_string()]);
     assert_eq!(status, 1, "{out}");
     out.lines()
-        .find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay "))
+        .find_map(|l| l.trim().trim_start_matches("replay: ").strip_prefix("cargo run --release -p wqsim -- replay "))
         .unwrap_or_else(|| panic!("no replay line:\n{out}"))
         .to_string()
 }

@@ -27,8 +27,10 @@ fn a_token_reproduces_the_report_byte_for_byte() {
     assert_eq!(exit, wqsim::exit::Exit::Failed);
     let report = &out[out.find("\n\n").expect("a report after the table") + 2..];
     assert!(report.contains("run pct expected holds, got H1"), "{report}");
-    let token =
-        report.lines().find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay ")).unwrap();
+    let token = report
+        .lines()
+        .find_map(|l| l.trim().trim_start_matches("replay: ").strip_prefix("cargo run --release -p wqsim -- replay "))
+        .unwrap();
     assert!(token.starts_with("wq1:"), "{token}");
     let (again, exit) = wqsim::cli::replay_token(token, false).unwrap();
     assert_eq!(exit, wqsim::exit::Exit::Failed, "reproduced");
@@ -44,7 +46,7 @@ fn a_token_for_a_changed_file_says_so() {
     let (out, _) = wqsim::cli::check(std::slice::from_ref(&path), false, |_, _, _| {});
     let token = out
         .lines()
-        .find_map(|l| l.trim().strip_prefix("replay: cargo run --release -p wqsim -- replay "))
+        .find_map(|l| l.trim().trim_start_matches("replay: ").strip_prefix("cargo run --release -p wqsim -- replay "))
         .unwrap()
         .to_string();
     std::fs::write(&path, format!("# an edit\n{text}")).unwrap();
