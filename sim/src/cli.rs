@@ -339,7 +339,11 @@ pub fn trace_file(path: &Path) -> Result<(String, Vec<(u32, wqsim_model::trace::
     let result = match run.driver {
         Driver::Schedule => {
             let r = execute(&sc, &run);
-            r.result_text()
+            match (&r.result, &r.stop) {
+                (Some(Err(v)), _) => v.to_string(),
+                (_, Some(st)) => st.describe(),
+                _ => r.result_text(),
+            }
         }
         _ => {
             let p2 = p.clone();

@@ -169,6 +169,10 @@ enum Cmd {
         /// Also write the timeline as an SVG picture.
         #[arg(long)]
         svg: Option<std::path::PathBuf>,
+        /// Also write it in Chrome's Trace Event Format (JSON), which
+        /// Perfetto (ui.perfetto.dev) and chrome://tracing open.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// The records a scenario's reads return, as
     /// samples/watch_queue/watch_test.c prints them.
@@ -516,7 +520,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             Err(e) => usage(e.0),
         },
         #[cfg(not(loom))]
-        Cmd::Trace { what, svg } => {
+        Cmd::Trace { what, svg, json } => {
             let (text, program, events) = if what.starts_with("wq1:") {
                 match wqsim::cli::replay_token(&what, true) {
                     Ok((s, _)) => {
@@ -537,8 +541,17 @@ fn dispatch(cli: Cli) -> ExitCode {
                 }
             };
             out!("{text}");
-            if let (Some(dest), Some(p)) = (svg, program) {
-                if let Err(e) = std::fs::write(&dest, wqsim::cli::timeline_svg(&p, &events)) {
+            if let (Some(dest), Some(p)) = (svg, program.as_ref()) {
+                if let Err(e) = std::fs::write(&dest, wqsim::cli::timeline_svg(p, &events)) {
+                    return usage(format!("{}: {e}", dest.display()));
+                }
+            }
+            if let (Some(dest), Some(p)) = (json, program.as_ref()) {
+                let violation = text
+                    .lines()
+                    .map(|l| l.trim().trim_start_matches("verdict: "))
+                    .find(|l| l.starts_with("invariant "));
+                if let Err(e) = std::fs::write(&dest, wqsim::timeline::chrome_trace(p, &events, violation)) {
                     return usage(format!("{}: {e}", dest.display()));
                 }
             }

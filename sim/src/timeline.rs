@@ -79,3 +79,119 @@ pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
     }
     s
 }
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out += "\\\"",
+            '\\' => out += "\\\\",
+            '\n' => out += "\\n",
+            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The timeline in Chrome's Trace Event Format (JSON), which Perfetto's
+/// UI (ui.perfetto.dev) and `chrome://tracing` open: one lane per thread
+/// (process 1, thread id as in the text timeline), each syscall a
+/// complete span from its entry to its return, each lock held an async
+/// span from acquire to release (locks need not nest), every other event
+/// an instant; one step is one microsecond. A violation is a global
+/// instant after the last step. Deterministic: the same run gives the
+/// same bytes.
+pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Option<&str>) -> String {
+    let mut names: Vec<(Tid, String)> = vec![(1, "setup/driver".into())];
+    for (i, a) in program.actors.iter().enumerate() {
+        names.push((actor_tid(i), a.name.clone()));
+    }
+    for (t, _) in events {
+        if !names.iter().any(|(x, _)| x == t) {
+            names.push((*t, format!("thread {t}")));
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    out.push(r#"{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"wqsim model"}}"#.to_string());
+    for (t, n) in &names {
+        out.push(format!(
+            r#"{{"name":"thread_name","ph":"M","pid":1,"tid":{t},"args":{{"name":{}}}}}"#,
+            json_str(&format!("t{t} {n}"))
+        ));
+    }
+    // Open syscalls per thread (entry step, text); open locks per (thread, lock): async id.
+    let mut open_call: std::collections::BTreeMap<Tid, (u64, String)> = Default::default();
+    let mut open_lock: std::collections::BTreeMap<(Tid, &'static str), u64> = Default::default();
+    let mut next_id = 1u64;
+    let mut ts = 0u64;
+    for (t, e) in events {
+        ts += 1;
+        match e {
+            Event::SyscallEnter { what, .. } => {
+                open_call.insert(*t, (ts, what.clone()));
+            }
+            Event::SyscallExit { ret, .. } => {
+                let (start, what) = open_call.remove(t).unwrap_or((ts, "syscall".into()));
+                out.push(format!(
+                    r#"{{"name":{},"cat":"syscall","ph":"X","ts":{start},"dur":{},"pid":1,"tid":{t},"args":{{"returned":{}}}}}"#,
+                    json_str(&what),
+                    ts - start,
+                    json_str(ret)
+                ));
+            }
+            Event::Lock { name, acquire: true, func, .. } => {
+                let id = next_id;
+                next_id += 1;
+                open_lock.insert((*t, name), id);
+                out.push(format!(
+                    r#"{{"name":{},"cat":"lock","ph":"b","id":{id},"ts":{ts},"pid":1,"tid":{t},"args":{{"function":{}}}}}"#,
+                    json_str(name),
+                    json_str(func)
+                ));
+            }
+            Event::Lock { name, acquire: false, .. } => {
+                if let Some(id) = open_lock.remove(&(*t, name)) {
+                    out.push(format!(
+                        r#"{{"name":{},"cat":"lock","ph":"e","id":{id},"ts":{ts},"pid":1,"tid":{t}}}"#,
+                        json_str(name)
+                    ));
+                }
+            }
+            other => {
+                if let Some(text) = cell(other) {
+                    out.push(format!(
+                        r#"{{"name":{},"cat":"queue","ph":"i","s":"t","ts":{ts},"pid":1,"tid":{t}}}"#,
+                        json_str(&text)
+                    ));
+                }
+            }
+        }
+    }
+    // Whatever was still open when the run ended (a violation mid-call).
+    for (t, (start, what)) in open_call {
+        out.push(format!(
+            r#"{{"name":{},"cat":"syscall","ph":"X","ts":{start},"dur":{},"pid":1,"tid":{t},"args":{{"returned":"(did not return)"}}}}"#,
+            json_str(&what),
+            ts + 1 - start
+        ));
+    }
+    for ((t, name), id) in open_lock {
+        out.push(format!(
+            r#"{{"name":{},"cat":"lock","ph":"e","id":{id},"ts":{},"pid":1,"tid":{t}}}"#,
+            json_str(name),
+            ts + 1
+        ));
+    }
+    if let Some(v) = violation {
+        out.push(format!(
+            r#"{{"name":{},"cat":"violation","ph":"i","s":"g","ts":{},"pid":1,"tid":1}}"#,
+            json_str(v),
+            ts + 1
+        ));
+    }
+    format!("{{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{}\n]}}\n", out.join(",\n"))
+}
