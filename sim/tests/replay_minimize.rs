@@ -110,7 +110,7 @@ fn trace_draws_a_timeline_and_an_svg() {
     let (text, events) = wqsim::cli::trace_file(path).unwrap();
     assert!(text.starts_with(" step  t1 setup/driver"), "{text}");
     assert!(text.contains("t2 poster") && text.contains("t3 closer"), "{text}");
-    assert!(text.ends_with("verdict: H1\n"), "{text}");
+    assert!(text.contains("\nverdict: invariant H1 violated: use-after-free"), "{text}");
     let sc = wqsim::cli::load(path).unwrap();
     let svg = wqsim::cli::timeline_svg(&sc.program(None), &events);
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
