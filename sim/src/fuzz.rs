@@ -106,7 +106,7 @@ pub use wqsim_model::explore::CountingAlloc;
 /// committed scenario's first executions, small enough that an input
 /// runs in well under libFuzzer's timeout.
 pub const FRONTEND_LIMITS: crate::scenario::RunLimits =
-    crate::scenario::RunLimits { steps_max: Some(200_000), time_limit_ms: Some(2_000), memory_limit_mib: Some(1_024) };
+    crate::scenario::RunLimits { steps_max: Some(200_000), time_limit_ms: Some(2_000), memory_limit_mib: Some(512) };
 
 /// The scenario front end as a user meets it: the bytes as a file
 /// (`parse_bytes`: size, UTF-8, control characters, every range); a

@@ -188,6 +188,14 @@ pub const OPERATIONS_MAX: usize = 100_000;
 /// The largest `repeat` count.
 pub const REPEAT_MAX: u64 = 4096;
 
+/// The most threads a scenario may have: each is a task of the explorers
+/// with its own stack.
+pub const THREADS_MAX: usize = 16;
+
+/// The most threads a scenario with a `run loom` line may have: loom
+/// tracks at most 5 threads, and the driver is one of them.
+pub const LOOM_THREADS_MAX: usize = 4;
+
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario {
@@ -1592,6 +1600,26 @@ fn validate(sc: &Scenario, text: &str) -> Result<(), ParseError> {
             "no `run` line",
             Some("say how to run it and what must happen: `run seq expect holds`".into()),
         ));
+    }
+    if let Some(t) = sc.threads.get(THREADS_MAX) {
+        let l = line_at(t.line);
+        return Err(l.err(
+            1,
+            l.src.chars().count().max(1),
+            format!("more than {THREADS_MAX} threads"),
+            Some("a race needs two or three threads; split the scenario".into()),
+        ));
+    }
+    if sc.threads.len() > LOOM_THREADS_MAX {
+        if let Some(r) = sc.runs.iter().find(|r| r.driver == Driver::Explorer(Kind::Loom)) {
+            let l = line_at(r.line);
+            return Err(l.err(
+                5,
+                4,
+                format!("`run loom` takes at most {LOOM_THREADS_MAX} threads; this scenario has {}", sc.threads.len()),
+                Some("loom tracks 5 threads and the driver is one: use random, pct or dfs for more".into()),
+            ));
+        }
     }
     for t in &sc.threads {
         if t.steps.is_empty() {
