@@ -6,7 +6,7 @@
 cd "$SRC/wqsim/fuzz"
 cargo fuzz build -O
 release=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release
-for t in parser filter trace schedule reader; do
+for t in parser frontend filter trace schedule reader; do
   cp "$release/$t" "$OUT/"
   (cd "seeds/$t" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
 done

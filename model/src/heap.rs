@@ -70,6 +70,12 @@ impl KHeader {
         if self.0.state.load(Ordering::Relaxed) == FREED {
             let loc = Location::caller();
             let by = self.0.freed_by.lock().clone().unwrap_or_default();
+            trace::note_memory(trace::Event::Used {
+                tid: trace::current_tid(),
+                obj: self.name(),
+                func: trace::current_fn(),
+                at: format!("{}:{}", short_file(loc.file()), loc.line()),
+            });
             fail(
                 Inv::H1,
                 format!(
@@ -87,8 +93,10 @@ impl KHeader {
     }
 }
 
-fn short_file(f: &str) -> &str {
-    f.rsplit_once("model/").map(|(_, r)| r).unwrap_or(f)
+/// A source location as the repository names it (`model/src/pipe.rs`),
+/// whichever package compiled the file.
+fn short_file(f: &str) -> String {
+    f.rsplit_once("model/").map(|(_, r)| format!("model/{r}")).unwrap_or_else(|| f.to_string())
 }
 
 /// A model object: its header and its fields. Reading a field goes through
@@ -296,6 +304,13 @@ impl Heap {
         }
         if prev == LIVE {
             *hdr.0.freed_by.lock() = Some(hdr.freed_by_here(how));
+            trace::note_memory(trace::Event::Freed {
+                tid: trace::current_tid(),
+                obj: hdr.name(),
+                how: how.to_string(),
+                func: trace::current_fn(),
+                at: format!("{}:{}", short_file(loc.file()), loc.line()),
+            });
         }
     }
 

@@ -563,7 +563,9 @@ impl Oracle {
             | Event::SyscallExit { .. }
             | Event::NoteReleased { .. }
             | Event::Lock { .. }
-            | Event::Warn { .. } => {}
+            | Event::Warn { .. }
+            | Event::Freed { .. }
+            | Event::Used { .. } => {}
         }
         let _ = k;
         Ok(())

@@ -53,6 +53,12 @@ pub enum Event {
     ObjectDestroyed { id: u64 },
     /// A kernel `WARN_ON` fired (the run continues).
     Warn { func: &'static str, what: String },
+    /// `obj` was freed by `how` (`kfree`, an RCU callback, ...) in `func`
+    /// at `at` (recorded for timelines: with detail on).
+    Freed { tid: Tid, obj: String, how: String, func: &'static str, at: String },
+    /// `obj` was used after it was freed, in `func` at `at` (the access
+    /// `H1` reports; recorded for timelines: with detail on).
+    Used { tid: Tid, obj: String, func: &'static str, at: String },
 }
 
 impl Event {
@@ -67,7 +73,9 @@ impl Event {
             | Event::Consumed { tid, .. }
             | Event::LossFabricated { tid, .. }
             | Event::NoteReleased { tid, .. }
-            | Event::ReadReturned { tid, .. } => Some(*tid),
+            | Event::ReadReturned { tid, .. }
+            | Event::Freed { tid, .. }
+            | Event::Used { tid, .. } => Some(*tid),
             _ => None,
         }
     }
@@ -192,6 +200,23 @@ struct ThreadCtx {
 
 crate::facade_thread_local! {
     static CTX: RefCell<ThreadCtx> = RefCell::new(ThreadCtx::default());
+}
+
+/// The thread this code runs as (0 outside a run).
+pub fn current_tid() -> Tid {
+    CTX.with(|c| c.try_borrow().map_or(0, |c| c.tid))
+}
+
+/// Record a memory event (a free, a use after free) in this thread's
+/// run, when the run records detail (timelines): it costs nothing
+/// otherwise, and the checks never read it.
+pub fn note_memory(e: Event) {
+    let sink = CTX.with(|c| c.try_borrow().ok().and_then(|c| c.sink.clone()));
+    if let Some(t) = sink {
+        if t.detail.load(instr::Ordering::Relaxed) {
+            t.push(e);
+        }
+    }
 }
 
 /// Bind this thread to a run's trace as thread `tid`.

@@ -1837,7 +1837,8 @@ fn steps_text(steps: &[Step]) -> String {
     let mut i = 0;
     while i < steps.len() {
         let same = |a: &Step, b: &Step| a.op == b.op && a.expect == b.expect;
-        let n = steps[i..].iter().take_while(|x| same(x, &steps[i])).count();
+        // A run longer than a `repeat` may be is written as several.
+        let n = steps[i..].iter().take_while(|x| same(x, &steps[i])).count().min(REPEAT_MAX as usize);
         if n > 2 {
             s += &step_text(&steps[i]).replacen("    ", &format!("    repeat {n} "), 1);
         } else {

@@ -7,11 +7,21 @@ use std::fmt::Write as _;
 use wqsim_model::conc::{Program, actor_tid};
 use wqsim_model::trace::{Event, Tid};
 
-/// Column width, in characters.
+/// The narrowest column, in characters.
 const WIDTH: usize = 40;
 
-/// One cell's text for `e`, or `None` for events a timeline skips.
-fn cell(e: &Event) -> Option<String> {
+/// The object a use-after-free in `events` names, if one does: its free
+/// is marked (1) and the use (2).
+fn used_after_free(events: &[(Tid, Event)]) -> Option<&str> {
+    events.iter().rev().find_map(|(_, e)| match e {
+        Event::Used { obj, .. } => Some(obj.as_str()),
+        _ => None,
+    })
+}
+
+/// One cell's text for `e`, or `None` for events a timeline skips;
+/// `marked` is the object whose free is point (1) of a use-after-free.
+fn cell(e: &Event, marked: Option<&str>) -> Option<String> {
     Some(match e {
         Event::SyscallEnter { what, .. } => format!("> {what}"),
         Event::SyscallExit { ret, .. } => format!("< {ret}"),
@@ -33,16 +43,18 @@ fn cell(e: &Event) -> Option<String> {
         Event::QueueCleared { wqueue } => format!("watch_queue_clear wq{wqueue}"),
         Event::ObjectDestroyed { id } => format!("object {id:#x} destroyed"),
         Event::Warn { func, what } => format!("WARN {func}: {what}"),
+        Event::Freed { obj, how, func, at, .. } if marked == Some(obj.as_str()) => {
+            format!("(1) freed here: {obj} by {how} in {func} at {at}")
+        }
+        Event::Freed { obj, how, func, .. } => format!("freed {obj} ({how} in {func})"),
+        Event::Used { obj, func, at, .. } => format!("(2) used here: {obj} in {func} at {at}"),
     })
 }
 
-fn fit(s: &str) -> String {
-    if s.chars().count() < WIDTH {
-        format!("{s:<w$}", w = WIDTH)
-    } else {
-        let t: String = s.chars().take(WIDTH - 2).collect();
-        format!("{t}~ ")
-    }
+/// `s` padded to `width` characters (never cut: every kernel function is
+/// named in full).
+fn fit(s: &str, width: usize) -> String {
+    format!("{s:<width$}")
 }
 
 /// Draw `events` (with the thread of each) for `program`: the setup and
@@ -57,23 +69,35 @@ pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
             tids.push((*t, format!("thread {t}")));
         }
     }
+    // Each column as wide as its widest cell (at least WIDTH), so no name
+    // is cut; a free and a use after it are marked (1) and (2).
+    let col_of = |t: &Tid| tids.iter().position(|(x, _)| x == t).unwrap_or(0);
+    let marked = used_after_free(events);
+    let mut widths: Vec<usize> =
+        tids.iter().map(|(t, n)| (format!("t{t} {n}").chars().count() + 2).max(WIDTH)).collect();
+    for (t, e) in events {
+        if let Some(text) = cell(e, marked) {
+            let c = col_of(t);
+            widths[c] = widths[c].max(text.chars().count() + 2);
+        }
+    }
     let mut s = String::new();
     let _ = write!(s, "{:>5}  ", "step");
-    for (t, name) in &tids {
-        s += &fit(&format!("t{t} {name}"));
+    for (i, (t, name)) in tids.iter().enumerate() {
+        s += &fit(&format!("t{t} {name}"), widths[i]);
     }
     s = s.trim_end().to_string();
     s.push('\n');
     let mut step = 0;
     for (t, e) in events {
-        let Some(text) = cell(e) else { continue };
+        let Some(text) = cell(e, marked) else { continue };
         step += 1;
-        let col = tids.iter().position(|(x, _)| x == t).unwrap_or(0);
+        let col = col_of(t);
         let mut line = format!("{step:>5}  ");
-        for _ in 0..col {
-            line += &" ".repeat(WIDTH);
+        for w in &widths[..col] {
+            line += &" ".repeat(*w);
         }
-        line += &fit(&text);
+        line += &fit(&text, widths[col]);
         s += line.trim_end();
         s.push('\n');
     }
@@ -124,6 +148,7 @@ pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Optio
         ));
     }
     // Open syscalls per thread (entry step, text); open locks per (thread, lock): async id.
+    let marked = used_after_free(events);
     let mut open_call: std::collections::BTreeMap<Tid, (u64, String)> = Default::default();
     let mut open_lock: std::collections::BTreeMap<(Tid, &'static str), u64> = Default::default();
     let mut next_id = 1u64;
@@ -162,7 +187,7 @@ pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Optio
                 }
             }
             other => {
-                if let Some(text) = cell(other) {
+                if let Some(text) = cell(other, marked) {
                     out.push(format!(
                         r#"{{"name":{},"cat":"queue","ph":"i","s":"t","ts":{ts},"pid":1,"tid":{t}}}"#,
                         json_str(&text)
