@@ -106,7 +106,7 @@ pub use wqsim_model::explore::CountingAlloc;
 /// committed scenario's first executions, small enough that an input
 /// runs in well under libFuzzer's timeout.
 pub const FRONTEND_LIMITS: crate::scenario::RunLimits =
-    crate::scenario::RunLimits { steps_max: Some(200_000), time_limit_ms: Some(2_000), memory_limit_mib: Some(512) };
+    crate::scenario::RunLimits { steps_max: Some(200_000), time_limit_ms: Some(2_000), memory_limit_mib: Some(256) };
 
 /// The scenario front end as a user meets it: the bytes as a file
 /// (`parse_bytes`: size, UTF-8, control characters, every range); a
@@ -745,7 +745,17 @@ pub fn fuzz_entry(target: Target, data: &[u8]) {
     } else {
         &[]
     };
-    if let Err(e) = run_target(target, config, scenarios, data).0 {
+    let r = run_target(target, config, scenarios, data).0;
+    if target == Target::Frontend {
+        // An input may use its whole heap budget; give the freed memory
+        // back, or the allocator's high-water marks add up to libFuzzer's
+        // RSS limit over millions of inputs.
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+    if let Err(e) = r {
         panic!("{e}");
     }
 }

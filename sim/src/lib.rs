@@ -5,7 +5,11 @@
 //! invariant) and prints a verdict table; `explore` and `replay` run race
 //! families under the explorers; `matrix` measures the detection matrix.
 
+// The commands (`cmd`) name this crate as their users do.
+extern crate self as wqsim;
+
 pub mod cli;
+pub mod cmd;
 pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]

@@ -1,0 +1,48 @@
+//! `wqsim check`: The main job: run every scenario's `run` lines and print
+//! the verdict table (scenario, driver, executions, result, expected, time).
+//! Exits 1 when a result differs from its expectation.
+
+use super::*;
+
+/// Its arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files or directories (default: scenarios/).
+    pub paths: Vec<std::path::PathBuf>,
+    /// Leave the time column out (byte-identical output).
+    #[arg(long)]
+    pub no_time: bool,
+    /// Run only shard I of N (1-based): every Nth scenario in path
+    /// order, so a CI matrix can split the work.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let tty = tty();
+    let Args { paths, no_time, shard, budget } = a;
+    budget.install();
+    let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
+    let mut files = match wqsim::cli::collect(&paths) {
+        Ok(f) => f,
+        Err(e) => return usage(e.0),
+    };
+    if let Some(s) = shard {
+        files = wqsim::cli::shard(files, s.index, s.count);
+    }
+    let (s, exit) = wqsim::cli::check(&files, !no_time, |done, total, name| {
+        run_progress(tty, name.to_string());
+        if tty {
+            eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
+            let _ = std::io::stderr().flush();
+        }
+    });
+    wqsim_model::explore::set_progress(None);
+    if tty {
+        eprint!("\r{:<100}\r", "");
+    }
+    out!("{s}");
+    exit.into()
+}

@@ -1,0 +1,288 @@
+//! The `wqsim` commands: one module per subcommand, each with its
+//! arguments (`Args`, a clap struct) and its `run`, which prints the
+//! output and returns the exit status ([`crate::exit`]). `main` only
+//! parses the command line and calls [`dispatch`].
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wqsim::exit::Exit;
+use wqsim::explore::{Base, Budget, Found, Kind, Target};
+use wqsim_model::bugs::Bug;
+
+/// Print to standard output; a reader that went away (`| head`) ends the
+/// program quietly instead of with a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let mut o = std::io::stdout().lock();
+        if write!(o, $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+pub mod catalog;
+pub mod check;
+pub mod dump;
+pub mod explore;
+pub mod families;
+pub mod from_fuzz;
+pub mod fuzz_plan;
+pub mod fuzz_seeds;
+pub mod fuzz_states;
+pub mod kernel_check;
+pub mod matrix;
+pub mod minimize;
+pub mod replay;
+pub mod run;
+pub mod selfcheck;
+pub mod trace;
+
+/// The command line.
+#[derive(Parser)]
+#[command(name = "wqsim", version, about = "Model checking for the Linux notification queue (watch_queue)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// The main job: run every scenario's `run` lines and print the verdict
+    /// table (scenario, driver, executions, result, expected, time).
+    /// Exits 1 when a result differs from its expectation.
+    Check(check::Args),
+    /// Run the scenarios on a real Linux kernel under qemu and compare each
+    /// operation's outcome with the model's sequential run; with --stress,
+    /// also run the concurrent scenarios on real threads and check the
+    /// record streams. Exits 1 on any difference or violation.
+    /// `ci/kernel/check` builds the kernel and the guest, then runs this.
+    KernelCheck(kernel_check::Args),
+    /// Run one scenario: the sequential transcript (each operation and its
+    /// result, the record stream of each queue, the verdict), then its runs.
+    Run(run::Args),
+    /// Shrink a failing scenario (fewer operations, threads, preemptions)
+    /// and write the minimal one as FILE's name with `.min.wq`.
+    Minimize(minimize::Args),
+    /// The timeline of a scenario's run (or of a replay token's): one
+    /// column per thread, one row per step.
+    Trace(trace::Args),
+    /// The records a scenario's reads return, as
+    /// samples/watch_queue/watch_test.c prints them.
+    Dump(dump::Args),
+    /// Run every catalog switch's trigger off (must hold) and on (must be
+    /// caught by its invariant) and print the verdict table.
+    Selfcheck(selfcheck::Args),
+    /// List the bug catalog.
+    Catalog(catalog::Args),
+    /// List the race families.
+    Families(families::Args),
+    /// Explore a family or trigger with one explorer; on a failure, print
+    /// the violation, the command that replays it and the timeline.
+    Explore(explore::Args),
+    /// Replay a failure: a `wq1:` token that `check` or `run` printed, or a
+    /// family with the `s2:` schedule `explore` printed.
+    Replay(replay::Args),
+    /// Measure the detection matrix with this build's explorers (one
+    /// tab-separated line per cell), or merge measured files into the
+    /// Markdown of docs/catalog.md.
+    Matrix(matrix::Args),
+    /// Turn a fuzz crash input into a minimised scenario whose run line
+    /// gives the violation, checked as `wqsim check` runs it. Prints the
+    /// scenario; with --write, writes scenarios/fuzz/NAME.wq and its
+    /// snapshot.
+    FromFuzz(from_fuzz::Args),
+    /// Replay fuzz inputs (seeds, a corpus) through a target: the findings
+    /// with their inputs, and which protocol states the inputs reached.
+    /// Exits 1 on a finding.
+    FuzzStates(fuzz_states::Args),
+    /// Write the `schedule` target's missing seeds: one per scenario with
+    /// threads, in fuzz/seeds/schedule/ (run from the repository root).
+    FuzzSeeds(fuzz_seeds::Args),
+    /// The fuzz target that hunts each catalog switch, or why none can
+    /// (tab-separated: switch, target or `-`, reason). `ci/fuzz matrix`
+    /// reads it.
+    FuzzPlan(fuzz_plan::Args),
+}
+
+/// Run the command.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    match cli.cmd {
+        Cmd::Check(a) => check::run(a),
+        Cmd::KernelCheck(a) => kernel_check::run(a),
+        Cmd::Run(a) => run::run(a),
+        Cmd::Minimize(a) => minimize::run(a),
+        Cmd::Trace(a) => trace::run(a),
+        Cmd::Dump(a) => dump::run(a),
+        Cmd::Selfcheck(a) => selfcheck::run(a),
+        Cmd::Catalog(a) => catalog::run(a),
+        Cmd::Families(a) => families::run(a),
+        Cmd::Explore(a) => explore::run(a),
+        Cmd::Replay(a) => replay::run(a),
+        Cmd::Matrix(a) => matrix::run(a),
+        Cmd::FromFuzz(a) => from_fuzz::run(a),
+        Cmd::FuzzStates(a) => fuzz_states::run(a),
+        Cmd::FuzzSeeds(a) => fuzz_seeds::run(a),
+        Cmd::FuzzPlan(a) => fuzz_plan::run(a),
+    }
+}
+
+/// The budgets of a run whose `run` line sets none.
+#[derive(clap::Args, Clone, Copy)]
+pub struct BudgetArgs {
+    /// Scheduling steps one execution may take (a run line's `steps_max=`
+    /// wins) [default: 50000000]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000_000))]
+    steps_max: Option<u64>,
+    /// Milliseconds one run may take (a run line's `time_limit_ms=` wins);
+    /// past it the run ends with the verdict `budget`.
+    #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    time_limit_ms: u64,
+    /// MiB the process's heap may hold during a run (a run line's
+    /// `memory_limit_mib=` wins).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    memory_limit_mib: u64,
+    /// Make every run panic inside the harness (a deliberate harness bug,
+    /// to see a harness failure reported).
+    #[arg(long, hide = true)]
+    inject_harness_panic: bool,
+}
+
+impl BudgetArgs {
+    fn install(self) {
+        wqsim_model::conc::set_inject_panic(self.inject_harness_panic);
+        wqsim::run::set_default_limits(wqsim::scenario::RunLimits {
+            steps_max: self.steps_max,
+            time_limit_ms: Some(self.time_limit_ms),
+            memory_limit_mib: Some(self.memory_limit_mib),
+        });
+        wqsim_model::explore::set_limits(
+            wqsim::run::limits_of(&wqsim::scenario::run_line(
+                wqsim::scenario::Driver::Schedule,
+                vec![],
+                wqsim::scenario::Expect::Holds,
+            ))
+            .model(),
+        );
+    }
+}
+
+/// What to run and on which configuration.
+#[derive(clap::Args, Clone)]
+pub struct TargetArgs {
+    /// A race family (see `wqsim families`).
+    #[arg(long, conflicts_with = "trigger")]
+    family: Option<String>,
+    /// A catalog switch's sequential trigger (`W4`).
+    #[arg(long)]
+    trigger: Option<String>,
+    /// The configuration before --bugs: `kernel` (the kernel today, every
+    /// finding's switch on) or `fixed` (every switch off).
+    #[arg(long, default_value = "kernel")]
+    base: String,
+    /// Catalog switches to turn on, by ID or slug, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bugs: Vec<String>,
+}
+
+/// A shard of a split run: `I/N`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    index: usize,
+    count: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("{s:?}: expected I/N with 1 <= I <= N (--shard 2/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The fuzz configuration: `--bugs` or `$WQSIM_FUZZ_BUGS`.
+#[cfg(not(loom))]
+fn fuzz_config(bugs: Option<&str>) -> Result<wqsim_model::kernel::Config, String> {
+    match bugs {
+        Some(b) => wqsim::fuzz::config_with(b).map_err(|e| format!("--bugs: {e}")),
+        None => wqsim::fuzz::config_from_env(),
+    }
+}
+
+#[cfg(not(loom))]
+fn fuzz_target(name: &str) -> Result<wqsim::fuzz::Target, String> {
+    wqsim::fuzz::Target::from_name(name).ok_or_else(|| {
+        format!("no fuzz target {name:?}; the targets are parser, frontend, filter, trace, schedule, reader")
+    })
+}
+
+/// A usage error: message to stderr, exit status 2.
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("wqsim: {msg}");
+    ExitCode::from(2)
+}
+
+fn target(a: &TargetArgs) -> Result<Target, String> {
+    let base = match a.base.as_str() {
+        "kernel" => Base::Kernel,
+        "fixed" => Base::Fixed,
+        other => return Err(format!("--base {other:?}: expected `kernel` or `fixed`")),
+    };
+    let bug = |s: &str| {
+        Bug::from_name(s)
+            .ok_or_else(|| format!("no catalog switch {s:?}; `wqsim catalog` lists them (W4, P10, F1, ...)"))
+    };
+    let bugs = a.bugs.iter().filter(|s| !s.trim().is_empty()).map(|s| bug(s)).collect::<Result<Vec<_>, _>>()?;
+    let trigger = a.trigger.as_deref().map(bug).transpose()?;
+    if a.family.is_none() && trigger.is_none() {
+        return Err("name what to run: --family NAME (`wqsim families`) or --trigger ID".into());
+    }
+    Ok(Target { family: a.family.clone(), trigger, base, bugs })
+}
+
+fn report(t: &Target, f: &Found) -> ExitCode {
+    match &f.result {
+        Ok(()) => {
+            out!("{}: holds after {} execution(s) ({})\n", t.args(), f.executions, f.kind);
+            ExitCode::SUCCESS
+        }
+        Err(v) => {
+            out!("{}: {v}\n", t.args());
+            out!("  after {} execution(s) ({})\n", f.executions, f.kind);
+            if let (Some(trace), Ok(p)) = (wqsim_model::conc::last_trace(), t.program()) {
+                out!("\ntimeline of the failing execution:\n");
+                out!("{}", wqsim::timeline::render(&p, &trace.events_by_thread()));
+            }
+            // The last line is always the command that replays it.
+            if let Some(r) = &f.replay {
+                out!("replay:\n  {r}\n");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Whether standard error is a terminal (progress lines update in place).
+fn tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Long runs say how far they are: on a terminal a line that updates in
+/// place, elsewhere (CI logs) a line a minute.
+fn run_progress(tty: bool, what: String) {
+    let start = std::time::Instant::now();
+    let mut last = 0u64;
+    wqsim_model::explore::set_progress(Some(Box::new(move |n| {
+        let secs = start.elapsed().as_secs();
+        if tty {
+            eprint!("\r  {what}: {n} executions, {secs} s {:<10}", "");
+            let _ = std::io::stderr().flush();
+        } else if secs >= last + 60 {
+            last = secs;
+            eprintln!("  {what}: {n} executions after {secs} s");
+        }
+    })));
+}

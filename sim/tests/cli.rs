@@ -1,0 +1,134 @@
+//! Every subcommand through the binary, as a user runs it: its arguments,
+//! its output and its exit status ([`wqsim::exit`]).
+
+#![cfg(not(loom))]
+
+use std::process::Command;
+
+/// `wqsim ARGS` from the repository root: status, stdout and stderr.
+fn wqsim(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_wqsim"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(args)
+        .output()
+        .expect("wqsim runs");
+    (
+        o.status.code().expect("an exit status"),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+const SUBCOMMANDS: [&str; 16] = [
+    "check",
+    "kernel-check",
+    "run",
+    "minimize",
+    "trace",
+    "dump",
+    "selfcheck",
+    "catalog",
+    "families",
+    "explore",
+    "replay",
+    "matrix",
+    "from-fuzz",
+    "fuzz-states",
+    "fuzz-seeds",
+    "fuzz-plan",
+];
+
+#[test]
+fn every_subcommand_has_help_and_refuses_an_unknown_flag() {
+    let (status, out, _) = wqsim(&["--help"]);
+    assert_eq!(status, 0);
+    for s in SUBCOMMANDS {
+        assert!(out.contains(&format!("  {s} ")), "{s} is not in --help:\n{out}");
+        let (status, out, _) = wqsim(&[s, "--help"]);
+        assert_eq!(status, 0, "{s} --help");
+        assert!(out.contains(&format!("Usage: wqsim {s}")), "{s}:\n{out}");
+        let (status, _, err) = wqsim(&[s, "--no-such-flag"]);
+        assert_eq!(status, 2, "{s} --no-such-flag: {err}");
+        assert!(err.contains("unexpected argument '--no-such-flag'"), "{s}: {err}");
+    }
+}
+
+#[test]
+fn check_run_trace_dump_on_a_scenario() {
+    let f = "scenarios/loss/loss-then-more.wq";
+    let (status, out, _) = wqsim(&["check", "--no-time", f]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.ends_with("as expected, 0 mismatched\n"), "{out}");
+    let (status, out, _) = wqsim(&["run", f]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("verdict: holds"), "{out}");
+    let (status, out, _) = wqsim(&["trace", f]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.starts_with(" step  t1 setup/driver"), "{out}");
+    let (status, out, _) = wqsim(&["dump", f]);
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("NOTIFY["), "{out}");
+    let (status, _, err) = wqsim(&["run", "no/such.wq"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("no/such.wq: No such file or directory"), "{err}");
+}
+
+#[test]
+fn minimize_writes_a_smaller_scenario() {
+    let dir = std::env::temp_dir().join(format!("wqsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("w4.min.wq");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let (status, text, err) =
+        wqsim(&["minimize", &format!("{root}/scenarios/catalog/w4-bitmap-size.wq"), "-o", &out.display().to_string()]);
+    assert_eq!(status, 0, "{text}{err}");
+    assert!(text.contains("still N1"), "{text}");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("Minimised from"));
+}
+
+#[test]
+fn catalog_families_and_fuzz_plan_list() {
+    let (status, out, _) = wqsim(&["catalog"]);
+    assert_eq!(status, 0);
+    assert!(out.starts_with("W1 filter-oob: "), "{out}");
+    let (status, out, _) = wqsim(&["families"]);
+    assert_eq!(status, 0);
+    assert!(out.starts_with("post_vs_read "), "{out}");
+    let (status, out, _) = wqsim(&["fuzz-plan"]);
+    assert_eq!(status, 0);
+    assert!(out.lines().any(|l| l.starts_with("W13\tschedule\t")), "{out}");
+    let (status, out, _) = wqsim(&["fuzz-plan", "--verdict", "W13", "H1"]);
+    assert_eq!((status, out.as_str()), (0, "caught\n"));
+    let (status, _, err) = wqsim(&["fuzz-plan", "--verdict", "W99", "H1"]);
+    assert_eq!(status, 2, "{err}");
+}
+
+#[test]
+fn explore_and_replay_exit_with_the_verdict() {
+    let (status, out, _) =
+        wqsim(&["explore", "--explorer", "seq", "--trigger", "W4", "--base", "fixed", "--bugs", "W4"]);
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("invariant N1 violated"), "{out}");
+    let (status, out, _) = wqsim(&["explore", "--explorer", "seq", "--trigger", "W4", "--base", "fixed"]);
+    assert_eq!(status, 0, "{out}");
+    let (status, _, err) = wqsim(&["replay", "wq9:nothing"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("malformed replay token"), "{err}");
+    let (status, _, err) = wqsim(&["explore", "--family", "no_such_family"]);
+    assert_eq!(status, 2, "{err}");
+}
+
+#[test]
+fn selfcheck_matrix_and_fuzz_commands() {
+    let (status, out, _) = wqsim(&["selfcheck", "--quiet"]);
+    assert_eq!(status, 0, "{out}");
+    let (status, _, err) = wqsim(&["matrix", "--merge", "Cargo.toml"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("not a matrix cell"), "{err}");
+    let (status, out, _) = wqsim(&["fuzz-states", "parser", "fuzz/seeds/parser"]);
+    assert_eq!(status, 0, "{out}");
+    let (status, _, err) = wqsim(&["from-fuzz", "/no/such/input", "--target", "trace"]);
+    assert_eq!(status, 2, "{err}");
+    let (status, _, err) = wqsim(&["kernel-check", "--console", "/no/such/console", "scenarios/errno"]);
+    assert_eq!(status, 2, "{err}");
+}
