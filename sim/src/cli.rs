@@ -68,6 +68,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Usage> {
 pub struct CheckRow {
     pub scenario: String,
     pub result: Result<RunResult, String>,
+    /// The token that replays the run.
+    pub token: Option<String>,
 }
 
 impl CheckRow {
@@ -97,7 +99,15 @@ pub fn shard<T>(files: Vec<T>, index: usize, count: usize) -> Vec<T> {
 /// (with a report per failure after it) and the exit status. A file that
 /// does not parse, a run that exceeds its budget and a harness failure
 /// each get their row and report, and the other scenarios still run.
-pub fn check(files: &[PathBuf], times: bool, mut progress: impl FnMut(usize, usize, &str)) -> (String, Exit) {
+pub fn check(files: &[PathBuf], times: bool, progress: impl FnMut(usize, usize, &str)) -> (String, Exit) {
+    let (rows, reports, exit) = check_rows(files, progress);
+    let mut s = render_table(&rows, times);
+    s += &reports;
+    (s, exit)
+}
+
+/// The work of [`check`]: every row, the failure reports, the exit status.
+pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str)) -> (Vec<CheckRow>, String, Exit) {
     let loaded: Vec<(&PathBuf, Result<Scenario, Usage>)> = files.iter().map(|f| (f, load(f))).collect();
     let mut rows = Vec::new();
     let mut reports = String::new();
@@ -108,7 +118,7 @@ pub fn check(files: &[PathBuf], times: bool, mut progress: impl FnMut(usize, usi
             Ok(sc) => sc,
             Err(e) => {
                 reports += &format!("\n{}\n", e.0);
-                rows.push(CheckRow { scenario: f.display().to_string(), result: Err(e.0.clone()) });
+                rows.push(CheckRow { scenario: f.display().to_string(), result: Err(e.0.clone()), token: None });
                 continue;
             }
         };
@@ -137,13 +147,79 @@ pub fn check(files: &[PathBuf], times: bool, mut progress: impl FnMut(usize, usi
             }
             done += 1;
             progress(done, total, &sc.path);
-            rows.push(CheckRow { scenario: sc.path.clone(), result: Ok(r) });
+            let token = Some(r.token(sc));
+            rows.push(CheckRow { scenario: sc.path.clone(), result: Ok(r), token });
         }
     }
     let exit = rows.iter().map(CheckRow::exit).fold(Exit::Pass, Exit::worst);
-    let mut s = render_table(&rows, times);
-    s += &reports;
-    (s, exit)
+    (rows, reports, exit)
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out += "\\\"",
+            '\\' => out += "\\\\",
+            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `check --format json`: one object per row (scenario, run line,
+/// driver, executions, result, expected, verdict, message, seconds when
+/// `times`, the replay command), and the exit status.
+pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
+    let mut items = Vec::new();
+    for r in rows {
+        let mut f: Vec<(String, String)> = vec![("scenario".into(), json_str(&r.scenario))];
+        match &r.result {
+            Err(e) => {
+                f.push(("verdict".into(), json_str("malformed")));
+                f.push(("message".into(), json_str(e)));
+            }
+            Ok(x) => {
+                let verdict = match r.exit() {
+                    Exit::Pass if x.result.is_none() => "other build",
+                    Exit::Pass => "ok",
+                    Exit::Failed => "mismatch",
+                    Exit::Budget => "budget exceeded",
+                    Exit::Harness => "harness failure",
+                    Exit::Malformed => "malformed",
+                    Exit::Nondeterminism => "nondeterminism",
+                };
+                f.push(("line".into(), x.line.to_string()));
+                f.push(("driver".into(), json_str(x.driver.name())));
+                f.push(("executions".into(), x.executions.to_string()));
+                f.push(("result".into(), json_str(&x.result_text())));
+                f.push(("expected".into(), json_str(&x.expect.to_string())));
+                f.push(("verdict".into(), json_str(verdict)));
+                let message = match (&x.result, &x.stop) {
+                    (_, Some(st)) => Some(st.describe()),
+                    (Some(Err(v)), _) => Some(v.to_string()),
+                    _ => x.mismatches.first().cloned(),
+                };
+                if let Some(m) = message {
+                    f.push(("message".into(), json_str(&m)));
+                }
+                if times {
+                    f.push(("seconds".into(), format!("{:.3}", x.seconds)));
+                }
+                if !x.matches() {
+                    if let Some(t) = &r.token {
+                        f.push(("replay".into(), json_str(&format!("cargo run --release -p wqsim -- replay {t}"))));
+                    }
+                }
+            }
+        }
+        let body: Vec<String> = f.iter().map(|(k, v)| format!("{}:{v}", json_str(k))).collect();
+        items.push(format!("    {{{}}}", body.join(",")));
+    }
+    format!("{{\n  \"exit\": {},\n  \"runs\": [\n{}\n  ]\n}}\n", exit.code(), items.join(",\n"))
 }
 
 /// The verdict table.
@@ -278,7 +354,7 @@ pub fn run_file(path: &Path, driver: Option<&str>, seed: Option<u64>) -> Result<
         if !r.matches() && r.result.is_some() || r.stop.is_some() {
             let _ = writeln!(s, "  replay: cargo run --release -p wqsim -- replay {}", r.token(&sc));
         }
-        exit = exit.worst(crate::cli::CheckRow { scenario: String::new(), result: Ok(r) }.exit());
+        exit = exit.worst(crate::cli::CheckRow { scenario: String::new(), result: Ok(r), token: None }.exit());
     }
     if let Some(d) = driver {
         if !any {
@@ -311,7 +387,7 @@ pub fn replay_token(token: &str, allow_divergence: bool) -> Result<(String, Exit
     wqsim_model::conc::set_detail(true);
     let r = replay(&sc, &tok).map_err(Usage)?;
     s += &failure_report(&sc, &r);
-    let mut exit = crate::cli::CheckRow { scenario: String::new(), result: Ok(r.clone()) }.exit();
+    let mut exit = crate::cli::CheckRow { scenario: String::new(), result: Ok(r.clone()), token: None }.exit();
     if r.note.is_some() && !allow_divergence {
         let _ = writeln!(
             s,

@@ -132,3 +132,29 @@ fn selfcheck_matrix_and_fuzz_commands() {
     let (status, _, err) = wqsim(&["kernel-check", "--console", "/no/such/console", "scenarios/errno"]);
     assert_eq!(status, 2, "{err}");
 }
+
+/// `check --format json`: one object per run, the exit status, a replay
+/// command for each run that did not go as expected.
+#[test]
+fn check_speaks_json() {
+    let (status, out, _) = wqsim(&[
+        "check",
+        "--no-time",
+        "--format",
+        "json",
+        "scenarios/loss/loss-then-more.wq",
+        "sim/tests/hostile/budget-steps.wq",
+    ]);
+    assert_eq!(status, 6, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(v["exit"], 6);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["verdict"], "ok", "{out}");
+    assert!(runs[0].get("replay").is_none(), "{out}");
+    let last = runs.last().unwrap();
+    assert_eq!(last["verdict"], "budget exceeded", "{out}");
+    assert_eq!(last["result"], "budget", "{out}");
+    assert!(last["replay"].as_str().unwrap().starts_with("cargo run --release -p wqsim -- replay wq1:"), "{out}");
+    let (status, _, err) = wqsim(&["check", "--format", "yaml"]);
+    assert_eq!(status, 2, "{err}");
+}

@@ -16,13 +16,17 @@ pub struct Args {
     /// order, so a CI matrix can split the work.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// `table` (the verdict table and a report per failure) or `json`
+    /// (one object per run, for CI tools).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
 
 pub fn run(a: Args) -> ExitCode {
     let tty = tty();
-    let Args { paths, no_time, shard, budget } = a;
+    let Args { paths, no_time, shard, format, budget } = a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let mut files = match wqsim::cli::collect(&paths) {
@@ -32,7 +36,7 @@ pub fn run(a: Args) -> ExitCode {
     if let Some(s) = shard {
         files = wqsim::cli::shard(files, s.index, s.count);
     }
-    let (s, exit) = wqsim::cli::check(&files, !no_time, |done, total, name| {
+    let (rows, reports, exit) = wqsim::cli::check_rows(&files, |done, total, name| {
         run_progress(tty, name.to_string());
         if tty {
             eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
@@ -43,6 +47,10 @@ pub fn run(a: Args) -> ExitCode {
     if tty {
         eprint!("\r{:<100}\r", "");
     }
-    out!("{s}");
+    if format == "json" {
+        out!("{}", wqsim::cli::render_json(&rows, exit, !no_time));
+    } else {
+        out!("{}{reports}", wqsim::cli::render_table(&rows, !no_time));
+    }
     exit.into()
 }
