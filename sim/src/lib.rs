@@ -10,6 +10,7 @@ extern crate self as wqsim;
 
 pub mod cli;
 pub mod cmd;
+pub mod env;
 pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]

@@ -158,3 +158,37 @@ fn check_speaks_json() {
     let (status, _, err) = wqsim(&["check", "--format", "yaml"]);
     assert_eq!(status, 2, "{err}");
 }
+
+/// Every `WQSIM_*` variable read anywhere in the project is listed in
+/// `wqsim --help` (`sim/src/env.rs`).
+#[test]
+fn every_environment_variable_is_documented() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack = vec![root.join("sim"), root.join("model"), root.join("fuzz"), root.join("ci"), root.join(".ci")];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            if p.ends_with("target") || p.ends_with("corpus") || p.ends_with("seeds") || p.ends_with("crashes") {
+                continue;
+            }
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                stack.push(e.path());
+            }
+        } else if let Ok(text) = std::fs::read_to_string(&p) {
+            for (i, _) in text.match_indices("WQSIM_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if name.len() > "WQSIM_".len() && !name.ends_with('_') {
+                    found.insert(name);
+                }
+            }
+        }
+    }
+    assert!(found.len() >= 15, "{found:?}");
+    let (status, help, _) = wqsim(&["--help"]);
+    assert_eq!(status, 0);
+    let missing: Vec<&String> = found.iter().filter(|v| !help.contains(v.as_str())).collect();
+    assert!(missing.is_empty(), "not in wqsim --help (sim/src/env.rs): {missing:?}");
+}

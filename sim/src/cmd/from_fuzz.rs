@@ -14,7 +14,7 @@ pub struct Args {
     pub target: Option<String>,
     /// The switches the fuzz run had on, comma-separated (default:
     /// $WQSIM_FUZZ_BUGS).
-    #[arg(long)]
+    #[arg(long, env = "WQSIM_FUZZ_BUGS")]
     pub bugs: Option<String>,
     /// The scenario's name (default: TARGET-HASH of the input).
     #[arg(long)]

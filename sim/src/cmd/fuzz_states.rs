@@ -12,7 +12,7 @@ pub struct Args {
     /// Input files or directories.
     pub paths: Vec<std::path::PathBuf>,
     /// The switches on, comma-separated (default: $WQSIM_FUZZ_BUGS).
-    #[arg(long)]
+    #[arg(long, env = "WQSIM_FUZZ_BUGS")]
     pub bugs: Option<String>,
 }
 

@@ -11,11 +11,12 @@ use super::*;
 pub struct Args {
     /// Scenario files or directories (default: scenarios/).
     pub paths: Vec<std::path::PathBuf>,
-    /// The bzImage (default: $WQSIM_KERNEL).
-    #[arg(long)]
+    /// The bzImage (`ci/kernel/build.sh` prints its path).
+    #[arg(long, env = "WQSIM_KERNEL")]
     pub kernel: Option<std::path::PathBuf>,
-    /// The static guest runner, wqsim-guest (default: $WQSIM_GUEST).
-    #[arg(long)]
+    /// The static guest runner, wqsim-guest (`ci/kernel/guest.sh` prints
+    /// its path).
+    #[arg(long, env = "WQSIM_GUEST")]
     pub guest: Option<std::path::PathBuf>,
     /// Run each concurrent scenario this many times on -smp 2.
     #[arg(long, default_value_t = 0)]

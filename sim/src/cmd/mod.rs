@@ -41,7 +41,12 @@ pub mod trace;
 
 /// The command line.
 #[derive(Parser)]
-#[command(name = "wqsim", version, about = "Model checking for the Linux notification queue (watch_queue)")]
+#[command(
+    name = "wqsim",
+    version,
+    about = "Model checking for the Linux notification queue (watch_queue)",
+    after_help = crate::env::HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -133,15 +138,15 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 pub struct BudgetArgs {
     /// Scheduling steps one execution may take (a run line's `steps_max=`
     /// wins) [default: 50000000]
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000_000))]
+    #[arg(long, env = "WQSIM_STEPS_MAX", value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000_000))]
     steps_max: Option<u64>,
     /// Milliseconds one run may take (a run line's `time_limit_ms=` wins);
     /// past it the run ends with the verdict `budget`.
-    #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    #[arg(long, env = "WQSIM_TIME_LIMIT_MS", default_value_t = 600_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     time_limit_ms: u64,
     /// MiB the process's heap may hold during a run (a run line's
     /// `memory_limit_mib=` wins).
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
+    #[arg(long, env = "WQSIM_MEMORY_LIMIT_MIB", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
     memory_limit_mib: u64,
     /// Make every run panic inside the harness (a deliberate harness bug,
     /// to see a harness failure reported).

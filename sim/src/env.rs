@@ -1,0 +1,28 @@
+//! Every environment variable the project reads, in one place: the
+//! command line's own (each also a flag of its command, shown in its
+//! `--help`), the tests' and the CI scripts'. `wqsim --help` prints this
+//! list; a test fails on a `WQSIM_*` variable read anywhere but listed
+//! nowhere here. `LOOM_*` and `SHUTTLE_*` pass through to loom and
+//! shuttle unchanged.
+
+/// The list as `wqsim --help` prints it after the commands.
+pub const HELP: &str = "\
+Environment (each flag's own variable is shown in its command's --help):
+  WQSIM_STEPS_MAX, WQSIM_TIME_LIMIT_MS, WQSIM_MEMORY_LIMIT_MIB
+                             check, run, explore: a run's budgets (--steps-max, --time-limit-ms, --memory-limit-mib)
+  WQSIM_KERNEL, WQSIM_GUEST  kernel-check: the bzImage and the static guest (--kernel, --guest)
+  WQSIM_FUZZ_BUGS            from-fuzz, fuzz-states, the fuzz targets: catalog switches on (--bugs)
+  WQSIM_SCENARIOS            the schedule fuzz target: where scenarios/ is
+  WQSIM_SHUTTLE_STDERR       let shuttle write to standard error (it is silenced during explorations)
+  WQSIM_KERNEL_CACHE         ci/kernel/build.sh: where built kernels are kept (~/.cache/wqsim/kernel)
+  WQSIM_RECORD               ci/kernel/check: also refresh the recorded console the tests compare with
+  WQSIM_FUZZ_SMOKE, WQSIM_FUZZ_SECONDS, WQSIM_FUZZ_MATRIX_SECONDS
+                             ci/fuzz: seconds per target (smoke, nightly, matrix)
+  WQSIM_MATRIX_ITERATIONS    ci/matrix: schedules per shuttle cell
+  WQSIM_SEED, WQSIM_PROPTEST_CASES
+                             model tests: the proptest seed and case count
+  WQSIM_SHUTTLE_ITERATIONS, WQSIM_LOOM_EXTRA, WQSIM_FAMILY
+                             explorer tests: shuttle schedules, extra loom preemptions, one family only
+  WQSIM_BLESS, WQSIM_WRITE_SCENARIOS
+                             tests: rewrite the malformed corpus's .err files, the generated scenarios
+";
