@@ -1,9 +1,9 @@
 //! `wqsim-guest`: the `/init` of the machine `wqsim kernel-check` boots.
-//! See `wqsim::kernel::guest`.
+//! See `wqsim::qemu::guest`.
 
 #[cfg(target_os = "linux")]
 fn main() {
-    std::process::exit(wqsim::kernel::guest::main());
+    std::process::exit(wqsim::qemu::guest::main());
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -15,7 +15,7 @@ pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]
 pub mod fuzz;
-pub mod kernel;
+pub mod qemu;
 pub mod matrix;
 pub mod run;
 pub mod scenario;

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use wqsim::kernel::host::{Options, Verdict, kernel_check};
+use wqsim::qemu::host::{Options, Verdict, kernel_check};
 use wqsim_model::kernel::Mutant;
 
-fn check(mutant: Option<Mutant>) -> wqsim::kernel::host::Report {
+fn check(mutant: Option<Mutant>) -> wqsim::qemu::host::Report {
     // Scenario names in the console are relative to the repository root.
     std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();
     let files = wqsim::cli::collect(&[PathBuf::from("scenarios")]).unwrap_or_else(|e| panic!("{}", e.0));

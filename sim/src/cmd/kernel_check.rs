@@ -53,7 +53,7 @@ pub fn run(a: Args) -> ExitCode {
             return usage(format!("kernel-check: no mutant `{m}` (there is: {})", names.join(", ")));
         }
     };
-    let opts = wqsim::kernel::host::Options {
+    let opts = wqsim::qemu::host::Options {
         kernel,
         guest,
         stress,
@@ -65,7 +65,7 @@ pub fn run(a: Args) -> ExitCode {
     if tty && opts.console_in.is_none() {
         eprintln!("kernel-check: booting qemu (-smp 2, software emulation) ...");
     }
-    match wqsim::kernel::host::kernel_check(&files, &opts) {
+    match wqsim::qemu::host::kernel_check(&files, &opts) {
         Ok(r) => {
             out!("{}", r.render());
             if r.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
