@@ -293,11 +293,11 @@ pub fn render_table(rows: &[CheckRow], times: bool) -> String {
             String::new()
         } else if wqsim_model::sync::BACKEND == "loom" {
             format!(
-                "; the other {skipped} runs (seq, random, pct, dfs, schedule) are the main build's: cargo run --release -p wqsim -- check"
+                "; the other {skipped} runs (seq, random, pct, dfs, schedule) are the main build's: cargo run --profile explore -p wqsim -- check"
             )
         } else {
             format!(
-                "; the {skipped} loom runs are the loom build's (loom swaps the model's locks and atomics at compile time): RUSTFLAGS=\"--cfg loom\" CARGO_TARGET_DIR=target/loom cargo run --release -p wqsim -- check"
+                "; the {skipped} loom runs are the loom build's (loom swaps the model's locks and atomics at compile time): RUSTFLAGS=\"--cfg loom\" CARGO_TARGET_DIR=target/loom cargo run --profile explore -p wqsim -- check"
             )
         }
     );
