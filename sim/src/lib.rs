@@ -15,8 +15,8 @@ pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]
 pub mod fuzz;
-pub mod qemu;
 pub mod matrix;
+pub mod qemu;
 pub mod run;
 pub mod scenario;
 #[cfg(not(loom))]
