@@ -155,32 +155,17 @@ pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str
     (rows, reports, exit)
 }
 
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out += "\\\"",
-            '\\' => out += "\\\\",
-            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// `check --format json`: one object per row (scenario, run line,
 /// driver, executions, result, expected, verdict, message, seconds when
 /// `times`, the replay command), and the exit status.
 pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
     let mut items = Vec::new();
     for r in rows {
-        let mut f: Vec<(String, String)> = vec![("scenario".into(), json_str(&r.scenario))];
+        let mut f: Vec<(String, String)> = vec![("scenario".into(), crate::timeline::json_str(&r.scenario))];
         match &r.result {
             Err(e) => {
-                f.push(("verdict".into(), json_str("malformed")));
-                f.push(("message".into(), json_str(e)));
+                f.push(("verdict".into(), crate::timeline::json_str("malformed")));
+                f.push(("message".into(), crate::timeline::json_str(e)));
             }
             Ok(x) => {
                 let verdict = match r.exit() {
@@ -193,30 +178,33 @@ pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
                     Exit::Nondeterminism => "nondeterminism",
                 };
                 f.push(("line".into(), x.line.to_string()));
-                f.push(("driver".into(), json_str(x.driver.name())));
+                f.push(("driver".into(), crate::timeline::json_str(x.driver.name())));
                 f.push(("executions".into(), x.executions.to_string()));
-                f.push(("result".into(), json_str(&x.result_text())));
-                f.push(("expected".into(), json_str(&x.expect.to_string())));
-                f.push(("verdict".into(), json_str(verdict)));
+                f.push(("result".into(), crate::timeline::json_str(&x.result_text())));
+                f.push(("expected".into(), crate::timeline::json_str(&x.expect.to_string())));
+                f.push(("verdict".into(), crate::timeline::json_str(verdict)));
                 let message = match (&x.result, &x.stop) {
                     (_, Some(st)) => Some(st.describe()),
                     (Some(Err(v)), _) => Some(v.to_string()),
                     _ => x.mismatches.first().cloned(),
                 };
                 if let Some(m) = message {
-                    f.push(("message".into(), json_str(&m)));
+                    f.push(("message".into(), crate::timeline::json_str(&m)));
                 }
                 if times {
                     f.push(("seconds".into(), format!("{:.3}", x.seconds)));
                 }
                 if !x.matches() {
                     if let Some(t) = &r.token {
-                        f.push(("replay".into(), json_str(&format!("cargo run --release -p wqsim -- replay {t}"))));
+                        f.push((
+                            "replay".into(),
+                            crate::timeline::json_str(&format!("cargo run --release -p wqsim -- replay {t}")),
+                        ));
                     }
                 }
             }
         }
-        let body: Vec<String> = f.iter().map(|(k, v)| format!("{}:{v}", json_str(k))).collect();
+        let body: Vec<String> = f.iter().map(|(k, v)| format!("{}:{v}", crate::timeline::json_str(k))).collect();
         items.push(format!("    {{{}}}", body.join(",")));
     }
     format!("{{\n  \"exit\": {},\n  \"runs\": [\n{}\n  ]\n}}\n", exit.code(), items.join(",\n"))

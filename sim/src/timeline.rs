@@ -57,9 +57,9 @@ fn fit(s: &str, width: usize) -> String {
     format!("{s:<width$}")
 }
 
-/// Draw `events` (with the thread of each) for `program`: the setup and
-/// driver are thread 1, actor `i` is [`actor_tid`]`(i)`.
-pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
+/// The lanes of a timeline: the setup and driver as thread 1, actor `i`
+/// as [`actor_tid`]`(i)`, then any other thread the events name.
+fn lanes(program: &Program, events: &[(Tid, Event)]) -> Vec<(Tid, String)> {
     let mut tids: Vec<(Tid, String)> = vec![(1, "setup/driver".into())];
     for (i, a) in program.actors.iter().enumerate() {
         tids.push((actor_tid(i), a.name.clone()));
@@ -69,6 +69,13 @@ pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
             tids.push((*t, format!("thread {t}")));
         }
     }
+    tids
+}
+
+/// Draw `events` (with the thread of each) for `program`, a column per
+/// lane ([`lanes`]).
+pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
+    let tids = lanes(program, events);
     // Each column as wide as its widest cell (at least WIDTH), so no name
     // is cut; a free and a use after it are marked (1) and (2).
     let col_of = |t: &Tid| tids.iter().position(|(x, _)| x == t).unwrap_or(0);
@@ -105,7 +112,7 @@ pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
 }
 
 /// A JSON string literal.
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -130,15 +137,7 @@ fn json_str(s: &str) -> String {
 /// instant after the last step. Deterministic: the same run gives the
 /// same bytes.
 pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Option<&str>) -> String {
-    let mut names: Vec<(Tid, String)> = vec![(1, "setup/driver".into())];
-    for (i, a) in program.actors.iter().enumerate() {
-        names.push((actor_tid(i), a.name.clone()));
-    }
-    for (t, _) in events {
-        if !names.iter().any(|(x, _)| x == t) {
-            names.push((*t, format!("thread {t}")));
-        }
-    }
+    let names = lanes(program, events);
     let mut out: Vec<String> = Vec::new();
     out.push(r#"{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"wqsim model"}}"#.to_string());
     for (t, n) in &names {
