@@ -357,7 +357,7 @@ pub trait Sys {
     fn apply(&mut self, op: &Op) -> Outcome;
 }
 
-/// Short constructors for programs written in Rust (catalog triggers,
+/// Short constructors for operations written in Rust (the model's own
 /// tests).
 pub mod ops {
     use super::*;

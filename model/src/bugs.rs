@@ -4,9 +4,10 @@
 //! Each historical switch (`W`, `P` rows) is off by default: the model is
 //! the fixed kernel, Linux 6.12. Switching one on restores the faulty line,
 //! which the code marks with `BUG(<id>):`. Each entry says how the bug is
-//! triggered and which invariant catches it; `tests/catalog.rs` (sequential
-//! triggers), `tests/shuttle_catalog.rs` and `tests/loom_catalog.rs` (race
-//! families) show every one caught with the switch on and passing off.
+//! triggered and which invariant catches it. The program that triggers it
+//! is a scenario file, `scenarios/catalog/<id>-<slug>.wq` (the model knows
+//! nothing of scenarios: `wqsim` runs them), which shows it caught with
+//! the switch on and holding with it off.
 //!
 //! The `F` rows are findings: bugs in the kernel as it is today. They are
 //! on by default, since the model follows the kernel; off is the proposed
@@ -19,7 +20,7 @@ use crate::oracle::Inv;
 
 macro_rules! catalog {
     ($($id:ident, $slug:expr, $title:expr, $hash:expr, $ver:expr, $cve:expr, $site:expr, $inv:ident,
-       $family:expr, $trigger:expr;)*) => {
+       $trigger:expr;)*) => {
         /// A catalog switch.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Bug { $($id),* }
@@ -35,7 +36,6 @@ macro_rules! catalog {
             cve: $cve,
             site: $site,
             caught_by: Inv::$inv,
-            family: $family,
             finding: stringify!($id).as_bytes()[0] == b'F',
             trigger: $trigger,
         }),*];
@@ -62,9 +62,6 @@ pub struct BugInfo {
     pub site: &'static str,
     /// The invariant the oracle reports when the bug fires.
     pub caught_by: Inv,
-    /// The race family that exposes it (`None`: a sequential trigger,
-    /// [`trigger`]).
-    pub family: Option<&'static str>,
     /// A finding of this harness in the kernel as it is today (`F` rows):
     /// on by default, with the proposed fix as its off side.
     pub finding: bool,
@@ -74,132 +71,132 @@ pub struct BugInfo {
 
 catalog! {
     W1, "filter-oob", "watch_queue: Fix filter limit check", "c993ee0f9f81", "5.17-rc8",
-    Some("CVE-2022-0995"), "kernel/watch_queue.c watch_queue_set_filter", H3, None,
+    Some("CVE-2022-0995"), "kernel/watch_queue.c watch_queue_set_filter", H3,
     "The counting loop skipped types >= sizeof(type_filter)*8 (64) but the fill loop only \
      skipped types >= sizeof(type_filter)*BITS_PER_LONG (512). SET_FILTER with one entry of \
      type 100 allocates a filter with room for no entries, then writes one past its end and \
      sets bit 100 of a one-word bitmap.";
     W3, "bitmap-leak", "watch_queue: Free the alloc bitmap when the watch_queue is torn down",
-    "7ea1a0124b6d", "5.17-rc8", None, "kernel/watch_queue.c __put_watch_queue", H5, None,
+    "7ea1a0124b6d", "5.17-rc8", None, "kernel/watch_queue.c __put_watch_queue", H5,
     "__put_watch_queue never freed notes_bitmap. Create a notification pipe, size it, close \
      both ends: the bitmap leaks.";
     W4, "bitmap-size", "watch_queue: Fix the alloc bitmap size to reflect notes allocated",
-    "3b4c0371928c", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", N1, None,
+    "3b4c0371928c", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", N1,
     "The ring and the bitmap were sized from the requested note count while nr_notes was \
      rounded up to whole pages. SET_SIZE(1) on 4 KiB pages gives 64 free bits for 32 notes \
      (N1 at once). With 64 KiB pages SET_SIZE(129) gives a three-word bitmap for 512 notes, \
      and the 193rd post makes find_first_bit read past it (KASAN slab-out-of-bounds, H3).";
     W5, "ring-pow2", "watch_queue: Fix to always request a pow-of-2 pipe ring size",
-    "96a4d8912b28", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", I4, None,
+    "96a4d8912b28", "5.17-rc8", None, "kernel/watch_queue.c watch_queue_set_size", I4,
     "pipe_resize_ring was asked for nr_notes slots, not a power of two: SET_SIZE(65) gives \
      96 slots and mask 95, so head & mask aliases live slots and records are overwritten, \
      lost or duplicated.";
     W6, "release-page", "watch_queue: Fix to release page in ->release()", "c1853fbadcba",
-    "5.17-rc8", None, "kernel/watch_queue.c watch_queue_pipe_buf_release", H5, None,
+    "5.17-rc8", None, "kernel/watch_queue.c watch_queue_pipe_buf_release", H5,
     "Posting takes a page reference (get_page) but the buffer release only set the bitmap bit. \
      Post one record and read it: the note page's reference count never returns to zero.";
     W7, "free-order", "watch_queue, pipe: Free watchqueue state after clearing pipe ring",
-    "db8facfc9faf", "5.17-rc8", None, "fs/pipe.c free_pipe_info", H1, None,
+    "db8facfc9faf", "5.17-rc8", None, "fs/pipe.c free_pipe_info", H1,
     "free_pipe_info dropped the pipe's watch_queue reference before releasing the ring, so the \
      release callback wrote the bitmap of a dismantled queue. Post a record, leave it unread, \
      close both ends.";
     W9, "errpath-null", "watch_queue: Fix NULL dereference in error cleanup", "a635415a064e",
-    "5.18-rc1", None, "kernel/watch_queue.c watch_queue_set_size", H4, None,
+    "5.18-rc1", None, "kernel/watch_queue.c watch_queue_set_size", H4,
     "When alloc_page failed part way, the error path freed all nr_pages entries, including the \
      NULL ones not yet allocated. SET_SIZE(33) (two pages) with the second page allocation \
      failed by fail-nth.";
     W10, "watch-leak", "watch_queue: Actually free the watch", "3d8dcf278b1e", "5.18-rc1", None,
-    "kernel/watch_queue.c free_watch", H5, None,
+    "kernel/watch_queue.c free_watch", H5,
     "The RCU callback that frees a watch dropped its references but never kfree'd the watch. \
      Watch a key, then unwatch it: the watch leaks.";
     W11, "pages-array-leak", "watch_queue: Free the page array when watch_queue is dismantled",
-    "b490207017ba", "5.18-rc1", Some("CVE-2022-49148"), "kernel/watch_queue.c __put_watch_queue", H5, None,
+    "b490207017ba", "5.18-rc1", Some("CVE-2022-49148"), "kernel/watch_queue.c __put_watch_queue", H5,
     "__put_watch_queue freed the note pages but not the notes[] array. Size a queue and close it.";
     W16, "dangling-pipe", "watch_queue: prevent dangling pipe pointer", "943211c87427", "6.5-rc1",
-    None, "kernel/watch_queue.c watch_queue_clear", Q1, None,
+    None, "kernel/watch_queue.c watch_queue_clear", Q1,
     "watch_queue_clear only set defunct, leaving wqueue->pipe pointing at the pipe that \
      free_pipe_info then frees. While a watch still holds the queue (until its RCU-deferred \
      free), the queue points at freed memory. Watch a key, close the pipe.";
     W17, "watch-limit", "watch_queue: Limit the number of watches a user can hold",
-    "29e44f4535fa", "5.9-rc2", None, "kernel/watch_queue.c add_one_watch", A2, None,
+    "29e44f4535fa", "5.9-rc2", None, "kernel/watch_queue.c add_one_watch", A2,
     "No per-user cap on watches: with RLIMIT_NOFILE at 8, a ninth watch still succeeds.";
     W19, "acct-mismatch", "watch_queue: fix pipe accounting mismatch", "f13abc1e8e1a", "6.15-rc1",
-    Some("CVE-2025-23138"), "kernel/watch_queue.c watch_queue_set_size", A1, None,
+    Some("CVE-2025-23138"), "kernel/watch_queue.c watch_queue_set_size", A1,
     "SET_SIZE recharged the user from nr_accounted (16 pages) to nr_pages but left \
      nr_accounted at 16, so free_pipe_info uncharged 16: user->pipe_bufs drifts from the \
      pages actually held. SET_SIZE(1) on a new notification pipe.";
     P12, "slot-reuse-flags", "lib/iov_iter: initialize \"flags\" in new pipe_buffer",
-    "9d2231c5d74e", "5.17-rc6", Some("CVE-2022-0847"), "kernel/watch_queue.c post_one_notification", S3, None,
+    "9d2231c5d74e", "5.17-rc6", Some("CVE-2022-0847"), "kernel/watch_queue.c post_one_notification", S3,
     "The Dirty Pipe class: a slot reused without resetting its flags. post_one_notification \
      assigns flags = WHOLE; with `|=` a LOSS flag left on a consumed slot comes back when the \
      ring wraps. Size to 32, post 33 (the last is lost), read everything (the loss record comes \
      with the second read), post 32 more, read twice: a loss record appears with no loss.";
     W2, "post-read-barrier", "watch_queue: Fix lack of barrier/sync/lock between post and read", "2ed147f015af",
-    "5.17-rc8", None, "kernel/watch_queue.c post_one_notification, fs/pipe.c pipe_read", D1, Some("post_vs_read"),
+    "5.17-rc8", None, "kernel/watch_queue.c post_one_notification, fs/pipe.c pipe_read", D1,
     "post_one_notification filled the slot and stored head with a plain store; pipe_read loaded head \
      plainly under pipe->mutex only. A reader that sees the new head may see the slot's old fields \
      (ops, len, page). Only weak orderings show it: loom reports the unordered slot access.";
     W12, "resize-nolock", "pipe: Fix missing lock in pipe_resize_ring()", "189b0ddc2451", "5.19-rc1",
-    Some("CVE-2022-2959"), "fs/pipe.c pipe_resize_ring", H1, Some("post_vs_resize"),
+    Some("CVE-2022-2959"), "fs/pipe.c pipe_resize_ring", H1,
     "pipe_resize_ring checked occupancy, copied the slots and freed the old array without \
      pipe->rd_wait.lock, which posters hold. Watch a key before SET_SIZE, then post while the queue \
      is sized: the post writes into the freed array.";
     W13, "defunct-race", "watchqueue: make sure to serialize 'wqueue->defunct' properly", "353f7988dd84",
-    "5.19-rc8", Some("CVE-2022-1882"), "kernel/watch_queue.c __post_watch_notification", H1, Some("post_vs_clear"),
+    "5.19-rc8", Some("CVE-2022-1882"), "kernel/watch_queue.c __post_watch_notification", H1,
     "Posters read wqueue->pipe without wqueue->lock and checked defunct only under the pipe's \
      rd_wait.lock; a concurrent close cleared the queue and freed the pipe in between, so the poster \
      locked a freed pipe.";
     W14, "add-nolock", "watch_queue: Fix missing locking in add_watch_to_object()", "e64ab2dbd882", "5.19",
-    None, "kernel/watch_queue.c add_watch_to_object", D1, Some("add_vs_clear_other"),
+    None, "kernel/watch_queue.c add_watch_to_object", D1,
     "add_watch_to_object changed wlist->watchers under key->sem but not wlist->lock, while \
      watch_queue_clear of another queue watching the same key removes under wlist->lock only: the \
      two list updates race (hlist corruption).";
     W18, "write-lockdep", "fs/pipe: Fix lockdep false-positive in watchqueue pipe_write()", "055ca8355991",
-    "6.8", None, "fs/pipe.c pipe_write", K1, None,
+    "6.8", None, "fs/pipe.c pipe_write", K1,
     "pipe_write took the notification pipe's mutex before refusing with EXDEV. splice() from a \
      plain pipe into a notification pipe holds the plain pipe's mutex there: two pipe->mutex \
      nested, which lockdep reports.";
     P1, "mask-cache", "pipe: Fix missing mask update after pipe_wait()", "8f868d68d335", "5.5-rc1", None,
-    "fs/pipe.c pipe_write", H3, Some("write_vs_shrink"),
+    "fs/pipe.c pipe_write", H3,
     "pipe_write cached the ring mask and max_usage across its sleep; F_SETPIPE_SZ shrank the ring \
      meanwhile, so the woken writer wrote past the new, smaller array.";
     P4, "stale-empty", "pipe: fix empty pipe check in pipe_write()", "0dd1e3773ae8", "5.5-rc3", None,
-    "fs/pipe.c pipe_write", V2, Some("writers_vs_reader"),
+    "fs/pipe.c pipe_write", V2,
     "After its sleep, pipe_write computed was_empty from the head it had before sleeping. When \
      another writer and the reader moved the ring on meanwhile, the pipe was empty but was_empty \
      said otherwise, so the write did not wake the sleeping reader.";
     P8, "min-2-slots", "pipe: increase minimum default pipe size to 2 pages", "46c4c9d1beb7", "5.14", None,
-    "fs/pipe.c alloc_pipe_info", V1, Some("one_slot_pipe"),
+    "fs/pipe.c alloc_pipe_info", V1,
     "A user over the soft pipe-page quota got one-slot pipes. Once the one buffer's data reaches \
      the end of its page, a small write needs a second slot and blocks although the pipe holds a \
      byte or two: a jobserver whose members write tokens back before reading hangs.";
     P10, "u16-index", "fs/pipe: Fix pipe_occupancy() with 16-bit indexes", "c27c66afc449", "6.14-rc6", None,
-    "include/linux/pipe_fs_i.h pipe_occupancy, pipe_empty", I1, None,
+    "include/linux/pipe_fs_i.h pipe_occupancy, pipe_empty", I1,
     "With 16-bit ring indexes (32-bit kernels, from 6.14), head - tail was computed in unsigned \
      int and pipe_empty compared indexes as unsigned ints, so a locally incremented tail (65536) \
      never equals the stored head (0): FIONREAD's walk over the ring never ends. Start a pipe two \
      slots before the wrap, write two pages, ask FIONREAD.";
     F1, "settimeout-notify-unlocked", "keys: post KEYCTL_SET_TIMEOUT's notification under key->sem (proposed)",
-    "-", "unfixed", None, "security/keys/keyctl.c keyctl_set_timeout", S6, Some("unwatch_vs_post"),
+    "-", "unfixed", None, "security/keys/keyctl.c keyctl_set_timeout", S6,
     "keyctl_set_timeout calls notify_key after key_set_timeout has released key->sem. An unwatch \
      (KEYCTL_WATCH_KEY -1, under key->sem) can remove the watch and post its removal record while \
      the poster, which already found the watch on the RCU list, has yet to post: the SETATTR \
      record arrives after the removal record. See docs/findings/F1-settimeout-notify-unlocked.md.";
     F2, "note-reuse-unordered", "watch_queue: order a note's release after the reader's copy (proposed)",
-    "-", "unfixed", None, "kernel/watch_queue.c watch_queue_pipe_buf_release", D1, Some("post_vs_read"),
+    "-", "unfixed", None, "kernel/watch_queue.c watch_queue_pipe_buf_release", D1,
     "The reader copies a record out of its note, then frees the note with set_bit(), which orders \
      nothing. A poster that sees the bit (outside any lock the reader holds) writes the next record \
      into the same note: on weakly ordered CPUs the reader's copy may read the new record. See \
      docs/findings/F2-note-reuse-unordered.md.";
     F3, "note-cleared-after-publish", "watch_queue: claim the note before publishing the slot (proposed)",
-    "-", "unfixed", None, "kernel/watch_queue.c post_one_notification", N1, Some("post_vs_read"),
+    "-", "unfixed", None, "kernel/watch_queue.c post_one_notification", N1,
     "post_one_notification publishes the new head, then test_and_clear_bit()s the note it used. A \
      reader holds pipe->mutex, not rd_wait.lock: it can see the head, copy the record and set the \
      note's bit in watch_queue_pipe_buf_release before the poster clears it. The clear then undoes \
      the release and the note is lost for the queue's lifetime; enough of them and every post is \
      lost. See docs/findings/F3-note-cleared-after-publish.md.";
     F4, "size-published-unlocked", "watch_queue: publish the notes under the ring lock (proposed)",
-    "-", "unfixed", None, "kernel/watch_queue.c watch_queue_set_size", D1, Some("post_vs_resize"),
+    "-", "unfixed", None, "kernel/watch_queue.c watch_queue_set_size", D1,
     "watch_queue_set_size stores wqueue->notes, notes_bitmap and nr_notes with plain stores under \
      pipe->mutex only, after pipe_resize_ring has dropped rd_wait.lock. A key can be watched before \
      the queue is sized, and its posters read those fields under rd_wait.lock: a data race, and on \
@@ -265,15 +262,6 @@ impl FromIterator<Bug> for BugSet {
     }
 }
 
-/// A program that makes a switch's bug fire: the configuration, the
-/// operations, and whether teardown (and its leak check) is part of it.
-#[derive(Clone, Debug)]
-pub struct Trigger {
-    pub config: crate::kernel::Config,
-    pub ops: Vec<crate::api::Op>,
-    pub teardown: bool,
-}
-
 /// Invariants other than [`BugInfo::caught_by`] that a switch's family can
 /// also trip, because the bug has more than one symptom: an explorer may
 /// reach either first. The catalog's own invariant is still the one each
@@ -291,127 +279,6 @@ pub fn also_caught_by(bug: Bug) -> &'static [Inv] {
         Bug::W14 => &[Inv::H1],
         _ => &[],
     }
-}
-
-/// The sequential trigger of `bug` (the same program with the switch off
-/// must hold); `None` for the switches a race family exposes instead
-/// ([`BugInfo::family`]).
-pub fn trigger(bug: Bug) -> Option<Trigger> {
-    use crate::api::ops::*;
-    use crate::api::{KeyRef, Op};
-    use crate::uapi::{WatchNotificationTypeFilter, encode_filter};
-    let mut config = crate::kernel::Config::default();
-    let mut ops: Vec<Op> = vec![notification_pipe(0)];
-    let watched_key = |ops: &mut Vec<Op>| {
-        ops.push(user_key(0, "wq-test"));
-        ops.push(watch(0, 0, 1));
-    };
-    match bug {
-        Bug::W1 => {
-            let entry = WatchNotificationTypeFilter {
-                type_: 100,
-                subtype_filter: [u32::MAX, 0, 0, 0, 0, 0, 0, 0],
-                ..Default::default()
-            };
-            ops.push(set_filter(0, encode_filter(0, &[entry])));
-        }
-        Bug::W3 | Bug::W11 => {
-            ops.push(set_size(0, 1));
-            ops.extend(close_both(0));
-        }
-        Bug::W4 => {
-            ops.push(set_size(0, 1));
-        }
-        Bug::W5 => {
-            ops.push(set_size(0, 65));
-        }
-        Bug::W6 => {
-            ops.push(set_size(0, 1));
-            watched_key(&mut ops);
-            ops.push(update(0));
-            ops.push(read(0, 4096));
-        }
-        Bug::W7 => {
-            // A record left queued, and no watch left holding the queue.
-            ops.push(set_size(0, 1));
-            watched_key(&mut ops);
-            ops.push(update(0));
-            ops.push(watch(0, 0, -1));
-            ops.extend(close_both(0));
-        }
-        Bug::W9 => {
-            // Fault points in SET_SIZE(33): the ring array, the page array,
-            // then one per page: the fourth is the second page.
-            ops.push(Op::FailNth { n: 4 });
-            ops.push(set_size(0, 33));
-        }
-        Bug::W10 => {
-            ops.push(set_size(0, 1));
-            watched_key(&mut ops);
-            ops.push(watch(0, 0, -1));
-        }
-        Bug::W16 => {
-            ops.push(set_size(0, 1));
-            watched_key(&mut ops);
-            ops.extend(close_both(0));
-        }
-        Bug::W17 => {
-            config.rlimit_nofile = 8;
-            for k in 0..9 {
-                ops.push(user_key(k, &format!("key{k}")));
-                ops.push(watch(k, 0, k as i32));
-            }
-        }
-        Bug::W19 => {
-            ops.push(set_size(0, 1));
-        }
-        Bug::W18 => {
-            // splice() from a plain pipe holding data into the notification pipe.
-            ops.push(Op::Pipe2 { pipe: 1, flags: crate::uapi::O_NONBLOCK });
-            ops.push(Op::Write { fd: w(1), data: vec![7; 16] });
-            ops.push(Op::Splice { fd_in: r(1), fd_out: w(0), len: 16, flags: 0 });
-        }
-        Bug::P10 => {
-            // A 32-bit kernel's pipe, two slots before its indexes wrap.
-            config.pipe_index_bits = 16;
-            config.pipe_initial_index = 65534;
-            config.pipe_initial_index = 65535;
-            ops = vec![
-                Op::Pipe2 { pipe: 1, flags: crate::uapi::O_NONBLOCK },
-                Op::Write { fd: w(1), data: vec![1; 4096] },
-                Op::Write { fd: w(1), data: vec![2; 4096] },
-                Op::Ioctl { fd: r(1), req: crate::api::IoctlReq::Fionread },
-                Op::Read { fd: r(1), len: 8192 },
-            ];
-        }
-        Bug::W2
-        | Bug::W12
-        | Bug::W13
-        | Bug::W14
-        | Bug::P1
-        | Bug::P4
-        | Bug::P8
-        | Bug::F1
-        | Bug::F2
-        | Bug::F3
-        | Bug::F4 => return None,
-        Bug::P12 => {
-            ops.push(set_size(0, 1));
-            watched_key(&mut ops);
-            for _ in 0..33 {
-                ops.push(update(0));
-            }
-            ops.push(read(0, 4096));
-            ops.push(read(0, 4096));
-            for _ in 0..32 {
-                ops.push(update(0));
-            }
-            ops.push(read(0, 4096));
-            ops.push(read(0, 4096));
-        }
-    }
-    let _ = KeyRef::Session;
-    Some(Trigger { config, ops, teardown: true })
 }
 
 #[cfg(test)]

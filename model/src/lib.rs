@@ -28,7 +28,6 @@ pub mod bugs;
 pub mod conc;
 pub mod errno;
 pub use sync::explore;
-pub mod families;
 pub mod file;
 pub mod heap;
 pub mod kernel;

@@ -5,7 +5,7 @@ mod common;
 
 use wqsim_model::api::ops::*;
 use wqsim_model::api::{Op, Sys};
-use wqsim_model::bugs::{Bug, trigger};
+use wqsim_model::bugs::Bug;
 use wqsim_model::kernel::Config;
 use wqsim_model::seq::SeqRun;
 use wqsim_model::spec::Spec;
@@ -30,9 +30,15 @@ fn first_divergence(config: Config, ops: &[Op]) -> Option<(usize, String, String
 
 #[test]
 fn p12_shows_as_a_spurious_loss_record() {
-    let t = trigger(Bug::P12).unwrap();
-    assert_eq!(first_divergence(t.config.clone(), &t.ops), None);
-    let (i, model, spec) = first_divergence(t.config.with_bug(Bug::P12), &t.ops).expect("P12 must diverge");
+    // The program of scenarios/catalog/p12-slot-reuse-flags.wq: 33 posts
+    // into a 32-note queue (one lost), two reads, 32 more posts, two reads.
+    let mut ops = vec![notification_pipe(0), set_size(0, 1), user_key(0, "wq-test"), watch(0, 0, 1)];
+    ops.extend(std::iter::repeat_n(update(0), 33));
+    ops.extend([read(0, 4096), read(0, 4096)]);
+    ops.extend(std::iter::repeat_n(update(0), 32));
+    ops.extend([read(0, 4096), read(0, 4096)]);
+    assert_eq!(first_divergence(Config::default(), &ops), None);
+    let (i, model, spec) = first_divergence(Config::default().with_bug(Bug::P12), &ops).expect("P12 must diverge");
     assert_eq!(model, "[meta.loss]", "step {i}");
     assert_eq!(spec, "EAGAIN", "step {i}");
 }

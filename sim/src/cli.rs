@@ -107,8 +107,16 @@ pub fn check(files: &[PathBuf], times: bool, progress: impl FnMut(usize, usize, 
 }
 
 /// The work of [`check`]: every row, the failure reports, the exit status.
-pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str)) -> (Vec<CheckRow>, String, Exit) {
-    let loaded: Vec<(&PathBuf, Result<Scenario, Usage>)> = files.iter().map(|f| (f, load(f))).collect();
+pub fn check_rows(files: &[PathBuf], progress: impl FnMut(usize, usize, &str)) -> (Vec<CheckRow>, String, Exit) {
+    check_loaded(files.iter().map(|f| (f.display().to_string(), load(f))).collect(), progress)
+}
+
+/// [`check_rows`] on scenarios already loaded (each with the name of its
+/// file), as `explore` gives them with its own run in place of theirs.
+pub fn check_loaded(
+    loaded: Vec<(String, Result<Scenario, Usage>)>,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> (Vec<CheckRow>, String, Exit) {
     let mut rows = Vec::new();
     let mut reports = String::new();
     let total: usize = loaded.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.runs.len()).sum();
@@ -118,7 +126,7 @@ pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str
             Ok(sc) => sc,
             Err(e) => {
                 reports += &format!("\n{}\n", e.0);
-                rows.push(CheckRow { scenario: f.display().to_string(), result: Err(e.0.clone()), token: None });
+                rows.push(CheckRow { scenario: f.clone(), result: Err(e.0.clone()), token: None });
                 continue;
             }
         };
@@ -130,20 +138,10 @@ pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str
                 wqsim_model::conc::set_detail(false);
             }
             progress(done, total, &format!("{}:{} {}", sc.path, run.line, run.driver.name()));
-            let mut r = execute(sc, run);
-            if !r.matches() {
-                // Draw the failing execution: replay it with lock events on.
-                if r.stop.is_none() {
-                    wqsim_model::conc::set_detail(true);
-                    if let Ok(tok) = crate::run::parse_token(&r.token(sc)) {
-                        if let Ok(again) = replay(sc, &tok) {
-                            r.schedule = again.schedule.or(r.schedule);
-                        }
-                    }
-                }
+            let (r, report) = execute_reported(sc, run);
+            if let Some(report) = report {
                 reports += "\n";
-                reports += &failure_report(sc, &r);
-                wqsim_model::conc::set_detail(false);
+                reports += &report;
             }
             done += 1;
             progress(done, total, &sc.path);
@@ -153,6 +151,27 @@ pub fn check_rows(files: &[PathBuf], mut progress: impl FnMut(usize, usize, &str
     }
     let exit = rows.iter().map(CheckRow::exit).fold(Exit::Pass, Exit::worst);
     (rows, reports, exit)
+}
+
+/// Run `run` of `sc`; when it does not match its expectation, also its
+/// failure report, with the timeline of the failing execution (replayed
+/// with lock events on).
+pub fn execute_reported(sc: &Scenario, run: &crate::scenario::RunSpec) -> (RunResult, Option<String>) {
+    let mut r = execute(sc, run);
+    if r.matches() {
+        return (r, None);
+    }
+    if r.stop.is_none() {
+        wqsim_model::conc::set_detail(true);
+        if let Ok(tok) = crate::run::parse_token(&r.token(sc)) {
+            if let Ok(again) = replay(sc, &tok) {
+                r.schedule = again.schedule.or(r.schedule);
+            }
+        }
+    }
+    let report = failure_report(sc, &r);
+    wqsim_model::conc::set_detail(false);
+    (r, Some(report))
 }
 
 /// `check --format json`: one object per row (scenario, run line,
@@ -178,6 +197,9 @@ pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
                     Exit::Nondeterminism => "nondeterminism",
                 };
                 f.push(("line".into(), x.line.to_string()));
+                if let Some(text) = &x.adhoc {
+                    f.push(("run".into(), crate::timeline::json_str(text)));
+                }
                 f.push(("driver".into(), crate::timeline::json_str(x.driver.name())));
                 f.push(("executions".into(), x.executions.to_string()));
                 f.push(("result".into(), crate::timeline::json_str(&x.result_text())));
@@ -368,8 +390,14 @@ pub fn replay_token(token: &str, allow_divergence: bool) -> Result<(String, Exit
     if sc.hash != tok.hash {
         let _ = writeln!(
             s,
-            "note: {} changed since the token was printed (hash {:016x}, token {:016x}); replaying the run on line {}",
-            sc.path, sc.hash, tok.hash, tok.line
+            "note: {} changed since the token was printed (hash {:016x}, token {:016x}); replaying {}",
+            sc.path,
+            sc.hash,
+            tok.hash,
+            match &tok.run {
+                crate::run::TokenRun::Line(l) => format!("the run on line {l}"),
+                crate::run::TokenRun::Adhoc(t) => format!("`{t}`"),
+            }
         );
     }
     wqsim_model::conc::set_detail(true);
@@ -444,137 +472,8 @@ pub fn dump_file(path: &Path) -> Result<String, Usage> {
 #[cfg(not(loom))]
 pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
     let sc = load(path)?;
-    let (out, summary) = minimize_scenario(&sc).map_err(Usage)?;
+    let (out, summary) = crate::minimize::minimize_scenario(&sc).map_err(Usage)?;
     Ok((out.to_text(), summary))
-}
-
-/// One pass of greedy deletion over `lists` lists of `cur`: list `l` has
-/// `len(cur, l).0` items and is not cut below `len(cur, l).1`; each item
-/// whose removal (`remove(cur, l, i)`) keeps `fails` true is removed.
-/// Whether any was. [`minimize_scenario`] and `wqsim from-fuzz` shrink
-/// with it.
-pub fn delete_pass<T: Clone>(
-    cur: &mut T,
-    lists: usize,
-    len: impl Fn(&T, usize) -> (usize, usize),
-    remove: impl Fn(&mut T, usize, usize),
-    fails: impl Fn(&T) -> bool,
-) -> bool {
-    let mut changed = false;
-    for l in 0..lists {
-        let mut i = 0;
-        while i < len(cur, l).0 && len(cur, l).0 > len(cur, l).1 {
-            let mut c = cur.clone();
-            remove(&mut c, l, i);
-            if fails(&c) {
-                *cur = c;
-                changed = true;
-            } else {
-                i += 1;
-            }
-        }
-    }
-    changed
-}
-
-/// The smallest scenario (fewest operations and threads, then the lowest
-/// PCT depth) whose first violation-expecting run still gives that
-/// violation, and a summary.
-#[cfg(not(loom))]
-pub fn minimize_scenario(sc: &Scenario) -> Result<(Scenario, String), String> {
-    let (ri, inv) = sc
-        .runs
-        .iter()
-        .enumerate()
-        .find_map(|(i, r)| match r.expect {
-            crate::scenario::Expect::Violation(v) if r.driver != Driver::Explorer(Kind::Loom) => Some((i, v)),
-            _ => None,
-        })
-        .ok_or_else(|| format!("{}: no run line expects a violation; nothing to minimise", sc.path))?;
-    let fails = |c: &Scenario| -> bool {
-        let r = execute(c, &c.runs[0]);
-        matches!(r.result, Some(Err(v)) if v.inv == inv)
-    };
-    let mut cur = sc.clone();
-    cur.runs = vec![sc.runs[ri].clone()];
-    cur.schedule = sc.schedule.clone();
-    if !fails(&cur) {
-        return Err(format!(
-            "{}: the run on line {} does not give {inv}; nothing to minimise",
-            sc.path, sc.runs[ri].line
-        ));
-    }
-    let size = |c: &Scenario| c.setup.len() + c.threads.iter().map(|t| t.steps.len()).sum::<usize>();
-    let before = (size(&cur), cur.threads.len());
-    loop {
-        let mut changed = false;
-        // Whole threads first (not those a schedule names).
-        let mut t = 0;
-        while t < cur.threads.len() {
-            let named = cur.schedule.iter().flatten().any(|d| d.thread == cur.threads[t].name);
-            if !named {
-                let mut c = cur.clone();
-                c.threads.remove(t);
-                if fails(&c) {
-                    cur = c;
-                    changed = true;
-                    continue;
-                }
-            }
-            t += 1;
-        }
-        // Then single operations, threads' (each keeps one) and setup's.
-        let n = cur.threads.len();
-        changed |= delete_pass(
-            &mut cur,
-            n + 1,
-            |c, l| if l < n { (c.threads[l].steps.len(), 1) } else { (c.setup.len(), 0) },
-            |c, l, i| {
-                if l < n {
-                    c.threads[l].steps.remove(i);
-                } else {
-                    c.setup.remove(i);
-                }
-            },
-            fails,
-        );
-        if !changed {
-            break;
-        }
-    }
-    // Fewer preemptions: the lowest PCT depth that still fails.
-    if cur.runs[0].driver == Driver::Explorer(Kind::Pct) {
-        for d in 1..cur.runs[0].depth {
-            let mut c = cur.clone();
-            c.runs[0].depth = d;
-            if fails(&c) {
-                cur = c;
-                break;
-            }
-        }
-    }
-    // The minimal scenario keeps the original's other run lines that still
-    // make sense (the same drivers, with and without the switches).
-    let mut out = cur.clone();
-    out.runs = sc.runs.iter().filter(|r| r.line != sc.runs[ri].line).cloned().collect();
-    out.runs.insert(0, cur.runs[0].clone());
-    out.about.insert(0, format!("Minimised from {} by wqsim minimize.", sc.path));
-    let after = (size(&cur), cur.threads.len());
-    let summary = format!(
-        "{}: {} operations in {} threads -> {} operations in {} threads; still {inv} under run {}{}",
-        sc.path,
-        before.0,
-        before.1,
-        after.0,
-        after.1,
-        cur.runs[0].driver.name(),
-        if cur.runs[0].driver == Driver::Explorer(Kind::Pct) {
-            format!(" depth={}", cur.runs[0].depth)
-        } else {
-            String::new()
-        }
-    );
-    Ok((out, summary))
 }
 
 /// An SVG of a timeline: one column per thread, one row per step.

@@ -20,9 +20,7 @@ Environment (each flag's own variable is shown in its command's --help):
                              ci/fuzz: seconds per target (smoke, nightly, matrix)
   WQSIM_MATRIX_ITERATIONS    ci/matrix: schedules per shuttle cell
   WQSIM_SEED, WQSIM_PROPTEST_CASES
-                             model tests: the proptest seed and case count
-  WQSIM_SHUTTLE_ITERATIONS, WQSIM_LOOM_EXTRA, WQSIM_FAMILY
-                             explorer tests: shuttle schedules, extra loom preemptions, one family only
-  WQSIM_BLESS, WQSIM_WRITE_SCENARIOS
-                             tests: rewrite the malformed corpus's .err files, the generated scenarios
+                             model tests and ci/nightly: the seed, the proptest case count
+Golden files (scenario transcripts, failure reports, parse errors) are insta
+snapshots: review and accept changes with `cargo insta review`.
 ";

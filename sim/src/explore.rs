@@ -1,17 +1,16 @@
-//! Running a program under the explorers this build has. `wqsim` is built
-//! on the model's shuttle backend: `seq` (one deterministic execution, the
-//! std backend's semantics), and shuttle's random, PCT and DFS schedulers.
-//! A `--cfg loom` build has loom instead. The sync facade is chosen at
-//! compile time, so [`Kind::build`] says which build has a kind, and every
-//! failure comes with the one command that replays it.
+//! The explorers this build has, and the run an exploration makes of a
+//! scenario. `wqsim` is built on the model's shuttle backend: `seq` (one
+//! deterministic execution, the std backend's semantics), and shuttle's
+//! random, PCT and DFS schedulers. A `--cfg loom` build has loom instead.
+//! The sync facade is chosen at compile time, so [`Kind::build`] says
+//! which build has a kind. Every run, a scenario's own or one given on
+//! the command line, runs through [`crate::run::execute`].
 
 use std::fmt;
 
-use wqsim_model::bugs::{Bug, BugSet, trigger};
-use wqsim_model::conc::{Actor, Program};
-use wqsim_model::families::family;
-use wqsim_model::kernel::Config;
-use wqsim_model::oracle::Violation;
+use wqsim_model::bugs::Bug;
+
+use crate::scenario::{Driver, Expect, RunSpec};
 
 /// An explorer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,70 +88,6 @@ impl Base {
     }
 }
 
-/// What to run: a race family or a catalog switch's sequential trigger,
-/// on a base configuration with extra switches on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub family: Option<String>,
-    pub trigger: Option<Bug>,
-    pub base: Base,
-    pub bugs: Vec<Bug>,
-}
-
-impl Target {
-    /// The configuration: the base, then `bugs` on.
-    pub fn config(&self, from: Config) -> Config {
-        let mut c = from;
-        if self.base == Base::Fixed {
-            c.bugs = BugSet::none();
-        }
-        for b in &self.bugs {
-            c = c.with_bug(*b);
-        }
-        c
-    }
-
-    /// The program. A trigger becomes a program of setup steps only.
-    pub fn program(&self) -> Result<Program, String> {
-        if let Some(name) = &self.family {
-            let f = family(name).ok_or_else(|| {
-                let names: Vec<&str> = wqsim_model::families::FAMILIES.iter().map(|f| f.name).collect();
-                format!("no race family named {name:?}; the families are: {}", names.join(", "))
-            })?;
-            let p = (f.program)(Config::default());
-            let config = self.config(p.config.clone());
-            return Ok(Program { config, ..p });
-        }
-        if let Some(bug) = self.trigger {
-            let t = trigger(bug).ok_or_else(|| {
-                format!(
-                    "{bug} has no sequential trigger; it is a race: use --family {}",
-                    bug.info().family.unwrap_or("?")
-                )
-            })?;
-            return Ok(Program { config: self.config(t.config), setup: t.ops, actors: Vec::<Actor>::new() });
-        }
-        Err("name what to run: --family NAME or --trigger ID".into())
-    }
-
-    /// The command-line arguments that select this target.
-    pub fn args(&self) -> String {
-        let mut s = String::new();
-        if let Some(f) = &self.family {
-            s += &format!("--family {f}");
-        }
-        if let Some(b) = self.trigger {
-            s += &format!("--trigger {}", b.info().id);
-        }
-        s += &format!(" --base {}", self.base.name());
-        if !self.bugs.is_empty() {
-            let ids: Vec<&str> = self.bugs.iter().map(|b| b.info().id).collect();
-            s += &format!(" --bugs {}", ids.join(","));
-        }
-        s
-    }
-}
-
 /// How much to explore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -161,7 +96,7 @@ pub struct Budget {
     pub seed: u64,
     /// PCT's bug depth.
     pub depth: usize,
-    /// Loom's preemption bound (`None`: the family's).
+    /// Loom's preemption bound (`None`: the scenario's, see [`run_of`]).
     pub preemptions: Option<usize>,
 }
 
@@ -187,126 +122,26 @@ pub fn shard_budget(kind: Kind, b: Budget, index: usize, count: usize) -> Option
     }
 }
 
-/// What an exploration found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
-    pub kind: Kind,
-    pub executions: u64,
-    pub result: Result<(), Violation>,
-    /// The command that replays the failure.
-    pub replay: Option<String>,
-    /// Where a replayed schedule stopped fitting, if it did.
-    pub note: Option<String>,
-}
-
-/// Explore `target` with `kind`. An explorer this build lacks is an error
-/// naming the build that has it.
-pub fn explore(kind: Kind, target: &Target, budget: Budget) -> Result<Found, String> {
-    let p = target.program()?;
-    if !kind.available() {
-        return Err(format!(
-            "this wqsim was built for the {} backend; run {kind} with: {} explore --explorer {kind} {}",
-            wqsim_model::sync::BACKEND,
-            kind.build(),
-            target.args()
-        ));
-    }
-    // One thread has one schedule: a random or PCT scheduler would repeat it.
-    let iterations = if p.actors.is_empty() { 1 } else { budget.iterations };
-    let (executions, result, schedule) = backend::run(kind, &p, target, iterations, budget);
-    let replay = result.is_err().then(|| match (&schedule, kind) {
-        (Some(s), _) => format!("{} replay {} --schedule {s}", kind.build(), target.args()),
-        (None, Kind::Loom) => {
-            let bound = budget.preemptions.map(|b| format!(" --preemptions {b}")).unwrap_or_default();
-            format!("{} explore --explorer loom {}{bound}", kind.build(), target.args())
-        }
-        (None, _) => format!("{} explore --explorer {kind} {}", kind.build(), target.args()),
-    });
-    Ok(Found { kind, executions, result, replay, note: None })
-}
-
-/// Replay a shuttle schedule token.
-pub fn replay(target: &Target, schedule: &str) -> Result<Found, String> {
-    backend::replay(target, schedule)
-}
-
-#[cfg(loom)]
-mod backend {
-    use super::*;
-
-    pub fn run(
-        _kind: Kind,
-        p: &Program,
-        t: &Target,
-        _iterations: usize,
-        b: Budget,
-    ) -> (u64, Result<(), Violation>, Option<String>) {
-        let bound = b
+/// The run an exploration makes of a scenario: `kind` with `budget`,
+/// the switches in `without` off, whatever the scenario's own `run` lines
+/// say. Its line is 0: its replay token carries the run itself. Loom's
+/// preemption bound, unless the budget sets one, is the scenario's `run
+/// loom` line's, else 3.
+pub fn run_of(sc: &crate::scenario::Scenario, kind: Kind, budget: Budget, without: Vec<Bug>) -> RunSpec {
+    let preemptions = match kind {
+        Kind::Loom => budget
             .preemptions
-            .unwrap_or_else(|| t.family.as_deref().and_then(wqsim_model::families::family).map_or(3, |f| f.loom_bound));
-        let e = wqsim_model::explore::loom(p, bound, 20_000);
-        (e.executions, e.result, None)
-    }
-
-    pub fn replay(target: &Target, _schedule: &str) -> Result<Found, String> {
-        Err(format!("schedules replay under shuttle: {} replay {} --schedule ...", Kind::Random.build(), target.args()))
-    }
-}
-
-#[cfg(not(loom))]
-mod backend {
-    use super::silenced;
-    use super::*;
-    use wqsim_model::explore::{catch_report, shuttle_dfs, shuttle_pct, shuttle_random, shuttle_replay, shuttle_seq};
-
-    pub fn run(
-        kind: Kind,
-        p: &Program,
-        t: &Target,
-        iterations: usize,
-        b: Budget,
-    ) -> (u64, Result<(), Violation>, Option<String>) {
-        if kind == Kind::Seq {
-            return (1, seq(p, t), None);
-        }
-        // PCT refuses a test without concurrency; one thread has one schedule.
-        let kind = if p.actors.is_empty() { Kind::Random } else { kind };
-        let e = silenced(|| match kind {
-            Kind::Random => shuttle_random(p, b.seed, iterations),
-            Kind::Pct => shuttle_pct(p, b.seed, iterations, b.depth),
-            _ => shuttle_dfs(p, iterations),
-        });
-        (e.executions, e.result, e.schedule)
-    }
-
-    /// One sequential run. A trigger runs as the self-check runs it: the
-    /// oracle after every step, then (if the trigger asks) teardown and the
-    /// leak check.
-    fn seq(p: &Program, t: &Target) -> Result<(), Violation> {
-        let p = p.clone();
-        let Some(teardown) = t.trigger.and_then(trigger).map(|tr| tr.teardown) else {
-            // A family: one schedule with real sleeps, the lowest-numbered
-            // thread that can run going on, so a sleeper waits for the
-            // others and a hang is V1, as under every other driver (see
-            // `wqsim_model::seq::run_threads`).
-            return silenced(|| wqsim_model::explore::shuttle_directed(&p, vec![])).result;
-        };
-        silenced(|| {
-            catch_report(move || {
-                shuttle_seq(move || {
-                    if let Err(v) = wqsim_model::seq::run_program(p.config.clone(), &p.setup, teardown) {
-                        wqsim_model::oracle::fail(v.inv, v.message);
-                    }
-                })
-            })
-        })
-    }
-
-    pub fn replay(target: &Target, schedule: &str) -> Result<Found, String> {
-        let p = target.program()?;
-        let e = silenced(|| shuttle_replay(&p, schedule))
-            .ok_or_else(|| format!("malformed schedule {schedule:?}: expected the s2:... token a failure printed"))?;
-        Ok(Found { kind: Kind::Random, executions: e.executions, result: e.result, replay: None, note: e.note })
+            .or_else(|| sc.runs.iter().find(|r| r.driver == Driver::Explorer(Kind::Loom)).and_then(|r| r.preemptions))
+            .or(Some(3)),
+        _ => None,
+    };
+    RunSpec {
+        iterations: budget.iterations,
+        seed: budget.seed,
+        depth: budget.depth,
+        preemptions,
+        line: 0,
+        ..crate::scenario::run_line(Driver::Explorer(kind), without, Expect::Holds)
     }
 }
 

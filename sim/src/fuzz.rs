@@ -904,31 +904,6 @@ fn short_schedule(s: Option<&str>) -> String {
     }
 }
 
-/// Remove operations (and then threads) from `p` while its run under
-/// `bytes` still gives `inv`.
-fn shrink_under_bytes(p: &Program, bytes: &[u8], inv: wqsim_model::Inv) -> Program {
-    let fails = |c: &Program| {
-        let case = Case { program: c.clone(), schedule: bytes.to_vec(), scenario: None };
-        matches!(run_case(&case).result, Err(v) if v.inv == inv)
-    };
-    let mut cur = p.clone();
-    let n = cur.actors.len();
-    while crate::cli::delete_pass(
-        &mut cur,
-        n + 1,
-        |c, l| if l < n { (c.actors[l].ops.len(), 1) } else { (c.setup.len(), 0) },
-        |c, l, i| {
-            if l < n {
-                c.actors[l].ops.remove(i);
-            } else {
-                c.setup.remove(i);
-            }
-        },
-        fails,
-    ) {}
-    cur
-}
-
 /// Turn a crash input of `target` into a minimised scenario whose run
 /// line gives the finding, checked by running it as `wqsim check` does.
 /// `config` is the configuration the fuzz run had (`WQSIM_FUZZ_BUGS`);
@@ -1028,7 +1003,7 @@ pub fn from_fuzz(
             );
             sc.path = path.to_string();
             let before = sc.setup.len();
-            let (min, _) = crate::cli::minimize_scenario(&sc)?;
+            let (min, _) = crate::minimize::minimize_scenario(&sc)?;
             summary = format!("{}: {before} operations -> {}; run seq gives {}", target.name(), min.setup.len(), v.inv);
             min
         }
@@ -1090,13 +1065,16 @@ pub fn from_fuzz(
                     }
                 })
             };
-            let small = shrink_under_bytes(&program, &schedule_bytes, v.inv);
-            let mut base = from_program(about.clone(), Base::Fixed, bugs.clone(), &small, vec![]);
-            base.path = path.to_string();
+            let mut whole = from_program(about.clone(), Base::Fixed, bugs.clone(), &program, vec![]);
+            whole.path = path.to_string();
+            let under_bytes = |c: &Scenario| {
+                let case = Case { program: c.program(None), schedule: schedule_bytes.clone(), scenario: None };
+                matches!(run_case(&case).result, Err(got) if got.inv == v.inv)
+            };
+            let mut base = crate::minimize::shrink(&whole, under_bytes);
             let mut chosen = find_run(&base, &[(Kind::Random, 1, 2_000), (Kind::Pct, 1, 2_000)]);
             if chosen.is_none() {
-                base = from_program(about, Base::Fixed, bugs.clone(), &program, vec![]);
-                base.path = path.to_string();
+                base = whole;
                 chosen = find_run(&base, &[(Kind::Random, 1, 20_000), (Kind::Pct, 1, 20_000), (Kind::Dfs, 1, 20_000)]);
             }
             let run = chosen.ok_or_else(|| {
@@ -1108,9 +1086,9 @@ pub fn from_fuzz(
                 )
             })?;
             base.runs = vec![run];
-            let size = |c: &Scenario| c.setup.len() + c.threads.iter().map(|t| t.steps.len()).sum::<usize>();
+            let size = crate::minimize::size;
             let before = (flattened(&program).len(), program.actors.len());
-            let (mut min, _) = crate::cli::minimize_scenario(&base)?;
+            let (mut min, _) = crate::minimize::minimize_scenario(&base)?;
             // The fewest schedules that still find it, doubled.
             let r = crate::run::execute(&min, &min.runs[0]);
             if matches!(r.result, Some(Err(_))) {

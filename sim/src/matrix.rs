@@ -7,47 +7,52 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use wqsim_model::bugs::{CATALOG, also_caught_by, trigger};
-use wqsim_model::families::FAMILIES;
+use wqsim_model::bugs::{CATALOG, also_caught_by};
 
-use crate::explore::{Base, Budget, Kind, Target, explore};
+use crate::explore::{Budget, Kind, run_of};
+use crate::scenario::{Expect, Scenario};
 
 /// One row of the matrix: what runs and what it must give.
 #[derive(Clone, Debug)]
 pub struct RowSpec {
-    /// `W12`, or `fixed:post_vs_read` for a family with every switch off.
+    /// `W12`, or `fixed:post_vs_read` for a race scenario (every switch
+    /// off).
     pub key: String,
-    pub target: Target,
+    /// The switch's scenario (`scenarios/catalog/`), or the race scenario.
+    pub scenario: Scenario,
     /// The invariant that must catch it; `None`: it must hold.
     pub expected: Option<wqsim_model::Inv>,
     /// Other symptoms of the same bug an explorer may reach first.
     pub also: &'static [wqsim_model::Inv],
 }
 
-/// Every row, in catalog order, then the fixed families.
-pub fn rows() -> Vec<RowSpec> {
+/// Every row: each catalog switch's scenario in catalog order, then the
+/// race scenarios under `root` (see [`crate::catalog`]).
+pub fn rows(root: &std::path::Path) -> Result<Vec<RowSpec>, String> {
     let mut v = Vec::new();
-    for b in CATALOG {
-        let (family, trig) = match b.family {
-            Some(f) => (Some(f.to_string()), None),
-            None => (None, trigger(b.bug).map(|_| b.bug)),
-        };
+    for (b, sc) in crate::catalog::scenarios(root) {
         v.push(RowSpec {
             key: b.id.to_string(),
-            target: Target { family, trigger: trig, base: Base::Fixed, bugs: vec![b.bug] },
+            scenario: sc.map_err(|e| e.0)?,
             expected: Some(b.caught_by),
             also: also_caught_by(b.bug),
         });
     }
-    for f in FAMILIES {
+    for sc in crate::catalog::races(root).map_err(|e| e.0)? {
         v.push(RowSpec {
-            key: format!("fixed:{}", f.name),
-            target: Target { family: Some(f.name.to_string()), trigger: None, base: Base::Fixed, bugs: vec![] },
+            key: format!("fixed:{}", crate::catalog::race_name(&sc)),
+            scenario: sc,
             expected: None,
             also: &[],
         });
     }
-    v
+    Ok(v)
+}
+
+/// What one cell's run gave.
+struct Found {
+    executions: u64,
+    result: Result<(), wqsim_model::oracle::Violation>,
 }
 
 /// One measured cell.
@@ -93,15 +98,16 @@ impl Cell {
 }
 
 /// The fuzz targets that hunt each catalog switch, in the order to try
-/// them (`None` with the reason when none can): race switches run their
-/// family's committed scenarios under `schedule`; the filter-parsing switch
+/// them (`None` with the reason when none can): race switches (whose
+/// scenario has threads) run the committed scenarios under `schedule`; the filter-parsing switch
 /// runs `filter`; the switches whose trigger is posting and reading on one
 /// queue run `reader` and `trace`; the rest `trace` (and `schedule` for the
 /// teardown-order switch, whose scenarios close a queue with records in it).
-pub fn fuzz_plan() -> Vec<(&'static str, Option<&'static str>, String)> {
+pub fn fuzz_plan(rows: &[RowSpec]) -> Vec<(&'static str, Option<&'static str>, String)> {
     CATALOG
         .iter()
         .map(|b| {
+            let race = rows.iter().find(|r| r.key == b.id).is_some_and(|r| !r.scenario.threads.is_empty());
             let weak_only = b.caught_by == wqsim_model::Inv::D1 && also_caught_by(b.bug).is_empty();
             if weak_only {
                 return (
@@ -112,12 +118,15 @@ pub fn fuzz_plan() -> Vec<(&'static str, Option<&'static str>, String)> {
                         .to_string(),
                 );
             }
-            let (targets, why) = match (b.family, b.id) {
-                (Some(f), _) => ("schedule", format!("its family `{f}` among the committed scenarios")),
-                (None, "W1") => ("filter", "raw filter payloads".to_string()),
-                (None, "P12" | "W6") => ("reader+trace", "posting and reading on one queue".to_string()),
-                (None, "W7") => ("schedule+trace", "closing a queue with records queued".to_string()),
-                (None, "W17") => (
+            let (targets, why) = match (race, b.id) {
+                (true, _) => (
+                    "schedule",
+                    format!("its scenario `{}` among the committed scenarios", crate::catalog::file_name(b)),
+                ),
+                (false, "W1") => ("filter", "raw filter payloads".to_string()),
+                (false, "P12" | "W6") => ("reader+trace", "posting and reading on one queue".to_string()),
+                (false, "W7") => ("schedule+trace", "closing a queue with records queued".to_string()),
+                (false, "W17") => (
                     "trace",
                     "it needs more watches held at once than RLIMIT_NOFILE: under the 5-descriptor profile, one \
                      notification pipe and six keys each watched, two operations repeated six times or more"
@@ -187,13 +196,32 @@ impl FuzzCell {
 }
 
 /// Measure every row with `kind` (which this build must have).
-pub fn measure(kind: Kind, budget: Budget, mut progress: impl FnMut(usize, usize, &Cell)) -> Result<Vec<Cell>, String> {
-    let rows = rows();
+pub fn measure(
+    rows: &[RowSpec],
+    kind: Kind,
+    budget: Budget,
+    mut progress: impl FnMut(usize, usize, &Cell),
+) -> Result<Vec<Cell>, String> {
+    if !kind.available() {
+        return Err(format!(
+            "this wqsim was built for the {} backend; measure {kind} with: {} matrix --explorers {kind}",
+            wqsim_model::sync::BACKEND,
+            kind.build()
+        ));
+    }
     let mut cells = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let start = Instant::now();
-        let found = explore(kind, &r.target, budget)?;
+        let mut run = run_of(&r.scenario, kind, budget, vec![]);
+        run.expect = r.expected.map_or(Expect::Holds, Expect::Violation);
+        let ran = crate::run::execute(&r.scenario, &run);
         let seconds = start.elapsed().as_secs_f64();
+        let result = match (&ran.stop, &ran.result) {
+            (Some(st), _) => return Err(format!("{}: {kind}: {}", r.scenario.path, st.describe())),
+            (None, Some(res)) => res.clone(),
+            (None, None) => return Err(format!("{}: {kind} did not run", r.scenario.path)),
+        };
+        let found = Found { executions: ran.executions, result };
         let (verdict, inv) = match (&found.result, r.expected) {
             (Ok(()), None) => ("holds", String::new()),
             (Ok(()), Some(_)) => ("missed", String::new()),
@@ -211,17 +239,18 @@ pub fn measure(kind: Kind, budget: Budget, mut progress: impl FnMut(usize, usize
 
 /// The Markdown table of `cells` (from any number of builds), with the
 /// rows in [`rows`] order and the explorers in [`Kind::ALL`] order.
-pub fn render_markdown(cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> String {
+pub fn render_markdown(rows: &[RowSpec], cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Detection matrix\n");
     let _ = writeln!(
         s,
         "Generated by `{command}`. Each cell: the verdict, the invariant that \
          fired, and the executions and seconds until the first detection (or \
-         the whole budget when nothing fired). A race switch runs its family \
-         with that switch on and every other switch off; a sequential switch \
-         runs its trigger. `fixed:` rows run a family with every switch off, \
-         the findings given their proposed fixes: they must hold everywhere. \
+         the whole budget when nothing fired). Each switch runs its scenario, \
+         `scenarios/catalog/<id>-<slug>.wq`, with that switch on and every \
+         other switch off; `fixed:` rows run a race scenario \
+         (`scenarios/races/`) with every switch off, the findings given their \
+         proposed fixes: they must hold everywhere. \
          `also` means another symptom of the same bug fired first (the \
          catalog lists them: `bugs::also_caught_by`). `missed` is allowed \
          (each switch must be caught by its own invariant by at least one \
@@ -254,8 +283,8 @@ pub fn render_markdown(cells: &[Cell], fuzz: &[FuzzCell], command: &str) -> Stri
         s += "---|";
     }
     s.push('\n');
-    let plan = fuzz_plan();
-    for r in rows() {
+    let plan = fuzz_plan(rows);
+    for r in rows {
         let slug = CATALOG.iter().find(|b| b.id == r.key).map(|b| format!(" {}", b.slug)).unwrap_or_default();
         let mut expected = r.expected.map_or("holds".to_string(), |i| i.to_string());
         if !r.also.is_empty() {
@@ -340,7 +369,7 @@ mod tests {
     #[test]
     fn a_missed_switch_says_why_and_a_weak_memory_one_has_no_target() {
         let missed = FuzzCell::from_tsv("W17\tfuzz\ttrace\tmissed\t-\t33335\t121.3").unwrap();
-        let md = render_markdown(&[], &[missed], "ci/matrix");
+        let md = render_markdown(&rows(&crate::catalog::root()).unwrap(), &[], &[missed], "ci/matrix");
         let row = |id: &str| md.lines().find(|l| l.starts_with(&format!("| {id} "))).unwrap().to_string();
         assert!(row("W17").contains("not found (33335 ex, 121s, trace) (it needs more watches"), "{}", row("W17"));
         assert!(row("W2").contains("- (a weak-memory ordering race (D1)"), "{}", row("W2"));

@@ -177,7 +177,12 @@ pub fn transcript_config(sc: &Scenario, config: wqsim_model::kernel::Config) -> 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunResult {
     pub driver: Driver,
+    /// The `run` line's line number; 0 for a run given on the command line
+    /// (`explore`, `matrix`), whose line is then [`RunResult::adhoc`].
     pub line: usize,
+    /// The `run` line of a run given on the command line, as a scenario
+    /// would write it (its replay token carries it).
+    pub adhoc: Option<String>,
     pub executions: u64,
     /// `None`: this build cannot run the driver (loom in the shuttle build
     /// and the other way round).
@@ -260,15 +265,29 @@ impl RunResult {
 
     /// The token that replays this run.
     pub fn token(&self, sc: &Scenario) -> String {
+        let run = match &self.adhoc {
+            Some(text) => format!("~{}", text.strip_prefix("run ").unwrap_or(text).replace(' ', "+")),
+            None => self.line.to_string(),
+        };
         format!(
-            "wq1:{}:{:016x}:{}:{}:{}",
+            "wq1:{}:{:016x}:{run}:{}:{}",
             encode_path(&sc.path),
             sc.hash,
-            self.line,
             self.driver.name(),
             self.schedule.as_deref().unwrap_or("-")
         )
     }
+}
+
+/// Which run a token replays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenRun {
+    /// The `run` line on this line of the file.
+    Line(usize),
+    /// A run given on the command line (`explore`, `matrix`): its `run`
+    /// line, as a scenario would write it. The token writes it after a
+    /// `~`, without `run`, spaces as `+` (`~pct+seed=2+expect+holds`).
+    Adhoc(String),
 }
 
 /// A parsed replay token.
@@ -276,7 +295,7 @@ impl RunResult {
 pub struct Token {
     pub path: String,
     pub hash: u64,
-    pub line: usize,
+    pub run: TokenRun,
     pub driver: String,
     pub schedule: Option<String>,
 }
@@ -326,14 +345,17 @@ pub fn parse_token(s: &str) -> Result<Token, String> {
     let mut parts = rest.splitn(5, ':');
     let path = parts.next().filter(|p| !p.is_empty()).and_then(decode_path).ok_or_else(bad)?;
     let hash = parts.next().and_then(|h| u64::from_str_radix(h, 16).ok()).ok_or_else(bad)?;
-    let line = parts.next().and_then(|l| l.parse().ok()).ok_or_else(bad)?;
+    let run = match parts.next().ok_or_else(bad)? {
+        l if l.starts_with('~') && l.len() > 1 => TokenRun::Adhoc(format!("run {}", l[1..].replace('+', " "))),
+        l => TokenRun::Line(l.parse().map_err(|_| bad())?),
+    };
     let driver = parts.next().ok_or_else(bad)?.to_string();
     let schedule = parts.next().ok_or_else(bad)?;
     if schedule.is_empty() || (schedule != "-" && !schedule.starts_with("s2:")) {
         return Err(format!("{}: its schedule field {schedule:?} is not `-` or an `s2:...` schedule", bad()));
     }
     let schedule = (schedule != "-").then(|| schedule.to_string());
-    Ok(Token { path, hash, line, driver, schedule })
+    Ok(Token { path, hash, run, driver, schedule })
 }
 
 /// The budgets a run gets when its line sets none (see
@@ -392,6 +414,7 @@ fn result_of(run: &RunSpec, start: std::time::Instant, o: backend::Out) -> RunRe
     RunResult {
         driver: run.driver,
         line: run.line,
+        adhoc: (run.line == 0).then(|| crate::scenario::run_line_text(run)),
         executions: o.executions,
         result: if o.stop.is_some() { None } else { o.result },
         expect: run.expect,
@@ -406,12 +429,25 @@ fn result_of(run: &RunSpec, start: std::time::Instant, o: backend::Out) -> RunRe
 /// Re-run the run a token names, on the scenario as it is now. Returns the
 /// result and the trace of the replayed execution.
 pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
-    let run = sc.runs.iter().find(|r| r.line == tok.line && r.driver.name() == tok.driver).ok_or_else(|| {
-        format!(
-            "{} has no `run {}` on line {}: the scenario changed since the token was printed",
-            sc.path, tok.driver, tok.line
-        )
-    })?;
+    let adhoc;
+    let run = match &tok.run {
+        TokenRun::Line(line) => {
+            sc.runs.iter().find(|r| r.line == *line && r.driver.name() == tok.driver).ok_or_else(|| {
+                format!(
+                    "{} has no `run {}` on line {line}: the scenario changed since the token was printed",
+                    sc.path, tok.driver
+                )
+            })?
+        }
+        TokenRun::Adhoc(text) => {
+            adhoc = crate::scenario::parse_run_text(text)
+                .map_err(|e| format!("the token's run `{text}` does not parse: {}", e.message))?;
+            if adhoc.driver.name() != tok.driver {
+                return Err(format!("the token's run `{text}` is not a `{}` run", tok.driver));
+            }
+            &adhoc
+        }
+    };
     let start = std::time::Instant::now();
     let mut err = None;
     let out = guarded(run, || match &tok.schedule {
@@ -432,8 +468,22 @@ pub fn replay(sc: &Scenario, tok: &Token) -> Result<RunResult, String> {
 /// thread), and last the command that replays it.
 pub fn failure_report(sc: &Scenario, r: &RunResult) -> String {
     let mut s = String::new();
-    let _ =
-        writeln!(s, "{}:{}: run {} expected {}, got {}", sc.path, r.line, r.driver.name(), r.expect, r.result_text());
+    match &r.adhoc {
+        Some(text) => {
+            let _ = writeln!(s, "{}: `{text}` (given on the command line) got {}", sc.path, r.result_text());
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "{}:{}: run {} expected {}, got {}",
+                sc.path,
+                r.line,
+                r.driver.name(),
+                r.expect,
+                r.result_text()
+            );
+        }
+    }
     if let Some(Err(v)) = &r.result {
         let _ = writeln!(s, "  {v}");
     }

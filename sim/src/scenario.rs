@@ -1000,6 +1000,20 @@ pub fn parse_op_text(text: &str) -> Result<Op, ParseError> {
     parse_op(toks, &line)
 }
 
+/// Parse a `run` line written as a scenario holds it (`run pct seed=2
+/// without W13 expect holds`): the run of a replay token that names a run
+/// given on the command line rather than a line of the file. Its `line`
+/// is 0.
+pub fn parse_run_text(text: &str) -> Result<RunSpec, ParseError> {
+    let line = Line { path: "<run>", no: 0, src: text };
+    let toks = tokenize(&line)?;
+    match toks.split_first() {
+        Some((kw, rest)) if kw.text == "run" => parse_run(rest, kw, &line),
+        Some((kw, _)) => Err(line.err_at(kw, "expected `run`", None)),
+        None => Err(line.err(1, 1, "empty run line", None)),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The file
 // ---------------------------------------------------------------------------
@@ -1790,38 +1804,47 @@ impl Scenario {
         }
         s.push('\n');
         for r in &self.runs {
-            s += &format!("run {}", r.driver.name());
-            if matches!(r.driver, Driver::Explorer(Kind::Random | Kind::Pct | Kind::Dfs)) {
-                if r.iterations != 10_000 {
-                    s += &format!(" iterations={}", r.iterations);
-                }
-                if r.seed != 1 {
-                    s += &format!(" seed={}", r.seed);
-                }
-            }
-            if r.driver == Driver::Explorer(Kind::Pct) && r.depth != 3 {
-                s += &format!(" depth={}", r.depth);
-            }
-            if let Some(p) = r.preemptions {
-                s += &format!(" preemptions={p}");
-            }
-            if let Some(n) = r.limits.steps_max {
-                s += &format!(" steps_max={n}");
-            }
-            if let Some(n) = r.limits.time_limit_ms {
-                s += &format!(" time_limit_ms={n}");
-            }
-            if let Some(n) = r.limits.memory_limit_mib {
-                s += &format!(" memory_limit_mib={n}");
-            }
-            if !r.without.is_empty() {
-                let ids: Vec<&str> = r.without.iter().map(|b| b.info().id).collect();
-                s += &format!(" without {}", ids.join(","));
-            }
-            s += &format!(" expect {}\n", r.expect);
+            s += &run_line_text(r);
+            s.push('\n');
         }
         s
     }
+}
+
+/// A `run` line as a scenario writes it, without the newline (options at
+/// their defaults left out).
+pub fn run_line_text(r: &RunSpec) -> String {
+    let mut s = String::new();
+    s += &format!("run {}", r.driver.name());
+    if matches!(r.driver, Driver::Explorer(Kind::Random | Kind::Pct | Kind::Dfs)) {
+        if r.iterations != 10_000 {
+            s += &format!(" iterations={}", r.iterations);
+        }
+        if r.seed != 1 {
+            s += &format!(" seed={}", r.seed);
+        }
+    }
+    if r.driver == Driver::Explorer(Kind::Pct) && r.depth != 3 {
+        s += &format!(" depth={}", r.depth);
+    }
+    if let Some(p) = r.preemptions {
+        s += &format!(" preemptions={p}");
+    }
+    if let Some(n) = r.limits.steps_max {
+        s += &format!(" steps_max={n}");
+    }
+    if let Some(n) = r.limits.time_limit_ms {
+        s += &format!(" time_limit_ms={n}");
+    }
+    if let Some(n) = r.limits.memory_limit_mib {
+        s += &format!(" memory_limit_mib={n}");
+    }
+    if !r.without.is_empty() {
+        let ids: Vec<&str> = r.without.iter().map(|b| b.info().id).collect();
+        s += &format!(" without {}", ids.join(","));
+    }
+    s += &format!(" expect {}", r.expect);
+    s
 }
 
 fn step_text(st: &Step) -> String {

@@ -19,7 +19,7 @@ fn wqsim(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const SUBCOMMANDS: [&str; 16] = [
+const SUBCOMMANDS: [&str; 15] = [
     "check",
     "kernel-check",
     "run",
@@ -28,7 +28,6 @@ const SUBCOMMANDS: [&str; 16] = [
     "dump",
     "selfcheck",
     "catalog",
-    "families",
     "explore",
     "replay",
     "matrix",
@@ -87,13 +86,11 @@ fn minimize_writes_a_smaller_scenario() {
 }
 
 #[test]
-fn catalog_families_and_fuzz_plan_list() {
+fn catalog_and_fuzz_plan_list() {
     let (status, out, _) = wqsim(&["catalog"]);
     assert_eq!(status, 0);
     assert!(out.starts_with("W1 filter-oob: "), "{out}");
-    let (status, out, _) = wqsim(&["families"]);
-    assert_eq!(status, 0);
-    assert!(out.starts_with("post_vs_read "), "{out}");
+    assert!(out.contains("    scenario: scenarios/catalog/w13-defunct-race.wq\n"), "{out}");
     let (status, out, _) = wqsim(&["fuzz-plan"]);
     assert_eq!(status, 0);
     assert!(out.lines().any(|l| l.starts_with("W13\tschedule\t")), "{out}");
@@ -105,16 +102,26 @@ fn catalog_families_and_fuzz_plan_list() {
 
 #[test]
 fn explore_and_replay_exit_with_the_verdict() {
-    let (status, out, _) =
-        wqsim(&["explore", "--explorer", "seq", "--trigger", "W4", "--base", "fixed", "--bugs", "W4"]);
+    let w4 = "scenarios/catalog/w4-bitmap-size.wq";
+    let (status, out, _) = wqsim(&["explore", "--explorer", "seq", w4]);
     assert_eq!(status, 1, "{out}");
     assert!(out.contains("invariant N1 violated"), "{out}");
-    let (status, out, _) = wqsim(&["explore", "--explorer", "seq", "--trigger", "W4", "--base", "fixed"]);
+    // The replay token carries the run given on the command line.
+    let token = out.lines().rev().find_map(|l| l.trim().strip_prefix("cargo run --release -p wqsim -- replay "));
+    let token = token.expect("a replay line").to_string();
+    assert!(token.contains(":~seq+expect+holds:seq:-"), "{token}");
+    let (status, again, _) = wqsim(&["replay", &token]);
+    assert_eq!(status, 1, "{again}");
+    assert!(again.contains("invariant N1 violated"), "{again}");
+    let (status, out, _) = wqsim(&["explore", "--explorer", "seq", "--without", "W4", w4]);
     assert_eq!(status, 0, "{out}");
     let (status, _, err) = wqsim(&["replay", "wq9:nothing"]);
     assert_eq!(status, 2, "{err}");
     assert!(err.contains("malformed replay token"), "{err}");
-    let (status, _, err) = wqsim(&["explore", "--family", "no_such_family"]);
+    let (status, _, err) = wqsim(&["explore", "--without", "W99", w4]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("--without: no catalog switch \"W99\""), "{err}");
+    let (status, _, err) = wqsim(&["explore", "no/such.wq"]);
     assert_eq!(status, 2, "{err}");
 }
 

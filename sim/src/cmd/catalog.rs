@@ -1,4 +1,4 @@
-//! `wqsim catalog`: List the bug catalog.
+//! `wqsim catalog`: List the bug catalog, each switch with its scenario.
 
 use super::*;
 
@@ -9,8 +9,8 @@ pub struct Args {}
 pub fn run(_: Args) -> ExitCode {
     for b in wqsim_model::bugs::CATALOG {
         out!("{} {}: {} ({}, {})\n", b.id, b.slug, b.fix_title, b.fix_hash, b.cve.unwrap_or("no CVE"));
-        let how = b.family.map(|f| format!("family {f}")).unwrap_or_else(|| "sequential trigger".into());
-        out!("    site: {}; caught by {} ({}); {how}\n", b.site, b.caught_by, b.caught_by.title());
+        out!("    site: {}; caught by {} ({})\n", b.site, b.caught_by, b.caught_by.title());
+        out!("    scenario: scenarios/catalog/{}\n", wqsim::catalog::file_name(b));
         out!("    {}\n", b.trigger);
     }
     ExitCode::SUCCESS

@@ -1,14 +1,15 @@
-//! `wqsim explore`: Explore a family or trigger with one explorer; on a
-//! failure, print the violation, the command that replays it and the
-//! timeline.
+//! `wqsim explore`: Explore scenarios with one explorer, whatever their
+//! own `run` lines say; print the verdict table, and for each violation
+//! its report, timeline and replay token.
 
 use super::*;
 
 /// Its arguments.
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub target: TargetArgs,
+    /// Scenario files or directories (`scenarios/races`).
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
     /// seq, loom, random, pct or dfs (each needs its build; the error
     /// names it). Default: the first this build has.
     #[arg(long)]
@@ -21,9 +22,21 @@ pub struct Args {
     /// PCT's bug depth.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub depth: u64,
-    /// Loom's preemption bound (default: the family's).
+    /// Loom's preemption bound (default: the scenario's `run loom` line's,
+    /// else 3).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10))]
     pub preemptions: Option<u64>,
+    /// Add N to each scenario's loom bound (the nightly tier's deeper
+    /// search).
+    #[arg(long, default_value_t = 0, conflicts_with = "preemptions", value_parser = clap::value_parser!(u64).range(0..=4))]
+    pub extra_preemptions: u64,
+    /// Catalog switches to turn off for the run (IDs or slugs,
+    /// comma-separated), as a `run ... without` line does.
+    #[arg(long, value_delimiter = ',')]
+    pub without: Vec<String>,
+    /// `table` or `json`, as for `check`.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
     #[command(flatten)]
     pub budget: BudgetArgs,
     /// Run only shard I of N (1-based): random and PCT run
@@ -36,13 +49,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { target: ta, explorer, iterations, seed, depth, preemptions, shard, budget: limits } = a;
+    let Args {
+        paths,
+        explorer,
+        iterations,
+        seed,
+        depth,
+        preemptions,
+        extra_preemptions,
+        without,
+        format,
+        budget: limits,
+        shard,
+    } = a;
     limits.install();
-    let (iterations, depth, preemptions) = (iterations as usize, depth as usize, preemptions.map(|p| p as usize));
-    let t = match target(&ta) {
-        Ok(t) => t,
-        Err(e) => return usage(e),
-    };
     let kind = match explorer {
         None => Kind::ALL.into_iter().find(|k| k.available()).unwrap_or(Kind::Seq),
         Some(e) => match Kind::from_name(&e) {
@@ -50,31 +70,58 @@ pub fn run(a: Args) -> ExitCode {
             None => return usage(format!("--explorer {e:?}: expected seq, loom, random, pct or dfs")),
         },
     };
-    // Lock events cost time: shuttle records them only when it
-    // replays the failing schedule below.
-    wqsim_model::conc::set_detail(matches!(kind, Kind::Seq | Kind::Loom));
-    let mut budget = Budget { iterations, seed, depth, preemptions };
+    if !kind.available() {
+        return usage(format!(
+            "this wqsim was built for the {} backend; run {kind} with: {} explore --explorer {kind} ...",
+            wqsim_model::sync::BACKEND,
+            kind.build()
+        ));
+    }
+    let without = match bug_list("--without", &without) {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let mut budget = Budget {
+        iterations: iterations as usize,
+        seed,
+        depth: depth as usize,
+        preemptions: preemptions.map(|p| p as usize),
+    };
     if let Some(s) = shard {
         match wqsim::explore::shard_budget(kind, budget, s.index, s.count) {
             Some(b) => budget = b,
             None => {
-                out!("{}: shard {}/{}: nothing to run ({kind} runs on shard 1)\n", t.args(), s.index, s.count);
+                out!("shard {}/{}: nothing to run ({kind} runs on shard 1)\n", s.index, s.count);
                 return ExitCode::SUCCESS;
             }
         }
     }
-    match wqsim::explore::explore(kind, &t, budget) {
-        Ok(f) => {
-            // Shuttle's trace is of the last execution, not always the
-            // failing one: replay the schedule to draw it.
-            if let (Err(_), Some(r)) = (&f.result, &f.replay) {
-                if let Some(s) = r.split("--schedule ").nth(1) {
-                    wqsim_model::conc::set_detail(true);
-                    let _ = wqsim::explore::replay(&t, s);
-                }
-            }
-            report(&t, &f)
-        }
-        Err(e) => usage(e),
+    let files = match wqsim::cli::collect(&paths) {
+        Ok(f) => f,
+        Err(e) => return usage(e.0),
+    };
+    let loaded = files
+        .iter()
+        .map(|f| {
+            let sc = wqsim::cli::load(f).map(|mut sc| {
+                let mut run = wqsim::explore::run_of(&sc, kind, budget, without.clone());
+                run.preemptions = run.preemptions.map(|p| p + extra_preemptions as usize);
+                sc.runs = vec![run];
+                sc
+            });
+            (f.display().to_string(), sc)
+        })
+        .collect();
+    let tty = tty();
+    let (rows, reports, exit) = wqsim::cli::check_loaded(loaded, |_, _, name| run_progress(tty, name.to_string()));
+    wqsim_model::explore::set_progress(None);
+    if tty {
+        eprint!("\r{:<100}\r", "");
     }
+    if format == "json" {
+        out!("{}", wqsim::cli::render_json(&rows, exit, false));
+    } else {
+        out!("{}{reports}", wqsim::cli::render_table(&rows, false));
+    }
+    exit.into()
 }

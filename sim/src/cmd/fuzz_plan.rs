@@ -21,7 +21,11 @@ pub fn run(a: Args) -> ExitCode {
         out!("{}\n", wqsim::matrix::fuzz_verdict(bug, inv));
         return ExitCode::SUCCESS;
     }
-    for (id, target, reason) in wqsim::matrix::fuzz_plan() {
+    let rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    for (id, target, reason) in wqsim::matrix::fuzz_plan(&rows) {
         out!("{id}\t{}\t{reason}\n", target.unwrap_or("-"));
     }
     ExitCode::SUCCESS

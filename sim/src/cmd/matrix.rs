@@ -23,6 +23,10 @@ pub struct Args {
 pub fn run(a: Args) -> ExitCode {
     let tty = tty();
     let Args { explorers, iterations, merge, command } = a;
+    let rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
     if !merge.is_empty() {
         let mut cells = Vec::new();
         let mut fuzz = Vec::new();
@@ -49,7 +53,7 @@ pub fn run(a: Args) -> ExitCode {
                 }
             }
         }
-        out!("{}", wqsim::matrix::render_markdown(&cells, &fuzz, &command));
+        out!("{}", wqsim::matrix::render_markdown(&rows, &cells, &fuzz, &command));
         return match wqsim::matrix::verdict(&cells) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -73,7 +77,7 @@ pub fn run(a: Args) -> ExitCode {
     let budget = Budget { iterations: iterations as usize, ..Budget::default() };
     let mut failed = false;
     for k in kinds {
-        let r = wqsim::matrix::measure(k, budget, |done, total, c| {
+        let r = wqsim::matrix::measure(&rows, k, budget, |done, total, c| {
             if tty {
                 eprint!("\rmatrix {k:<6} [{:<20}] {done}/{total} {:<24}", "#".repeat(done * 20 / total), c.key);
                 let _ = std::io::stderr().flush();

@@ -7,8 +7,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wqsim::exit::Exit;
-use wqsim::explore::{Base, Budget, Found, Kind, Target};
+use wqsim::explore::{Budget, Kind};
 use wqsim_model::bugs::Bug;
 
 /// Print to standard output; a reader that went away (`| head`) ends the
@@ -26,7 +25,6 @@ pub mod catalog;
 pub mod check;
 pub mod dump;
 pub mod explore;
-pub mod families;
 pub mod from_fuzz;
 pub mod fuzz_plan;
 pub mod fuzz_seeds;
@@ -76,18 +74,17 @@ pub enum Cmd {
     /// The records a scenario's reads return, as
     /// samples/watch_queue/watch_test.c prints them.
     Dump(dump::Args),
-    /// Run every catalog switch's trigger off (must hold) and on (must be
-    /// caught by its invariant) and print the verdict table.
+    /// Check the catalog against its scenarios: each switch's scenario in
+    /// scenarios/catalog/ turns it on, is caught by the catalog's
+    /// invariant, and holds without it. Prints the verdict table.
     Selfcheck(selfcheck::Args),
-    /// List the bug catalog.
+    /// List the bug catalog, each switch with its scenario.
     Catalog(catalog::Args),
-    /// List the race families.
-    Families(families::Args),
-    /// Explore a family or trigger with one explorer; on a failure, print
-    /// the violation, the command that replays it and the timeline.
+    /// Explore scenarios with one explorer, whatever their own run lines
+    /// say; on a violation, print it, the timeline and the replay token.
     Explore(explore::Args),
-    /// Replay a failure: a `wq1:` token that `check` or `run` printed, or a
-    /// family with the `s2:` schedule `explore` printed.
+    /// Replay a failure from the `wq1:` token that check, run, explore or
+    /// matrix printed.
     Replay(replay::Args),
     /// Measure the detection matrix with this build's explorers (one
     /// tab-separated line per cell), or merge measured files into the
@@ -122,7 +119,6 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Cmd::Dump(a) => dump::run(a),
         Cmd::Selfcheck(a) => selfcheck::run(a),
         Cmd::Catalog(a) => catalog::run(a),
-        Cmd::Families(a) => families::run(a),
         Cmd::Explore(a) => explore::run(a),
         Cmd::Replay(a) => replay::run(a),
         Cmd::Matrix(a) => matrix::run(a),
@@ -173,24 +169,6 @@ impl BudgetArgs {
     }
 }
 
-/// What to run and on which configuration.
-#[derive(clap::Args, Clone)]
-pub struct TargetArgs {
-    /// A race family (see `wqsim families`).
-    #[arg(long, conflicts_with = "trigger")]
-    family: Option<String>,
-    /// A catalog switch's sequential trigger (`W4`).
-    #[arg(long)]
-    trigger: Option<String>,
-    /// The configuration before --bugs: `kernel` (the kernel today, every
-    /// finding's switch on) or `fixed` (every switch off).
-    #[arg(long, default_value = "kernel")]
-    base: String,
-    /// Catalog switches to turn on, by ID or slug, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    bugs: Vec<String>,
-}
-
 /// A shard of a split run: `I/N`, 1-based.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
@@ -230,44 +208,19 @@ fn usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn target(a: &TargetArgs) -> Result<Target, String> {
-    let base = match a.base.as_str() {
-        "kernel" => Base::Kernel,
-        "fixed" => Base::Fixed,
-        other => return Err(format!("--base {other:?}: expected `kernel` or `fixed`")),
-    };
-    let bug = |s: &str| {
-        Bug::from_name(s)
-            .ok_or_else(|| format!("no catalog switch {s:?}; `wqsim catalog` lists them (W4, P10, F1, ...)"))
-    };
-    let bugs = a.bugs.iter().filter(|s| !s.trim().is_empty()).map(|s| bug(s)).collect::<Result<Vec<_>, _>>()?;
-    let trigger = a.trigger.as_deref().map(bug).transpose()?;
-    if a.family.is_none() && trigger.is_none() {
-        return Err("name what to run: --family NAME (`wqsim families`) or --trigger ID".into());
-    }
-    Ok(Target { family: a.family.clone(), trigger, base, bugs })
-}
-
-fn report(t: &Target, f: &Found) -> ExitCode {
-    match &f.result {
-        Ok(()) => {
-            out!("{}: holds after {} execution(s) ({})\n", t.args(), f.executions, f.kind);
-            ExitCode::SUCCESS
-        }
-        Err(v) => {
-            out!("{}: {v}\n", t.args());
-            out!("  after {} execution(s) ({})\n", f.executions, f.kind);
-            if let (Some(trace), Ok(p)) = (wqsim_model::conc::last_trace(), t.program()) {
-                out!("\ntimeline of the failing execution:\n");
-                out!("{}", wqsim::timeline::render(&p, &trace.events_by_thread()));
-            }
-            // The last line is always the command that replays it.
-            if let Some(r) = &f.replay {
-                out!("replay:\n  {r}\n");
-            }
-            ExitCode::from(1)
-        }
-    }
+/// Catalog switches named by ID or slug, comma-separated on the command
+/// line (`flag` names the option in the error).
+fn bug_list(flag: &str, names: &[String]) -> Result<Vec<Bug>, String> {
+    names
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Bug::from_name(s).ok_or_else(|| {
+                format!("{flag}: no catalog switch {s:?}; `wqsim catalog` lists them (W4, P10, F1, ...)")
+            })
+        })
+        .collect()
 }
 
 /// Whether standard error is a terminal (progress lines update in place).
