@@ -195,6 +195,7 @@ pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
                     Exit::Harness => "harness failure",
                     Exit::Malformed => "malformed",
                     Exit::Nondeterminism => "nondeterminism",
+                    Exit::Environment => "environment",
                 };
                 f.push(("line".into(), x.line.to_string()));
                 if let Some(text) = &x.adhoc {

@@ -6,10 +6,11 @@
 //! | 1 | a result differs from its expectation (a violation, a mismatched outcome, or a run that held where a violation was expected) |
 //! | 2 | malformed input: a scenario, a token, a setting or an argument (the message names the place, the accepted range and the fix) |
 //! | 3 | nondeterminism: a replay did not follow its recorded schedule |
+//! | 4 | environment: something outside the input is missing or broken (no kernel image, no guest, qemu will not start, a file cannot be written) |
 //! | 5 | harness failure: the harness itself panicked (reported with the scenario, the run line and a replay line) |
 //! | 6 | budget exceeded: a run ran out of steps, time or memory before its verdict |
 //!
-//! When a command meets several, it exits with the first of 5, 2, 3, 6, 1
+//! When a command meets several, it exits with the first of 5, 4, 2, 3, 6, 1
 //! that applies: a broken harness hides everything else, and a run that
 //! could not finish is not a verdict.
 
@@ -23,6 +24,7 @@ pub enum Exit {
     Budget,
     Nondeterminism,
     Malformed,
+    Environment,
     Harness,
 }
 
@@ -34,6 +36,7 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Malformed => 2,
             Exit::Nondeterminism => 3,
+            Exit::Environment => 4,
             Exit::Harness => 5,
             Exit::Budget => 6,
         }

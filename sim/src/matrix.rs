@@ -329,6 +329,26 @@ pub fn render_markdown(rows: &[RowSpec], cells: &[Cell], fuzz: &[FuzzCell], comm
     s
 }
 
+/// `matrix --format json`: one object per cell.
+pub fn render_json(cells: &[Cell]) -> String {
+    use crate::timeline::json_str;
+    let items: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            format!(
+                "    {{\"key\":{},\"explorer\":{},\"verdict\":{},\"invariant\":{},\"executions\":{},\"seconds\":{:.3}}}",
+                json_str(&c.key),
+                json_str(c.kind.name()),
+                json_str(&c.verdict),
+                json_str(&c.inv),
+                c.executions,
+                c.seconds
+            )
+        })
+        .collect();
+    format!("{{\n  \"cells\": [\n{}\n  ]\n}}\n", items.join(",\n"))
+}
+
 /// Whether the merged cells meet the bar: every switch caught somewhere,
 /// no wrong or failed cell. The message lists what falls short.
 pub fn verdict(cells: &[Cell]) -> Result<(), String> {

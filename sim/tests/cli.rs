@@ -115,6 +115,12 @@ fn explore_and_replay_exit_with_the_verdict() {
     assert!(again.contains("invariant N1 violated"), "{again}");
     let (status, out, _) = wqsim(&["explore", "--explorer", "seq", "--without", "W4", w4]);
     assert_eq!(status, 0, "{out}");
+    let (status, out, _) = wqsim(&["explore", "--explorer", "seq", "--format", "json", w4]);
+    assert_eq!(status, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["exit"], 1);
+    assert_eq!(v["runs"][0]["run"], "run seq expect holds");
+    assert_eq!(v["runs"][0]["result"], "N1");
     let (status, _, err) = wqsim(&["replay", "wq9:nothing"]);
     assert_eq!(status, 2, "{err}");
     assert!(err.contains("malformed replay token"), "{err}");
@@ -129,6 +135,15 @@ fn explore_and_replay_exit_with_the_verdict() {
 fn selfcheck_matrix_and_fuzz_commands() {
     let (status, out, _) = wqsim(&["selfcheck", "--quiet"]);
     assert_eq!(status, 0, "{out}");
+    let (status, out, err) = wqsim(&["matrix", "--explorers", "seq", "--format", "json"]);
+    assert_eq!(status, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cells = v["cells"].as_array().unwrap();
+    let w4 = cells.iter().find(|c| c["key"] == "W4").unwrap();
+    assert_eq!(
+        (w4["explorer"].as_str(), w4["verdict"].as_str(), w4["invariant"].as_str()),
+        (Some("seq"), Some("caught"), Some("N1"))
+    );
     let (status, _, err) = wqsim(&["matrix", "--merge", "Cargo.toml"]);
     assert_eq!(status, 2, "{err}");
     assert!(err.contains("not a matrix cell"), "{err}");
@@ -136,7 +151,15 @@ fn selfcheck_matrix_and_fuzz_commands() {
     assert_eq!(status, 0, "{out}");
     let (status, _, err) = wqsim(&["from-fuzz", "/no/such/input", "--target", "trace"]);
     assert_eq!(status, 2, "{err}");
+    // A missing console, kernel or guest is the machine's fault, not the
+    // input's: status 4. A malformed scenario stays 2.
     let (status, _, err) = wqsim(&["kernel-check", "--console", "/no/such/console", "scenarios/errno"]);
+    assert_eq!(status, 4, "{err}");
+    assert!(err.contains("/no/such/console: No such file or directory"), "{err}");
+    let (status, _, err) = wqsim(&["kernel-check", "--kernel", "/no/such/bzImage", "scenarios/errno"]);
+    assert_eq!(status, 4, "{err}");
+    let (status, _, err) =
+        wqsim(&["kernel-check", "--console", "/no/such/console", "sim/tests/malformed/unknown-op.wq"]);
     assert_eq!(status, 2, "{err}");
 }
 

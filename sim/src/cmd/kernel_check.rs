@@ -5,6 +5,7 @@
 //! builds the kernel and the guest, then runs this.
 
 use super::*;
+use wqsim::exit::Exit;
 
 /// Its arguments.
 #[derive(clap::Args)]
@@ -65,12 +66,22 @@ pub fn run(a: Args) -> ExitCode {
     if tty && opts.console_in.is_none() {
         eprintln!("kernel-check: booting qemu (-smp 2, software emulation) ...");
     }
+    // A malformed scenario is the input's fault (2); anything else that
+    // stops the check is the machine's (4): no kernel, guest or qemu.
+    for f in &files {
+        if let Err(e) = wqsim::cli::load(f) {
+            return usage(e.0);
+        }
+    }
     match wqsim::qemu::host::kernel_check(&files, &opts) {
         Ok(r) => {
             out!("{}", r.render());
             if r.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
-        Err(e) => usage(e.0),
+        Err(e) => {
+            eprintln!("wqsim: {}", e.0);
+            Exit::Environment.into()
+        }
     }
 }
 

@@ -18,11 +18,15 @@ pub struct Args {
     /// The command line the merged file names as its generator.
     #[arg(long, default_value = "ci/matrix")]
     pub command: String,
+    /// How to print measured cells: `tsv` (one tab-separated line each,
+    /// what --merge reads) or `json` (for CI tools).
+    #[arg(long, default_value = "tsv", value_parser = ["tsv", "json"])]
+    pub format: String,
 }
 
 pub fn run(a: Args) -> ExitCode {
     let tty = tty();
-    let Args { explorers, iterations, merge, command } = a;
+    let Args { explorers, iterations, merge, command, format } = a;
     let rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
         Ok(r) => r,
         Err(e) => return usage(e),
@@ -76,6 +80,7 @@ pub fn run(a: Args) -> ExitCode {
     };
     let budget = Budget { iterations: iterations as usize, ..Budget::default() };
     let mut failed = false;
+    let mut all = Vec::new();
     for k in kinds {
         let r = wqsim::matrix::measure(&rows, k, budget, |done, total, c| {
             if tty {
@@ -90,11 +95,17 @@ pub fn run(a: Args) -> ExitCode {
             Ok(cells) => {
                 for c in cells {
                     failed |= !c.ok();
-                    out!("{}\n", c.to_tsv());
+                    if format == "tsv" {
+                        out!("{}\n", c.to_tsv());
+                    }
+                    all.push(c);
                 }
             }
             Err(e) => return usage(e),
         }
+    }
+    if format == "json" {
+        out!("{}", wqsim::matrix::render_json(&all));
     }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
