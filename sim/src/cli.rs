@@ -476,27 +476,3 @@ pub fn minimize(path: &Path) -> Result<(String, String), Usage> {
     let (out, summary) = crate::minimize::minimize_scenario(&sc).map_err(Usage)?;
     Ok((out.to_text(), summary))
 }
-
-/// An SVG of a timeline: one column per thread, one row per step.
-pub fn timeline_svg(program: &wqsim_model::conc::Program, events: &[(u32, wqsim_model::trace::Event)]) -> String {
-    let text = crate::timeline::render(program, events);
-    let lines: Vec<&str> = text.lines().collect();
-    let (cw, lh) = (7.2_f64, 16.0_f64);
-    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * cw + 20.0;
-    let height = lines.len() as f64 * lh + 20.0;
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"monospace\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    for (i, l) in lines.iter().enumerate() {
-        let y = 20.0 + i as f64 * lh;
-        if i > 0 && i % 2 == 0 {
-            let _ =
-                writeln!(s, "<rect x=\"0\" y=\"{:.0}\" width=\"100%\" height=\"{lh:.0}\" fill=\"#f3f3f3\"/>", y - 12.0);
-        }
-        let weight = if i == 0 { " font-weight=\"bold\"" } else { "" };
-        let _ = writeln!(s, "<text x=\"10\" y=\"{y:.0}\" xml:space=\"preserve\"{weight}>{}</text>", esc(l));
-    }
-    s += "</svg>\n";
-    s
-}

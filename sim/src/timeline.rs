@@ -219,3 +219,145 @@ pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Optio
     }
     format!("{{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{}\n]}}\n", out.join(",\n"))
 }
+
+/// XML text: `&`, `<`, `>` and `"` escaped.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The timeline as an SVG picture: a lane per thread (the columns of
+/// [`render`]), a row per step with the step's text in its thread's lane;
+/// each syscall a shaded box from its entry to its return; each lock a
+/// bar at the lane's left edge over the steps it is held (hover: the lock
+/// and the function that took it); the free and the use of a
+/// use-after-free in red; and, when the run failed, the violation as the
+/// last row across every lane. Deterministic: the same run gives the same
+/// bytes.
+pub fn svg(program: &Program, events: &[(Tid, Event)], violation: Option<&str>) -> String {
+    const ROW: f64 = 18.0;
+    const CHAR: f64 = 6.6;
+    const STEP_W: f64 = 48.0;
+    const TOP: f64 = 30.0;
+    let tids = lanes(program, events);
+    let marked = used_after_free(events);
+    let col_of = |t: &Tid| tids.iter().position(|(x, _)| x == t).unwrap_or(0);
+    // The rows: the events a timeline shows, as in `render`.
+    let rows: Vec<(usize, &Event, String)> =
+        events.iter().filter_map(|(t, e)| cell(e, marked).map(|text| (col_of(t), e, text))).collect();
+    let mut widths: Vec<f64> = tids
+        .iter()
+        .map(|(t, n)| (format!("t{t} {n}").chars().count() as f64 * CHAR + 24.0).max(WIDTH as f64 * CHAR))
+        .collect();
+    for (c, _, text) in &rows {
+        widths[*c] = widths[*c].max(text.chars().count() as f64 * CHAR + 24.0);
+    }
+    let x_of: Vec<f64> = widths.iter().scan(STEP_W, |x, w| Some(std::mem::replace(x, *x + w))).collect();
+    let total_w = STEP_W + widths.iter().sum::<f64>();
+    let n_rows = rows.len() + usize::from(violation.is_some());
+    let total_h = TOP + n_rows as f64 * ROW + 12.0;
+    let y_of = |row: usize| TOP + row as f64 * ROW;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{total_w:.0}\" height=\"{total_h:.0}\" font-family=\"monospace\" font-size=\"11\">"
+    );
+    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+    // Lanes: alternate shading, the header with each thread's name.
+    for (i, (t, name)) in tids.iter().enumerate() {
+        let fill = if i % 2 == 0 { "#f7f7f7" } else { "#ffffff" };
+        let _ = writeln!(
+            s,
+            "<rect class=\"lane\" x=\"{:.0}\" y=\"0\" width=\"{:.0}\" height=\"{total_h:.0}\" fill=\"{fill}\"/>",
+            x_of[i], widths[i]
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.0}\" y=\"18\" font-weight=\"bold\">{}</text>",
+            x_of[i] + 12.0,
+            xml(&format!("t{t} {name}"))
+        );
+    }
+    let _ = writeln!(s, "<text x=\"6\" y=\"18\" font-weight=\"bold\">step</text>");
+    // Spans first, so the text is drawn over them: syscalls and locks.
+    let mut open_call: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut open_lock: Vec<(usize, &'static str, &'static str, usize)> = Vec::new();
+    let mut spans = String::new();
+    let lock_bar = |spans: &mut String, col: usize, depth: usize, name: &str, func: &str, from: usize, to: usize| {
+        let x = x_of[col] + 2.0 + depth as f64 * 3.0;
+        let _ = writeln!(
+            spans,
+            "<rect class=\"lock\" x=\"{x:.0}\" y=\"{:.0}\" width=\"3\" height=\"{:.0}\" fill=\"#3b6fb6\"><title>{} held (taken in {})</title></rect>",
+            y_of(from) + 2.0,
+            (to - from) as f64 * ROW,
+            xml(name),
+            xml(func)
+        );
+    };
+    for (row, (col, e, _)) in rows.iter().enumerate() {
+        match e {
+            Event::SyscallEnter { .. } => {
+                open_call.insert(*col, row);
+            }
+            Event::SyscallExit { .. } => {
+                let from = open_call.remove(col).unwrap_or(row);
+                let _ = writeln!(
+                    spans,
+                    "<rect class=\"syscall\" x=\"{:.0}\" y=\"{:.0}\" width=\"{:.0}\" height=\"{:.0}\" fill=\"#e3ecd8\" stroke=\"#9bb57c\"/>",
+                    x_of[*col] + 8.0,
+                    y_of(from) + 4.0,
+                    widths[*col] - 12.0,
+                    (row + 1 - from) as f64 * ROW
+                );
+            }
+            Event::Lock { name, acquire: true, func, .. } => open_lock.push((*col, name, func, row)),
+            Event::Lock { name, acquire: false, .. } => {
+                if let Some(i) = open_lock.iter().rposition(|(c, n, _, _)| c == col && n == name) {
+                    let (c, n, f, from) = open_lock.remove(i);
+                    let depth = open_lock.iter().filter(|(x, ..)| *x == c).count();
+                    lock_bar(&mut spans, c, depth, n, f, from, row + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Whatever was still open when the run ended.
+    for (col, from) in open_call {
+        let _ = writeln!(
+            spans,
+            "<rect class=\"syscall\" x=\"{:.0}\" y=\"{:.0}\" width=\"{:.0}\" height=\"{:.0}\" fill=\"#e3ecd8\" stroke=\"#9bb57c\" stroke-dasharray=\"4 2\"/>",
+            x_of[col] + 8.0,
+            y_of(from) + 4.0,
+            widths[col] - 12.0,
+            (rows.len() - from) as f64 * ROW
+        );
+    }
+    for (depth, (c, n, f, from)) in open_lock.iter().enumerate() {
+        lock_bar(&mut spans, *c, depth, n, f, *from, rows.len());
+    }
+    s += &spans;
+    // The steps.
+    for (row, (col, e, text)) in rows.iter().enumerate() {
+        let y = y_of(row) + ROW - 3.0;
+        let _ = writeln!(s, "<text x=\"6\" y=\"{y:.0}\" fill=\"#777777\">{}</text>", row + 1);
+        let mark = matches!(e, Event::Used { .. }) || (matches!(e, Event::Freed { obj, .. } if marked == Some(obj.as_str())));
+        let style = if mark { " fill=\"#c0392b\" font-weight=\"bold\"" } else { "" };
+        let _ = writeln!(s, "<text x=\"{:.0}\" y=\"{y:.0}\"{style}>{}</text>", x_of[*col] + 12.0, xml(text));
+    }
+    // The violation, across every lane.
+    if let Some(v) = violation {
+        let y = y_of(rows.len());
+        let _ = writeln!(
+            s,
+            "<rect class=\"violation\" x=\"0\" y=\"{:.0}\" width=\"{total_w:.0}\" height=\"{ROW:.0}\" fill=\"#fbe3e1\" stroke=\"#c0392b\"/>",
+            y + 2.0
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"6\" y=\"{:.0}\" fill=\"#c0392b\" font-weight=\"bold\">{}</text>",
+            y + ROW - 3.0,
+            xml(v)
+        );
+    }
+    s += "</svg>\n";
+    s
+}

@@ -112,7 +112,7 @@ fn trace_draws_a_timeline_and_an_svg() {
     assert!(text.contains("t2 poster") && text.contains("t3 closer"), "{text}");
     assert!(text.contains("\nverdict: invariant H1 violated: use-after-free"), "{text}");
     let sc = wqsim::cli::load(path).unwrap();
-    let svg = wqsim::cli::timeline_svg(&sc.program(None), &events);
+    let svg = wqsim::timeline::svg(&sc.program(None), &events, Some("invariant H1 violated"));
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
     assert!(svg.contains("lock pipe-&gt;rd_wait.lock"), "the arrows are escaped");
     assert!(svg.trim_end().ends_with("</svg>"));

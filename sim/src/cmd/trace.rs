@@ -39,14 +39,14 @@ pub fn run(a: Args) -> ExitCode {
         }
     };
     out!("{text}");
+    let violation =
+        text.lines().map(|l| l.trim().trim_start_matches("verdict: ")).find(|l| l.starts_with("invariant "));
     if let (Some(dest), Some(p)) = (svg, program.as_ref()) {
-        if let Err(e) = std::fs::write(&dest, wqsim::cli::timeline_svg(p, &events)) {
+        if let Err(e) = std::fs::write(&dest, wqsim::timeline::svg(p, &events, violation)) {
             return usage(format!("{}: {e}", dest.display()));
         }
     }
     if let (Some(dest), Some(p)) = (json, program.as_ref()) {
-        let violation =
-            text.lines().map(|l| l.trim().trim_start_matches("verdict: ")).find(|l| l.starts_with("invariant "));
         if let Err(e) = std::fs::write(&dest, wqsim::timeline::chrome_trace(p, &events, violation)) {
             return usage(format!("{}: {e}", dest.display()));
         }
