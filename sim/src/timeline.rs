@@ -339,7 +339,8 @@ pub fn svg(program: &Program, events: &[(Tid, Event)], violation: Option<&str>) 
     for (row, (col, e, text)) in rows.iter().enumerate() {
         let y = y_of(row) + ROW - 3.0;
         let _ = writeln!(s, "<text x=\"6\" y=\"{y:.0}\" fill=\"#777777\">{}</text>", row + 1);
-        let mark = matches!(e, Event::Used { .. }) || (matches!(e, Event::Freed { obj, .. } if marked == Some(obj.as_str())));
+        let mark =
+            matches!(e, Event::Used { .. }) || (matches!(e, Event::Freed { obj, .. } if marked == Some(obj.as_str())));
         let style = if mark { " fill=\"#c0392b\" font-weight=\"bold\"" } else { "" };
         let _ = writeln!(s, "<text x=\"{:.0}\" y=\"{y:.0}\"{style}>{}</text>", x_of[*col] + 12.0, xml(text));
     }

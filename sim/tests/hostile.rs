@@ -227,7 +227,8 @@ fn tokens_survive_any_path() {
 #[test]
 fn explore_refuses_zero_budgets() {
     for (flag, v) in [("--depth", "0"), ("--iterations", "0"), ("--preemptions", "12")] {
-        let (status, out) = run(&["explore".into(), "--family".into(), "post_vs_read".into(), flag.into(), v.into()]);
+        let scenario = corpus().join("../../../scenarios/races/post_vs_read.wq").display().to_string();
+        let (status, out) = run(&["explore".into(), scenario, flag.into(), v.into()]);
         well_behaved(flag, status, &out);
         assert_eq!(status, 2, "{flag} {v}: {out}");
         assert!(out.contains("is not in"), "{flag} {v}: {out}");
