@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use wqsim_model::bugs::{Bug, BugInfo, CATALOG};
 
-use crate::cli::{Usage, collect, load};
+use crate::error::Error;
 use crate::scenario::{Expect, Scenario};
+use crate::scenario::{collect, load};
 
 /// The scenario directory: `scenarios/` under the working directory, or
 /// the source tree's when there is none (tests run in `sim/`).
@@ -27,11 +28,11 @@ pub fn file_name(info: &BugInfo) -> String {
 }
 
 /// A switch's scenario under `root`.
-pub fn scenario(root: &Path, bug: Bug) -> Result<Scenario, Usage> {
+pub fn scenario(root: &Path, bug: Bug) -> Result<Scenario, Error> {
     let info = bug.info();
     let path = root.join("catalog").join(file_name(info));
     if !path.is_file() {
-        return Err(Usage(format!(
+        return Err(Error::malformed(format!(
             "{}: {} {} has no scenario; write the program that makes it fire there (see scenarios/catalog/)",
             path.display(),
             info.id,
@@ -42,7 +43,7 @@ pub fn scenario(root: &Path, bug: Bug) -> Result<Scenario, Usage> {
 }
 
 /// The race scenarios under `root`, in path order.
-pub fn races(root: &Path) -> Result<Vec<Scenario>, Usage> {
+pub fn races(root: &Path) -> Result<Vec<Scenario>, Error> {
     collect(&[root.join("races")])?.iter().map(|p| load(p)).collect()
 }
 
@@ -75,6 +76,6 @@ pub fn contract(info: &BugInfo, sc: &Scenario) -> Vec<String> {
 }
 
 /// Every switch, in catalog order, with its scenario (or why it has none).
-pub fn scenarios(root: &Path) -> Vec<(&'static BugInfo, Result<Scenario, Usage>)> {
+pub fn scenarios(root: &Path) -> Vec<(&'static BugInfo, Result<Scenario, Error>)> {
     CATALOG.iter().map(|b| (b, scenario(root, b.bug))).collect()
 }

@@ -9,9 +9,10 @@
 extern crate self as wqsim;
 
 pub mod catalog;
-pub mod cli;
 pub mod cmd;
+pub mod drive;
 pub mod env;
+pub mod error;
 pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]
@@ -19,6 +20,7 @@ pub mod fuzz;
 pub mod matrix;
 pub mod minimize;
 pub mod qemu;
+pub mod render;
 pub mod run;
 pub mod scenario;
 pub mod selfcheck;

@@ -33,12 +33,12 @@ pub fn rows(root: &std::path::Path) -> Result<Vec<RowSpec>, String> {
     for (b, sc) in crate::catalog::scenarios(root) {
         v.push(RowSpec {
             key: b.id.to_string(),
-            scenario: sc.map_err(|e| e.0)?,
+            scenario: sc.map_err(|e| e.message)?,
             expected: Some(b.caught_by),
             also: also_caught_by(b.bug),
         });
     }
-    for sc in crate::catalog::races(root).map_err(|e| e.0)? {
+    for sc in crate::catalog::races(root).map_err(|e| e.message)? {
         v.push(RowSpec {
             key: format!("fixed:{}", crate::catalog::race_name(&sc)),
             scenario: sc,

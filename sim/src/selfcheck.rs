@@ -72,7 +72,7 @@ pub fn check_entry(root: &Path, info: &BugInfo) -> Row {
     let sc = match crate::catalog::scenario(root, info.bug) {
         Ok(sc) => sc,
         Err(e) => {
-            row.problems.push(e.0);
+            row.problems.push(e.message);
             return row;
         }
     };

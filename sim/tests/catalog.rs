@@ -107,7 +107,7 @@ fn every_switch_with_a_detail_is_in_the_catalog_and_the_rest_are_loom_only() {
 #[test]
 fn the_findings_are_caught_on_the_kernel_today() {
     for (file, inv) in [("races/unwatch_vs_post.wq", Inv::S6), ("races/post_vs_read.wq", Inv::N1)] {
-        let mut sc = wqsim::cli::load(&root().join(file)).unwrap();
+        let mut sc = wqsim::scenario::load(&root().join(file)).unwrap();
         assert_eq!(sc.base, Base::Fixed, "{file}");
         let fixed = execute(&sc, &run_of(&sc, Kind::Pct, Budget { iterations: 20_000, ..Budget::default() }, vec![]));
         assert_eq!(fixed.result, Some(Ok(())), "{file}: every switch off");

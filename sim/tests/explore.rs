@@ -12,7 +12,7 @@ use wqsim_model::Inv;
 use wqsim_model::bugs::Bug;
 
 fn load(rel: &str) -> Scenario {
-    wqsim::cli::load(&wqsim::catalog::root().join(rel)).unwrap()
+    wqsim::scenario::load(&wqsim::catalog::root().join(rel)).unwrap()
 }
 
 /// F3's scenario: post_vs_read with F3 on.
@@ -77,7 +77,7 @@ fn loom_takes_the_scenarios_bound() {
 
 #[test]
 fn timeline_has_a_column_per_thread() {
-    let (text, _) = wqsim::cli::trace_file(&wqsim::catalog::root().join("races/post_vs_read.wq")).unwrap();
+    let (text, _) = wqsim::drive::trace_file(&wqsim::catalog::root().join("races/post_vs_read.wq")).unwrap();
     assert!(text.ends_with("verdict: holds\n"), "{text}");
     let header = text.lines().next().unwrap();
     assert!(header.starts_with(" step  t1 setup/driver"), "{header}");

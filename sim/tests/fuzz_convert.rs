@@ -125,11 +125,11 @@ fn shards_split_without_overlap() {
     let files: Vec<usize> = (0..10).collect();
     let mut seen = Vec::new();
     for i in 1..=3 {
-        seen.extend(wqsim::cli::shard(files.clone(), i, 3));
+        seen.extend(wqsim::drive::shard(files.clone(), i, 3));
     }
     seen.sort();
     assert_eq!(seen, files);
-    assert_eq!(wqsim::cli::shard(files.clone(), 2, 3), vec![1, 4, 7]);
+    assert_eq!(wqsim::drive::shard(files.clone(), 2, 3), vec![1, 4, 7]);
 
     use wqsim::explore::{Budget, Kind, shard_budget};
     let b = Budget { iterations: 1000, seed: 5, ..Budget::default() };

@@ -13,7 +13,7 @@ use wqsim_model::kernel::Mutant;
 fn check(mutant: Option<Mutant>) -> wqsim::qemu::host::Report {
     // Scenario names in the console are relative to the repository root.
     std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();
-    let files = wqsim::cli::collect(&[PathBuf::from("scenarios")]).unwrap_or_else(|e| panic!("{}", e.0));
+    let files = wqsim::scenario::collect(&[PathBuf::from("scenarios")]).unwrap_or_else(|e| panic!("{}", e.message));
     let opts = Options {
         kernel: None,
         guest: None,
@@ -23,7 +23,7 @@ fn check(mutant: Option<Mutant>) -> wqsim::qemu::host::Report {
         console_out: None,
         timeout_secs: 0,
     };
-    kernel_check(&files, &opts).unwrap_or_else(|e| panic!("{}", e.0))
+    kernel_check(&files, &opts).unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::path::Path;
 #[test]
 fn every_loom_run_matches_its_expectation() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let files = wqsim::cli::collect(&[root.join("scenarios")]).unwrap();
-    let (table, exit) = wqsim::cli::check(&files, false, |_, _, _| {});
+    let files = wqsim::scenario::collect(&[root.join("scenarios")]).unwrap();
+    let (table, exit) = wqsim::drive::check(&files, false, |_, _, _| {});
     assert_eq!(exit, wqsim::exit::Exit::Pass, "{table}");
     assert!(table.lines().filter(|l| l.contains(" loom ") && l.ends_with("  ok")).count() >= 20, "{table}");
 }

@@ -30,7 +30,7 @@ include!(concat!(env!("OUT_DIR"), "/snapshot_tests.rs"));
 #[test]
 fn every_scenario_has_a_snapshot_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let files = wqsim::cli::collect(&[root.join("scenarios")]).unwrap();
+    let files = wqsim::scenario::collect(&[root.join("scenarios")]).unwrap();
     let generated = include_str!(concat!(env!("OUT_DIR"), "/snapshot_tests.rs")).matches("#[test]").count();
     assert!(files.len() >= 40, "{} scenarios", files.len());
     assert_eq!(generated, files.len(), "rebuild to regenerate the snapshot tests");

@@ -29,14 +29,14 @@ pub fn run(a: Args) -> ExitCode {
     let Args { paths, no_time, shard, format, budget } = a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
-    let mut files = match wqsim::cli::collect(&paths) {
+    let mut files = match wqsim::scenario::collect(&paths) {
         Ok(f) => f,
-        Err(e) => return usage(e.0),
+        Err(e) => return fail(e),
     };
     if let Some(s) = shard {
-        files = wqsim::cli::shard(files, s.index, s.count);
+        files = wqsim::drive::shard(files, s.index, s.count);
     }
-    let (rows, reports, exit) = wqsim::cli::check_rows(&files, |done, total, name| {
+    let (rows, reports, exit) = wqsim::drive::check_rows(&files, |done, total, name| {
         run_progress(tty, name.to_string());
         if tty {
             eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
@@ -48,9 +48,9 @@ pub fn run(a: Args) -> ExitCode {
         eprint!("\r{:<100}\r", "");
     }
     if format == "json" {
-        out!("{}", wqsim::cli::render_json(&rows, exit, !no_time));
+        out!("{}", wqsim::render::render_json(&rows, exit, !no_time));
     } else {
-        out!("{}{reports}", wqsim::cli::render_table(&rows, !no_time));
+        out!("{}{reports}", wqsim::render::render_table(&rows, !no_time));
     }
     exit.into()
 }

@@ -12,12 +12,12 @@ pub struct Args {
 #[cfg(not(loom))]
 pub fn run(a: Args) -> ExitCode {
     let Args { file } = a;
-    match wqsim::cli::dump_file(&file) {
+    match wqsim::drive::dump_file(&file) {
         Ok(s) => {
             out!("{s}");
             ExitCode::SUCCESS
         }
-        Err(e) => usage(e.0),
+        Err(e) => fail(e),
     }
 }
 

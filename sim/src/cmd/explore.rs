@@ -96,14 +96,14 @@ pub fn run(a: Args) -> ExitCode {
             }
         }
     }
-    let files = match wqsim::cli::collect(&paths) {
+    let files = match wqsim::scenario::collect(&paths) {
         Ok(f) => f,
-        Err(e) => return usage(e.0),
+        Err(e) => return fail(e),
     };
     let loaded = files
         .iter()
         .map(|f| {
-            let sc = wqsim::cli::load(f).map(|mut sc| {
+            let sc = wqsim::scenario::load(f).map(|mut sc| {
                 let mut run = wqsim::explore::run_of(&sc, kind, budget, without.clone());
                 run.preemptions = run.preemptions.map(|p| p + extra_preemptions as usize);
                 sc.runs = vec![run];
@@ -113,15 +113,15 @@ pub fn run(a: Args) -> ExitCode {
         })
         .collect();
     let tty = tty();
-    let (rows, reports, exit) = wqsim::cli::check_loaded(loaded, |_, _, name| run_progress(tty, name.to_string()));
+    let (rows, reports, exit) = wqsim::drive::check_loaded(loaded, |_, _, name| run_progress(tty, name.to_string()));
     wqsim_model::explore::set_progress(None);
     if tty {
         eprint!("\r{:<100}\r", "");
     }
     if format == "json" {
-        out!("{}", wqsim::cli::render_json(&rows, exit, false));
+        out!("{}", wqsim::render::render_json(&rows, exit, false));
     } else {
-        out!("{}{reports}", wqsim::cli::render_table(&rows, false));
+        out!("{}{reports}", wqsim::render::render_table(&rows, false));
     }
     exit.into()
 }

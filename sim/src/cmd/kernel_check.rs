@@ -5,7 +5,6 @@
 //! builds the kernel and the guest, then runs this.
 
 use super::*;
-use wqsim::exit::Exit;
 
 /// Its arguments.
 #[derive(clap::Args)]
@@ -42,9 +41,9 @@ pub fn run(a: Args) -> ExitCode {
     let tty = tty();
     let Args { paths, kernel, guest, stress, mutant, console, console_out, timeout } = a;
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
-    let files = match wqsim::cli::collect(&paths) {
+    let files = match wqsim::scenario::collect(&paths) {
         Ok(f) => f,
-        Err(e) => return usage(e.0),
+        Err(e) => return fail(e),
     };
     let mutant = match mutant.as_deref().map(|m| (m, wqsim_model::kernel::Mutant::from_name(m))) {
         None => None,
@@ -66,22 +65,12 @@ pub fn run(a: Args) -> ExitCode {
     if tty && opts.console_in.is_none() {
         eprintln!("kernel-check: booting qemu (-smp 2, software emulation) ...");
     }
-    // A malformed scenario is the input's fault (2); anything else that
-    // stops the check is the machine's (4): no kernel, guest or qemu.
-    for f in &files {
-        if let Err(e) = wqsim::cli::load(f) {
-            return usage(e.0);
-        }
-    }
     match wqsim::qemu::host::kernel_check(&files, &opts) {
         Ok(r) => {
             out!("{}", r.render());
             if r.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
-        Err(e) => {
-            eprintln!("wqsim: {}", e.0);
-            Exit::Environment.into()
-        }
+        Err(e) => fail(e),
     }
 }
 

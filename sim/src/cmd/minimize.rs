@@ -15,7 +15,7 @@ pub struct Args {
 #[cfg(not(loom))]
 pub fn run(a: Args) -> ExitCode {
     let Args { file, output } = a;
-    match wqsim::cli::minimize(&file) {
+    match wqsim::drive::minimize(&file) {
         Ok((text, summary)) => {
             let dest = output.unwrap_or_else(|| file.with_extension("min.wq"));
             if let Err(e) = std::fs::write(&dest, text) {
@@ -24,7 +24,7 @@ pub fn run(a: Args) -> ExitCode {
             out!("{summary}\nwrote {}\n", dest.display());
             ExitCode::SUCCESS
         }
-        Err(e) => usage(e.0),
+        Err(e) => fail(e),
     }
 }
 

@@ -202,6 +202,13 @@ fn fuzz_target(name: &str) -> Result<wqsim::fuzz::Target, String> {
     })
 }
 
+/// A command's error: its message to stderr, its exit status (2 for
+/// malformed input, 4 for the environment).
+fn fail(e: wqsim::error::Error) -> ExitCode {
+    eprintln!("wqsim: {}", e.message);
+    e.exit.into()
+}
+
 /// A usage error: message to stderr, exit status 2.
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("wqsim: {msg}");

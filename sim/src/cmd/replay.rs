@@ -15,11 +15,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    match wqsim::cli::replay_token(&a.token, a.allow_divergence) {
+    match wqsim::drive::replay_token(&a.token, a.allow_divergence) {
         Ok((s, exit)) => {
             out!("{s}");
             exit.into()
         }
-        Err(e) => usage(e.0),
+        Err(e) => fail(e),
     }
 }

@@ -24,12 +24,12 @@ pub fn run(a: Args) -> ExitCode {
     let Args { file, driver, seed, budget } = a;
     budget.install();
     run_progress(tty, file.display().to_string());
-    match wqsim::cli::run_file(&file, driver.as_deref(), seed) {
+    match wqsim::drive::run_file(&file, driver.as_deref(), seed) {
         Ok((s, exit)) => {
             out!("{s}");
             exit.into()
         }
-        Err(e) => usage(e.0),
+        Err(e) => fail(e),
     }
 }
 

@@ -21,21 +21,22 @@ pub struct Args {
 pub fn run(a: Args) -> ExitCode {
     let Args { what, svg, json } = a;
     let (text, program, events) = if what.starts_with("wq1:") {
-        match wqsim::cli::replay_token(&what, true) {
+        match wqsim::drive::replay_token(&what, true) {
             Ok((s, _)) => {
                 let tok = wqsim::run::parse_token(&what).ok();
-                let p =
-                    tok.and_then(|t| wqsim::cli::load(std::path::Path::new(&t.path)).ok()).map(|sc| sc.program(None));
+                let p = tok
+                    .and_then(|t| wqsim::scenario::load(std::path::Path::new(&t.path)).ok())
+                    .map(|sc| sc.program(None));
                 let ev = wqsim_model::conc::last_trace().map(|t| t.events_by_thread()).unwrap_or_default();
                 (s, p, ev)
             }
-            Err(e) => return usage(e.0),
+            Err(e) => return fail(e),
         }
     } else {
         let path = std::path::PathBuf::from(&what);
-        match wqsim::cli::trace_file(&path) {
-            Ok((s, ev)) => (s, wqsim::cli::load(&path).ok().map(|sc| sc.program(None)), ev),
-            Err(e) => return usage(e.0),
+        match wqsim::drive::trace_file(&path) {
+            Ok((s, ev)) => (s, wqsim::scenario::load(&path).ok().map(|sc| sc.program(None)), ev),
+            Err(e) => return fail(e),
         }
     };
     out!("{text}");

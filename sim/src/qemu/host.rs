@@ -17,9 +17,10 @@ use wqsim_model::bugs::BugSet;
 use wqsim_model::kernel::{Config, Mutant, PAGE_SIZE_DEFAULT, Variant};
 
 use super::program::{GuestOutput, Limits, Program, SeqJob, StressJob, parse_output};
-use crate::cli::{Usage, load};
+use crate::error::Error;
 use crate::run::outcome_text;
 use crate::scenario::Scenario;
+use crate::scenario::load;
 
 /// How `kernel-check` runs.
 #[derive(Clone, Debug)]
@@ -229,30 +230,33 @@ pub fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
-fn need(p: &Option<PathBuf>, what: &str, env: &str) -> Result<PathBuf, Usage> {
+fn need(p: &Option<PathBuf>, what: &str, env: &str) -> Result<PathBuf, Error> {
     let p = p.clone().or_else(|| std::env::var_os(env).map(PathBuf::from)).ok_or_else(|| {
-        Usage(format!(
+        Error::environment(format!(
             "kernel-check: no {what}: pass --{} PATH or set {env} (ci/kernel/check builds both)",
             if what == "kernel image" { "kernel" } else { "guest" }
         ))
     })?;
     if !p.exists() {
-        return Err(Usage(format!("kernel-check: {what} {}: no such file (ci/kernel/check builds it)", p.display())));
+        return Err(Error::environment(format!(
+            "kernel-check: {what} {}: no such file (ci/kernel/check builds it)",
+            p.display()
+        )));
     }
     Ok(p)
 }
 
 /// Boot the kernel with the guest and the program; the console text.
-fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result<String, Usage> {
-    let init = std::fs::read(guest).map_err(|e| Usage(format!("{}: {e}", guest.display())))?;
+fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result<String, Error> {
+    let init = std::fs::read(guest).map_err(|e| Error::environment(format!("{}: {e}", guest.display())))?;
     let dir = std::env::temp_dir().join(format!("wqsim-kernel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Usage(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::environment(format!("{}: {e}", dir.display())))?;
     let initrd = dir.join("initrd.cpio");
     let console = dir.join("console.txt");
     std::fs::write(&initrd, cpio(&[("init", 0o755, &init), ("program", 0o644, program.as_bytes())]))
-        .map_err(|e| Usage(format!("{}: {e}", initrd.display())))?;
-    let out = std::fs::File::create(&console).map_err(|e| Usage(format!("{}: {e}", console.display())))?;
-    let err = out.try_clone().map_err(|e| Usage(e.to_string()))?;
+        .map_err(|e| Error::environment(format!("{}: {e}", initrd.display())))?;
+    let out = std::fs::File::create(&console).map_err(|e| Error::environment(format!("{}: {e}", console.display())))?;
+    let err = out.try_clone().map_err(|e| Error::environment(e.to_string()))?;
     let mut child = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg", "-kernel"])
         .arg(kernel)
@@ -263,7 +267,9 @@ fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result
         .stdout(out)
         .stderr(err)
         .spawn()
-        .map_err(|e| Usage(format!("cannot start qemu-system-x86_64: {e} (ci/kernel/build.sh installs it)")))?;
+        .map_err(|e| {
+            Error::environment(format!("cannot start qemu-system-x86_64: {e} (ci/kernel/build.sh installs it)"))
+        })?;
     let mut waited = 0u64;
     loop {
         match child.try_wait() {
@@ -277,10 +283,10 @@ fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 waited += 1;
             }
-            Err(e) => return Err(Usage(format!("waiting for qemu: {e}"))),
+            Err(e) => return Err(Error::environment(format!("waiting for qemu: {e}"))),
         }
     }
-    let text = std::fs::read(&console).map_err(|e| Usage(format!("{}: {e}", console.display())))?;
+    let text = std::fs::read(&console).map_err(|e| Error::environment(format!("{}: {e}", console.display())))?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
@@ -434,14 +440,14 @@ fn judge(planned: Vec<Planned>, prog: &Program, g: &GuestOutput) -> Report {
 }
 
 /// `wqsim kernel-check`: plan, boot (or read a saved console), compare.
-pub fn kernel_check(files: &[PathBuf], opts: &Options) -> Result<Report, Usage> {
+pub fn kernel_check(files: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let mut scenarios = Vec::new();
     for f in files {
         scenarios.push(load(f)?);
     }
     let (prog, planned) = plan(&scenarios, opts);
     let console = match &opts.console_in {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| Usage(format!("{}: {e}", p.display())))?,
+        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::environment(format!("{}: {e}", p.display())))?,
         None => {
             let kernel = need(&opts.kernel, "kernel image", "WQSIM_KERNEL")?;
             let guest = need(&opts.guest, "guest runner", "WQSIM_GUEST")?;
@@ -449,7 +455,7 @@ pub fn kernel_check(files: &[PathBuf], opts: &Options) -> Result<Report, Usage> 
         }
     };
     if let Some(p) = &opts.console_out {
-        std::fs::write(p, &console).map_err(|e| Usage(format!("{}: {e}", p.display())))?;
+        std::fs::write(p, &console).map_err(|e| Error::environment(format!("{}: {e}", p.display())))?;
     }
     let g = parse_output(&console);
     let mut report = judge(planned, &prog, &g);

@@ -41,11 +41,13 @@ use wqsim_model::uapi::{self, WatchNotificationTypeFilter};
 
 use crate::explore::{Base, Kind};
 
+mod files;
 mod lex;
 mod ops;
 mod parse;
 mod write;
 
+pub use files::{collect, load};
 use lex::*;
 use ops::*;
 pub use ops::{closest_name, parse_op_text, parse_run_text, positioned};

@@ -1,0 +1,148 @@
+//! Rendering the results of runs: the verdict table and its JSON form.
+
+use std::fmt::Write as _;
+
+use crate::drive::CheckRow;
+use crate::exit::Exit;
+use crate::run::RunResult;
+
+/// `check --format json`: one object per row (scenario, run line,
+/// driver, executions, result, expected, verdict, message, seconds when
+/// `times`, the replay command), and the exit status.
+pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
+    let mut items = Vec::new();
+    for r in rows {
+        let mut f: Vec<(String, String)> = vec![("scenario".into(), crate::timeline::json_str(&r.scenario))];
+        match &r.result {
+            Err(e) => {
+                f.push(("verdict".into(), crate::timeline::json_str("malformed")));
+                f.push(("message".into(), crate::timeline::json_str(e)));
+            }
+            Ok(x) => {
+                let verdict = match r.exit() {
+                    Exit::Pass if x.result.is_none() => "other build",
+                    Exit::Pass => "ok",
+                    Exit::Failed => "mismatch",
+                    Exit::Budget => "budget exceeded",
+                    Exit::Harness => "harness failure",
+                    Exit::Malformed => "malformed",
+                    Exit::Nondeterminism => "nondeterminism",
+                    Exit::Environment => "environment",
+                };
+                f.push(("line".into(), x.line.to_string()));
+                if let Some(text) = &x.adhoc {
+                    f.push(("run".into(), crate::timeline::json_str(text)));
+                }
+                f.push(("driver".into(), crate::timeline::json_str(x.driver.name())));
+                f.push(("executions".into(), x.executions.to_string()));
+                f.push(("result".into(), crate::timeline::json_str(&x.result_text())));
+                f.push(("expected".into(), crate::timeline::json_str(&x.expect.to_string())));
+                f.push(("verdict".into(), crate::timeline::json_str(verdict)));
+                let message = match (&x.result, &x.stop) {
+                    (_, Some(st)) => Some(st.describe()),
+                    (Some(Err(v)), _) => Some(v.to_string()),
+                    _ => x.mismatches.first().cloned(),
+                };
+                if let Some(m) = message {
+                    f.push(("message".into(), crate::timeline::json_str(&m)));
+                }
+                if times {
+                    f.push(("seconds".into(), format!("{:.3}", x.seconds)));
+                }
+                if !x.matches() {
+                    if let Some(t) = &r.token {
+                        f.push((
+                            "replay".into(),
+                            crate::timeline::json_str(&format!("cargo run --release -p wqsim -- replay {t}")),
+                        ));
+                    }
+                }
+            }
+        }
+        let body: Vec<String> = f.iter().map(|(k, v)| format!("{}:{v}", crate::timeline::json_str(k))).collect();
+        items.push(format!("    {{{}}}", body.join(",")));
+    }
+    format!("{{\n  \"exit\": {},\n  \"runs\": [\n{}\n  ]\n}}\n", exit.code(), items.join(",\n"))
+}
+
+/// The verdict table.
+pub fn render_table(rows: &[CheckRow], times: bool) -> String {
+    let w = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
+    let mut s = String::new();
+    let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<9} {:<8}", "scenario", "driver", "executions", "result", "expected");
+    if times {
+        s += "     time";
+    }
+    s += "  verdict\n";
+    for r in rows {
+        let x = match &r.result {
+            Ok(x) => x,
+            Err(_) => {
+                let _ = write!(s, "{:<w$}  {:<8} {:>10}  {:<9} {:<8}", r.scenario, "-", 0, "malformed", "-");
+                if times {
+                    let _ = write!(s, " {:>7.2}s", 0.0);
+                }
+                let _ = writeln!(s, "  MALFORMED");
+                continue;
+            }
+        };
+        let verdict = match (&x.stop, &x.result, x.matches()) {
+            (Some(crate::run::Stop::Harness(_)), ..) => "HARNESS FAILURE",
+            (Some(crate::run::Stop::Budget(_)), ..) => "BUDGET EXCEEDED",
+            (Some(crate::run::Stop::Malformed(_)), ..) => "MALFORMED",
+            (None, None, _) if wqsim_model::sync::BACKEND == "loom" => "main build",
+            (None, None, _) => "loom build",
+            (None, _, true) => "ok",
+            (None, _, false) => "MISMATCH",
+        };
+        let _ = write!(
+            s,
+            "{:<w$}  {:<8} {:>10}  {:<9} {:<8}",
+            r.scenario,
+            x.driver.name(),
+            x.executions,
+            x.result_text(),
+            x.expect.to_string()
+        );
+        if times {
+            let _ = write!(s, " {:>7.2}s", x.seconds);
+        }
+        let _ = writeln!(s, "  {verdict}");
+    }
+    let ran: Vec<&RunResult> = rows.iter().filter_map(|r| r.result.as_ref().ok()).collect();
+    let malformed = rows.len() - ran.len();
+    let skipped = ran.iter().filter(|r| r.result.is_none() && r.stop.is_none()).count();
+    let stopped = |w: &str| ran.iter().filter(|r| r.stop.as_ref().is_some_and(|s| s.word() == w)).count();
+    let (harness, budget, bad_schedule) = (stopped("harness"), stopped("budget"), stopped("malformed"));
+    let mismatched = ran.iter().filter(|r| r.stop.is_none() && !r.matches()).count();
+    let expected = ran.len() - skipped - harness - budget - bad_schedule - mismatched;
+    let mut extra = String::new();
+    for (n, what) in [(malformed + bad_schedule, "malformed"), (budget, "over budget"), (harness, "harness failures")] {
+        if n > 0 {
+            extra += &format!(", {n} {what}");
+        }
+    }
+    // Runs of the other build are said plainly: which, why, and the
+    // command that runs them (loom replaces the sync primitives at
+    // compile time, so one binary cannot hold both).
+    let _ = writeln!(
+        s,
+        "{} runs in {} scenarios: {} as expected, {} mismatched{extra}{}",
+        ran.len() - skipped,
+        rows.iter().map(|r| &r.scenario).collect::<std::collections::BTreeSet<_>>().len(),
+        expected,
+        mismatched,
+        if skipped == 0 {
+            String::new()
+        } else if wqsim_model::sync::BACKEND == "loom" {
+            format!(
+                "; the other {skipped} runs (seq, random, pct, dfs, schedule) are the main build's: cargo run --profile explore -p wqsim -- check"
+            )
+        } else {
+            format!(
+                "; the {skipped} loom runs are the loom build's (loom swaps the model's locks and atomics at compile time): RUSTFLAGS=\"--cfg loom\" CARGO_TARGET_DIR=target/loom cargo run --profile explore -p wqsim -- check"
+            )
+        }
+    );
+    s
+}
