@@ -331,22 +331,23 @@ pub fn render_markdown(rows: &[RowSpec], cells: &[Cell], fuzz: &[FuzzCell], comm
 
 /// `matrix --format json`: one object per cell.
 pub fn render_json(cells: &[Cell]) -> String {
-    use crate::timeline::json_str;
-    let items: Vec<String> = cells
+    use serde_json::json;
+    let cells: Vec<serde_json::Value> = cells
         .iter()
         .map(|c| {
-            format!(
-                "    {{\"key\":{},\"explorer\":{},\"verdict\":{},\"invariant\":{},\"executions\":{},\"seconds\":{:.3}}}",
-                json_str(&c.key),
-                json_str(c.kind.name()),
-                json_str(&c.verdict),
-                json_str(&c.inv),
-                c.executions,
-                c.seconds
-            )
+            json!({
+                "key": c.key,
+                "explorer": c.kind.name(),
+                "verdict": c.verdict,
+                "invariant": c.inv,
+                "executions": c.executions,
+                "seconds": (c.seconds * 1000.0).round() / 1000.0,
+            })
         })
         .collect();
-    format!("{{\n  \"cells\": [\n{}\n  ]\n}}\n", items.join(",\n"))
+    let mut out = serde_json::to_string_pretty(&json!({ "cells": cells })).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 /// Whether the merged cells meet the bar: every switch caught somewhere,

@@ -10,59 +10,61 @@ use crate::run::RunResult;
 /// driver, executions, result, expected, verdict, message, seconds when
 /// `times`, the replay command), and the exit status.
 pub fn render_json(rows: &[CheckRow], exit: Exit, times: bool) -> String {
-    let mut items = Vec::new();
-    for r in rows {
-        let mut f: Vec<(String, String)> = vec![("scenario".into(), crate::timeline::json_str(&r.scenario))];
-        match &r.result {
-            Err(e) => {
-                f.push(("verdict".into(), crate::timeline::json_str("malformed")));
-                f.push(("message".into(), crate::timeline::json_str(e)));
-            }
-            Ok(x) => {
-                let verdict = match r.exit() {
-                    Exit::Pass if x.result.is_none() => "other build",
-                    Exit::Pass => "ok",
-                    Exit::Failed => "mismatch",
-                    Exit::Budget => "budget exceeded",
-                    Exit::Harness => "harness failure",
-                    Exit::Malformed => "malformed",
-                    Exit::Nondeterminism => "nondeterminism",
-                    Exit::Environment => "environment",
-                };
-                f.push(("line".into(), x.line.to_string()));
-                if let Some(text) = &x.adhoc {
-                    f.push(("run".into(), crate::timeline::json_str(text)));
+    use serde_json::{Map, Value, json};
+    let runs: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut f = Map::new();
+            f.insert("scenario".into(), json!(r.scenario));
+            match &r.result {
+                Err(e) => {
+                    f.insert("verdict".into(), json!("malformed"));
+                    f.insert("message".into(), json!(e));
                 }
-                f.push(("driver".into(), crate::timeline::json_str(x.driver.name())));
-                f.push(("executions".into(), x.executions.to_string()));
-                f.push(("result".into(), crate::timeline::json_str(&x.result_text())));
-                f.push(("expected".into(), crate::timeline::json_str(&x.expect.to_string())));
-                f.push(("verdict".into(), crate::timeline::json_str(verdict)));
-                let message = match (&x.result, &x.stop) {
-                    (_, Some(st)) => Some(st.describe()),
-                    (Some(Err(v)), _) => Some(v.to_string()),
-                    _ => x.mismatches.first().cloned(),
-                };
-                if let Some(m) = message {
-                    f.push(("message".into(), crate::timeline::json_str(&m)));
-                }
-                if times {
-                    f.push(("seconds".into(), format!("{:.3}", x.seconds)));
-                }
-                if !x.matches() {
-                    if let Some(t) = &r.token {
-                        f.push((
-                            "replay".into(),
-                            crate::timeline::json_str(&format!("cargo run --release -p wqsim -- replay {t}")),
-                        ));
+                Ok(x) => {
+                    let verdict = match r.exit() {
+                        Exit::Pass if x.result.is_none() => "other build",
+                        Exit::Pass => "ok",
+                        Exit::Failed => "mismatch",
+                        Exit::Budget => "budget exceeded",
+                        Exit::Harness => "harness failure",
+                        Exit::Malformed => "malformed",
+                        Exit::Nondeterminism => "nondeterminism",
+                        Exit::Environment => "environment",
+                    };
+                    f.insert("line".into(), json!(x.line));
+                    if let Some(text) = &x.adhoc {
+                        f.insert("run".into(), json!(text));
+                    }
+                    f.insert("driver".into(), json!(x.driver.name()));
+                    f.insert("executions".into(), json!(x.executions));
+                    f.insert("result".into(), json!(x.result_text()));
+                    f.insert("expected".into(), json!(x.expect.to_string()));
+                    f.insert("verdict".into(), json!(verdict));
+                    let message = match (&x.result, &x.stop) {
+                        (_, Some(st)) => Some(st.describe()),
+                        (Some(Err(v)), _) => Some(v.to_string()),
+                        _ => x.mismatches.first().cloned(),
+                    };
+                    if let Some(m) = message {
+                        f.insert("message".into(), json!(m));
+                    }
+                    if times {
+                        f.insert("seconds".into(), json!((x.seconds * 1000.0).round() / 1000.0));
+                    }
+                    if !x.matches() {
+                        if let Some(t) = &r.token {
+                            f.insert("replay".into(), json!(format!("cargo run --release -p wqsim -- replay {t}")));
+                        }
                     }
                 }
             }
-        }
-        let body: Vec<String> = f.iter().map(|(k, v)| format!("{}:{v}", crate::timeline::json_str(k))).collect();
-        items.push(format!("    {{{}}}", body.join(",")));
-    }
-    format!("{{\n  \"exit\": {},\n  \"runs\": [\n{}\n  ]\n}}\n", exit.code(), items.join(",\n"))
+            Value::Object(f)
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&json!({ "exit": exit.code(), "runs": runs })).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 /// The verdict table.

@@ -111,23 +111,6 @@ pub fn render(program: &Program, events: &[(Tid, Event)]) -> String {
     s
 }
 
-/// A JSON string literal.
-pub(crate) fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out += "\\\"",
-            '\\' => out += "\\\\",
-            '\n' => out += "\\n",
-            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The timeline in Chrome's Trace Event Format (JSON), which Perfetto's
 /// UI (ui.perfetto.dev) and `chrome://tracing` open: one lane per thread
 /// (process 1, thread id as in the text timeline), each syscall a
@@ -137,14 +120,12 @@ pub(crate) fn json_str(s: &str) -> String {
 /// instant after the last step. Deterministic: the same run gives the
 /// same bytes.
 pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Option<&str>) -> String {
+    use serde_json::{Value, json};
     let names = lanes(program, events);
-    let mut out: Vec<String> = Vec::new();
-    out.push(r#"{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"wqsim model"}}"#.to_string());
+    let mut out: Vec<Value> = Vec::new();
+    out.push(json!({"name": "process_name", "ph": "M", "pid": 1, "tid": 1, "args": {"name": "wqsim model"}}));
     for (t, n) in &names {
-        out.push(format!(
-            r#"{{"name":"thread_name","ph":"M","pid":1,"tid":{t},"args":{{"name":{}}}}}"#,
-            json_str(&format!("t{t} {n}"))
-        ));
+        out.push(json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": format!("t{t} {n}")}}));
     }
     // Open syscalls per thread (entry step, text); open locks per (thread, lock): async id.
     let marked = used_after_free(events);
@@ -160,64 +141,48 @@ pub fn chrome_trace(program: &Program, events: &[(Tid, Event)], violation: Optio
             }
             Event::SyscallExit { ret, .. } => {
                 let (start, what) = open_call.remove(t).unwrap_or((ts, "syscall".into()));
-                out.push(format!(
-                    r#"{{"name":{},"cat":"syscall","ph":"X","ts":{start},"dur":{},"pid":1,"tid":{t},"args":{{"returned":{}}}}}"#,
-                    json_str(&what),
-                    ts - start,
-                    json_str(ret)
-                ));
+                out.push(json!({
+                    "name": what, "cat": "syscall", "ph": "X", "ts": start, "dur": ts - start,
+                    "pid": 1, "tid": t, "args": {"returned": ret}
+                }));
             }
             Event::Lock { name, acquire: true, func, .. } => {
                 let id = next_id;
                 next_id += 1;
                 open_lock.insert((*t, name), id);
-                out.push(format!(
-                    r#"{{"name":{},"cat":"lock","ph":"b","id":{id},"ts":{ts},"pid":1,"tid":{t},"args":{{"function":{}}}}}"#,
-                    json_str(name),
-                    json_str(func)
-                ));
+                out.push(json!({
+                    "name": name, "cat": "lock", "ph": "b", "id": id, "ts": ts,
+                    "pid": 1, "tid": t, "args": {"function": func}
+                }));
             }
             Event::Lock { name, acquire: false, .. } => {
                 if let Some(id) = open_lock.remove(&(*t, name)) {
-                    out.push(format!(
-                        r#"{{"name":{},"cat":"lock","ph":"e","id":{id},"ts":{ts},"pid":1,"tid":{t}}}"#,
-                        json_str(name)
-                    ));
+                    out.push(json!({"name": name, "cat": "lock", "ph": "e", "id": id, "ts": ts, "pid": 1, "tid": t}));
                 }
             }
             other => {
                 if let Some(text) = cell(other, marked) {
-                    out.push(format!(
-                        r#"{{"name":{},"cat":"queue","ph":"i","s":"t","ts":{ts},"pid":1,"tid":{t}}}"#,
-                        json_str(&text)
-                    ));
+                    out.push(json!({"name": text, "cat": "queue", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t}));
                 }
             }
         }
     }
     // Whatever was still open when the run ended (a violation mid-call).
     for (t, (start, what)) in open_call {
-        out.push(format!(
-            r#"{{"name":{},"cat":"syscall","ph":"X","ts":{start},"dur":{},"pid":1,"tid":{t},"args":{{"returned":"(did not return)"}}}}"#,
-            json_str(&what),
-            ts + 1 - start
-        ));
+        out.push(json!({
+            "name": what, "cat": "syscall", "ph": "X", "ts": start, "dur": ts + 1 - start,
+            "pid": 1, "tid": t, "args": {"returned": "(did not return)"}
+        }));
     }
     for ((t, name), id) in open_lock {
-        out.push(format!(
-            r#"{{"name":{},"cat":"lock","ph":"e","id":{id},"ts":{},"pid":1,"tid":{t}}}"#,
-            json_str(name),
-            ts + 1
-        ));
+        out.push(json!({"name": name, "cat": "lock", "ph": "e", "id": id, "ts": ts + 1, "pid": 1, "tid": t}));
     }
     if let Some(v) = violation {
-        out.push(format!(
-            r#"{{"name":{},"cat":"violation","ph":"i","s":"g","ts":{},"pid":1,"tid":1}}"#,
-            json_str(v),
-            ts + 1
-        ));
+        out.push(json!({"name": v, "cat": "violation", "ph": "i", "s": "g", "ts": ts + 1, "pid": 1, "tid": 1}));
     }
-    format!("{{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{}\n]}}\n", out.join(",\n"))
+    // One event a line, so two traces diff line by line.
+    let lines: Vec<String> = out.iter().map(Value::to_string).collect();
+    format!("{{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{}\n]}}\n", lines.join(",\n"))
 }
 
 /// XML text: `&`, `<`, `>` and `"` escaped.

@@ -69,7 +69,8 @@ fn check_trace(json: &str) -> Result<Vec<Value>, String> {
 fn the_export_of_a_w13_failure_is_a_valid_chrome_trace() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let file = root.join("scenarios/teardown/explicit-schedule-w13.wq");
-    let out = std::env::temp_dir().join(format!("wqsim-trace-{}.json", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w13.json");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_wqsim"))
         .args(["trace", &file.display().to_string(), "--json", &out.display().to_string()])
         .output()

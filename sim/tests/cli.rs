@@ -74,9 +74,8 @@ fn check_run_trace_dump_on_a_scenario() {
 
 #[test]
 fn minimize_writes_a_smaller_scenario() {
-    let dir = std::env::temp_dir().join(format!("wqsim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("w4.min.wq");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w4.min.wq");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let (status, text, err) =
         wqsim(&["minimize", &format!("{root}/scenarios/catalog/w4-bitmap-size.wq"), "-o", &out.display().to_string()]);

@@ -112,18 +112,17 @@ fn every_hostile_file_ends_as_expected() {
     assert!(failures.is_empty(), "{} of {} cases:\n\n{}", failures.len(), expects.len(), failures.join("\n\n"));
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wqsim-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the test ends.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("wqsim-hostile-{name}-")).tempdir().unwrap()
 }
 
 /// A file of 20 MB is refused at once with its size, not run until the
 /// machine gives up (it used to end with status 101 and no output).
 #[test]
 fn a_huge_file_is_refused_with_its_size() {
-    let d = temp_dir("huge");
+    let dir = temp_dir("huge");
+    let d = dir.path();
     let f = d.join("huge.wq");
     let line = "    write p0.w \"x\"\n";
     let mut text = String::from("setup:\n    pipe2 p0 O_NONBLOCK\n");
@@ -142,7 +141,8 @@ fn a_huge_file_is_refused_with_its_size() {
 /// good ones and lists the bad one in the table (it used to print nothing).
 #[test]
 fn check_goes_on_past_a_malformed_file() {
-    let d = temp_dir("dir");
+    let dir = temp_dir("dir");
+    let d = dir.path();
     let good = "setup:\n    pipe2 p0 O_NONBLOCK\n\nrun seq expect holds\n";
     std::fs::write(d.join("a-good.wq"), good).unwrap();
     std::fs::write(d.join("b-bad.wq"), "config page_size=0\n".to_string() + good).unwrap();
@@ -183,8 +183,9 @@ fn w13(dir: &Path) -> PathBuf {
 /// same; without a schedule field, it is malformed.
 #[test]
 fn a_token_that_does_not_replay_exactly_fails() {
-    let d = temp_dir("tokens");
-    let tok = token_of(&w13(&d));
+    let dir = temp_dir("tokens");
+    let d = dir.path();
+    let tok = token_of(&w13(d));
     let (status, out) = run(&["replay".into(), tok.clone()]);
     assert_eq!(status, 1, "the whole token reproduces: {out}");
     assert!(!out.contains("note:"), "{out}");
@@ -214,9 +215,10 @@ fn a_token_that_does_not_replay_exactly_fails() {
 /// printed tokens that `replay` refused).
 #[test]
 fn tokens_survive_any_path() {
-    let d = temp_dir("paths").join("a:b c%d");
+    let dir = temp_dir("paths");
+    let d = dir.path().join("a:b c%d");
     std::fs::create_dir_all(&d).unwrap();
-    let tok = token_of(&w13(&d));
+    let tok = token_of(&w13(d));
     assert!(tok.contains("a%3Ab%20c%25d"), "{tok}");
     let (status, out) = run(&["replay".into(), tok]);
     assert_eq!(status, 1, "{out}");

@@ -6,12 +6,13 @@
 
 use std::path::PathBuf;
 
-fn temp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wqsim-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+/// `text` written to a file called `name` in a fresh directory (removed
+/// when the returned guard goes).
+fn temp(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
     std::fs::write(&p, text).unwrap();
-    p
+    (dir, p)
 }
 
 fn catalog(name: &str) -> String {
@@ -22,7 +23,7 @@ fn catalog(name: &str) -> String {
 fn a_token_reproduces_the_report_byte_for_byte() {
     // W12's scenario, expecting the wrong thing so that check reports it.
     let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
-    let path = temp("w12-mismatch.wq", &text);
+    let (_path_dir, path) = temp("w12-mismatch.wq", &text);
     let (out, exit) = wqsim::drive::check(std::slice::from_ref(&path), false, |_, _, _| {});
     assert_eq!(exit, wqsim::exit::Exit::Failed);
     let report = &out[out.find("\n\n").expect("a report after the table") + 2..];
@@ -42,7 +43,7 @@ fn a_token_reproduces_the_report_byte_for_byte() {
 #[test]
 fn a_token_for_a_changed_file_says_so() {
     let text = catalog("w12-resize-nolock.wq").replace("run pct expect H1", "run pct expect holds");
-    let path = temp("w12-changed.wq", &text);
+    let (_path_dir, path) = temp("w12-changed.wq", &text);
     let (out, _) = wqsim::drive::check(std::slice::from_ref(&path), false, |_, _, _| {});
     let token = out
         .lines()
@@ -73,11 +74,11 @@ fn minimize_undoes_padding_of_a_sequential_scenario() {
         "setup:\n    pipe2 p3 O_NONBLOCK\n    write p3.w \"noise\"\n    add_key k7 \"user\" \"other\" \"x\" @s\n",
     );
     assert!(ops(&padded) > ops(&original));
-    let path = temp("w4-padded.wq", &padded);
+    let (_path_dir, path) = temp("w4-padded.wq", &padded);
     let (min, summary) = wqsim::drive::minimize(&path).unwrap();
     assert!(ops(&min) <= ops(&original), "{summary}\n{min}");
     // It still fails the same way, and still holds with the switch off.
-    let out = temp("w4-min.wq", &min);
+    let (_out_dir, out) = temp("w4-min.wq", &min);
     let (table, exit) = wqsim::drive::check(&[out], false, |_, _, _| {});
     assert_eq!(exit, wqsim::exit::Exit::Pass, "{table}");
 }
@@ -90,7 +91,7 @@ fn minimize_undoes_padding_of_a_race_scenario() {
         "thread bystander:\n    pipe2 p2 O_NONBLOCK\n    write p2.w \"x\"\n    read p2.r 1\n\nthread poster:\n    poll p0.r\n",
     );
     assert!(ops(&padded) > ops(&original));
-    let path = temp("w12-padded.wq", &padded);
+    let (_path_dir, path) = temp("w12-padded.wq", &padded);
     let (min, summary) = wqsim::drive::minimize(&path).unwrap();
     assert!(ops(&min) <= ops(&original), "{summary}\n{min}");
     assert!(!min.contains("bystander"), "{min}");
@@ -98,7 +99,7 @@ fn minimize_undoes_padding_of_a_race_scenario() {
 
 #[test]
 fn minimize_needs_a_failing_run() {
-    let path = temp("holds.wq", "setup:\n    pipe2 p0 0\nrun seq expect holds\n");
+    let (_path_dir, path) = temp("holds.wq", "setup:\n    pipe2 p0 0\nrun seq expect holds\n");
     let e = wqsim::drive::minimize(&path).unwrap_err();
     assert!(e.message.ends_with("no run line expects a violation; nothing to minimise"), "{}", e.message);
 }

@@ -51,9 +51,8 @@ fn a_w13_failure_report() {
 /// the violation as the last row. Snapshotted like the text.
 #[test]
 fn a_w13_timeline_picture() {
-    let dir = std::env::temp_dir().join(format!("wqsim-svg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let svg_path = dir.join("w13.svg");
+    let dir = tempfile::tempdir().unwrap();
+    let svg_path = dir.path().join("w13.svg");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_wqsim"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["trace", "tests/reports/w13.wq", "--svg", &svg_path.display().to_string()])
@@ -61,7 +60,6 @@ fn a_w13_timeline_picture() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let svg = std::fs::read_to_string(&svg_path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
     assert!(svg.trim_end().ends_with("</svg>"));
     // Three lanes: the setup/driver, the poster, the closer.

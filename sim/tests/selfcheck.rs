@@ -25,7 +25,8 @@ fn selfcheck_passes_and_renders() {
 /// run does not give what it expects: the verdict can fail.
 #[test]
 fn a_broken_scenario_fails_its_row() {
-    let dir = std::env::temp_dir().join(format!("wqsim-selfcheck-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
     std::fs::create_dir_all(dir.join("catalog")).unwrap();
     let root = wqsim::catalog::root();
     let info = Bug::W5.info();
@@ -48,5 +49,4 @@ fn a_broken_scenario_fails_its_row() {
         "{:?}",
         row.problems
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -25,7 +25,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let tty = tty();
     let Args { paths, no_time, shard, format, budget } = a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
@@ -36,17 +35,14 @@ pub fn run(a: Args) -> ExitCode {
     if let Some(s) = shard {
         files = wqsim::drive::shard(files, s.index, s.count);
     }
+    let pb = bar("check", 0, false);
     let (rows, reports, exit) = wqsim::drive::check_rows(&files, |done, total, name| {
-        run_progress(tty, name.to_string());
-        if tty {
-            eprint!("\rcheck [{:<30}] {done}/{total} {:<50}", "#".repeat(done * 30 / total.max(1)), name);
-            let _ = std::io::stderr().flush();
-        }
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+        run_progress(&pb, name.to_string());
     });
     wqsim_model::explore::set_progress(None);
-    if tty {
-        eprint!("\r{:<100}\r", "");
-    }
+    pb.finish_and_clear();
     if format == "json" {
         out!("{}", wqsim::render::render_json(&rows, exit, !no_time));
     } else {

@@ -112,12 +112,14 @@ pub fn run(a: Args) -> ExitCode {
             (f.display().to_string(), sc)
         })
         .collect();
-    let tty = tty();
-    let (rows, reports, exit) = wqsim::drive::check_loaded(loaded, |_, _, name| run_progress(tty, name.to_string()));
+    let pb = bar("explore", 0, false);
+    let (rows, reports, exit) = wqsim::drive::check_loaded(loaded, |done, total, name| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+        run_progress(&pb, name.to_string());
+    });
     wqsim_model::explore::set_progress(None);
-    if tty {
-        eprint!("\r{:<100}\r", "");
-    }
+    pb.finish_and_clear();
     if format == "json" {
         out!("{}", wqsim::render::render_json(&rows, exit, false));
     } else {

@@ -25,7 +25,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let tty = tty();
     let Args { explorers, iterations, merge, command, format } = a;
     let rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
         Ok(r) => r,
@@ -82,15 +81,12 @@ pub fn run(a: Args) -> ExitCode {
     let mut failed = false;
     let mut all = Vec::new();
     for k in kinds {
-        let r = wqsim::matrix::measure(&rows, k, budget, |done, total, c| {
-            if tty {
-                eprint!("\rmatrix {k:<6} [{:<20}] {done}/{total} {:<24}", "#".repeat(done * 20 / total), c.key);
-                let _ = std::io::stderr().flush();
-            }
+        let pb = bar(&format!("matrix {k:<6}"), rows.len(), false);
+        let r = wqsim::matrix::measure(&rows, k, budget, |done, _, c| {
+            pb.set_position(done as u64);
+            pb.set_message(c.key.clone());
         });
-        if tty {
-            eprintln!();
-        }
+        pb.finish_and_clear();
         match r {
             Ok(cells) => {
                 for c in cells {

@@ -235,16 +235,34 @@ fn tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Long runs say how far they are: on a terminal a line that updates in
-/// place, elsewhere (CI logs) a line a minute.
-fn run_progress(tty: bool, what: String) {
+/// A progress bar on standard error for `total` steps of `what`: drawn in
+/// place on a terminal, hidden elsewhere (CI logs get [`run_progress`]'s
+/// line a minute instead) and when `quiet`. Standard output, the result,
+/// never carries it.
+fn bar(what: &str, total: usize, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !tty() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}") {
+        pb.set_style(style.progress_chars("#>-"));
+    }
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// Long runs say how far they are: the executions of the run `what` on
+/// `bar`'s line on a terminal, elsewhere (CI logs) a line a minute.
+fn run_progress(bar: &indicatif::ProgressBar, what: String) {
     let start = std::time::Instant::now();
     let mut last = 0u64;
+    let bar = bar.clone();
+    let tty = !bar.is_hidden();
+    bar.set_message(what.clone());
     wqsim_model::explore::set_progress(Some(Box::new(move |n| {
         let secs = start.elapsed().as_secs();
         if tty {
-            eprint!("\r  {what}: {n} executions, {secs} s {:<10}", "");
-            let _ = std::io::stderr().flush();
+            bar.set_message(format!("{what}: {n} executions"));
         } else if secs >= last + 60 {
             last = secs;
             eprintln!("  {what}: {n} executions after {secs} s");

@@ -20,11 +20,14 @@ pub struct Args {
 
 #[cfg(not(loom))]
 pub fn run(a: Args) -> ExitCode {
-    let tty = tty();
     let Args { file, driver, seed, budget } = a;
     budget.install();
-    run_progress(tty, file.display().to_string());
-    match wqsim::drive::run_file(&file, driver.as_deref(), seed) {
+    let pb = bar("run", 1, false);
+    run_progress(&pb, file.display().to_string());
+    let r = wqsim::drive::run_file(&file, driver.as_deref(), seed);
+    wqsim_model::explore::set_progress(None);
+    pb.finish_and_clear();
+    match r {
         Ok((s, exit)) => {
             out!("{s}");
             exit.into()

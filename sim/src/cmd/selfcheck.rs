@@ -13,16 +13,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let quiet = a.quiet || !tty();
-    let rows = wqsim::selfcheck(&wqsim::catalog::root(), |done, total| {
-        if !quiet {
-            eprint!("\rselfcheck [{:<20}] {done}/{total}", "#".repeat(done * 20 / total));
-            let _ = std::io::stderr().flush();
-        }
-    });
-    if !quiet {
-        eprintln!();
-    }
+    let pb = bar("selfcheck", wqsim_model::bugs::CATALOG.len(), a.quiet);
+    let rows = wqsim::selfcheck(&wqsim::catalog::root(), |done, _| pb.set_position(done as u64));
+    pb.finish_and_clear();
     out!("{}", wqsim::render(&rows));
     if rows.iter().all(|r| r.pass) { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
