@@ -218,7 +218,7 @@ fn tokens_survive_any_path() {
     let dir = temp_dir("paths");
     let d = dir.path().join("a:b c%d");
     std::fs::create_dir_all(&d).unwrap();
-    let tok = token_of(&w13(d));
+    let tok = token_of(&w13(&d));
     assert!(tok.contains("a%3Ab%20c%25d"), "{tok}");
     let (status, out) = run(&["replay".into(), tok]);
     assert_eq!(status, 1, "{out}");
