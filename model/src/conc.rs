@@ -25,8 +25,9 @@
 //! blocking under every driver.
 
 use crate::api::{Op, Outcome};
+use crate::invariant::{Inv, Violation, fail};
 use crate::kernel::{Config, Kernel};
-use crate::oracle::{Inv, Oracle, Violation, fail};
+use crate::oracle::Oracle;
 use crate::pipe;
 use crate::seq::Handles;
 use crate::sync::{ActorState, ActorStates, Arc, thread};
@@ -115,7 +116,7 @@ pub fn actor_tid(i: usize) -> Tid {
 
 /// Run `p` once. Must be called inside a loom model or a shuttle test
 /// under those backends. Violations panic (so the explorer records the
-/// schedule); use [`crate::oracle::catch_violation`] around an explorer to
+/// schedule); use [`crate::catch::catch_violation`] around an explorer to
 /// get them back.
 pub fn run(p: &Program) -> RunOutcome {
     crate::trace::reset_fns();

@@ -25,11 +25,13 @@ pub mod sync;
 
 pub mod api;
 pub mod bugs;
+pub mod catch;
 pub mod conc;
 pub mod errno;
 pub use sync::explore;
 pub mod file;
 pub mod heap;
+pub mod invariant;
 pub mod kernel;
 pub mod keys;
 pub mod lsm;
@@ -47,5 +49,5 @@ pub mod uapi;
 pub mod watch_queue;
 
 pub use errno::Errno;
+pub use invariant::{Inv, Violation};
 pub use kernel::{Config, Kernel};
-pub use oracle::{Inv, Violation};

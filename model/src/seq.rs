@@ -5,10 +5,12 @@
 //! those the oracle finds afterwards both end the run as a [`Violation`].
 
 use crate::api::*;
+use crate::catch::catch_violation;
 use crate::errno::Errno;
+use crate::invariant::Violation;
 use crate::kernel::{Config, Cx, Kernel};
 use crate::keys::keyctl;
-use crate::oracle::{Oracle, Violation, catch_violation};
+use crate::oracle::Oracle;
 use crate::pipe::PipeIoctl;
 use crate::syscalls::{self, Ioctl};
 use crate::trace::Event;
@@ -353,7 +355,7 @@ pub fn run_threads(
 
 fn hang(who: &str, op: &Op) -> Violation {
     Violation {
-        inv: crate::oracle::Inv::V1,
+        inv: crate::invariant::Inv::V1,
         message: format!(
             "hang: {who} sleeps in `{op}` with nothing left to wake it (a thread that may sleep for good is marked `(blocking)`)"
         ),

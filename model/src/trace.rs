@@ -136,8 +136,8 @@ impl Trace {
     /// or a path `name -> ... -> held` already seen, is a violation.
     fn lockdep(&self, held: &[(&'static str, LockKind)], name: &'static str, func: &'static str) {
         if held.iter().any(|(h, _)| *h == name) {
-            crate::oracle::fail(
-                crate::oracle::Inv::K1,
+            crate::invariant::fail(
+                crate::invariant::Inv::K1,
                 format!("possible recursive locking detected: {name} acquired in {func} while already holding {name}"),
             );
         }
@@ -148,8 +148,8 @@ impl Trace {
             }
             if let Some(path) = find_path(&graph, name, h) {
                 drop(graph);
-                crate::oracle::fail(
-                    crate::oracle::Inv::K1,
+                crate::invariant::fail(
+                    crate::invariant::Inv::K1,
                     format!(
                         "possible circular locking dependency: {func} takes {name} while holding {h}, but {} was seen before",
                         path.join(" -> ")
@@ -348,8 +348,8 @@ pub fn lock_acquiring(name: &'static str, kind: LockKind) {
     publish_lock(tid, Some(name));
     if kind == LockKind::Sleeping {
         if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
-            crate::oracle::fail(
-                crate::oracle::Inv::B2,
+            crate::invariant::fail(
+                crate::invariant::Inv::B2,
                 format!("sleeping function called from invalid context: {func} takes {name} while holding {spin}"),
             );
         }
@@ -366,8 +366,8 @@ pub fn sleeping(what: &'static str) {
         (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"))
     });
     if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
-        crate::oracle::fail(
-            crate::oracle::Inv::B2,
+        crate::invariant::fail(
+            crate::invariant::Inv::B2,
             format!("sleeping function called from invalid context: {func} sleeps ({what}) while holding {spin}"),
         );
     }

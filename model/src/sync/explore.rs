@@ -8,7 +8,7 @@
 use crate::conc;
 #[allow(unused_imports)]
 use crate::conc::Program;
-use crate::oracle::Violation;
+use crate::invariant::Violation;
 
 /// The result of an exploration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +187,7 @@ pub fn catch_report(f: impl FnOnce()) -> Result<(), Violation> {
 /// As [`catch_report`], and a budget stop becomes its message: the run
 /// found nothing before the budget ended it.
 pub fn catch_report_budget(f: impl FnOnce()) -> (Result<(), Violation>, Option<String>) {
-    match crate::oracle::catch_panic(f) {
+    match crate::catch::catch_panic(f) {
         Ok(()) => (Ok(()), None),
         Err(msg) => {
             if let Some(b) = budget_of(&msg) {
@@ -196,7 +196,7 @@ pub fn catch_report_budget(f: impl FnOnce()) -> (Result<(), Violation>, Option<S
             match conc::classify(&msg) {
                 Some(v) => (Err(v), None),
                 None => {
-                    let at = crate::oracle::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
+                    let at = crate::catch::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
                     std::panic::panic_any(format!("explorer failed outside the model's checks: {msg}{at}"))
                 }
             }
@@ -728,7 +728,7 @@ mod shuttle_explorer {
     /// that matters, and it runs under the random scheduler instead.
     pub fn shuttle_pct(p: &Program, seed: u64, iterations: usize, depth: usize) -> Exploration {
         let pc = p.clone();
-        let r = crate::oracle::catch_panic(move || {
+        let r = crate::catch::catch_panic(move || {
             let e = run_with(&pc, PctScheduler::new_from_seed(seed, depth, iterations));
             LAST_PCT.with(|l| *l.borrow_mut() = Some(e));
         });
