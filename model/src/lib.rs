@@ -28,7 +28,7 @@ pub mod bugs;
 pub mod catch;
 pub mod conc;
 pub mod errno;
-pub use sync::explore;
+pub mod explore;
 pub mod file;
 pub mod heap;
 pub mod invariant;

@@ -46,8 +46,16 @@ use shuttle_backend as backend;
 pub use backend::atomic;
 pub use backend::{BACKEND, blocking, cpu_relax};
 
+/// Run the shuttle backend as one sequential execution while `on`: a
+/// false wait condition ends at once, as in the std backend, and plain
+/// accesses take no scheduling step. The explorers set it around a
+/// sequential run; returns the previous setting.
+#[cfg(all(feature = "shuttle", not(loom)))]
+pub fn set_sequential(on: bool) -> bool {
+    shuttle_backend::SEQ.swap(on, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub mod context;
-pub mod explore;
 
 /// Threads of the backend (model threads under loom and shuttle).
 pub mod thread {

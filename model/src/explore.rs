@@ -1,7 +1,8 @@
-//! Explorers over a concurrent [`Program`] (with the backends, since it
-//! names loom and shuttle): loom (every interleaving
+//! Explorers over a concurrent [`Program`]: loom (every interleaving
 //! within a preemption bound, C11 orderings) and shuttle (random, PCT and
-//! DFS schedulers). Each returns how many executions ran and the first
+//! DFS schedulers). They sit above the runner, outside the sync facade:
+//! they drive loom and shuttle themselves, and reach into the facade only
+//! through what it exports (`sync::set_sequential`). Each returns how many executions ran and the first
 //! violation, with what replays it: a shuttle schedule token, or for loom
 //! the program and its bounds (loom's exploration order is deterministic).
 
@@ -524,12 +525,11 @@ mod shuttle_explorer {
     /// and a wait whose condition is false ends at once (`-ERESTARTSYS`).
     /// A violation panics out of it, as in the std backend.
     pub fn shuttle_seq<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-        use std::sync::atomic::Ordering as O;
         let out: Arc<Mutex<Option<R>>> = Arc::new(Mutex::new(None));
         let f = Arc::new(Mutex::new(Some(f)));
         let o = out.clone();
         let runner = shuttle::Runner::new(NewestFirst { started: false }, config());
-        let was = super::super::shuttle_backend::SEQ.swap(true, O::Relaxed);
+        let was = crate::sync::set_sequential(true);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             runner.run(move || {
                 let f = f.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -538,7 +538,7 @@ mod shuttle_explorer {
                 }
             })
         }));
-        super::super::shuttle_backend::SEQ.store(was, O::Relaxed);
+        crate::sync::set_sequential(was);
         if let Err(p) = r {
             std::panic::resume_unwind(p);
         }
