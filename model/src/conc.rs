@@ -80,24 +80,8 @@ std::thread_local! {
     static DETAIL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-std::thread_local! {
-    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Make every machine booted on this thread panic with a message that is
-/// no check of the model: a deliberate harness bug, so the harness's own
-/// failure path (`harness failure`, exit status 5) can be seen working
-/// (`wqsim check --inject-harness-panic`).
-pub fn set_inject_panic(on: bool) {
-    INJECT_PANIC.with(|i| i.set(on));
-}
-
-/// Panic if [`set_inject_panic`] asked for it.
-pub fn injected_panic() {
-    if INJECT_PANIC.with(|i| i.get()) {
-        panic!("injected harness panic (--inject-harness-panic): the harness must report this, not die");
-    }
-}
+// The harness's deliberate panic is armed here and fires in `Kernel::boot`.
+pub use crate::kernel::{injected_panic, set_inject_panic};
 
 /// The trace of the latest run started on this thread.
 pub fn last_trace() -> Option<Arc<crate::trace::Trace>> {
