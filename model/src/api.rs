@@ -1,6 +1,6 @@
 //! The operations userspace performs, with symbolic handles, and what it
-//! observes. The model ([`crate::seq::SeqRun`]), the reference
-//! ([`crate::spec::Spec`]) and the real-kernel runner all execute the same
+//! observes. The model's sequential runner (`seq`), the reference (`spec`)
+//! and the real-kernel runner all execute the same
 //! [`Op`]s and report [`Outcome`]s in one canonical form, so they can be
 //! compared directly: pipes are numbered slots, keys are named, and key
 //! serials inside records are replaced by those names.
@@ -280,7 +280,7 @@ impl fmt::Display for Outcome {
 
 /// What userspace calls the descriptors and keys it made: pipe slot ->
 /// ([read fd, write fd], notification pipe?), key slot -> serial. The
-/// model's runs ([`crate::seq::Handles`]) and the guest that runs
+/// model's runs (the sequential runner's `Handles`) and the guest that runs
 /// scenarios on a real kernel resolve operands with it.
 #[derive(Clone, Debug, Default)]
 pub struct Names {

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::oracle::Inv;
+use crate::invariant::Inv;
 
 macro_rules! catalog {
     ($($id:ident, $slug:expr, $title:expr, $hash:expr, $ver:expr, $cve:expr, $site:expr, $inv:ident,

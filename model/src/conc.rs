@@ -25,8 +25,9 @@
 //! blocking under every driver.
 
 use crate::api::{Op, Outcome};
+use crate::invariant::{Inv, Violation, fail};
 use crate::kernel::{Config, Kernel};
-use crate::oracle::{Inv, Oracle, Violation, fail};
+use crate::oracle::Oracle;
 use crate::pipe;
 use crate::seq::Handles;
 use crate::sync::{ActorState, ActorStates, Arc, thread};
@@ -79,24 +80,8 @@ std::thread_local! {
     static DETAIL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-std::thread_local! {
-    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Make every machine booted on this thread panic with a message that is
-/// no check of the model: a deliberate harness bug, so the harness's own
-/// failure path (`harness failure`, exit status 5) can be seen working
-/// (`wqsim check --inject-harness-panic`).
-pub fn set_inject_panic(on: bool) {
-    INJECT_PANIC.with(|i| i.set(on));
-}
-
-/// Panic if [`set_inject_panic`] asked for it.
-pub fn injected_panic() {
-    if INJECT_PANIC.with(|i| i.get()) {
-        panic!("injected harness panic (--inject-harness-panic): the harness must report this, not die");
-    }
-}
+// The harness's deliberate panic is armed here and fires in `Kernel::boot`.
+pub use crate::kernel::{injected_panic, set_inject_panic};
 
 /// The trace of the latest run started on this thread.
 pub fn last_trace() -> Option<Arc<crate::trace::Trace>> {
@@ -115,7 +100,7 @@ pub fn actor_tid(i: usize) -> Tid {
 
 /// Run `p` once. Must be called inside a loom model or a shuttle test
 /// under those backends. Violations panic (so the explorer records the
-/// schedule); use [`crate::oracle::catch_violation`] around an explorer to
+/// schedule); use [`crate::catch::catch_violation`] around an explorer to
 /// get them back.
 pub fn run(p: &Program) -> RunOutcome {
     crate::trace::reset_fns();

@@ -20,7 +20,7 @@
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::oracle::{Inv, fail};
+use crate::invariant::{Inv, fail};
 use crate::sync::atomic::{AtomicU64 as FAtomicU64, Ordering as FOrdering};
 use crate::sync::instr::{self, Arc, AtomicU32, Ordering};
 use crate::trace;
@@ -534,7 +534,7 @@ impl KBitmap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oracle::catch_violation;
+    use crate::catch::catch_violation;
 
     /// Touching a freed object reports H1 naming the object.
     #[test]

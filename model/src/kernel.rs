@@ -201,6 +201,25 @@ impl<'k> Cx<'k> {
     }
 }
 
+std::thread_local! {
+    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Make every machine booted on this thread panic with a message that is
+/// no check of the model: a deliberate harness bug, so the harness's own
+/// failure path (`harness failure`, exit status 5) can be seen working
+/// (`wqsim check --inject-harness-panic`).
+pub fn set_inject_panic(on: bool) {
+    INJECT_PANIC.with(|i| i.set(on));
+}
+
+/// Panic if [`set_inject_panic`] asked for it.
+pub fn injected_panic() {
+    if INJECT_PANIC.with(|i| i.get()) {
+        panic!("injected harness panic (--inject-harness-panic): the harness must report this, not die");
+    }
+}
+
 /// One run's machine.
 #[derive(Debug)]
 pub struct Kernel {
@@ -229,7 +248,7 @@ pub struct Kernel {
 impl Kernel {
     /// Boot a machine: one user, one task (tid 1) and its session keyring.
     pub fn boot(config: Config) -> Kernel {
-        crate::conc::injected_panic();
+        injected_panic();
         let k = Kernel {
             config,
             heap: Heap::default(),

@@ -15,21 +15,36 @@
 //! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
 //! | mm | [`mm`] | pages and their references |
 //!
-//! Checker machinery: [`sync`] (the one facade over std, loom and
-//! shuttle), [`heap`] (KASAN/kmemleak-style lifetimes), [`rcu`], [`trace`],
-//! [`bugs`] (the catalog), [`spec`] (the sequential reference), [`oracle`]
-//! (invariants), [`probe`] (protocol states reached, for fuzzing), [`api`] (operations and outcomes) and [`seq`] (the
-//! sequential runner).
+//! The modules form layers whose imports run one way, bottom to top
+//! (`tests/layers.rs` checks it; the README's "Architecture" lists the
+//! exceptions):
+//!
+//! - vocabulary: [`invariant`] (every invariant's ID, [`Violation`],
+//!   `fail`, `wq_assert!`), [`errno`], [`uapi`], [`probe`] (protocol
+//!   states reached, for fuzzing), [`bugs`] (the catalog);
+//! - the sync facade: [`sync`] (std, loom or shuttle; the per-thread
+//!   kernel context its locks report to);
+//! - checker machinery: [`trace`] (labelled events, lockdep's graph),
+//!   [`heap`] (KASAN/kmemleak-style lifetimes), [`catch`] (violations
+//!   caught as values);
+//! - kernel mirrors, one per kernel source (the table above), with
+//!   [`kernel`] (the machine and `Cx`) and [`rcu`];
+//! - [`api`] (operations and outcomes), [`spec`] (the sequential
+//!   reference) and [`oracle`] (the checks over record streams and state);
+//! - runners: [`seq`] (sequential) and [`conc`] (concurrent);
+//! - [`explore`]: the loom and shuttle explorers, outside the facade.
 
 pub mod sync;
 
 pub mod api;
 pub mod bugs;
+pub mod catch;
 pub mod conc;
 pub mod errno;
-pub use sync::explore;
+pub mod explore;
 pub mod file;
 pub mod heap;
+pub mod invariant;
 pub mod kernel;
 pub mod keys;
 pub mod lsm;
@@ -47,5 +62,5 @@ pub mod uapi;
 pub mod watch_queue;
 
 pub use errno::Errno;
+pub use invariant::{Inv, Violation};
 pub use kernel::{Config, Kernel};
-pub use oracle::{Inv, Violation};

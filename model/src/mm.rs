@@ -4,8 +4,8 @@
 //! (`put_page()`, `__free_page()`), which the heap tracker records.
 
 use crate::heap::{Id, null_deref};
+use crate::invariant::{Inv, fail};
 use crate::kernel::Cx;
-use crate::oracle::{Inv, fail};
 use crate::sync::{KCell, instr};
 use crate::trace;
 

@@ -5,10 +5,12 @@
 //! those the oracle finds afterwards both end the run as a [`Violation`].
 
 use crate::api::*;
+use crate::catch::catch_violation;
 use crate::errno::Errno;
+use crate::invariant::Violation;
 use crate::kernel::{Config, Cx, Kernel};
 use crate::keys::keyctl;
-use crate::oracle::{Oracle, Violation, catch_violation};
+use crate::oracle::Oracle;
 use crate::pipe::PipeIoctl;
 use crate::syscalls::{self, Ioctl};
 use crate::trace::Event;
@@ -271,7 +273,8 @@ pub fn run_program(config: Config, ops: &[Op], teardown: bool) -> Result<Vec<Out
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqThread {
     pub name: String,
-    /// May sleep with nothing left to wake it (see [`crate::conc::Actor`]).
+    /// May sleep with nothing left to wake it (as an actor's `may_block`
+    /// in the concurrent runner, `conc`).
     pub may_block: bool,
     pub ops: Vec<Op>,
 }
@@ -286,11 +289,11 @@ pub struct SeqThread {
 /// When every unfinished thread sleeps, nobody is left to wake them. A
 /// thread marked `may_block` then gets a signal: its call returns
 /// `blocks` and it goes on. A thread without the mark, or the setup, is a
-/// hang (`V1`), the verdict the explorers give for the same program (see
-/// [`crate::conc::run`]). `each(thread, index, op, outcome)` sees every
-/// completed call in the order it ran (`thread` is `None` for the setup);
-/// when it returns a reason (a budget ran out), the run stops there and
-/// returns it.
+/// hang (`V1`), the verdict the explorers give for the same program (the
+/// concurrent runner, `conc`, judges it so). `each(thread, index, op,
+/// outcome)` sees every completed call in the order it ran (`thread` is
+/// `None` for the setup); when it returns a reason (a budget ran out), the
+/// run stops there and returns it.
 pub fn run_threads(
     run: &mut SeqRun,
     setup: &[Op],
@@ -353,7 +356,7 @@ pub fn run_threads(
 
 fn hang(who: &str, op: &Op) -> Violation {
     Violation {
-        inv: crate::oracle::Inv::V1,
+        inv: crate::invariant::Inv::V1,
         message: format!(
             "hang: {who} sleeps in `{op}` with nothing left to wake it (a thread that may sleep for good is marked `(blocking)`)"
         ),

@@ -1,19 +1,25 @@
 //! Labelled events of a run, and the per-thread context that names them.
 //!
 //! Every model function opens with [`kfn`], which pushes the kernel
-//! function's name on the thread's stack; lock acquisitions and releases,
+//! function's name on the thread's stack (the context itself lives in the
+//! sync facade, `sync::context`, whose locks report to it, and is
+//! re-exported here); lock acquisitions and releases,
 //! heap reports and timeline rows all say which kernel function was
 //! running. Semantic events ([`Event`]) are what the oracle checks: what was
 //! posted, lost, consumed and returned to userspace, and when watches and
 //! filters changed.
 
-use std::cell::RefCell;
-
 use crate::errno::Errno;
+use crate::invariant::{Inv, fail};
+use crate::sync::context::{self, LockSink};
 use crate::sync::instr::{self, Arc};
 
-/// A thread of the run (a task in kernel terms); 0 is the driver.
-pub type Tid = u32;
+// The per-thread context (task, kernel function, held locks) lives in the
+// sync facade, whose locks report to it; model code reaches it from here.
+pub use crate::sync::context::{
+    KfnGuard, LockKind, Tid, bind_actor, current_fn, current_tid, fn_of, held_locks, kfn, pending_lock_of, reset_fns,
+    tid,
+};
 
 /// One step of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,20 +98,11 @@ pub struct Trace {
     lock_order: instr::Mutex<std::collections::BTreeSet<(&'static str, &'static str)>>,
 }
 
-/// Whether a lock spins or sleeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockKind {
-    /// `spinlock_t`: no sleeping while held.
-    Spin,
-    /// `struct mutex`, `struct rw_semaphore`: the holder may sleep.
-    Sleeping,
-}
-
 impl Trace {
     pub fn push(&self, e: Event) {
         // The recording thread: the event's own, else this thread's (the
         // lock tracker pushes while it holds the thread context).
-        let t = e.tid().unwrap_or_else(|| CTX.with(|c| c.try_borrow().map_or(0, |c| c.tid)));
+        let t = e.tid().unwrap_or_else(context::current_tid);
         self.events.lock().push((t, e));
     }
     /// A copy of every event so far.
@@ -131,13 +128,16 @@ impl Trace {
     pub fn lock_order(&self) -> Vec<(&'static str, &'static str)> {
         self.lock_order.lock().iter().copied().collect()
     }
+}
 
+/// The run's trace is where its threads' lock events go.
+impl LockSink for Trace {
     /// Lockdep's check before `held -> name` is added: same-class nesting,
     /// or a path `name -> ... -> held` already seen, is a violation.
     fn lockdep(&self, held: &[(&'static str, LockKind)], name: &'static str, func: &'static str) {
         if held.iter().any(|(h, _)| *h == name) {
-            crate::oracle::fail(
-                crate::oracle::Inv::K1,
+            fail(
+                Inv::K1,
                 format!("possible recursive locking detected: {name} acquired in {func} while already holding {name}"),
             );
         }
@@ -148,8 +148,8 @@ impl Trace {
             }
             if let Some(path) = find_path(&graph, name, h) {
                 drop(graph);
-                crate::oracle::fail(
-                    crate::oracle::Inv::K1,
+                fail(
+                    Inv::K1,
                     format!(
                         "possible circular locking dependency: {func} takes {name} while holding {h}, but {} was seen before",
                         path.join(" -> ")
@@ -158,6 +158,16 @@ impl Trace {
             }
             graph.insert((*h, name));
         }
+    }
+
+    fn lock_event(&self, tid: Tid, name: &'static str, acquire: bool, func: &'static str) {
+        if self.detail.load(instr::Ordering::Relaxed) {
+            self.push(Event::Lock { tid, name, acquire, func });
+        }
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 
@@ -188,30 +198,11 @@ fn find_path(
     None
 }
 
-#[derive(Default)]
-struct ThreadCtx {
-    tid: Tid,
-    funcs: Vec<&'static str>,
-    held: Vec<(&'static str, LockKind)>,
-    sink: Option<Arc<Trace>>,
-    /// The driver's record of this thread, when it is an actor.
-    actor: Option<(Arc<crate::sync::ActorStates>, usize)>,
-}
-
-crate::facade_thread_local! {
-    static CTX: RefCell<ThreadCtx> = RefCell::new(ThreadCtx::default());
-}
-
-/// The thread this code runs as (0 outside a run).
-pub fn current_tid() -> Tid {
-    CTX.with(|c| c.try_borrow().map_or(0, |c| c.tid))
-}
-
 /// Record a memory event (a free, a use after free) in this thread's
 /// run, when the run records detail (timelines): it costs nothing
 /// otherwise, and the checks never read it.
 pub fn note_memory(e: Event) {
-    let sink = CTX.with(|c| c.try_borrow().ok().and_then(|c| c.sink.clone()));
+    let sink = context::sink().and_then(|s| s.into_any().downcast::<Trace>().ok());
     if let Some(t) = sink {
         if t.detail.load(instr::Ordering::Relaxed) {
             t.push(e);
@@ -221,191 +212,5 @@ pub fn note_memory(e: Event) {
 
 /// Bind this thread to a run's trace as thread `tid`.
 pub fn bind(trace: Arc<Trace>, tid: Tid) {
-    CTX.with(|c| {
-        let mut c = c.borrow_mut();
-        c.tid = tid;
-        c.sink = Some(trace);
-        c.funcs.clear();
-        c.held.clear();
-        c.actor = None;
-    });
-}
-
-/// Make this thread actor `i` of `states` (see [`crate::conc`]).
-pub fn bind_actor(states: Arc<crate::sync::ActorStates>, i: usize) {
-    CTX.with(|c| c.borrow_mut().actor = Some((states, i)));
-}
-
-/// The driver's record of this thread, when it is an actor.
-pub fn current_actor() -> Option<(Arc<crate::sync::ActorStates>, usize)> {
-    CTX.with(|c| c.borrow().actor.clone())
-}
-
-/// Tell the driver this thread is going to sleep (`true`) or woke up.
-pub fn note_sleep(asleep: bool) {
-    let actor = CTX.with(|c| c.borrow().actor.clone());
-    if let Some((states, i)) = actor {
-        states.set(i, if asleep { crate::sync::ActorState::Asleep } else { crate::sync::ActorState::Running });
-    }
-}
-
-/// This thread's id in the run.
-pub fn tid() -> Tid {
-    CTX.with(|c| c.borrow().tid)
-}
-
-/// Marks the running kernel function until dropped.
-#[must_use]
-pub struct KfnGuard(());
-
-impl Drop for KfnGuard {
-    fn drop(&mut self) {
-        let (tid, top) = CTX.with(|c| {
-            let mut c = c.borrow_mut();
-            c.funcs.pop();
-            (c.tid, c.funcs.last().copied().unwrap_or("(userspace)"))
-        });
-        publish_fn(tid, top);
-    }
-}
-
-// The innermost kernel function of every thread of the run, for a
-// scheduler deciding between them (loom and shuttle run every model thread
-// on the driver's OS thread, so one table per OS thread serves a run).
-std::thread_local! {
-    static FN_BY_TID: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
-    /// The lock each thread is about to take (it waits at the lock's
-    /// scheduling point), if any.
-    static LOCK_BY_TID: RefCell<Vec<Option<&'static str>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn publish_lock(tid: Tid, l: Option<&'static str>) {
-    LOCK_BY_TID.with(|t| {
-        let mut t = t.borrow_mut();
-        let i = tid as usize;
-        if t.len() <= i {
-            t.resize(i + 1, None);
-        }
-        t[i] = l;
-    });
-}
-
-/// The lock thread `tid` is about to take, if it stopped at one.
-pub fn pending_lock_of(tid: Tid) -> Option<&'static str> {
-    LOCK_BY_TID.with(|t| t.borrow().get(tid as usize).copied().flatten())
-}
-
-fn publish_fn(tid: Tid, f: &'static str) {
-    FN_BY_TID.with(|t| {
-        let mut t = t.borrow_mut();
-        let i = tid as usize;
-        if t.len() <= i {
-            t.resize(i + 1, "(userspace)");
-        }
-        t[i] = f;
-    });
-}
-
-/// The innermost kernel function thread `tid` is in, as last published.
-pub fn fn_of(tid: Tid) -> &'static str {
-    FN_BY_TID.with(|t| t.borrow().get(tid as usize).copied().unwrap_or("(userspace)"))
-}
-
-/// Forget every thread's function (a new run starts).
-pub fn reset_fns() {
-    FN_BY_TID.with(|t| t.borrow_mut().clear());
-    LOCK_BY_TID.with(|t| t.borrow_mut().clear());
-}
-
-/// Enter kernel function `name` (push it on this thread's stack).
-pub fn kfn(name: &'static str) -> KfnGuard {
-    let tid = CTX.with(|c| {
-        let mut c = c.borrow_mut();
-        c.funcs.push(name);
-        c.tid
-    });
-    publish_fn(tid, name);
-    KfnGuard(())
-}
-
-/// The innermost kernel function running on this thread.
-pub fn current_fn() -> &'static str {
-    CTX.with(|c| c.borrow().funcs.last().copied().unwrap_or("(userspace)"))
-}
-
-/// Locks this thread holds, outermost first.
-pub fn held_locks() -> Vec<&'static str> {
-    CTX.with(|c| c.borrow().held.iter().map(|(n, _)| *n).collect())
-}
-
-/// Hook from the sync facade, before a lock is taken: lockdep's order
-/// check, and no sleeping lock under a spinlock.
-pub fn lock_acquiring(name: &'static str, kind: LockKind) {
-    let (held, func, sink, tid) = CTX.with(|c| {
-        let c = c.borrow();
-        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"), c.sink.clone(), c.tid)
-    });
-    publish_lock(tid, Some(name));
-    if kind == LockKind::Sleeping {
-        if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
-            crate::oracle::fail(
-                crate::oracle::Inv::B2,
-                format!("sleeping function called from invalid context: {func} takes {name} while holding {spin}"),
-            );
-        }
-    }
-    if let Some(t) = sink {
-        t.lockdep(&held, name, func);
-    }
-}
-
-/// Hook from the sync facade, before a thread sleeps.
-pub fn sleeping(what: &'static str) {
-    let (held, func) = CTX.with(|c| {
-        let c = c.borrow();
-        (c.held.clone(), c.funcs.last().copied().unwrap_or("(userspace)"))
-    });
-    if let Some((spin, _)) = held.iter().find(|(_, k)| *k == LockKind::Spin) {
-        crate::oracle::fail(
-            crate::oracle::Inv::B2,
-            format!("sleeping function called from invalid context: {func} sleeps ({what}) while holding {spin}"),
-        );
-    }
-}
-
-/// Hook from the sync facade, once a spinlock is held.
-pub fn lock_acquired(name: &'static str) {
-    lock_acquired_kind(name, LockKind::Spin)
-}
-
-/// Hook from the sync facade, once a lock of `kind` is held.
-pub fn lock_acquired_kind(name: &'static str, kind: LockKind) {
-    let tid = CTX.with(|c| c.borrow().tid);
-    publish_lock(tid, None);
-    CTX.with(|c| {
-        let mut c = c.borrow_mut();
-        c.held.push((name, kind));
-        let func = c.funcs.last().copied().unwrap_or("(userspace)");
-        if let Some(t) = &c.sink {
-            if t.detail.load(instr::Ordering::Relaxed) {
-                t.push(Event::Lock { tid: c.tid, name, acquire: true, func });
-            }
-        }
-    });
-}
-
-/// Hook from the sync facade.
-pub fn lock_released(name: &'static str) {
-    CTX.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(pos) = c.held.iter().rposition(|(n, _)| *n == name) {
-            c.held.remove(pos);
-        }
-        let func = c.funcs.last().copied().unwrap_or("(userspace)");
-        if let Some(t) = &c.sink {
-            if t.detail.load(instr::Ordering::Relaxed) {
-                t.push(Event::Lock { tid: c.tid, name, acquire: false, func });
-            }
-        }
-    });
+    context::bind(trace, tid);
 }

@@ -10,10 +10,10 @@
 use crate::bugs::Bug;
 use crate::errno::{Errno, KResult};
 use crate::heap::{Id, KArray, KBitmap, Obj, bits_to_longs, deref};
+use crate::invariant::{Inv, fail};
 use crate::kernel::{Cred, Cx};
 use crate::lsm;
 use crate::mm::{self, Page};
-use crate::oracle::{Inv, fail};
 use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
 use crate::probe::{self, State};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};

@@ -4,8 +4,8 @@
 
 use crate::errno::{Errno, KResult};
 use crate::heap::Id;
+use crate::invariant::{Inv, fail};
 use crate::kernel::Cx;
-use crate::oracle::{Inv, fail};
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::{KCell, Kref, RwSem};
 use crate::trace::kfn;

@@ -46,7 +46,16 @@ use shuttle_backend as backend;
 pub use backend::atomic;
 pub use backend::{BACKEND, blocking, cpu_relax};
 
-pub mod explore;
+/// Run the shuttle backend as one sequential execution while `on`: a
+/// false wait condition ends at once, as in the std backend, and plain
+/// accesses take no scheduling step. The explorers set it around a
+/// sequential run; returns the previous setting.
+#[cfg(all(feature = "shuttle", not(loom)))]
+pub fn set_sequential(on: bool) -> bool {
+    shuttle_backend::SEQ.swap(on, std::sync::atomic::Ordering::Relaxed)
+}
+
+pub mod context;
 
 /// Threads of the backend (model threads under loom and shuttle).
 pub mod thread {
@@ -76,8 +85,6 @@ pub mod instr {
 
 pub use std::sync::Arc;
 
-use crate::trace;
-
 /// Models `spinlock_t`. The lock carries no data: like the kernel, the model
 /// keeps protected fields in [`KCell`]s next to the lock, and the lock's
 /// name is the kernel's (`"pipe->rd_wait.lock"`).
@@ -106,16 +113,16 @@ impl SpinLock {
     }
     /// `spin_lock*()`.
     pub fn lock(&self) -> SpinGuard<'_> {
-        trace::lock_acquiring(self.name, trace::LockKind::Spin);
+        context::lock_acquiring(self.name, context::LockKind::Spin);
         let raw = self.raw.lock();
-        trace::lock_acquired(self.name);
+        context::lock_acquired(self.name);
         SpinGuard { lock: self, _raw: raw }
     }
 }
 
 impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
-        trace::lock_released(self.lock.name);
+        context::lock_released(self.lock.name);
     }
 }
 
@@ -139,16 +146,16 @@ impl KMutex {
     }
     /// `mutex_lock()`.
     pub fn lock(&self) -> KMutexGuard<'_> {
-        trace::lock_acquiring(self.name, trace::LockKind::Sleeping);
+        context::lock_acquiring(self.name, context::LockKind::Sleeping);
         let raw = self.raw.lock();
-        trace::lock_acquired_kind(self.name, trace::LockKind::Sleeping);
+        context::lock_acquired_kind(self.name, context::LockKind::Sleeping);
         KMutexGuard { lock: self, _raw: raw }
     }
 }
 
 impl Drop for KMutexGuard<'_> {
     fn drop(&mut self) {
-        trace::lock_released(self.lock.name);
+        context::lock_released(self.lock.name);
     }
 }
 
@@ -176,9 +183,9 @@ impl RwSem {
     }
     /// `down_write()`.
     pub fn down_write(&self) -> RwSemGuard<'_> {
-        trace::lock_acquiring(self.name, trace::LockKind::Sleeping);
+        context::lock_acquiring(self.name, context::LockKind::Sleeping);
         let raw = self.raw.lock();
-        trace::lock_acquired_kind(self.name, trace::LockKind::Sleeping);
+        context::lock_acquired_kind(self.name, context::LockKind::Sleeping);
         RwSemGuard { sem: self, _raw: raw }
     }
     /// `down_read()` (see the APPROX note on the type).
@@ -189,7 +196,7 @@ impl RwSem {
 
 impl Drop for RwSemGuard<'_> {
     fn drop(&mut self) {
-        trace::lock_released(self.sem.name);
+        context::lock_released(self.sem.name);
     }
 }
 
@@ -258,7 +265,7 @@ fn note_access() {
         return;
     }
     let loc = std::panic::Location::caller();
-    let func = trace::current_fn();
+    let func = context::current_fn();
     LAST_ACCESS.with(|c| c.set(Some((loc, func))));
 }
 
@@ -519,7 +526,7 @@ impl WaitQueueHead {
     }
 
     fn wait_event(&self, exclusive: bool, cond: impl Fn() -> bool) -> WaitResult {
-        trace::sleeping("wait_event");
+        context::sleeping("wait_event");
         if !blocking() {
             return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
         }
@@ -535,7 +542,7 @@ impl WaitQueueHead {
                         exclusive,
                         woken: false,
                         asleep: false,
-                        actor: trace::current_actor(),
+                        actor: context::current_actor(),
                     });
                     id
                 })
@@ -560,7 +567,7 @@ impl WaitQueueHead {
             let already = self.list.with(|l| l.waiters.iter().any(|w| w.id == id && w.woken));
             if !already {
                 self.list.with_mut(|l| l.waiters.iter_mut().filter(|w| w.id == id).for_each(|w| w.asleep = true));
-                trace::note_sleep(true);
+                context::note_sleep(true);
             }
             let mut g = g;
             loop {
@@ -572,7 +579,7 @@ impl WaitQueueHead {
             }
             self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
             drop(g);
-            trace::note_sleep(false);
+            context::note_sleep(false);
             if self.signalled.load(atomic::Ordering::Acquire) {
                 return WaitResult::Interrupted;
             }
@@ -649,9 +656,9 @@ impl<'a> SpinGuard<'a> {
     fn wait(self, cv: &backend::Condvar) -> SpinGuard<'a> {
         let lock = self.lock;
         let raw = unsafe_take_raw(self);
-        trace::lock_released(lock.name);
+        context::lock_released(lock.name);
         let raw = cv.wait(raw);
-        trace::lock_acquired(lock.name);
+        context::lock_acquired(lock.name);
         SpinGuard { lock, _raw: raw }
     }
 }

@@ -5,8 +5,9 @@
 
 pub const BACKEND: &str = "shuttle";
 
-/// Set while [`crate::explore::shuttle_seq`] runs a program as one
-/// sequential execution: waits then end at once, as in the std backend.
+/// Set while an explorer runs a program as one sequential execution
+/// (see [`super::set_sequential`]): waits then end at once, as in the std
+/// backend.
 pub static SEQ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Explorers block for real (a false wait condition sleeps), except in a

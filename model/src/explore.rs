@@ -1,14 +1,15 @@
-//! Explorers over a concurrent [`Program`] (with the backends, since it
-//! names loom and shuttle): loom (every interleaving
+//! Explorers over a concurrent [`Program`]: loom (every interleaving
 //! within a preemption bound, C11 orderings) and shuttle (random, PCT and
-//! DFS schedulers). Each returns how many executions ran and the first
+//! DFS schedulers). They sit above the runner, outside the sync facade:
+//! they drive loom and shuttle themselves, and reach into the facade only
+//! through what it exports (`sync::set_sequential`). Each returns how many executions ran and the first
 //! violation, with what replays it: a shuttle schedule token, or for loom
 //! the program and its bounds (loom's exploration order is deterministic).
 
 use crate::conc;
 #[allow(unused_imports)]
 use crate::conc::Program;
-use crate::oracle::Violation;
+use crate::invariant::Violation;
 
 /// The result of an exploration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +188,7 @@ pub fn catch_report(f: impl FnOnce()) -> Result<(), Violation> {
 /// As [`catch_report`], and a budget stop becomes its message: the run
 /// found nothing before the budget ended it.
 pub fn catch_report_budget(f: impl FnOnce()) -> (Result<(), Violation>, Option<String>) {
-    match crate::oracle::catch_panic(f) {
+    match crate::catch::catch_panic(f) {
         Ok(()) => (Ok(()), None),
         Err(msg) => {
             if let Some(b) = budget_of(&msg) {
@@ -196,7 +197,7 @@ pub fn catch_report_budget(f: impl FnOnce()) -> (Result<(), Violation>, Option<S
             match conc::classify(&msg) {
                 Some(v) => (Err(v), None),
                 None => {
-                    let at = crate::oracle::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
+                    let at = crate::catch::last_panic_location().map(|l| format!(" (at {l})")).unwrap_or_default();
                     std::panic::panic_any(format!("explorer failed outside the model's checks: {msg}{at}"))
                 }
             }
@@ -524,12 +525,11 @@ mod shuttle_explorer {
     /// and a wait whose condition is false ends at once (`-ERESTARTSYS`).
     /// A violation panics out of it, as in the std backend.
     pub fn shuttle_seq<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-        use std::sync::atomic::Ordering as O;
         let out: Arc<Mutex<Option<R>>> = Arc::new(Mutex::new(None));
         let f = Arc::new(Mutex::new(Some(f)));
         let o = out.clone();
         let runner = shuttle::Runner::new(NewestFirst { started: false }, config());
-        let was = super::super::shuttle_backend::SEQ.swap(true, O::Relaxed);
+        let was = crate::sync::set_sequential(true);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             runner.run(move || {
                 let f = f.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -538,7 +538,7 @@ mod shuttle_explorer {
                 }
             })
         }));
-        super::super::shuttle_backend::SEQ.store(was, O::Relaxed);
+        crate::sync::set_sequential(was);
         if let Err(p) = r {
             std::panic::resume_unwind(p);
         }
@@ -728,7 +728,7 @@ mod shuttle_explorer {
     /// that matters, and it runs under the random scheduler instead.
     pub fn shuttle_pct(p: &Program, seed: u64, iterations: usize, depth: usize) -> Exploration {
         let pc = p.clone();
-        let r = crate::oracle::catch_panic(move || {
+        let r = crate::catch::catch_panic(move || {
             let e = run_with(&pc, PctScheduler::new_from_seed(seed, depth, iterations));
             LAST_PCT.with(|l| *l.borrow_mut() = Some(e));
         });
