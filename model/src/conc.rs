@@ -140,7 +140,7 @@ pub fn run(p: &Program) -> RunOutcome {
                 out.push(o);
                 // Leaving the syscall: RCU callbacks whose grace period
                 // has ended run here.
-                crate::rcu::rcu_advance(&cx);
+                crate::rcu::rcu_do_batch(&cx);
             }
             states.set(i, ActorState::Done);
             out
@@ -204,7 +204,7 @@ pub fn run(p: &Program) -> RunOutcome {
     if let Err(v) = oracle.check_quiescent(&k) {
         fail(v.inv, v.message);
     }
-    k.shutdown(&cx);
+    k.do_exit(&cx);
     if let Err(v) = oracle.check_teardown(&k) {
         fail(v.inv, v.message);
     }

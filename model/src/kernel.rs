@@ -328,7 +328,7 @@ impl Kernel {
     /// unlink everything from the session keyring, drop the session
     /// keyring, then settle. Afterwards nothing the notification queue
     /// allocated may remain (invariant H5).
-    pub fn shutdown(&self, cx: &Cx<'_>) {
+    pub fn do_exit(&self, cx: &Cx<'_>) {
         let _f = trace::kfn("do_exit");
         for fd in self.fdtable.fds() {
             let _ = crate::file::close_fd(cx, fd);

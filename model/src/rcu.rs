@@ -124,7 +124,7 @@ pub fn kfree_rcu(cx: &Cx<'_>, hdr: &KHeader) {
 
 /// Run every callback whose grace period has ended (RCU's softirq work,
 /// which the model runs when a task leaves a syscall). Returns how many ran.
-pub fn rcu_advance(cx: &Cx<'_>) -> usize {
+pub fn rcu_do_batch(cx: &Cx<'_>) -> usize {
     let mut ran = 0;
     loop {
         let batch = cx.k.rcu.ready();
@@ -155,7 +155,7 @@ pub fn rcu_barrier(cx: &Cx<'_>) {
         "rcu_barrier with {} RCU readers still inside a read-side section",
         cx.k.rcu.readers()
     );
-    while rcu_advance(cx) > 0 {}
+    while rcu_do_batch(cx) > 0 {}
 }
 
 /// An `__rcu` pointer to a model object: writers publish with a

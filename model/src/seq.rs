@@ -109,7 +109,7 @@ impl Handles {
                 }
                 Self::val(r)
             }
-            Op::Read { fd, len } => match syscalls::sys_read(cx, self.names.fd(*fd), *len) {
+            Op::Read { fd, len } => match syscalls::ksys_read(cx, self.names.fd(*fd), *len) {
                 Ok(bytes) if self.names.is_notification(*fd) => {
                     let recs = canon_records(&bytes, &|s| self.name_of(cx.k, s));
                     self.raw_reads.push(bytes);
@@ -119,7 +119,7 @@ impl Handles {
                 Err(Errno::ERESTARTSYS) => Outcome::Blocked,
                 Err(e) => Outcome::Err(e),
             },
-            Op::Write { fd, data } => Self::val(syscalls::sys_write(cx, self.names.fd(*fd), data).map(|n| n as i64)),
+            Op::Write { fd, data } => Self::val(syscalls::ksys_write(cx, self.names.fd(*fd), data).map(|n| n as i64)),
             Op::Ioctl { fd, req } => {
                 let req = match req {
                     IoctlReq::Fionread => Ioctl::Pipe(PipeIoctl::Fionread),
@@ -128,21 +128,19 @@ impl Handles {
                     IoctlReq::SetFilter(f) => Ioctl::Pipe(PipeIoctl::SetFilter(f.clone())),
                     IoctlReq::Other(n) => Ioctl::Pipe(PipeIoctl::Other(*n)),
                 };
-                Self::val(syscalls::sys_ioctl(cx, self.names.fd(*fd), &req))
+                Self::val(syscalls::do_vfs_ioctl(cx, self.names.fd(*fd), &req))
             }
-            Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::sys_fcntl(cx, self.names.fd(*fd), *cmd, *arg)),
+            Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::do_fcntl(cx, self.names.fd(*fd), *cmd, *arg)),
             Op::Poll { fd } => {
-                Outcome::Poll(syscalls::sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
+                Outcome::Poll(syscalls::do_sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
             }
             Op::Splice { fd_in, fd_out, len, flags } => {
-                Self::val(crate::splice::sys_splice(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
+                Self::val(crate::splice::do_splice(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }
             Op::Tee { fd_in, fd_out, len, flags } => {
-                Self::val(crate::splice::sys_tee(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
+                Self::val(crate::splice::do_tee(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }
-            Op::Vmsplice { fd, len, flags } => {
-                Self::val(crate::splice::sys_vmsplice(cx, self.names.fd(*fd), *len, *flags))
-            }
+            Op::Vmsplice { fd, len, flags } => Self::val(crate::splice::vmsplice(cx, self.names.fd(*fd), *len, *flags)),
             Op::AddKey { slot, type_, desc, payload, keyring } => {
                 match keyctl::sys_add_key(cx, type_, desc, payload, self.names.key(*keyring)) {
                     Ok(serial) => {
@@ -252,7 +250,7 @@ impl SeqRun {
     pub fn finish(&mut self) -> Result<(), Violation> {
         catch_violation(|| {
             let cx = self.kernel.cx(1);
-            self.kernel.shutdown(&cx);
+            self.kernel.do_exit(&cx);
         })?;
         self.oracle.check_teardown(&self.kernel)
     }

@@ -23,7 +23,7 @@ pub const SPLICE_F_ALL: u32 = 0x0f;
 
 /// Models `SYSCALL_DEFINE6(splice)` without offsets: `__do_splice()` and
 /// `do_splice()`.
-pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u32) -> KResult<i64> {
+pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u32) -> KResult<i64> {
     let _f = kfn("do_splice");
     if len == 0 {
         return Ok(0);
@@ -127,7 +127,7 @@ pub fn sys_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u
 }
 
 /// Models `SYSCALL_DEFINE4(tee)` and `do_tee()`.
-pub fn sys_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> KResult<i64> {
+pub fn do_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> KResult<i64> {
     let _f = kfn("do_tee");
     if flags & !SPLICE_F_ALL != 0 {
         return Err(Errno::EINVAL);
@@ -160,7 +160,7 @@ pub fn sys_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> 
 /// Models `SYSCALL_DEFINE4(vmsplice)`: a notification pipe is not a pipe
 /// for splicing, so both directions fail with `EBADF`; a zero-length iovec
 /// returns 0 first.
-pub fn sys_vmsplice(cx: &Cx<'_>, fd: i32, len: usize, flags: u32) -> KResult<i64> {
+pub fn vmsplice(cx: &Cx<'_>, fd: i32, len: usize, flags: u32) -> KResult<i64> {
     let _f = kfn("vmsplice");
     if flags & !SPLICE_F_ALL != 0 {
         return Err(Errno::EINVAL);

@@ -28,7 +28,7 @@ pub fn sys_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
 }
 
 /// `read(2)`: `ksys_read()` -> `vfs_read()` -> `pipe_read()`.
-pub fn sys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
+pub fn ksys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("ksys_read");
     let f = file::fget(cx, fd)?;
     let ret = if cx.k.files.get(f).f_mode & FMODE_READ == 0 { Err(Errno::EBADF) } else { pipe::pipe_read(cx, f, len) };
@@ -37,7 +37,7 @@ pub fn sys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
 }
 
 /// `write(2)`: `ksys_write()` -> `vfs_write()` -> `pipe_write()`.
-pub fn sys_write(cx: &Cx<'_>, fd: i32, data: &[u8]) -> KResult<usize> {
+pub fn ksys_write(cx: &Cx<'_>, fd: i32, data: &[u8]) -> KResult<usize> {
     let _f = kfn("ksys_write");
     let f = file::fget(cx, fd)?;
     let ret =
@@ -57,7 +57,7 @@ pub enum Ioctl {
 
 /// `ioctl(2)`: `do_vfs_ioctl()` then `vfs_ioctl()` -> `pipe_ioctl()`;
 /// `ENOIOCTLCMD` becomes `ENOTTY`.
-pub fn sys_ioctl(cx: &Cx<'_>, fd: i32, req: &Ioctl) -> KResult<i64> {
+pub fn do_vfs_ioctl(cx: &Cx<'_>, fd: i32, req: &Ioctl) -> KResult<i64> {
     let _f = kfn("do_vfs_ioctl");
     let f = file::fget(cx, fd)?;
     let ret = match req {
@@ -82,7 +82,7 @@ pub fn sys_close(cx: &Cx<'_>, fd: i32) -> KResult<i64> {
 /// `fcntl(2)`: `F_GETFL`, `F_SETFL` (setting `O_DIRECT` is refused: a pipe
 /// cannot do direct I/O; clearing it ends packet mode), and the pipe size
 /// commands.
-pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
+pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     let _f = kfn("do_fcntl");
     let f = file::fget(cx, fd)?;
     let file = cx.k.files.get(f);
@@ -107,7 +107,7 @@ pub fn sys_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
 
 /// `poll(2)` on one descriptor with a zero timeout: the ready events among
 /// `events`, plus `POLLERR`/`POLLHUP`; `POLLNVAL` for a closed descriptor.
-pub fn sys_poll(cx: &Cx<'_>, fd: i32, events: u32) -> u32 {
+pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32) -> u32 {
     let _f = kfn("do_sys_poll");
     match file::fget(cx, fd) {
         Err(_) => POLLNVAL,

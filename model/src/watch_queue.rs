@@ -316,7 +316,7 @@ fn filter_watch_notification(wf: &WatchFilter, n: &WatchNotification) -> bool {
 ///
 /// `n` is the caller's record; like the kernel, this mutates its info
 /// field per watch.
-pub fn post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mut [u8], cred: &Cred, id: u64) {
+pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mut [u8], cred: &Cred, id: u64) {
     let Some(wlist) = wlist else { return };
     let _f = kfn("__post_watch_notification");
     let mut h = WatchNotification::decode(n).expect("a record has a header");

@@ -65,7 +65,7 @@ const UPWARD: &[(&str, &str, &str)] = &[
     ("kernel", "lsm", "Config carries the LSM policy that security/security.c's hooks apply"),
     ("kernel", "mm", "the machine holds the page arena"),
     ("kernel", "rcu", "the machine holds RCU's state; settle() runs rcu_barrier()"),
-    ("kernel", "file", "the machine holds the file table; shutdown() closes every descriptor, as do_exit() does"),
+    ("kernel", "file", "the machine holds the file table; do_exit() closes every descriptor"),
     ("kernel", "pipe", "the machine holds the pipe arena"),
     ("kernel", "watch_queue", "the machine holds the queue, watch, list and filter arenas"),
     ("kernel", "keys", "the machine holds the key registry; boot, settle and exit run the keyring code"),
@@ -522,6 +522,11 @@ fn violations(
             bad.push(format!("module `{m}` has no rank in LAYER"));
         }
     }
+    for (m, _) in layer {
+        if !g.contains_key(*m) {
+            bad.push(format!("LAYER lists `{m}`, which is no module of model/src: remove it"));
+        }
+    }
     for (a, edges) in g {
         let Some(&ra) = rank.get(a.as_str()) else { continue };
         for (b, at) in edges {
@@ -630,11 +635,17 @@ fn the_rules_reject_an_unlisted_cycle_and_an_upward_import() {
     assert!(bad[2].starts_with("import cycle not in ALLOWED_SCCS: {kernel, pipe}"), "{bad:#?}");
     let upward = &[("kernel", "pipe", "why")];
     let allowed: &[(&[&str], &str)] = &[(&["pipe", "kernel"], "why")];
-    let g = synthetic(&[("pipe", "kernel"), ("kernel", "pipe"), ("runner", "pipe")]);
+    let mut g = synthetic(&[("pipe", "kernel"), ("kernel", "pipe"), ("runner", "pipe")]);
+    g.entry("vocab".to_string()).or_default();
     assert!(violations(&g, layer, upward, allowed).is_empty());
     // An exception that no longer applies is reported too.
-    let g = synthetic(&[("pipe", "kernel")]);
+    let mut g = synthetic(&[("pipe", "kernel"), ("runner", "vocab")]);
     assert_eq!(violations(&g, layer, upward, allowed).len(), 2);
+    // So is a rank for a module that is gone.
+    g.remove("vocab");
+    g.get_mut("runner").unwrap().clear();
+    let bad = violations(&g, layer, upward, allowed);
+    assert!(bad.iter().any(|b| b == "LAYER lists `vocab`, which is no module of model/src: remove it"), "{bad:#?}");
 }
 
 /// The scan reads plain, grouped, multi-line, macro and `$crate` paths,

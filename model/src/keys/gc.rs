@@ -43,7 +43,7 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
         dead.into_iter().map(|(_, k)| k).collect()
     };
     for k in &graveyard {
-        key_gc_unused_key(cx, *k);
+        key_gc_unused_keys(cx, *k);
         did = true;
     }
     if did {
@@ -53,7 +53,7 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
 }
 
 /// Models `key_gc_unused_keys()` for one key.
-fn key_gc_unused_key(cx: &Cx<'_>, key: Id<Key>) {
+fn key_gc_unused_keys(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_gc_unused_keys");
     let k = cx.k.keys.get(key);
     remove_watch_list(cx, k.watchers.replace(None), k.key_serial() as u64);

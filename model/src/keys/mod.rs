@@ -240,7 +240,7 @@ pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
     let k = cx.k.keys.get(key);
     let mut n = key_notification(subtype, k.key_serial(), aux);
     let cred = cx.current_cred();
-    watch_queue::post_watch_notification(cx, k.watchers.get(), &mut n, &cred, k.key_serial() as u64);
+    watch_queue::__post_watch_notification(cx, k.watchers.get(), &mut n, &cred, k.key_serial() as u64);
 }
 
 /// Boot: the process's session keyring (`_ses`), held by the process.
