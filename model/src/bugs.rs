@@ -262,7 +262,7 @@ impl FromIterator<Bug> for BugSet {
     }
 }
 
-/// Invariants other than [`BugInfo::caught_by`] that a switch's family can
+/// Invariants other than [`BugInfo::caught_by`] that a switch's scenario can
 /// also trip, because the bug has more than one symptom: an explorer may
 /// reach either first. The catalog's own invariant is still the one each
 /// switch must be caught by somewhere.

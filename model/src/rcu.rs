@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use crate::heap::{Id, KHeader};
 use crate::kernel::Cx;
 use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::mutation::{self, Operator};
 use crate::sync::{KCell, OrderedState, instr};
 use crate::trace;
 use crate::watch_queue::Watch;
@@ -104,10 +105,19 @@ pub fn rcu_read_lock<'a>(cx: &Cx<'a>) -> RcuReadGuard<'a> {
 }
 
 /// `call_rcu()` / `kfree_rcu()`: queue `cb` behind the next grace period.
+/// A mutation site ([`Operator::NoGracePeriod`]: the callback runs at
+/// once, while readers may still hold the object).
 #[track_caller]
 pub fn call_rcu(cx: &Cx<'_>, cb: RcuCallback) {
     if let RcuCallback::Kfree(h) = &cb {
         cx.k.heap.rcu_queue(h, "kfree_rcu");
+    }
+    if mutation::hit(Operator::NoGracePeriod, "call_rcu") {
+        match cb {
+            RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
+            RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
+        }
+        return;
     }
     cx.k.rcu.state.with(|st| {
         let e = st.epoch;
@@ -175,13 +185,15 @@ impl<T> RcuId<T> {
     pub fn new(v: Option<Id<T>>) -> Self {
         RcuId { word: AtomicU32::new(Id::to_word(v)), _t: PhantomData }
     }
-    /// `rcu_assign_pointer()`.
+    /// `rcu_assign_pointer()`. A mutation site ([`Operator::PlainPublish`]).
     pub fn rcu_assign_pointer(&self, v: Option<Id<T>>) {
-        self.word.store(Id::to_word(v), Ordering::Release)
+        let plain = mutation::hit(Operator::PlainPublish, "rcu_assign_pointer");
+        self.word.store(Id::to_word(v), if plain { Ordering::Relaxed } else { Ordering::Release })
     }
-    /// `rcu_dereference()`.
+    /// `rcu_dereference()`. A mutation site ([`Operator::PlainDereference`]).
     pub fn rcu_dereference(&self) -> Option<Id<T>> {
-        Id::from_word(self.word.load(Ordering::Acquire))
+        let plain = mutation::hit(Operator::PlainDereference, "rcu_dereference");
+        Id::from_word(self.word.load(if plain { Ordering::Relaxed } else { Ordering::Acquire }))
     }
     /// `rcu_access_pointer()` / `rcu_dereference_protected()`.
     pub fn rcu_access_pointer(&self) -> Option<Id<T>> {
@@ -228,7 +240,7 @@ impl<T> RcuList<T> {
     }
     /// `hlist_for_each_entry_rcu()`: the version a reader sees.
     pub fn for_each_rcu(&self) -> instr::Arc<Vec<Id<T>>> {
-        self.load(Ordering::Acquire)
+        self.load(mutation::acquire("hlist_for_each_entry_rcu"))
     }
     /// `hlist_for_each_entry()` under the list's lock.
     pub fn snapshot_locked(&self) -> instr::Arc<Vec<Id<T>>> {
@@ -250,7 +262,7 @@ impl<T> RcuList<T> {
             v.push(instr::Arc::new(next));
             v.len() - 1
         };
-        self.head.store(idx as u32, Ordering::Release);
+        self.head.store(idx as u32, mutation::release("hlist_add_head_rcu"));
     }
     /// `hlist_empty()`.
     pub fn is_empty(&self) -> bool {

@@ -18,6 +18,7 @@ use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
 use crate::probe::{self, State};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};
 use crate::sync::atomic::Ordering;
+use crate::sync::mutation;
 use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock};
 use crate::trace::{Event, kfn};
 use crate::uapi::*;
@@ -143,7 +144,7 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
     // BUG(F2): set_bit() orders nothing: the reader's copy out of the note
     // is not ordered before a poster that sees the bit reuses the note.
     // The proposed fix releases it (smp_mb__before_atomic(); set_bit()).
-    let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { Ordering::Release };
+    let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { mutation::release("wqueue->notes_bitmap") };
     bitmap.set_bit_ordered(bit, order);
     cx.k.trace.push(Event::NoteReleased {
         tid: crate::trace::tid(),
@@ -203,7 +204,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         // BUG(F2): plain loads. With the fix the memcpy below is ordered
         // after this load by its address dependency, which C11 (and so
         // loom) can only express as an acquire.
-        let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { Ordering::Acquire };
+        let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { mutation::acquire("wqueue->notes_bitmap") };
         let note = match wqueue.notes_bitmap.get() {
             Some(bm) => bm.find_first_bit_ordered(nr_notes, order),
             None if nr_notes == 0 => 0,
@@ -247,7 +248,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         }
         // 6. pairs with pipe_read's load-acquire.
         // BUG(W2): a plain store.
-        let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { Ordering::Release };
+        let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { mutation::release("pipe->head") };
         pipe.head.store(head.wrapping_add(1) & pipe.index_mask, order);
         // BUG(F3), the kernel today: the note is claimed after the head is
         // published, so a reader may already have consumed and released it.

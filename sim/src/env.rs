@@ -19,6 +19,7 @@ Environment (each flag's own variable is shown in its command's --help):
   WQSIM_FUZZ_SMOKE, WQSIM_FUZZ_SECONDS, WQSIM_FUZZ_MATRIX_SECONDS
                              ci/fuzz: seconds per target (smoke, nightly, matrix)
   WQSIM_MATRIX_ITERATIONS    ci/matrix: schedules per shuttle cell
+  WQSIM_MUTATION_MIN_SCORE   ci/mutate: the lowest mutation score (percent) that passes
   WQSIM_SEED, WQSIM_PROPTEST_CASES
                              model tests and ci/nightly: the seed, the proptest case count
 Golden files (scenario transcripts, failure reports, parse errors) are insta

@@ -19,6 +19,7 @@ pub mod explore;
 pub mod fuzz;
 pub mod matrix;
 pub mod minimize;
+pub mod mutate;
 pub mod qemu;
 pub mod render;
 pub mod run;

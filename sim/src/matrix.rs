@@ -1,4 +1,4 @@
-//! The detection matrix: every catalog switch (and every race family with
+//! The detection matrix: every catalog switch (and every race scenario with
 //! every switch off) under every explorer, with executions and seconds to
 //! the first detection. A build runs the explorers it has and prints its
 //! cells as tab-separated lines; `merge` joins the three builds' lines

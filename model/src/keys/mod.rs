@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use crate::heap::Id;
 use crate::kernel::{Cx, UserStruct};
 use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use crate::sync::mutation;
 use crate::sync::{Arc, KCell, Kref, RwSem, instr};
 use crate::uapi::*;
 use crate::watch_queue::{self, WatchList};
@@ -110,7 +111,7 @@ impl KeyStateWord {
     }
     /// `key_read_state()`.
     pub fn get(&self) -> KeyState {
-        match self.0.load(Ordering::Acquire) {
+        match self.0.load(mutation::acquire("key->state")) {
             0 => KeyState::Uninstantiated,
             1 => KeyState::Positive,
             n => KeyState::Negative(crate::errno::Errno::from_any(-n)),
@@ -118,7 +119,7 @@ impl KeyStateWord {
     }
     /// `smp_store_release(&key->state, ...)`.
     pub fn set(&self, s: KeyState) {
-        self.0.store(Self::encode(s), Ordering::Release)
+        self.0.store(Self::encode(s), mutation::release("key->state"))
     }
 }
 

@@ -56,6 +56,9 @@ pub fn set_sequential(on: bool) -> bool {
 }
 
 pub mod context;
+pub mod mutation;
+
+use mutation::Operator;
 
 /// Threads of the backend (model threads under loom and shuttle).
 pub mod thread {
@@ -101,7 +104,8 @@ pub struct SpinLock {
 #[must_use = "dropping the guard unlocks at once"]
 pub struct SpinGuard<'a> {
     lock: &'a SpinLock,
-    _raw: backend::RawGuard<'a>,
+    /// `None`: a mutant left the lock out ([`mutation::Operator::SkipLock`]).
+    _raw: Option<backend::RawGuard<'a>>,
 }
 
 impl SpinLock {
@@ -111,18 +115,27 @@ impl SpinLock {
     pub fn name(&self) -> &'static str {
         self.name
     }
-    /// `spin_lock*()`.
+    /// `spin_lock*()`. A mutation site ([`Operator::SkipLock`]).
     pub fn lock(&self) -> SpinGuard<'_> {
+        if mutation::hit(Operator::SkipLock, self.name) {
+            return SpinGuard { lock: self, _raw: None };
+        }
+        self.lock_plain()
+    }
+    /// The lock as the wait queue's own code takes it: never mutated.
+    fn lock_plain(&self) -> SpinGuard<'_> {
         context::lock_acquiring(self.name, context::LockKind::Spin);
         let raw = self.raw.lock();
         context::lock_acquired(self.name);
-        SpinGuard { lock: self, _raw: raw }
+        SpinGuard { lock: self, _raw: Some(raw) }
     }
 }
 
 impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
-        context::lock_released(self.lock.name);
+        if self._raw.is_some() {
+            context::lock_released(self.lock.name);
+        }
     }
 }
 
@@ -137,25 +150,31 @@ pub struct KMutex {
 #[must_use = "dropping the guard unlocks at once"]
 pub struct KMutexGuard<'a> {
     lock: &'a KMutex,
-    _raw: backend::RawGuard<'a>,
+    /// `None`: a mutant left the lock out.
+    _raw: Option<backend::RawGuard<'a>>,
 }
 
 impl KMutex {
     pub fn new(name: &'static str) -> Self {
         KMutex { name, raw: backend::RawLock::new() }
     }
-    /// `mutex_lock()`.
+    /// `mutex_lock()`. A mutation site ([`Operator::SkipLock`]).
     pub fn lock(&self) -> KMutexGuard<'_> {
+        if mutation::hit(Operator::SkipLock, self.name) {
+            return KMutexGuard { lock: self, _raw: None };
+        }
         context::lock_acquiring(self.name, context::LockKind::Sleeping);
         let raw = self.raw.lock();
         context::lock_acquired_kind(self.name, context::LockKind::Sleeping);
-        KMutexGuard { lock: self, _raw: raw }
+        KMutexGuard { lock: self, _raw: Some(raw) }
     }
 }
 
 impl Drop for KMutexGuard<'_> {
     fn drop(&mut self) {
-        context::lock_released(self.lock.name);
+        if self._raw.is_some() {
+            context::lock_released(self.lock.name);
+        }
     }
 }
 
@@ -174,19 +193,23 @@ pub struct RwSem {
 #[must_use = "dropping the guard releases the semaphore at once"]
 pub struct RwSemGuard<'a> {
     sem: &'a RwSem,
-    _raw: backend::RawGuard<'a>,
+    /// `None`: a mutant left the semaphore out.
+    _raw: Option<backend::RawGuard<'a>>,
 }
 
 impl RwSem {
     pub fn new(name: &'static str) -> Self {
         RwSem { name, raw: backend::RawLock::new() }
     }
-    /// `down_write()`.
+    /// `down_write()`. A mutation site ([`Operator::SkipLock`]).
     pub fn down_write(&self) -> RwSemGuard<'_> {
+        if mutation::hit(Operator::SkipLock, self.name) {
+            return RwSemGuard { sem: self, _raw: None };
+        }
         context::lock_acquiring(self.name, context::LockKind::Sleeping);
         let raw = self.raw.lock();
         context::lock_acquired_kind(self.name, context::LockKind::Sleeping);
-        RwSemGuard { sem: self, _raw: raw }
+        RwSemGuard { sem: self, _raw: Some(raw) }
     }
     /// `down_read()` (see the APPROX note on the type).
     pub fn down_read(&self) -> RwSemGuard<'_> {
@@ -196,7 +219,9 @@ impl RwSem {
 
 impl Drop for RwSemGuard<'_> {
     fn drop(&mut self) {
-        context::lock_released(self.sem.name);
+        if self._raw.is_some() {
+            context::lock_released(self.sem.name);
+        }
     }
 }
 
@@ -372,14 +397,16 @@ impl ActorStates {
     }
 }
 
-/// `smp_store_release()`.
+/// `smp_store_release()`. A mutation site ([`Operator::RelaxRelease`]).
 pub fn smp_store_release(a: &atomic::AtomicU32, v: u32) {
-    a.store(v, atomic::Ordering::Release)
+    let relaxed = mutation::hit(Operator::RelaxRelease, "smp_store_release");
+    a.store(v, if relaxed { atomic::Ordering::Relaxed } else { atomic::Ordering::Release })
 }
 
-/// `smp_load_acquire()`.
+/// `smp_load_acquire()`. A mutation site ([`Operator::RelaxAcquire`]).
 pub fn smp_load_acquire(a: &atomic::AtomicU32) -> u32 {
-    a.load(atomic::Ordering::Acquire)
+    let relaxed = mutation::hit(Operator::RelaxAcquire, "smp_load_acquire");
+    a.load(if relaxed { atomic::Ordering::Relaxed } else { atomic::Ordering::Acquire })
 }
 
 /// `READ_ONCE()` of an index: a relaxed load.
@@ -429,14 +456,21 @@ impl Kref {
     pub fn new() -> Self {
         Kref(atomic::AtomicU32::new(1))
     }
-    /// `kref_get()`; returns the new count.
+    /// `kref_get()`; returns the new count. A mutation site
+    /// ([`Operator::DropGet`]).
     pub fn get(&self) -> u32 {
+        if mutation::hit(Operator::DropGet, "kref") {
+            return self.read();
+        }
         self.0.fetch_add(1, atomic::Ordering::AcqRel) + 1
     }
     /// `kref_put()`: true when this dropped the last reference (the caller
     /// then runs the release function). An underflow, which `refcount_t`
     /// reports as a use-after-free, is an error.
     pub fn put(&self) -> Result<bool, RefcountUnderflow> {
+        if mutation::hit(Operator::DropPut, "kref") {
+            return Ok(false);
+        }
         let old = self.0.fetch_sub(1, atomic::Ordering::AcqRel);
         if old == 0 {
             self.0.store(0, atomic::Ordering::Relaxed);
@@ -533,7 +567,7 @@ impl WaitQueueHead {
         loop {
             // prepare_to_wait*(): enqueue under the wait-queue lock.
             let id = {
-                let _g = self.lock.lock();
+                let _g = self.lock.lock_plain();
                 self.list.with_mut(|l| {
                     l.next_id += 1;
                     let id = l.next_id;
@@ -554,7 +588,7 @@ impl WaitQueueHead {
             } else {
                 None
             };
-            let g = self.lock.lock();
+            let g = self.lock.lock_plain();
             if let Some(r) = result {
                 // finish_wait()
                 self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
@@ -615,32 +649,42 @@ impl WaitQueueHead {
     /// `wake_up_interruptible*()` (one exclusive sleeper), from a caller
     /// that does not hold the lock.
     pub fn wake_up(&self) {
-        let _g = self.lock.lock();
+        if mutation::hit(Operator::DropWakeup, self.lock.name) {
+            return;
+        }
+        let _g = self.lock.lock_plain();
         self.wake_locked(1);
     }
 
-    /// `wake_up_interruptible_all()`.
+    /// `wake_up_interruptible_all()`. A mutation site, as every wake-up
+    /// is ([`Operator::DropWakeup`]).
     pub fn wake_up_all(&self) {
-        let _g = self.lock.lock();
+        if mutation::hit(Operator::DropWakeup, self.lock.name) {
+            return;
+        }
+        let _g = self.lock.lock_plain();
         self.wake_locked(u32::MAX);
     }
 
     /// `wake_up_*_locked()`: the caller holds [`WaitQueueHead::lock`].
     pub fn wake_up_locked(&self, _held: &SpinGuard<'_>) {
+        if mutation::hit(Operator::DropWakeup, self.lock.name) {
+            return;
+        }
         self.wake_locked(1);
     }
 
     /// Deliver a signal to every sleeper, now and later (the driver ends a
     /// run this way once every other thread has finished).
     pub fn signal_all(&self) {
-        let _g = self.lock.lock();
+        let _g = self.lock.lock_plain();
         self.signalled.store(true, atomic::Ordering::Release);
         self.cv.notify_all();
     }
 
     /// Sleepers that are asleep and not picked by any wake-up.
     pub fn sleepers(&self) -> u32 {
-        let _g = self.lock.lock();
+        let _g = self.lock.lock_plain();
         self.list.with(|l| l.waiters.iter().filter(|w| w.asleep && !w.woken).count() as u32)
     }
 
@@ -659,7 +703,7 @@ impl<'a> SpinGuard<'a> {
         context::lock_released(lock.name);
         let raw = cv.wait(raw);
         context::lock_acquired(lock.name);
-        SpinGuard { lock, _raw: raw }
+        SpinGuard { lock, _raw: Some(raw) }
     }
 }
 
@@ -668,5 +712,6 @@ fn unsafe_take_raw(g: SpinGuard<'_>) -> backend::RawGuard<'_> {
     let g = std::mem::ManuallyDrop::new(g);
     // SAFETY: `g` is never used or dropped again; the raw guard is moved
     // out exactly once.
-    unsafe { std::ptr::read(&g._raw) }
+    let raw = unsafe { std::ptr::read(&g._raw) };
+    raw.expect("the wait queue's own lock is never left out by a mutant")
 }

@@ -32,6 +32,7 @@ pub mod fuzz_states;
 pub mod kernel_check;
 pub mod matrix;
 pub mod minimize;
+pub mod mutate;
 pub mod replay;
 pub mod run;
 pub mod selfcheck;
@@ -90,6 +91,10 @@ pub enum Cmd {
     /// tab-separated line per cell), or merge measured files into the
     /// Markdown of docs/catalog.md.
     Matrix(matrix::Args),
+    /// Sweep the model's mutants (a lock left out, a release relaxed, a
+    /// wake-up dropped, ... at every site the scenarios reach) through the
+    /// scenarios; print the mutation score and each survivor's triage.
+    Mutate(mutate::Args),
     /// Turn a fuzz crash input into a minimised scenario whose run line
     /// gives the violation, checked as `wqsim check` runs it. Prints the
     /// scenario; with --write, writes scenarios/fuzz/NAME.wq and its
@@ -122,6 +127,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Cmd::Explore(a) => explore::run(a),
         Cmd::Replay(a) => replay::run(a),
         Cmd::Matrix(a) => matrix::run(a),
+        Cmd::Mutate(a) => mutate::run(a),
         Cmd::FromFuzz(a) => from_fuzz::run(a),
         Cmd::FuzzStates(a) => fuzz_states::run(a),
         Cmd::FuzzSeeds(a) => fuzz_seeds::run(a),

@@ -160,7 +160,7 @@ pub fn settings_of(c: &Config) -> Vec<(String, u64)> {
     v
 }
 
-/// A scenario for a program (the catalog's triggers and families are
+/// A scenario for a model program (a fuzz input's, once decoded, is
 /// written out this way): `about` lines, the base, the switches on, the
 /// program's setup and actors, and the run lines.
 pub fn from_program(

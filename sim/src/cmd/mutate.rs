@@ -1,0 +1,156 @@
+//! `wqsim mutate`: Sweep the model's mutants (edits of the kind a patch
+//! could make, at every site the scenarios reach) through the scenarios,
+//! and print the mutation score, each mutant's fate and the survivors'
+//! triage (`docs/mutation.md` is this output).
+
+use super::*;
+
+/// Its arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files or directories (default: scenarios/).
+    pub paths: Vec<std::path::PathBuf>,
+    /// Only list the mutants (the census), one site ID a line.
+    #[arg(long)]
+    pub list: bool,
+    /// Only the mutants whose site ID contains this text (a kernel
+    /// function, an operator, a lock), comma-separated for several.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Only every Nth mutant of the census (the PR tier's sample).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub every: u64,
+    /// `markdown` (the report) or `tsv` (one line per mutant).
+    #[arg(long, default_value = "markdown", value_parser = ["markdown", "tsv"])]
+    pub format: String,
+    /// The survivors' triage: site ID, class, why (tab-separated).
+    #[arg(long, default_value = "docs/mutation-triage.tsv")]
+    pub triage: std::path::PathBuf,
+    /// The command line the report names as its generator.
+    #[arg(long, default_value = "wqsim mutate")]
+    pub command: String,
+    /// Merge these swept TSV files (the shuttle build's and the loom
+    /// build's) into the report instead of sweeping.
+    #[arg(long, num_args = 1..)]
+    pub merge: Vec<std::path::PathBuf>,
+    /// Exit 1 when the score (killed of the non-equivalent mutants) is
+    /// below this percentage, or a survivor is not triaged.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub min_score: Option<u64>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let Args { paths, list, only, every, format, triage, command, merge, min_score, budget } = a;
+    budget.install();
+    let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
+    let files = match wqsim::scenario::collect(&paths) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let mut scenarios = Vec::new();
+    for f in &files {
+        match wqsim::scenario::load(f) {
+            Ok(sc) => scenarios.push(sc),
+            Err(e) => return fail(e),
+        }
+    }
+    let triaged = match std::fs::read_to_string(&triage) {
+        Ok(t) => wqsim::mutate::triage(&t),
+        Err(_) if list => Default::default(),
+        Err(e) => return fail(wqsim::error::Error::environment(format!("{}: {e}", triage.display()))),
+    };
+    if !merge.is_empty() {
+        let mut sweeps = Vec::new();
+        for path in &merge {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => return fail(wqsim::error::Error::environment(format!("{}: {e}", path.display()))),
+            };
+            let mut v = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                match wqsim::mutate::Outcome::from_tsv(line) {
+                    Some(o) => v.push(o),
+                    None => {
+                        return usage(format!(
+                            "{}:{}: not a mutant's line (id, verdict, by, runs, executions, seconds, tab-separated)",
+                            path.display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
+            sweeps.push(v);
+        }
+        let outcomes = wqsim::mutate::merge(sweeps);
+        out!("{}", wqsim::mutate::render_markdown(&outcomes, &triaged, &command));
+        return verdict(&outcomes, &triaged, min_score);
+    }
+    let pb = bar("census", scenarios.len(), false);
+    let census = wqsim::mutate::census(&scenarios);
+    pb.finish_and_clear();
+    let sites: Vec<_> = census
+        .sites
+        .iter()
+        .filter(|(s, _)| list || wqsim::mutate::observable(s.op))
+        .filter(|(s, _)| only.is_empty() || only.iter().any(|o| s.id().contains(o.as_str())))
+        .enumerate()
+        .filter(|(i, _)| (*i as u64).is_multiple_of(every))
+        .map(|(_, x)| x)
+        .collect();
+    if list {
+        for (s, reaching) in &sites {
+            out!("{}\t{} scenarios\n", s.id(), reaching.len());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let pb = bar("mutate", sites.len(), false);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} (left {eta}) {wide_msg}")
+    {
+        pb.set_style(style.progress_chars("#>-"));
+    }
+    let mut outcomes = Vec::new();
+    for (site, reaching) in sites {
+        pb.set_message(site.to_string());
+        let o = wqsim::mutate::sweep_one(*site, &scenarios, reaching);
+        if format == "tsv" {
+            out!("{}\n", o.to_tsv());
+        }
+        outcomes.push(o);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if format == "markdown" {
+        out!("{}", wqsim::mutate::render_markdown(&outcomes, &triaged, &command));
+    }
+    verdict(&outcomes, &triaged, min_score)
+}
+
+/// Exit 1 when the score is below `min_score` or a survivor is not
+/// triaged.
+fn verdict(
+    outcomes: &[wqsim::mutate::Outcome],
+    triaged: &std::collections::BTreeMap<String, (String, String)>,
+    min_score: Option<u64>,
+) -> ExitCode {
+    let Some(min) = min_score else { return ExitCode::SUCCESS };
+    let equivalent = |o: &wqsim::mutate::Outcome| triaged.get(&o.id).is_some_and(|(c, _)| c == "equivalent");
+    let killed = outcomes.iter().filter(|o| o.verdict == "killed").count();
+    let scored = outcomes.iter().filter(|o| !(o.verdict == "survived" && equivalent(o))).count();
+    let untriaged: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.verdict == "survived" && !triaged.contains_key(&o.id))
+        .map(|o| o.id.as_str())
+        .collect();
+    let score = if scored == 0 { 100.0 } else { 100.0 * killed as f64 / scored as f64 };
+    if score < min as f64 || !untriaged.is_empty() {
+        eprintln!(
+            "wqsim: score {score:.1}% (at least {min}% wanted); survivors not triaged: {}",
+            if untriaged.is_empty() { "none".to_string() } else { untriaged.join(", ") }
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

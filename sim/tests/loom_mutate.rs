@@ -1,0 +1,19 @@
+//! A mutant only loom can kill, in its own test binary: the active mutant
+//! is process-wide, and the scenarios' loom runs (`loom_scenarios.rs`)
+//! must not see it.
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release -p wqsim --test loom_mutate`.
+
+#![cfg(loom)]
+
+/// A mutant loom alone can kill: the head published by post_one_notification
+/// with a plain store instead of smp_store_release is a data race with
+/// pipe_read's load (D1), in the F2 scenario's loom run.
+#[test]
+fn a_relaxed_release_is_killed_by_loom() {
+    use wqsim_model::sync::mutation::{Operator, Site};
+    let sc = wqsim::catalog::scenario(&wqsim::catalog::root(), wqsim_model::bugs::Bug::F2).unwrap();
+    let site = Site { func: "post_one_notification", op: Operator::RelaxRelease, object: "pipe->head" };
+    let o = wqsim::mutate::sweep_one(site, std::slice::from_ref(&sc), &[0]);
+    assert_eq!(o.verdict, "killed", "{o:?}");
+    assert!(o.by.ends_with(" loom D1"), "{}", o.by);
+}
