@@ -111,6 +111,7 @@ impl<T> std::ops::Deref for Obj<T> {
     type Target = T;
     #[track_caller]
     fn deref(&self) -> &T {
+        crate::sync::heap_point();
         self.hdr.check();
         &self.inner
     }

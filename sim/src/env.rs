@@ -10,6 +10,7 @@ pub const HELP: &str = "\
 Environment (each flag's own variable is shown in its command's --help):
   WQSIM_STEPS_MAX, WQSIM_TIME_LIMIT_MS, WQSIM_MEMORY_LIMIT_MIB
                              check, run, explore: a run's budgets (--steps-max, --time-limit-ms, --memory-limit-mib)
+  WQSIM_HEAP_POINTS          check, run, explore, mutate: heap field accesses as shuttle scheduling points (--heap-points)
   WQSIM_KERNEL, WQSIM_GUEST  kernel-check: the bzImage and the static guest (--kernel, --guest)
   WQSIM_FUZZ_BUGS            from-fuzz, fuzz-states, the fuzz targets: catalog switches on (--bugs)
   WQSIM_SCENARIOS            the schedule fuzz target: where scenarios/ is

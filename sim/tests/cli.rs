@@ -19,7 +19,7 @@ fn wqsim(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const SUBCOMMANDS: [&str; 15] = [
+const SUBCOMMANDS: [&str; 16] = [
     "check",
     "kernel-check",
     "run",
@@ -31,6 +31,7 @@ const SUBCOMMANDS: [&str; 15] = [
     "explore",
     "replay",
     "matrix",
+    "mutate",
     "from-fuzz",
     "fuzz-states",
     "fuzz-seeds",
@@ -82,6 +83,46 @@ fn minimize_writes_a_smaller_scenario() {
     assert_eq!(status, 0, "{text}{err}");
     assert!(text.contains("still N1"), "{text}");
     assert!(std::fs::read_to_string(&out).unwrap().contains("Minimised from"));
+}
+
+#[test]
+fn mutate_lists_its_census_and_reports_a_sweep() {
+    let (status, out, err) = wqsim(&["mutate", "--list", "scenarios/races/blocking_reader.wq"]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("post_one_notification:drop-wakeup:pipe->rd_wait.lock\t")), "{out}");
+    let (status, out, err) = wqsim(&[
+        "mutate",
+        "--only",
+        "post_one_notification:drop-wakeup",
+        "--min-score",
+        "100",
+        "scenarios/races/blocking_reader.wq",
+    ]);
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.starts_with("# Mutation score\n"), "{out}");
+    assert!(out.contains("**1 mutants: 1 killed, 0 survived (0 equivalent); score 100.0%"), "{out}");
+    // A survivor nobody triaged fails the bar: pipe2() in the setup has
+    // nobody to race with, so leaving its file-table lock out survives.
+    let (status, out, err) = wqsim(&[
+        "mutate",
+        "--only",
+        "do_pipe2:skip-lock",
+        "--min-score",
+        "0",
+        "--triage",
+        "/dev/null",
+        "scenarios/races/blocking_reader.wq",
+    ]);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains(
+            "- `do_pipe2:skip-lock:files->file_lock` (skip-lock files->file_lock in do_pipe2): **not triaged**."
+        ),
+        "{out}"
+    );
+    assert!(err.contains("survivors not triaged: do_pipe2:skip-lock:files->file_lock"), "{err}");
+    let (status, _, err) = wqsim(&["mutate", "--triage", "/no/such/file", "scenarios/races/blocking_reader.wq"]);
+    assert_eq!(status, 4, "{err}");
 }
 
 #[test]

@@ -55,6 +55,28 @@ pub fn set_sequential(on: bool) -> bool {
     shuttle_backend::SEQ.swap(on, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Make every field access of a heap object a scheduling point under
+/// shuttle (default off): the window between loading an object and using
+/// it, where another task may free it, becomes one shuttle can schedule
+/// into, as loom can. Each access costs a scheduling step, so explorations
+/// run slower (measured in docs/PERFORMANCE.md). Returns the previous
+/// setting; a no-op in the other backends.
+pub fn set_heap_points(on: bool) -> bool {
+    #[cfg(all(feature = "shuttle", not(loom)))]
+    return shuttle_backend::HEAP_POINTS.swap(on, std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(all(feature = "shuttle", not(loom))))]
+    {
+        let _ = on;
+        false
+    }
+}
+
+/// A scheduling point before a heap object's field is used, when
+/// [`set_heap_points`] turned them on.
+pub fn heap_point() {
+    backend::heap_point()
+}
+
 pub mod context;
 pub mod mutation;
 

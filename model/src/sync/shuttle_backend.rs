@@ -85,6 +85,17 @@ impl<T> Cell<T> {
 /// scheduling point per access would make the oracle's sweep over every
 /// pipe after every operation cost a recorded step each, quadratic in a
 /// long `repeat`.
+/// Whether a field access of a heap object is a scheduling point too
+/// ([`super::set_heap_points`]).
+pub static HEAP_POINTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A scheduling point before a heap object's field is used, when turned on.
+pub fn heap_point() {
+    if HEAP_POINTS.load(std::sync::atomic::Ordering::Relaxed) {
+        switch();
+    }
+}
+
 fn switch() {
     if SEQ.load(std::sync::atomic::Ordering::Relaxed) {
         return;

@@ -150,6 +150,11 @@ pub struct BudgetArgs {
     /// `memory_limit_mib=` wins).
     #[arg(long, env = "WQSIM_MEMORY_LIMIT_MIB", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
     memory_limit_mib: u64,
+    /// Make every field access of a heap object a shuttle scheduling
+    /// point, so shuttle can schedule a free between loading an object
+    /// and using it (slower; see docs/PERFORMANCE.md).
+    #[arg(long, env = "WQSIM_HEAP_POINTS")]
+    heap_points: bool,
     /// Make every run panic inside the harness (a deliberate harness bug,
     /// to see a harness failure reported).
     #[arg(long, hide = true)]
@@ -159,6 +164,7 @@ pub struct BudgetArgs {
 impl BudgetArgs {
     fn install(self) {
         wqsim_model::conc::set_inject_panic(self.inject_harness_panic);
+        wqsim_model::sync::set_heap_points(self.heap_points);
         wqsim::run::set_default_limits(wqsim::scenario::RunLimits {
             steps_max: self.steps_max,
             time_limit_ms: Some(self.time_limit_ms),
