@@ -82,3 +82,22 @@ fn sweeps_merge_and_read_back() {
     assert_eq!(Outcome::from_tsv(&m[0].to_tsv()), Some(m[0].clone()));
     assert_eq!(Outcome::from_tsv("x\tkilled"), None);
 }
+
+/// Heap points close a shuttle blind spot: a filter freed with no grace
+/// period while a poster still holds it is a window between loading the
+/// object and using it. Without a scheduling point at the field access
+/// shuttle never schedules the free into it; with `--heap-points` it does.
+#[test]
+fn heap_points_let_shuttle_kill_a_free_without_grace_period() {
+    let _s = serial();
+    let scenarios = vec![load("races/post_vs_filter.wq")];
+    let site = Site { func: "watch_queue_set_filter", op: Operator::NoGracePeriod, object: "call_rcu" };
+    let before = wqsim_model::sync::set_heap_points(false);
+    let off = sweep_one(site, &scenarios, &[0]);
+    wqsim_model::sync::set_heap_points(true);
+    let on = sweep_one(site, &scenarios, &[0]);
+    wqsim_model::sync::set_heap_points(before);
+    assert_eq!(off.verdict, "survived", "{off:?}");
+    assert_eq!(on.verdict, "killed", "{on:?}");
+    assert!(on.by.ends_with(" pct H1"), "{}", on.by);
+}
