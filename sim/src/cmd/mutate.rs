@@ -17,7 +17,8 @@ pub struct Args {
     /// function, an operator, a lock), comma-separated for several.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Only every Nth mutant of the census (the PR tier's sample).
+    /// Only about one mutant in N (the PR tier's sample), chosen by a hash
+    /// of the site ID, so every build samples the same ones.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub every: u64,
     /// `markdown` (the report) or `tsv` (one line per mutant).
@@ -95,9 +96,9 @@ pub fn run(a: Args) -> ExitCode {
         .iter()
         .filter(|(s, _)| list || wqsim::mutate::observable(s.op))
         .filter(|(s, _)| only.is_empty() || only.iter().any(|o| s.id().contains(o.as_str())))
-        .enumerate()
-        .filter(|(i, _)| (*i as u64).is_multiple_of(every))
-        .map(|(_, x)| x)
+        // The sample is chosen by the site's ID, so the shuttle and loom
+        // builds sample the same mutants.
+        .filter(|(s, _)| wqsim::scenario::fnv1a(s.id().as_bytes()).is_multiple_of(every))
         .collect();
     if list {
         for (s, reaching) in &sites {
