@@ -90,6 +90,13 @@ fn mutate_lists_its_census_and_reports_a_sweep() {
     let (status, out, err) = wqsim(&["mutate", "--list", "scenarios/races/blocking_reader.wq"]);
     assert_eq!(status, 0, "{err}");
     assert!(out.lines().any(|l| l.starts_with("post_one_notification:drop-wakeup:pipe->rd_wait.lock\t")), "{out}");
+    // Two shards split the census between them.
+    let shards: Vec<String> = ["1/2", "2/2"]
+        .iter()
+        .map(|s| wqsim(&["mutate", "--list", "--shard", s, "scenarios/races/blocking_reader.wq"]).1)
+        .collect();
+    assert_eq!(shards[0].lines().count() + shards[1].lines().count(), out.lines().count());
+    assert!(shards[0].lines().all(|l| !shards[1].contains(l)));
     let (status, out, err) = wqsim(&[
         "mutate",
         "--only",

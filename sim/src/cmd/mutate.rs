@@ -21,6 +21,11 @@ pub struct Args {
     /// of the site ID, so every build samples the same ones.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub every: u64,
+    /// Only shard I of N (1-based) of the mutants, in census order, so N
+    /// processes or machines split a sweep (`--format tsv`, then
+    /// `--merge`).
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// `markdown` (the report) or `tsv` (one line per mutant).
     #[arg(long, default_value = "markdown", value_parser = ["markdown", "tsv"])]
     pub format: String,
@@ -43,7 +48,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { paths, list, only, every, format, triage, command, merge, min_score, budget } = a;
+    let Args { paths, list, only, every, shard, format, triage, command, merge, min_score, budget } = a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let files = match wqsim::scenario::collect(&paths) {
@@ -99,6 +104,9 @@ pub fn run(a: Args) -> ExitCode {
         // The sample is chosen by the site's ID, so the shuttle and loom
         // builds sample the same mutants.
         .filter(|(s, _)| wqsim::scenario::fnv1a(s.id().as_bytes()).is_multiple_of(every))
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|sh| i % sh.count == sh.index - 1))
+        .map(|(_, x)| x)
         .collect();
     if list {
         for (s, reaching) in &sites {
