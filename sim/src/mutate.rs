@@ -184,8 +184,14 @@ fn cost(driver: Driver) -> u8 {
 }
 
 /// Run mutant `site` against the scenarios that reach it (indexes into
-/// `scenarios`).
+/// `scenarios`), each explorer run capped at `iterations_max` schedules.
 pub fn sweep_one(site: Site, scenarios: &[Scenario], reaching: &[usize]) -> Outcome {
+    sweep_one_capped(site, scenarios, reaching, usize::MAX)
+}
+
+/// [`sweep_one`] with the random, PCT and DFS runs cut to at most
+/// `iterations_max` schedules each (a sweep's budget).
+pub fn sweep_one_capped(site: Site, scenarios: &[Scenario], reaching: &[usize], iterations_max: usize) -> Outcome {
     let start = Instant::now();
     let mut plan: Vec<(u8, usize, usize)> = Vec::new();
     for &i in reaching {
@@ -199,7 +205,9 @@ pub fn sweep_one(site: Site, scenarios: &[Scenario], reaching: &[usize]) -> Outc
     let mut out = None;
     for (_, i, j) in plan {
         let sc = &scenarios[i];
-        let run = &sc.runs[j];
+        let mut run = sc.runs[j].clone();
+        run.iterations = run.iterations.min(iterations_max);
+        let run = &run;
         let r: RunResult = execute(sc, run);
         if r.result.is_none() && r.stop.is_none() {
             continue; // the other build's run

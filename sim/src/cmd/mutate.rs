@@ -26,6 +26,10 @@ pub struct Args {
     /// `--merge`).
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// At most this many schedules for each random, PCT and DFS run of a
+    /// mutant (a run line's own count when lower).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub iterations_max: u64,
     /// `markdown` (the report) or `tsv` (one line per mutant).
     #[arg(long, default_value = "markdown", value_parser = ["markdown", "tsv"])]
     pub format: String,
@@ -48,7 +52,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { paths, list, only, every, shard, format, triage, command, merge, min_score, budget } = a;
+    let Args { paths, list, only, every, shard, iterations_max, format, triage, command, merge, min_score, budget } =
+        a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let files = match wqsim::scenario::collect(&paths) {
@@ -123,7 +128,7 @@ pub fn run(a: Args) -> ExitCode {
     let mut outcomes = Vec::new();
     for (site, reaching) in sites {
         pb.set_message(site.to_string());
-        let o = wqsim::mutate::sweep_one(*site, &scenarios, reaching);
+        let o = wqsim::mutate::sweep_one_capped(*site, &scenarios, reaching, iterations_max as usize);
         if format == "tsv" {
             out!("{}\n", o.to_tsv());
         }
