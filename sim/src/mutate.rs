@@ -134,22 +134,22 @@ impl Outcome {
 }
 
 /// Join the outcomes of several sweeps (the shuttle build's and the loom
-/// build's): a mutant any of them killed is killed, by the fastest kill;
-/// in the order of first appearance.
+/// build's, and re-sweeps of survivors): a mutant any of them killed is
+/// killed, by the fastest kill (ties to the first `by` in sort order); a
+/// survivor's seconds are the time all sweeps spent on it. The runs add
+/// up. The result does not depend on the order of the sweeps.
 pub fn merge(sweeps: Vec<Vec<Outcome>>) -> Vec<Outcome> {
     let mut out: Vec<Outcome> = Vec::new();
     for o in sweeps.into_iter().flatten() {
         match out.iter_mut().find(|x| x.id == o.id) {
             None => out.push(o),
             Some(x) => {
-                let better = match (x.verdict, o.verdict) {
-                    ("survived", "killed") => true,
-                    ("killed", "killed") => o.seconds < x.seconds,
-                    _ => false,
-                };
                 let runs = x.runs + o.runs;
-                if better {
-                    *x = o;
+                match (x.verdict, o.verdict) {
+                    ("survived", "killed") => *x = o,
+                    ("killed", "killed") if (o.seconds, &o.by) < (x.seconds, &x.by) => *x = o,
+                    ("survived", "survived") => x.seconds += o.seconds,
+                    _ => {}
                 }
                 x.runs = runs;
             }

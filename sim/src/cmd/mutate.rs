@@ -52,8 +52,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { paths, list, only, every, shard, iterations_max, format, triage, command, merge, min_score, budget } =
-        a;
+    let Args { paths, list, only, every, shard, iterations_max, format, triage, command, merge, min_score, budget } = a;
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let files = match wqsim::scenario::collect(&paths) {
