@@ -152,7 +152,7 @@ pub struct BudgetArgs {
     memory_limit_mib: u64,
     /// Make every field access of a heap object a shuttle scheduling
     /// point, so shuttle can schedule a free between loading an object
-    /// and using it (slower; see docs/PERFORMANCE.md).
+    /// and using it (about 20% slower).
     #[arg(long, env = "WQSIM_HEAP_POINTS")]
     heap_points: bool,
     /// Make every run panic inside the harness (a deliberate harness bug,
