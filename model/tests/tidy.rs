@@ -40,18 +40,23 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn model_sources_are_tidy() {
+/// Every report of `check` over the model's sources outside `src/sync/`
+/// and `src/explore.rs`, each file named by its path under `src/`.
+fn check_sources(check: impl Fn(&str, &str) -> Vec<String>) -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
     assert!(files.len() > 10, "found the sources");
-    let mut bad = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        bad.extend(scan(&f.strip_prefix(&src).unwrap().display().to_string(), &text));
-    }
+    files
+        .iter()
+        .flat_map(|f| check(&f.strip_prefix(&src).unwrap().display().to_string(), &std::fs::read_to_string(f).unwrap()))
+        .collect()
+}
+
+#[test]
+fn model_sources_are_tidy() {
+    let bad = check_sources(scan);
     assert!(bad.is_empty(), "forbidden outside src/sync/ and src/explore.rs:\n{}", bad.join("\n"));
 }
 
@@ -97,15 +102,7 @@ fn label_mismatches(name: &str, text: &str) -> Vec<String> {
 
 #[test]
 fn every_trace_label_is_its_functions_name() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
-    let mut bad = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        bad.extend(label_mismatches(&f.strip_prefix(&src).unwrap().display().to_string(), &text));
-    }
+    let bad = check_sources(label_mismatches);
     assert!(bad.is_empty(), "trace labels that are not their function's name:\n{}", bad.join("\n"));
 }
 

@@ -35,18 +35,6 @@ pub fn run(a: Args) -> ExitCode {
     if let Some(s) = shard {
         files = wqsim::drive::shard(files, s.index, s.count);
     }
-    let pb = bar("check", 0, false);
-    let (rows, reports, exit) = wqsim::drive::check_rows(&files, |done, total, name| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-        run_progress(&pb, name.to_string());
-    });
-    wqsim_model::explore::set_progress(None);
-    pb.finish_and_clear();
-    if format == "json" {
-        out!("{}", wqsim::render::render_json(&rows, exit, !no_time));
-    } else {
-        out!("{}{reports}", wqsim::render::render_table(&rows, !no_time));
-    }
-    exit.into()
+    let loaded = files.iter().map(|f| (f.display().to_string(), wqsim::scenario::load(f))).collect();
+    check_and_print("check", loaded, &format, !no_time)
 }

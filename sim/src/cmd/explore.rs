@@ -112,18 +112,5 @@ pub fn run(a: Args) -> ExitCode {
             (f.display().to_string(), sc)
         })
         .collect();
-    let pb = bar("explore", 0, false);
-    let (rows, reports, exit) = wqsim::drive::check_loaded(loaded, |done, total, name| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-        run_progress(&pb, name.to_string());
-    });
-    wqsim_model::explore::set_progress(None);
-    pb.finish_and_clear();
-    if format == "json" {
-        out!("{}", wqsim::render::render_json(&rows, exit, false));
-    } else {
-        out!("{}{reports}", wqsim::render::render_table(&rows, false));
-    }
-    exit.into()
+    check_and_print("explore", loaded, &format, false)
 }

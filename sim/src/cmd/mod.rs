@@ -263,6 +263,31 @@ fn bar(what: &str, total: usize, quiet: bool) -> indicatif::ProgressBar {
     pb
 }
 
+/// Run `loaded` as `check` runs scenarios (with a progress bar named
+/// `what`), print the verdict table and the failure reports, or the JSON
+/// form, and return the exit status. `check` and `explore` both end here.
+fn check_and_print(
+    what: &str,
+    loaded: Vec<(String, Result<wqsim::scenario::Scenario, wqsim::error::Error>)>,
+    format: &str,
+    times: bool,
+) -> ExitCode {
+    let pb = bar(what, 0, false);
+    let (rows, reports, exit) = wqsim::drive::check_loaded(loaded, |done, total, name| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+        run_progress(&pb, name.to_string());
+    });
+    wqsim_model::explore::set_progress(None);
+    pb.finish_and_clear();
+    if format == "json" {
+        out!("{}", wqsim::render::render_json(&rows, exit, times));
+    } else {
+        out!("{}{reports}", wqsim::render::render_table(&rows, times));
+    }
+    exit.into()
+}
+
 /// Long runs say how far they are: the executions of the run `what` on
 /// `bar`'s line on a terminal, elsewhere (CI logs) a line a minute.
 fn run_progress(bar: &indicatif::ProgressBar, what: String) {
