@@ -202,6 +202,14 @@ catalog! {
      the queue is sized, and its posters read those fields under rd_wait.lock: a data race, and on \
      a weakly ordered CPU a poster can see nr_notes set and notes_bitmap still NULL. See \
      docs/findings/F4-size-published-unlocked.md.";
+    F5, "watchers-published-unordered", "keys: publish key->watchers with release (proposed)",
+    "-", "unfixed", None, "security/keys/keyctl.c keyctl_watch_key", D1,
+    "key_alloc() enters a key in the serial tree before add_key() instantiates it, so a task can \
+     look it up by serial as soon as key->state says positive. KEYCTL_WATCH_KEY then installs \
+     key->watchers under key->sem with a plain store, while __key_instantiate_and_link() posts \
+     INSTANTIATED through notify_key(), which reads key->watchers with a plain load and without \
+     key->sem: a data race, and on a weakly ordered CPU the poster can follow the pointer to a watch \
+     list whose initialisation it does not see. See docs/findings/F5-watchers-published-unordered.md.";
 }
 
 impl Bug {

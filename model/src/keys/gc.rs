@@ -24,7 +24,7 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     let mut did = false;
 
     // Unlink invalidated and dead keys from every keyring.
-    let all: Vec<Id<Key>> = reg.tree.lock().values().copied().collect();
+    let all: Vec<Id<Key>> = reg.tree.with(|t| t.values().copied().collect());
     for k in &all {
         let key = cx.k.keys.get(*k);
         if key.type_ == KeyType::Keyring && key.usage.read() > 0 {
@@ -33,15 +33,14 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     }
 
     // Reap unreferenced keys, in serial order.
-    let graveyard: Vec<Id<Key>> = {
-        let mut tree = reg.tree.lock();
+    let graveyard: Vec<Id<Key>> = reg.tree.with(|tree| {
         let dead: Vec<(i32, Id<Key>)> =
             tree.iter().filter(|(_, k)| cx.k.keys.get(**k).usage.read() == 0).map(|(s, k)| (*s, *k)).collect();
         for (s, _) in &dead {
             tree.remove(s);
         }
         dead.into_iter().map(|(_, k)| k).collect()
-    };
+    });
     for k in &graveyard {
         key_gc_unused_keys(cx, *k);
         did = true;
@@ -56,7 +55,7 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
 fn key_gc_unused_keys(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_gc_unused_keys");
     let k = cx.k.keys.get(key);
-    remove_watch_list(cx, k.watchers.replace(None), k.key_serial() as u64);
+    remove_watch_list(cx, k.watchers.replace(cx, None), k.key_serial() as u64);
     if k.type_ == KeyType::Keyring {
         keyring::keyring_destroy(cx, key);
     }

@@ -7,14 +7,14 @@ use crate::heap::Id;
 use crate::invariant::{Inv, fail};
 use crate::kernel::Cx;
 use crate::sync::atomic::{AtomicU32, Ordering};
-use crate::sync::{KCell, Kref, RwSem};
+use crate::sync::{KCell, KWord, Kref, RwSem};
 use crate::trace::kfn;
 use crate::uapi::*;
 
 use super::permission::{KeyNeedPerm, key_task_permission};
 use super::{
-    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyStateWord, KeyType, keyring,
-    notify_key,
+    KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyStateWord, KeyType, KeyWatchers,
+    KeyringLinks, keyring, notify_key,
 };
 
 /// Largest `user`/`logon` payload (`user_preparse`).
@@ -42,20 +42,20 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         sem: RwSem::new("key->sem"),
         user: cx.k.user(uid),
         expiry: KCell::new(0),
-        uid: KCell::new(uid),
-        gid: KCell::new(gid),
-        perm: KCell::new(perm),
+        uid: KWord::new(uid),
+        gid: KWord::new(gid),
+        perm: KWord::new(perm),
         flags: AtomicU32::new(0),
         state: KeyStateWord::new(KeyState::Uninstantiated),
         type_,
         description: desc.to_string(),
         payload: KCell::new(Vec::new()),
-        keys: KCell::new(Vec::new()),
-        watchers: KCell::new(None),
+        keys: KeyringLinks::new(),
+        watchers: KeyWatchers::new(),
         construction_dest: KCell::new(None),
     };
     let (id, _) = cx.k.heap.alloc_in(&cx.k.keys, "key", key);
-    cx.k.key_registry.tree.lock().insert(serial, id);
+    cx.k.key_registry.tree.with(|t| t.insert(serial, id));
     Ok(id)
 }
 
@@ -77,14 +77,18 @@ pub fn key_get(cx: &Cx<'_>, key: Id<Key>) -> Id<Key> {
 /// Models `key_lookup()`: find a key by serial and take a reference;
 /// `ENOKEY` if there is none or its last reference is gone.
 pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
-    let id = cx.k.key_registry.tree.lock().get(&serial).copied().ok_or(Errno::ENOKEY)?;
-    let k = cx.k.keys.get(id);
-    // refcount_inc_not_zero()
-    if k.usage.read() == 0 {
-        return Err(Errno::ENOKEY);
-    }
-    k.usage.get();
-    Ok(id)
+    cx.k.key_registry.tree.with(|t| {
+        let id = t.get(&serial).copied().ok_or(Errno::ENOKEY)?;
+        let k = cx.k.keys.get(id);
+        // Under key_serial_lock: a key whose last reference is gone is
+        // not revived (the collector takes it out of the tree under the
+        // same lock).
+        if k.usage.read() == 0 {
+            return Err(Errno::ENOKEY);
+        }
+        k.usage.get();
+        Ok(id)
+    })
 }
 
 /// Models `mark_key_instantiated()`: positive (`None`) or negative with
@@ -154,14 +158,16 @@ pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyri
 }
 
 /// Models `key_reject_and_link()`: negatively instantiate with `error`
-/// (INSTANTIATED with `aux = -error`), then link if asked.
+/// (INSTANTIATED with `aux = -error`), then link if asked. Also returns
+/// whether this call instantiated the key: only that call ends the
+/// construction, even when the link fails.
 pub fn key_reject_and_link(
     cx: &Cx<'_>,
     key: Id<Key>,
     timeout: u32,
     error: Errno,
     keyring: Option<Id<Key>>,
-) -> KResult<()> {
+) -> (KResult<()>, bool) {
     let _f = kfn("key_reject_and_link");
     let k = cx.k.keys.get(key);
     let mut link_ret = Ok(());
@@ -191,10 +197,14 @@ pub fn key_reject_and_link(
             keyring::__key_link(cx, kr, key);
         }
     }
-    match ret {
+    // Whether this call instantiated the key, ending its construction (the
+    // kernel invalidates the authorisation key there, under the mutex).
+    let instantiated = ret.is_ok();
+    let r = match ret {
         Ok(()) => link_ret,
         Err(e) => Err(e),
-    }
+    };
+    (r, instantiated)
 }
 
 /// Models `__key_update()` (the add_key path): needs write permission;

@@ -16,7 +16,7 @@ use super::keyring;
 use super::permission::KeyNeedPerm;
 use super::process_keys::{KEY_LOOKUP_CREATE, KEY_LOOKUP_PARTIAL, KeyRef, lookup_user_key};
 use super::request_key;
-use super::{KEY_FLAG_USER_CONSTRUCT, KeyType, notify_key};
+use super::{KeyType, notify_key};
 
 /// Largest payload `add_key` accepts.
 pub const ADD_KEY_PAYLOAD_MAX: usize = 1024 * 1024 - 1;
@@ -294,12 +294,11 @@ pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid:
     let ret = (|| {
         request_key::check_authority(cx, target)?;
         let dest = get_instantiation_keyring(cx, ringid, target)?;
-        let was_constructing = cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT);
-        let r = key::key_reject_and_link(cx, target, timeout, err, dest);
+        let (r, instantiated) = key::key_reject_and_link(cx, target, timeout, err, dest);
         if let Some(d) = dest {
             key_put(cx, d);
         }
-        if was_constructing && !cx.k.keys.get(target).test_flag(KEY_FLAG_USER_CONSTRUCT) {
+        if instantiated {
             request_key::end_construction(cx, target);
         }
         r.map(|_| 0)
@@ -352,7 +351,7 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
     if watch_id >= 0 {
         'add: {
             let mut wlist = None;
-            if k.watchers.get().is_none() {
+            if k.watchers.get(cx).is_none() {
                 wlist = init_watch_list(cx, None);
                 if wlist.is_none() {
                     ret = Err(Errno::ENOMEM);
@@ -378,10 +377,10 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
             }
 
             let g = k.sem.down_write();
-            if k.watchers.get().is_none() {
-                k.watchers.set(wlist.take());
+            if k.watchers.get(cx).is_none() {
+                k.watchers.replace(cx, wlist.take());
             }
-            let r = add_watch_to_object(cx, watch, k.watchers.get().expect("installed above"));
+            let r = add_watch_to_object(cx, watch, k.watchers.get(cx).expect("installed above"));
             drop(g);
 
             if r.is_err() {
@@ -393,7 +392,7 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
             ret = r.map(|_| 0);
         }
     } else {
-        ret = match k.watchers.get() {
+        ret = match k.watchers.get(cx) {
             None => Err(Errno::EBADSLT),
             Some(wl) => {
                 let _g = k.sem.down_write();

@@ -97,7 +97,7 @@ fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<
         if at == target {
             return Err(Errno::EDEADLK);
         }
-        for child in cx.k.keys.get(at).keys.get() {
+        for child in cx.k.keys.get(at).keys.rcu_get() {
             if child == target {
                 return Err(Errno::EDEADLK);
             }

@@ -31,9 +31,9 @@ use std::collections::BTreeMap;
 
 use crate::heap::Id;
 use crate::kernel::{Cx, UserStruct};
-use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use crate::sync::mutation;
-use crate::sync::{Arc, KCell, Kref, RwSem, instr};
+use crate::sync::{Arc, KCell, KWord, Kref, RwSem, SpinLock, instr};
 use crate::uapi::*;
 use crate::watch_queue::{self, WatchList};
 
@@ -136,9 +136,11 @@ pub struct Key {
     pub user: Arc<UserStruct>,
     /// `expiry` as the timeout last set, in seconds (0: none).
     pub expiry: KCell<u64>,
-    pub uid: KCell<u32>,
-    pub gid: KCell<u32>,
-    pub perm: KCell<u32>,
+    /// `uid`, `gid` and `perm`: changed under `key->sem`, read without it
+    /// by `key_task_permission()`.
+    pub uid: KWord,
+    pub gid: KWord,
+    pub perm: KWord,
     /// `flags`.
     pub flags: AtomicU32,
     /// `state`.
@@ -151,9 +153,9 @@ pub struct Key {
     pub payload: KCell<Vec<u8>>,
     /// A keyring's links (its assoc array), in link order; at most one
     /// key per (type, description).
-    pub keys: KCell<Vec<Id<Key>>>,
+    pub keys: KeyringLinks,
     /// `watchers`: the watch list, created by the first watch.
-    pub watchers: KCell<Option<Id<WatchList>>>,
+    pub watchers: KeyWatchers,
     /// For a key under construction: the destination keyring recorded in
     /// its authorisation (`rka->dest_keyring`, holding a reference).
     pub construction_dest: KCell<Option<Id<Key>>>,
@@ -176,12 +178,139 @@ impl Key {
     }
 }
 
+/// Models `key->watchers`, the key's watch list, installed by the first
+/// `KEYCTL_WATCH_KEY` (under `key->sem`) and read by `notify_key()`.
+///
+/// BUG(F5), the kernel today: plain accesses. `notify_key()` from
+/// `__key_instantiate_and_link()` and `key_reject_and_link()` runs without
+/// `key->sem` once `key->state` is published, and a task that found the
+/// key by its serial may be installing the list then: a data race, and on
+/// a weakly ordered CPU the poster can follow the new pointer to a list
+/// whose initialisation it does not see. FIX(F5): publish the list with
+/// `smp_store_release()` (`rcu_assign_pointer()`) and read it with
+/// `smp_load_acquire()` (`rcu_dereference()`).
+#[derive(Debug)]
+pub struct KeyWatchers {
+    plain: KCell<Option<Id<WatchList>>>,
+    published: AtomicU32,
+}
+
+impl KeyWatchers {
+    pub fn new() -> Self {
+        KeyWatchers { plain: KCell::new(None), published: AtomicU32::new(0) }
+    }
+    /// Read `key->watchers`.
+    pub fn get(&self, cx: &Cx<'_>) -> Option<Id<WatchList>> {
+        if cx.bug(crate::bugs::Bug::F5) {
+            self.plain.get()
+        } else {
+            Id::from_word(self.published.load(Ordering::Acquire))
+        }
+    }
+    /// Store `key->watchers`, returning the old value.
+    pub fn replace(&self, cx: &Cx<'_>, v: Option<Id<WatchList>>) -> Option<Id<WatchList>> {
+        if cx.bug(crate::bugs::Bug::F5) {
+            self.plain.replace(v)
+        } else {
+            Id::from_word(self.published.swap(Id::to_word(v), Ordering::AcqRel))
+        }
+    }
+}
+
+impl Default for KeyWatchers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Models a keyring's `keys`, its `assoc_array` (security/keys/keyring.c,
+/// lib/assoc_array.c). Changes are made under the keyring's `key->sem`
+/// (`__key_link()`, `key_unlink()`, `keyring_clear()`, `keyring_gc()`)
+/// and published by `assoc_array_apply_edit()`, which installs the new
+/// root with `rcu_assign_pointer()`; searches that take no lock
+/// (`search_process_keyrings_rcu()`, `keyring_detect_cycle()`) walk the
+/// published root under RCU. The edit side is plain memory next to the
+/// lock; each edit publishes a snapshot of it with a release store, and
+/// an RCU reader loads the current snapshot with an acquire load. An old
+/// root is never reused, so a reader's snapshot stays valid (the kernel
+/// frees it after a grace period).
+#[derive(Debug)]
+pub struct KeyringLinks {
+    edit: KCell<Vec<Id<Key>>>,
+    roots: instr::Mutex<Vec<Arc<Vec<Id<Key>>>>>,
+    root: AtomicUsize,
+}
+
+impl KeyringLinks {
+    pub fn new() -> Self {
+        KeyringLinks {
+            edit: KCell::new(Vec::new()),
+            roots: instr::Mutex::new(vec![Arc::new(Vec::new())]),
+            root: AtomicUsize::new(0),
+        }
+    }
+    /// The links as a holder of `key->sem` sees them.
+    pub fn get(&self) -> Vec<Id<Key>> {
+        self.edit.get()
+    }
+    /// Edit the links (under `key->sem`), then publish the result
+    /// (`assoc_array_apply_edit()`).
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut Vec<Id<Key>>) -> R) -> R {
+        let (r, snapshot) = self.edit.with_mut(|v| {
+            let r = f(v);
+            (r, Arc::new(v.clone()))
+        });
+        let i = {
+            let mut roots = self.roots.lock();
+            roots.push(snapshot);
+            roots.len() - 1
+        };
+        self.root.store(i, Ordering::Release);
+        r
+    }
+    /// Replace every link (`assoc_array_clear()`), returning the old ones.
+    pub fn replace(&self, v: Vec<Id<Key>>) -> Vec<Id<Key>> {
+        self.with_mut(|links| std::mem::replace(links, v))
+    }
+    /// The published links, as an RCU reader that holds no lock sees them
+    /// (`rcu_dereference()` of the root).
+    pub fn rcu_get(&self) -> Vec<Id<Key>> {
+        let i = self.root.load(Ordering::Acquire);
+        self.roots.lock()[i].as_ref().clone()
+    }
+}
+
+impl Default for KeyringLinks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `key_serial_tree`: every key by serial, guarded by `key_serial_lock`
+/// (security/keys/key.c). `key_alloc_serial()` enters a key, `key_lookup()`
+/// finds one and takes a reference, and the collector removes the keys
+/// whose last reference is gone, each under the lock, so a lookup never
+/// revives a key the collector is reaping.
+#[derive(Debug)]
+pub struct KeySerialTree {
+    key_serial_lock: SpinLock,
+    tree: KCell<BTreeMap<i32, Id<Key>>>,
+}
+
+impl KeySerialTree {
+    /// Run `f` on the tree with `key_serial_lock` held.
+    pub fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<i32, Id<Key>>) -> R) -> R {
+        let _g = self.key_serial_lock.lock();
+        self.tree.with_mut(f)
+    }
+}
+
 /// The key serial tree, the process's keyrings, the global key locks and
 /// the collector's state.
 #[derive(Debug)]
 pub struct KeyRegistry {
-    /// `key_serial_tree`.
-    pub tree: instr::Mutex<BTreeMap<i32, Id<Key>>>,
+    /// `key_serial_tree`, under `key_serial_lock`.
+    pub tree: KeySerialTree,
     serial_state: instr::AtomicU32,
     /// The process's session keyring.
     pub session: KCell<Option<Id<Key>>>,
@@ -202,7 +331,10 @@ pub struct KeyRegistry {
 impl Default for KeyRegistry {
     fn default() -> Self {
         KeyRegistry {
-            tree: instr::Mutex::new(BTreeMap::new()),
+            tree: KeySerialTree {
+                key_serial_lock: SpinLock::new("key_serial_lock"),
+                tree: KCell::new(BTreeMap::new()),
+            },
             serial_state: instr::AtomicU32::new(0),
             session: KCell::new(None),
             process: KCell::new(None),
@@ -220,7 +352,10 @@ impl KeyRegistry {
     /// sequence, so serial order differs from creation order as it does in
     /// the kernel, and runs are reproducible.
     pub fn alloc_serial(&self) -> i32 {
-        let tree = self.tree.lock();
+        self.tree.with(|tree| self.next_serial(tree))
+    }
+
+    fn next_serial(&self, tree: &BTreeMap<i32, Id<Key>>) -> i32 {
         loop {
             let s = self.serial_state.fetch_add(1, instr::Ordering::Relaxed).wrapping_add(1);
             let mut x = s.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
@@ -241,7 +376,7 @@ pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
     let k = cx.k.keys.get(key);
     let mut n = key_notification(subtype, k.key_serial(), aux);
     let cred = cx.current_cred();
-    watch_queue::__post_watch_notification(cx, k.watchers.get(), &mut n, &cred, k.key_serial() as u64);
+    watch_queue::__post_watch_notification(cx, k.watchers.get(cx), &mut n, &cred, k.key_serial() as u64);
 }
 
 /// Boot: the process's session keyring (`_ses`), held by the process.
@@ -259,7 +394,7 @@ pub fn boot_session_keyring(cx: &Cx<'_>) {
 /// process drops its session keyring, and the users drop their user
 /// keyrings.
 pub fn exit_keys(cx: &Cx<'_>) {
-    let all: Vec<Id<Key>> = cx.k.key_registry.tree.lock().values().copied().collect();
+    let all: Vec<Id<Key>> = cx.k.key_registry.tree.with(|t| t.values().copied().collect());
     for k in all {
         if cx.k.keys.get(k).test_flag(KEY_FLAG_USER_CONSTRUCT) {
             let _ = key::key_reject_and_link(cx, k, 0, crate::errno::Errno::ENOKEY, None);

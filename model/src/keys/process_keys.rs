@@ -43,7 +43,7 @@ fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
         seen.push(k);
         let kk = cx.k.keys.get(k);
         if kk.type_ == KeyType::Keyring {
-            stack.extend(kk.keys.get());
+            stack.extend(kk.keys.rcu_get());
         }
     }
     false

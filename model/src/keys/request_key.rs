@@ -41,7 +41,7 @@ pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Optio
             }
             seen.push(r);
             let kr = cx.k.keys.get(r);
-            for child in kr.keys.get() {
+            for child in kr.keys.rcu_get() {
                 let c = cx.k.keys.get(child);
                 if c.type_ == type_
                     && c.description == desc
@@ -52,7 +52,7 @@ pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Optio
                 }
             }
             let mut nested: Vec<Id<Key>> =
-                kr.keys.get().into_iter().filter(|c| cx.k.keys.get(*c).type_ == KeyType::Keyring).collect();
+                kr.keys.rcu_get().into_iter().filter(|c| cx.k.keys.get(*c).type_ == KeyType::Keyring).collect();
             nested.reverse();
             stack.extend(nested);
         }

@@ -286,6 +286,29 @@ impl<T> KCell<T> {
     }
 }
 
+/// A word-sized field the kernel writes under a lock but reads without
+/// one (`key->perm`, `key->uid` in `key_task_permission()`): an aligned
+/// word's plain loads and stores are single-copy atomic on every
+/// architecture the kernel runs on (KCSAN assumes so by default,
+/// `CONFIG_KCSAN_ASSUME_PLAIN_WRITES_ATOMIC`), so the model makes them
+/// `READ_ONCE()`/`WRITE_ONCE()`: relaxed atomics, which order nothing else.
+#[derive(Debug)]
+pub struct KWord(atomic::AtomicU32);
+
+impl KWord {
+    pub fn new(v: u32) -> Self {
+        KWord(atomic::AtomicU32::new(v))
+    }
+    /// `READ_ONCE()`.
+    pub fn get(&self) -> u32 {
+        self.0.load(atomic::Ordering::Relaxed)
+    }
+    /// `WRITE_ONCE()`.
+    pub fn set(&self, v: u32) {
+        self.0.store(v, atomic::Ordering::Relaxed)
+    }
+}
+
 impl<T: Clone> KCell<T> {
     /// A plain load.
     #[track_caller]
