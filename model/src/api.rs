@@ -612,6 +612,29 @@ impl fmt::Display for IoctlReq {
     }
 }
 
+impl Op {
+    /// The keys the operation names, as written.
+    pub fn key_operands(&self) -> Vec<KeyRef> {
+        match self {
+            Op::AddKey { keyring, .. } => vec![*keyring],
+            Op::RequestKey { dest, .. } => vec![*dest],
+            Op::Update { key: k, .. }
+            | Op::Revoke { key: k }
+            | Op::Invalidate { key: k }
+            | Op::Clear { keyring: k }
+            | Op::Chown { key: k, .. }
+            | Op::Setperm { key: k, .. }
+            | Op::SetTimeout { key: k, .. }
+            | Op::WatchKey { key: k, .. } => vec![*k],
+            Op::Link { key: k, keyring } | Op::Unlink { key: k, keyring } => vec![*k, *keyring],
+            Op::Instantiate { key: k, keyring, .. } | Op::Reject { key: k, keyring, .. } => {
+                std::iter::once(*k).chain(*keyring).collect()
+            }
+            _ => vec![],
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |k: &Option<KeyRef>| k.map(|k| format!(" {k}")).unwrap_or_default();

@@ -491,6 +491,13 @@ impl KBitmap {
     pub fn set_bit_ordered(&self, nr: u32, order: FOrdering) {
         self.words.at((nr / 64) as usize).fetch_or(1 << (nr % 64), order);
     }
+    /// `set_bit(nr, map)` written as a plain assignment of the word
+    /// (`map[nr / 64] = 1 << nr % 64`): the word's other bits are lost. Only
+    /// a mutant does this ([`crate::sync::mutation::Operator::AssignFlag`]).
+    #[track_caller]
+    pub fn assign_bit_ordered(&self, nr: u32, order: FOrdering) {
+        self.words.at((nr / 64) as usize).store(1 << (nr % 64), order);
+    }
     /// `set_bit(nr, map)`.
     #[track_caller]
     pub fn set_bit(&self, nr: u32) {

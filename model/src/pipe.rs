@@ -16,6 +16,7 @@ use crate::heap::{Id, KArray, Obj, deref};
 use crate::kernel::{Cx, UserStruct};
 use crate::mm::{self, Page};
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::mutation;
 use crate::sync::{Arc, KCell, KMutex, SpinLock, WaitQueueHead, WaitResult, read_once, smp_load_acquire};
 use crate::trace::{self, Event, kfn};
 use crate::uapi::*;
@@ -113,7 +114,7 @@ pub fn pipe_empty(pipe: &PipeInodeInfo, head: u32, tail: u32) -> bool {
 
 /// `pipe_full(head, tail, limit)`.
 pub fn pipe_full(pipe: &PipeInodeInfo, head: u32, tail: u32, limit: u32) -> bool {
-    pipe_occupancy(pipe, head, tail) >= limit
+    mutation::at_limit(pipe_occupancy(pipe, head, tail), limit)
 }
 
 /// Store a ring index as `pipe_index_t` holds it.
@@ -219,7 +220,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
     }
 
     let mut ret: Result<usize, Errno> = Ok(0);
-    let mut guard = Some(pipe.mutex.lock());
+    let mut guard = Some(pipe.mutex.lock_marked("pipe->mutex after was_full"));
 
     // Wake writers only if the pipe was full when reading started.
     let mut was_full = pipe_full(
@@ -228,12 +229,15 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
         pipe.tail.load(Ordering::Relaxed),
         pipe.max_usage.load(Ordering::Relaxed),
     );
+    if let Some(g) = guard.as_mut() {
+        g.first_step_done();
+    }
     loop {
         // Read ->head with a barrier vs post_one_notification().
         // BUG(W2): a plain load.
         let head = if cx.bug(Bug::W2) { read_once(&pipe.head) } else { smp_load_acquire(&pipe.head) };
         let mut tail = pipe.tail.load(Ordering::Relaxed);
-        let mask = pipe.ring_size.get().wrapping_sub(1);
+        let mask = mutation::ring_mask(pipe.ring_size.get());
 
         if pipe.note_loss.get() {
             if total_len < WATCH_NOTIFICATION_SIZE {
@@ -408,9 +412,9 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
 
     let mut guard = Some(pipe.mutex.lock());
     // BUG(P1): the ring mask and max_usage read once, before any sleep.
-    let cached_mask = pipe.ring_size.get().wrapping_sub(1);
+    let cached_mask = mutation::ring_mask(pipe.ring_size.get());
     let cached_max_usage = pipe.max_usage.load(Ordering::Relaxed);
-    let mask_now = |p1: bool| if p1 { cached_mask } else { pipe.ring_size.get().wrapping_sub(1) };
+    let mask_now = |p1: bool| if p1 { cached_mask } else { mutation::ring_mask(pipe.ring_size.get()) };
     let max_usage_now = |p1: bool| if p1 { cached_max_usage } else { pipe.max_usage.load(Ordering::Relaxed) };
     let p1 = cx.bug(Bug::P1);
 
@@ -874,7 +878,7 @@ pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> K
 
     // BUG(W12): no lock: posters, which hold only rd_wait.lock, race the swap.
     let guard = (!cx.bug(Bug::W12)).then(|| pipe.rd_wait.lock.lock());
-    let mask = pipe.ring_size.get().wrapping_sub(1);
+    let mask = mutation::ring_mask(pipe.ring_size.get());
     let head = pipe.head.load(Ordering::Relaxed);
     let tail = pipe.tail.load(Ordering::Relaxed);
 

@@ -199,9 +199,14 @@ impl<T> RcuId<T> {
     pub fn rcu_access_pointer(&self) -> Option<Id<T>> {
         Id::from_word(self.word.load(Ordering::Relaxed))
     }
-    /// `rcu_replace_pointer()`.
+    /// `rcu_replace_pointer()`: `rcu_dereference_protected()` of the old
+    /// value, then `rcu_assign_pointer()` of the new one. Two loads and
+    /// stores, not one atomic exchange: the caller's lock is what keeps two
+    /// replacers from taking the same old value.
     pub fn rcu_replace_pointer(&self, v: Option<Id<T>>) -> Option<Id<T>> {
-        Id::from_word(self.word.swap(Id::to_word(v), Ordering::AcqRel))
+        let old = self.rcu_access_pointer();
+        self.rcu_assign_pointer(v);
+        old
     }
 }
 

@@ -18,7 +18,7 @@ use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
 use crate::probe::{self, State};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};
 use crate::sync::atomic::Ordering;
-use crate::sync::mutation;
+use crate::sync::mutation::{self, Operator};
 use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock};
 use crate::trace::{Event, kfn};
 use crate::uapi::*;
@@ -145,7 +145,11 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
     // is not ordered before a poster that sees the bit reuses the note.
     // The proposed fix releases it (smp_mb__before_atomic(); set_bit()).
     let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { mutation::release("wqueue->notes_bitmap") };
-    bitmap.set_bit_ordered(bit, order);
+    if mutation::hit(Operator::AssignFlag, "set_bit(wqueue->notes_bitmap)") {
+        bitmap.assign_bit_ordered(bit, order);
+    } else {
+        bitmap.set_bit_ordered(bit, order);
+    }
     cx.k.trace.push(Event::NoteReleased {
         tid: crate::trace::tid(),
         wqueue: buf.private.get().map_or(0, |w| w.index()),
@@ -182,7 +186,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let pipe = cx.k.pipes.get(pid);
     let mut done = false;
 
-    let g = pipe.rd_wait.lock.lock(); // 1.
+    let mut g = pipe.rd_wait.lock.lock_marked("pipe->rd_wait.lock after step 2"); // 1.
     // Taking the lock wrote its word: if the pipe was freed while this
     // thread waited for it, that write was a use-after-free.
     Obj::hdr(&pipe).check();
@@ -190,9 +194,10 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         return false;
     }
 
-    let mask = pipe.ring_size.get().wrapping_sub(1); // 2.
+    let mask = mutation::ring_mask(pipe.ring_size.get()); // 2.
     let head = pipe.head.load(Ordering::Relaxed);
     let tail = pipe.tail.load(Ordering::Relaxed);
+    g.first_step_done();
     let bufs = pipe.bufs.get();
     let lost = 'post: {
         if pipe_full(&pipe, head, tail, pipe.ring_size.get()) {
@@ -224,17 +229,6 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
         cx.k.pages.get(page).write(offset as usize, &n[..len]);
 
         let buf = bufs.at((head & mask) as usize); // 5.
-        buf.page.set(Some(page));
-        buf.private.set(Some(wqid));
-        buf.ops.set(Some(PipeBufOps::WatchQueue));
-        buf.offset.set(offset);
-        buf.len.set(len as u32);
-        // BUG(P12): a reused slot kept its old flags (a stale LOSS comes back).
-        if cx.bug(Bug::P12) {
-            buf.flags.with_mut(|f| *f |= PIPE_BUF_FLAG_WHOLE);
-        } else {
-            buf.flags.set(PIPE_BUF_FLAG_WHOLE);
-        }
         let bitmap = deref(wqueue.notes_bitmap.get(), "post_one_notification: wqueue->notes_bitmap");
         let claim = || {
             if !bitmap.test_and_clear_bit(note) {
@@ -242,20 +236,43 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
                 fail(Inv::B1, format!("kernel BUG at post_one_notification: note {note} was already in use"));
             }
         };
-        // FIX(F3): claim the note before a reader can see the slot.
-        if !cx.bug(Bug::F3) {
-            claim();
-        }
-        // 6. pairs with pipe_read's load-acquire.
-        // BUG(W2): a plain store.
-        let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { mutation::release("pipe->head") };
-        pipe.head.store(head.wrapping_add(1) & pipe.index_mask, order);
-        // BUG(F3), the kernel today: the note is claimed after the head is
-        // published, so a reader may already have consumed and released it.
-        if cx.bug(Bug::F3) {
-            claim();
-        }
-        pipe.rd_wait.wake_up_locked(&g); // 8.
+        let fill = || {
+            buf.page.set(Some(page));
+            buf.private.set(Some(wqid));
+            buf.ops.set(Some(PipeBufOps::WatchQueue));
+            buf.offset.set(offset);
+            buf.len.set(len as u32);
+            // BUG(P12): a reused slot kept its old flags (a stale LOSS comes back).
+            if cx.bug(Bug::P12) {
+                buf.flags.with_mut(|f| *f |= PIPE_BUF_FLAG_WHOLE);
+            } else {
+                buf.flags.set(PIPE_BUF_FLAG_WHOLE);
+            }
+            // FIX(F3): claim the note before a reader can see the slot.
+            if !cx.bug(Bug::F3) {
+                claim();
+            }
+        };
+        let publish = || {
+            // 6. pairs with pipe_read's load-acquire.
+            // BUG(W2): a plain store.
+            let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { mutation::release("pipe->head") };
+            pipe.head.store(head.wrapping_add(1) & pipe.index_mask, order);
+            // BUG(F3), the kernel today: the note is claimed after the head is
+            // published, so a reader may already have consumed and released it.
+            if cx.bug(Bug::F3) {
+                claim();
+            }
+        };
+        let wake = || {
+            g.last_step_next("pipe->rd_wait.lock before step 8");
+            pipe.rd_wait.wake_up_locked(&g); // 8.
+        };
+        // The marked steps: 5 (fill the slot) before 6 (publish the head)
+        // before 8 (wake the readers).
+        mutation::steps(Operator::SwapSteps, "5 fill the slot, 6 publish pipe->head", fill, || {
+            mutation::steps(Operator::EarlyWakeup, "6 publish pipe->head, 8 wake_up_locked", publish, wake)
+        });
         done = true;
         cx.k.trace.push(Event::Post {
             tid: crate::trace::tid(),
@@ -269,7 +286,7 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     if lost {
         // 9. lost: mark the newest slot (a dead one if the ring is empty).
         let buf = bufs.at((head.wrapping_sub(1) & mask) as usize);
-        buf.flags.with_mut(|f| *f |= PIPE_BUF_FLAG_LOSS);
+        buf.flags.with_mut(|f| *f = mutation::or_bits(*f, PIPE_BUF_FLAG_LOSS, "buf->flags |= PIPE_BUF_FLAG_LOSS"));
         probe::reach(State::LossFlagged);
         let len = WatchNotification::decode(n).map_or(0, |h| h.len()).min(n.len());
         cx.k.trace.push(Event::Post {

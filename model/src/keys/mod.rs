@@ -167,7 +167,12 @@ impl Key {
     }
     /// `test_and_set_bit()`: true if it was already set.
     pub fn test_and_set_flag(&self, bit: u32) -> bool {
-        self.flags.fetch_or(1 << bit, Ordering::AcqRel) & (1 << bit) != 0
+        let old = if mutation::hit(mutation::Operator::AssignFlag, "key->flags") {
+            self.flags.swap(1 << bit, Ordering::AcqRel)
+        } else {
+            self.flags.fetch_or(1 << bit, Ordering::AcqRel)
+        };
+        old & (1 << bit) != 0
     }
     pub fn clear_flag(&self, bit: u32) {
         self.flags.fetch_and(!(1 << bit), Ordering::AcqRel);
@@ -357,17 +362,29 @@ impl KeyRegistry {
 
     fn next_serial(&self, tree: &BTreeMap<i32, Id<Key>>) -> i32 {
         loop {
-            let s = self.serial_state.fetch_add(1, instr::Ordering::Relaxed).wrapping_add(1);
-            let mut x = s.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
-            x ^= x >> 15;
-            x = x.wrapping_mul(0x2c1b_3c6d);
-            x ^= x >> 12;
-            let serial = (x & 0x3fff_ffff) as i32 | 0x1000_0000;
+            let serial = drawn_serial(self.serial_state.fetch_add(1, instr::Ordering::Relaxed).wrapping_add(1));
             if serial >= 3 && !tree.contains_key(&serial) {
                 return serial;
             }
         }
     }
+}
+
+/// The `n`th serial the model draws (from 1).
+fn drawn_serial(n: u32) -> i32 {
+    let mut x = n.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x2c1b_3c6d);
+    x ^= x >> 12;
+    (x & 0x3fff_ffff) as i32 | 0x1000_0000
+}
+
+/// Whether `serial` is one the model gives one of the first `count` keys
+/// it makes: a scenario that names a key by such a serial (`key:N`)
+/// relies on the model's deterministic serials, which a real kernel's
+/// random ones do not follow.
+pub fn is_drawn_serial(serial: i32, count: u32) -> bool {
+    (1..=count).any(|n| drawn_serial(n) == serial)
 }
 
 /// Models `notify_key()` (security/keys/internal.h): build a 16-byte

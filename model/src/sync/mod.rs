@@ -128,8 +128,12 @@ pub struct SpinLock {
 #[must_use = "dropping the guard unlocks at once"]
 pub struct SpinGuard<'a> {
     lock: &'a SpinLock,
-    /// `None`: a mutant left the lock out ([`mutation::Operator::SkipLock`]).
+    /// `None`: a mutant left the lock out ([`mutation::Operator::SkipLock`]),
+    /// or has not taken it yet, or has dropped it early
+    /// ([`mutation::Operator::NarrowLock`]).
     _raw: Option<backend::RawGuard<'a>>,
+    /// A narrowing mutant takes the lock at the first step's end.
+    late: bool,
 }
 
 impl SpinLock {
@@ -142,16 +146,48 @@ impl SpinLock {
     /// `spin_lock*()`. A mutation site ([`Operator::SkipLock`]).
     pub fn lock(&self) -> SpinGuard<'_> {
         if mutation::hit(Operator::SkipLock, self.name) {
-            return SpinGuard { lock: self, _raw: None };
+            return SpinGuard { lock: self, _raw: None, late: false };
         }
         self.lock_plain()
     }
+    /// `spin_lock*()` at the start of a section whose first step the
+    /// model marks (`site` names the lock and the step, and the step ends
+    /// at [`SpinGuard::first_step_done`]). A mutation site
+    /// ([`Operator::NarrowLock`]: the lock is taken one step late).
+    pub fn lock_marked(&self, site: &'static str) -> SpinGuard<'_> {
+        if mutation::hit(Operator::NarrowLock, site) {
+            return SpinGuard { lock: self, _raw: None, late: true };
+        }
+        self.lock()
+    }
     /// The lock as the wait queue's own code takes it: never mutated.
     fn lock_plain(&self) -> SpinGuard<'_> {
+        SpinGuard { lock: self, _raw: Some(self.acquire_raw()), late: false }
+    }
+    fn acquire_raw(&self) -> backend::RawGuard<'_> {
         context::lock_acquiring(self.name, context::LockKind::Spin);
         let raw = self.raw.lock();
         context::lock_acquired(self.name);
-        SpinGuard { lock: self, _raw: Some(raw) }
+        raw
+    }
+}
+
+impl SpinGuard<'_> {
+    /// The end of the first step of a section taken with
+    /// [`SpinLock::lock_marked`]: a narrowing mutant takes the lock here.
+    pub fn first_step_done(&mut self) {
+        if std::mem::take(&mut self.late) {
+            self._raw = Some(self.lock.acquire_raw());
+        }
+    }
+    /// The start of a section's last step (`site` names the lock and the
+    /// step). A mutation site ([`Operator::NarrowLock`]: the lock is
+    /// dropped here, one step early).
+    pub fn last_step_next(&mut self, site: &'static str) {
+        if mutation::hit(Operator::NarrowLock, site) && self._raw.is_some() {
+            context::lock_released(self.lock.name);
+            self._raw = None;
+        }
     }
 }
 
@@ -174,8 +210,11 @@ pub struct KMutex {
 #[must_use = "dropping the guard unlocks at once"]
 pub struct KMutexGuard<'a> {
     lock: &'a KMutex,
-    /// `None`: a mutant left the lock out.
+    /// `None`: a mutant left the lock out, has not taken it yet, or has
+    /// dropped it early.
     _raw: Option<backend::RawGuard<'a>>,
+    /// A narrowing mutant takes the lock at the first step's end.
+    late: bool,
 }
 
 impl KMutex {
@@ -185,12 +224,39 @@ impl KMutex {
     /// `mutex_lock()`. A mutation site ([`Operator::SkipLock`]).
     pub fn lock(&self) -> KMutexGuard<'_> {
         if mutation::hit(Operator::SkipLock, self.name) {
-            return KMutexGuard { lock: self, _raw: None };
+            return KMutexGuard { lock: self, _raw: None, late: false };
         }
+        KMutexGuard { lock: self, _raw: Some(self.acquire_raw()), late: false }
+    }
+    /// `mutex_lock()` at the start of a section whose first step the model
+    /// marks, as [`SpinLock::lock_marked`].
+    pub fn lock_marked(&self, site: &'static str) -> KMutexGuard<'_> {
+        if mutation::hit(Operator::NarrowLock, site) {
+            return KMutexGuard { lock: self, _raw: None, late: true };
+        }
+        self.lock()
+    }
+    fn acquire_raw(&self) -> backend::RawGuard<'_> {
         context::lock_acquiring(self.name, context::LockKind::Sleeping);
         let raw = self.raw.lock();
         context::lock_acquired_kind(self.name, context::LockKind::Sleeping);
-        KMutexGuard { lock: self, _raw: Some(raw) }
+        raw
+    }
+}
+
+impl KMutexGuard<'_> {
+    /// As [`SpinGuard::first_step_done`].
+    pub fn first_step_done(&mut self) {
+        if std::mem::take(&mut self.late) {
+            self._raw = Some(self.lock.acquire_raw());
+        }
+    }
+    /// As [`SpinGuard::last_step_next`].
+    pub fn last_step_next(&mut self, site: &'static str) {
+        if mutation::hit(Operator::NarrowLock, site) && self._raw.is_some() {
+            context::lock_released(self.lock.name);
+            self._raw = None;
+        }
     }
 }
 
@@ -750,7 +816,7 @@ impl<'a> SpinGuard<'a> {
         context::lock_released(lock.name);
         let raw = cv.wait(raw);
         context::lock_acquired(lock.name);
-        SpinGuard { lock, _raw: Some(raw) }
+        SpinGuard { lock, _raw: Some(raw), late: false }
     }
 }
 

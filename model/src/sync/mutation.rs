@@ -41,10 +41,25 @@ pub enum Operator {
     DropGet,
     /// A `kref_put()` / `refcount_dec_and_test()` left out.
     DropPut,
+    /// A lock taken one marked step late, or dropped one marked step
+    /// early (`SpinLock::lock_marked`, `SpinGuard::last_step_next`).
+    NarrowLock,
+    /// Two adjacent steps the model marks ([`steps`]) run in the other
+    /// order.
+    SwapSteps,
+    /// A wake-up moved before the state change it announces (a marked
+    /// pair of steps whose second is the wake-up).
+    EarlyWakeup,
+    /// Ring index arithmetic off by one: the mask `ring_size - 1` as
+    /// `ring_size`, or `pipe_full()`'s `>=` as `>`.
+    OffByOne,
+    /// A flag assigned instead of OR-ed in (`flags = F` for `flags |= F`,
+    /// a plain store for `set_bit()`), so the word's other flags are lost.
+    AssignFlag,
 }
 
 impl Operator {
-    pub const ALL: [Operator; 9] = [
+    pub const ALL: [Operator; 14] = [
         Operator::SkipLock,
         Operator::RelaxRelease,
         Operator::RelaxAcquire,
@@ -54,6 +69,11 @@ impl Operator {
         Operator::DropWakeup,
         Operator::DropGet,
         Operator::DropPut,
+        Operator::NarrowLock,
+        Operator::SwapSteps,
+        Operator::EarlyWakeup,
+        Operator::OffByOne,
+        Operator::AssignFlag,
     ];
 
     /// Its name in reports and on the command line (`skip-lock`).
@@ -68,6 +88,11 @@ impl Operator {
             Operator::DropWakeup => "drop-wakeup",
             Operator::DropGet => "drop-get",
             Operator::DropPut => "drop-put",
+            Operator::NarrowLock => "narrow-lock",
+            Operator::SwapSteps => "swap-steps",
+            Operator::EarlyWakeup => "early-wakeup",
+            Operator::OffByOne => "off-by-one",
+            Operator::AssignFlag => "assign-flag",
         }
     }
 
@@ -87,6 +112,11 @@ impl Operator {
             Operator::DropWakeup => "a wake_up*() left out",
             Operator::DropGet => "a kref_get() left out",
             Operator::DropPut => "a kref_put() left out",
+            Operator::NarrowLock => "a lock's scope narrowed by one step",
+            Operator::SwapSteps => "two adjacent steps swapped",
+            Operator::EarlyWakeup => "a wake-up before the change it announces",
+            Operator::OffByOne => "ring index arithmetic off by one",
+            Operator::AssignFlag => "a flag assigned instead of OR-ed",
         }
     }
 }
@@ -171,6 +201,44 @@ pub fn release(object: &'static str) -> Ordering {
 /// when the active mutant is [`Operator::RelaxAcquire`] here.
 pub fn acquire(object: &'static str) -> Ordering {
     if hit(Operator::RelaxAcquire, object) { Ordering::Relaxed } else { Ordering::Acquire }
+}
+
+/// The ring's index mask, `ring_size - 1` (`pipe->ring_size - 1` in
+/// `pipe_read()`, `pipe_write()`, `post_one_notification()`, ...);
+/// `ring_size` under [`Operator::OffByOne`].
+pub fn ring_mask(ring_size: u32) -> u32 {
+    if hit(Operator::OffByOne, "ring_size - 1") { ring_size } else { ring_size.wrapping_sub(1) }
+}
+
+/// `pipe_full()`'s comparison, `occupancy >= limit`; `>` under
+/// [`Operator::OffByOne`].
+pub fn at_limit(occupancy: u32, limit: u32) -> bool {
+    if hit(Operator::OffByOne, "pipe_full") { occupancy > limit } else { occupancy >= limit }
+}
+
+/// `old | bits` (`flags |= bits`); `bits` alone under
+/// [`Operator::AssignFlag`] on `object`.
+pub fn or_bits(old: u32, bits: u32, object: &'static str) -> u32 {
+    if hit(Operator::AssignFlag, object) { bits } else { old | bits }
+}
+
+/// Two adjacent steps of a kernel function, `first` then `second`, as the
+/// kernel orders them; swapped under `op` ([`Operator::SwapSteps`], or
+/// [`Operator::EarlyWakeup`] when `second` is the wake-up) on `object`,
+/// which names the two steps.
+pub fn steps<A, B>(
+    op: Operator,
+    object: &'static str,
+    first: impl FnOnce() -> A,
+    second: impl FnOnce() -> B,
+) -> (A, B) {
+    if hit(op, object) {
+        let b = second();
+        (first(), b)
+    } else {
+        let a = first();
+        (a, second())
+    }
 }
 
 /// Whether the active mutant edits this site (`op` on `object` in the

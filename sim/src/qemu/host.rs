@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use wqsim_model::api::{Op, Outcome};
+use wqsim_model::api::{KeyRef, Op, Outcome};
 use wqsim_model::bugs::BugSet;
 use wqsim_model::kernel::{Config, Mutant, PAGE_SIZE_DEFAULT, Variant};
 
@@ -74,6 +74,13 @@ pub fn unsupported(sc: &Scenario, config: &Config) -> Option<String> {
             Op::FailNth { .. } => return Some("fault injection (fail-nth) is not in the test kernel".to_string()),
             Op::RequestKey { .. } => return Some("request_key needs a /sbin/request-key upcall".to_string()),
             _ => {}
+        }
+        let drawn = op.key_operands().into_iter().find_map(|k| match k {
+            KeyRef::Raw(n) if wqsim_model::keys::is_drawn_serial(n, 4096) => Some(n),
+            _ => None,
+        });
+        if let Some(n) = drawn {
+            return Some(format!("key:{n} is a serial the model draws; the kernel's serials are random"));
         }
     }
     None
