@@ -132,13 +132,15 @@ fn lock_wqueue<'a>(cx: &Cx<'_>, wqueue: &'a WatchQueue) -> Option<SpinGuard<'a>>
 pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) {
     let _f = kfn("watch_queue_pipe_buf_release");
     let wqueue = cx.k.wqueues.get(deref(buf.private.get(), "watch_queue_pipe_buf_release: buf->private"));
-    let mut bit = buf.offset.get() + buf.len.get();
+    // `unsigned int` arithmetic, as the kernel's: an empty buffer (offset
+    // and len 0) wraps to a bit far past the bitmap.
+    let mut bit = buf.offset.get().wrapping_add(buf.len.get());
     if bit & (WATCH_QUEUE_NOTE_SIZE - 1) == 0 {
-        bit -= WATCH_QUEUE_NOTE_SIZE;
+        bit = bit.wrapping_sub(WATCH_QUEUE_NOTE_SIZE);
     }
     bit /= WATCH_QUEUE_NOTE_SIZE;
     let page = deref(buf.page.get(), "watch_queue_pipe_buf_release: buf->page");
-    bit += cx.k.pages.get(page).private.get();
+    bit = bit.wrapping_add(cx.k.pages.get(page).private.get());
 
     let bitmap = deref(wqueue.notes_bitmap.get(), "watch_queue_pipe_buf_release: wqueue->notes_bitmap");
     // BUG(F2): set_bit() orders nothing: the reader's copy out of the note

@@ -8,6 +8,7 @@
 // The commands (`cmd`) name this crate as their users do.
 extern crate self as wqsim;
 
+pub mod bench;
 pub mod catalog;
 pub mod cmd;
 pub mod drive;

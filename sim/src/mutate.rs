@@ -112,6 +112,7 @@ impl Outcome {
         let verdict = match f[1] {
             "killed" => "killed",
             "survived" => "survived",
+            "harness" => "harness",
             _ => return None,
         };
         Some(Outcome {
@@ -146,7 +147,8 @@ pub fn merge(sweeps: Vec<Vec<Outcome>>) -> Vec<Outcome> {
             Some(x) => {
                 let runs = x.runs + o.runs;
                 match (x.verdict, o.verdict) {
-                    ("survived", "killed") => *x = o,
+                    ("survived" | "harness", "killed") => *x = o,
+                    ("survived", "harness") => *x = o,
                     ("killed", "killed") if (o.seconds, &o.by) < (x.seconds, &x.by) => *x = o,
                     ("survived", "survived") => x.seconds += o.seconds,
                     _ => {}
@@ -203,6 +205,7 @@ pub fn sweep_one_capped(site: Site, scenarios: &[Scenario], reaching: &[usize], 
     mutation::activate(Some(site));
     let mut runs = 0;
     let mut out = None;
+    let mut harness: Option<String> = None;
     for (_, i, j) in plan {
         let sc = &scenarios[i];
         let mut run = sc.runs[j].clone();
@@ -218,6 +221,13 @@ pub fn sweep_one_capped(site: Site, scenarios: &[Scenario], reaching: &[usize], 
             continue;
         }
         runs += 1;
+        // A crash inside the run is the harness's failure, not the
+        // model's verdict: it kills nothing, and the sweep reports it.
+        if let Some(crate::run::Stop::Harness(msg)) = &r.stop {
+            let msg = msg.replace(['\t', '\n'], " ");
+            harness.get_or_insert_with(|| format!("{}:{} {} harness: {msg}", sc.path, run.line, run.driver.name()));
+            continue;
+        }
         if !r.matches() {
             out = Some((format!("{}:{} {} {}", sc.path, run.line, run.driver.name(), r.result_text()), r.executions));
             break;
@@ -228,7 +238,10 @@ pub fn sweep_one_capped(site: Site, scenarios: &[Scenario], reaching: &[usize], 
     let (id, op, func) = (site.id(), site.op, site.func.to_string());
     match out {
         Some((by, executions)) => Outcome { id, op, func, verdict: "killed", by, runs, executions, seconds },
-        None => Outcome { id, op, func, verdict: "survived", by: "-".into(), runs, executions: 0, seconds },
+        None => match harness {
+            Some(by) => Outcome { id, op, func, verdict: "harness", by, runs, executions: 0, seconds },
+            None => Outcome { id, op, func, verdict: "survived", by: "-".into(), runs, executions: 0, seconds },
+        },
     }
 }
 
@@ -310,11 +323,21 @@ pub fn render_markdown(outcomes: &[Outcome], triaged: &BTreeMap<String, (String,
         let _ = writeln!(s, "| {} | {} | {} | {} | {:.2} |", o.describe(), o.verdict, o.by, o.runs, o.seconds);
     }
     let _ = writeln!(s, "\n## Survivors and their triage\n");
-    let survivors: Vec<&Outcome> = outcomes.iter().filter(|o| o.verdict == "survived").collect();
+    let survivors: Vec<&Outcome> = outcomes.iter().filter(|o| o.verdict != "killed").collect();
     if survivors.is_empty() {
         let _ = writeln!(s, "None.");
     }
     for o in survivors {
+        if o.verdict == "harness" {
+            let _ = writeln!(
+                s,
+                "- `{}` ({}): **harness failure** (a bug in the model or the harness): {}",
+                o.id,
+                o.describe(),
+                o.by
+            );
+            continue;
+        }
         match triaged.get(&o.id) {
             Some((class, why)) => {
                 let _ = writeln!(s, "- `{}` ({}): **{class}**. {why}", o.id, o.describe());

@@ -19,7 +19,7 @@ fn wqsim(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const SUBCOMMANDS: [&str; 16] = [
+const SUBCOMMANDS: [&str; 17] = [
     "check",
     "kernel-check",
     "run",
@@ -32,6 +32,7 @@ const SUBCOMMANDS: [&str; 16] = [
     "replay",
     "matrix",
     "mutate",
+    "bench",
     "from-fuzz",
     "fuzz-states",
     "fuzz-seeds",
@@ -130,6 +131,35 @@ fn mutate_lists_its_census_and_reports_a_sweep() {
     assert!(err.contains("survivors not triaged: do_pipe2:skip-lock:files->file_lock"), "{err}");
     let (status, _, err) = wqsim(&["mutate", "--triage", "/no/such/file", "scenarios/races/blocking_reader.wq"]);
     assert_eq!(status, 4, "{err}");
+    // A crash inside a run under a mutant kills nothing: the sweep records
+    // a harness failure, the report names it and the command exits 5.
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("sweep.tsv");
+    std::fs::write(
+        &tsv,
+        "post_one_notification:swap-steps:5 fill the slot, 6 publish pipe->head\tharness\t\
+         scenarios/races/blocking_reader.wq:20 pct harness: attempt to subtract with overflow\t3\t0\t0.01\n",
+    )
+    .unwrap();
+    let (status, out, err) = wqsim(&["mutate", "--merge", tsv.to_str().unwrap(), "--min-score", "0"]);
+    assert_eq!(status, 5, "{out}{err}");
+    assert!(out.contains("**harness failure** (a bug in the model or the harness): scenarios/races/blocking_reader.wq:20 pct harness: attempt to subtract with overflow"), "{out}");
+    assert!(err.contains("harness failures under mutants"), "{err}");
+}
+
+#[test]
+fn bench_prints_a_table_per_scenario() {
+    let (status, out, err) =
+        wqsim(&["bench", "--iterations", "5", "--seq-seconds", "0", "scenarios/races/post_vs_read.wq"]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains("| scenario | seq/s | random/s | pct/s | dfs/s | dfs executions | cost |"), "{out}");
+    let row =
+        out.lines().find(|l| l.starts_with("| scenarios/races/post_vs_read.wq |")).expect("a row for the scenario");
+    // DFS stops at the 5-schedule cap.
+    assert_eq!(row.split('|').nth(6).map(str::trim), Some("5"), "{row}");
+    let (status, _, err) = wqsim(&["bench", "--seq-seconds", "99", "scenarios/races/post_vs_read.wq"]);
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("--seq-seconds 99: expected 0 to 60"), "{err}");
 }
 
 #[test]

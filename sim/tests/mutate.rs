@@ -131,3 +131,65 @@ fn the_committed_report_is_the_merge_of_the_committed_sweeps() {
     assert_eq!(again, report, "run ci/mutate to refresh docs/mutation.md");
     assert!(!report.contains("**not triaged**"), "every survivor is triaged");
 }
+
+/// The operators that edit arithmetic, flags, the order of marked steps
+/// and a lock's scope: each is killed where its edit breaks a promise,
+/// by the invariant that promise names.
+#[test]
+fn the_step_scope_index_and_flag_operators_are_killed() {
+    let _s = serial();
+    let cases: [(&str, Operator, &str, &str, &str); 6] = [
+        // The mask `ring_size` instead of `ring_size - 1`: the reader reads
+        // a slot no post filled.
+        ("pipe_read", Operator::OffByOne, "ring_size - 1", "races/post_vs_read.wq", " seq I3"),
+        // LOSS assigned instead of OR-ed: the slot loses WHOLE and a short
+        // read splits the record.
+        (
+            "post_one_notification",
+            Operator::AssignFlag,
+            "buf->flags |= PIPE_BUF_FLAG_LOSS",
+            "loss/loss-flag-keeps-whole.wq",
+            " seq S4",
+        ),
+        // The note's bit assigned: the other free notes are lost.
+        (
+            "watch_queue_pipe_buf_release",
+            Operator::AssignFlag,
+            "set_bit(wqueue->notes_bitmap)",
+            "races/blocking_reader.wq",
+            " seq N1",
+        ),
+        // The head published before the slot is filled: the reader releases
+        // an empty slot's note, a bit far past the bitmap.
+        (
+            "post_one_notification",
+            Operator::SwapSteps,
+            "5 fill the slot, 6 publish pipe->head",
+            "races/blocking_reader.wq",
+            " pct H3",
+        ),
+        // rd_wait.lock dropped before the wake-up: the wait list is walked
+        // while a reader adds itself.
+        (
+            "post_one_notification",
+            Operator::NarrowLock,
+            "pipe->rd_wait.lock before step 8",
+            "races/blocking_reader.wq",
+            " pct D1",
+        ),
+        // pipe->mutex taken after was_full is computed: a writer the reader
+        // should wake sleeps on.
+        ("pipe_read", Operator::NarrowLock, "pipe->mutex after was_full", "races/writers_vs_reader.wq", " pct V2"),
+    ];
+    for (func, op, object, scenario, by) in cases {
+        let o = sweep_one(Site { func, op, object }, &[load(scenario)], &[0]);
+        assert_eq!(o.verdict, "killed", "{func}:{object}: {o:?}");
+        assert!(o.by.ends_with(by), "{func}:{object}: killed by {}, expected ...{by}", o.by);
+    }
+    // Switched off, the scenarios hold.
+    for scenario in ["races/blocking_reader.wq", "loss/loss-flag-keeps-whole.wq"] {
+        let sc = load(scenario);
+        let r = wqsim::run::execute(&sc, &sc.runs[0]);
+        assert!(r.matches(), "{scenario}: {r:?}");
+    }
+}

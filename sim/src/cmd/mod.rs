@@ -21,6 +21,7 @@ macro_rules! out {
     }};
 }
 
+pub mod bench;
 pub mod catalog;
 pub mod check;
 pub mod dump;
@@ -95,6 +96,12 @@ pub enum Cmd {
     /// wake-up dropped, ... at every site the scenarios reach) through the
     /// scenarios; print the mutation score and each survivor's triage.
     Mutate(mutate::Args),
+    /// How fast each explorer runs each scenario (default: the race
+    /// scenarios): executions per second and the cost of a shuttle
+    /// execution against a sequential run (shuttle build), or loom's
+    /// executions at preemption bounds 1, 2 and 3 (loom build). Markdown;
+    /// `ci/bench` writes both into docs/PERFORMANCE.md.
+    Bench(bench::Args),
     /// Turn a fuzz crash input into a minimised scenario whose run line
     /// gives the violation, checked as `wqsim check` runs it. Prints the
     /// scenario; with --write, writes scenarios/fuzz/NAME.wq and its
@@ -128,6 +135,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Cmd::Replay(a) => replay::run(a),
         Cmd::Matrix(a) => matrix::run(a),
         Cmd::Mutate(a) => mutate::run(a),
+        Cmd::Bench(a) => bench::run(a),
         Cmd::FromFuzz(a) => from_fuzz::run(a),
         Cmd::FuzzStates(a) => fuzz_states::run(a),
         Cmd::FuzzSeeds(a) => fuzz_seeds::run(a),
@@ -256,7 +264,9 @@ fn bar(what: &str, total: usize, quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let pb = indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed}, ~{eta} left {wide_msg}")
+    {
         pb.set_style(style.progress_chars("#>-"));
     }
     pb.set_prefix(what.to_string());

@@ -142,7 +142,7 @@ pub fn run(a: Args) -> ExitCode {
 }
 
 /// Exit 1 when the score is below `min_score` or a survivor is not
-/// triaged.
+/// triaged; 5 when a mutant crashed the harness.
 fn verdict(
     outcomes: &[wqsim::mutate::Outcome],
     triaged: &std::collections::BTreeMap<String, (String, String)>,
@@ -158,6 +158,11 @@ fn verdict(
         .map(|o| o.id.as_str())
         .collect();
     let score = if scored == 0 { 100.0 } else { 100.0 * killed as f64 / scored as f64 };
+    let crashed: Vec<&str> = outcomes.iter().filter(|o| o.verdict == "harness").map(|o| o.id.as_str()).collect();
+    if !crashed.is_empty() {
+        eprintln!("wqsim: harness failures under mutants (see the report): {}", crashed.join(", "));
+        return ExitCode::from(5);
+    }
     if score < min as f64 || !untriaged.is_empty() {
         eprintln!(
             "wqsim: score {score:.1}% (at least {min}% wanted); survivors not triaged: {}",
