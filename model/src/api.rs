@@ -87,6 +87,11 @@ pub enum Op {
     Poll {
         fd: FdRef,
     },
+    /// `poll()` with `POLLIN | POLLOUT` and no timeout (`-1`): it sleeps on
+    /// the pipe's wait queue until an event is ready.
+    PollWait {
+        fd: FdRef,
+    },
     Splice {
         fd_in: FdRef,
         fd_out: FdRef,
@@ -646,6 +651,7 @@ impl fmt::Display for Op {
             Op::Ioctl { fd, req } => write!(f, "ioctl {fd} {req}"),
             Op::Fcntl { fd, cmd, arg } => write!(f, "fcntl {fd} {} {arg}", fcntl_cmd_text(*cmd)),
             Op::Poll { fd } => write!(f, "poll {fd}"),
+            Op::PollWait { fd } => write!(f, "poll {fd} -1"),
             Op::Splice { fd_in, fd_out, len, flags } => {
                 write!(f, "splice {fd_in} {fd_out} {len} {}", splice_flags_text(*flags))
             }

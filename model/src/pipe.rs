@@ -16,7 +16,7 @@ use crate::heap::{Id, KArray, Obj, deref};
 use crate::kernel::{Cx, UserStruct};
 use crate::mm::{self, Page};
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use crate::sync::mutation;
+use crate::sync::mutation::{self, Operator};
 use crate::sync::{Arc, KCell, KMutex, SpinLock, WaitQueueHead, WaitResult, read_once, smp_load_acquire};
 use crate::trace::{self, Event, kfn};
 use crate::uapi::*;
@@ -650,6 +650,33 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
         }
     }
     mask
+}
+
+/// Models `pipe_poll()` under `do_poll()` with no timeout: `poll_wait()`
+/// queues the task on the pipe's wait queue (the read end's entry on
+/// `rd_wait`, the write end's on `wr_wait`; the kernel queues both ends'
+/// entries, and only these wake-ups change the events each end waits
+/// for), then `pipe_poll()` reads the state; the task sleeps until a
+/// wake-up and polls again. The order is the kernel's warning in
+/// `pipe_poll()`: the entry goes on the queue first, so a change made
+/// after the state was read still wakes the poller. A mutation site
+/// ([`Operator::SwapSteps`]: the state read before the entry is queued).
+pub fn pipe_poll_wait(cx: &Cx<'_>, filp: Id<File>, events: u32) -> KResult<u32> {
+    let _f = kfn("pipe_poll");
+    let f = cx.k.files.get(filp);
+    let pipe = cx.k.pipes.get(f.pipe);
+    let wq = if f.f_mode & FMODE_READ != 0 { &pipe.rd_wait } else { &pipe.wr_wait };
+    let early = mutation::hit(Operator::SwapSteps, "poll_wait, read pipe->head and pipe->tail");
+    // The events of the pass that found one ready (do_poll()'s count).
+    let mask = std::cell::Cell::new(0);
+    let ready = || {
+        mask.set(pipe_poll(cx, filp) & events);
+        mask.get() != 0
+    };
+    match wq.poll_wait_event(early, ready) {
+        WaitResult::Woken => Ok(mask.get()),
+        WaitResult::Interrupted => Err(Errno::ERESTARTSYS),
+    }
 }
 
 /// Models `put_pipe_info()`: the last file frees the pipe (the count is

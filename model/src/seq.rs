@@ -134,6 +134,13 @@ impl Handles {
             Op::Poll { fd } => {
                 Outcome::Poll(syscalls::do_sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
             }
+            Op::PollWait { fd } => {
+                match syscalls::do_sys_poll_wait(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) {
+                    Ok(mask) => Outcome::Poll(mask),
+                    Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+                    Err(e) => Outcome::Err(e),
+                }
+            }
             Op::Splice { fd_in, fd_out, len, flags } => {
                 Self::val(crate::splice::do_splice(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }

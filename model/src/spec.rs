@@ -1246,6 +1246,15 @@ impl Sys for Spec {
                 Ok((p, e)) => Outcome::Poll(self.poll(p, e)),
                 Err(_) => Outcome::Poll(POLLNVAL),
             },
+            // No timeout: the events ready now, or a sleep (nothing else
+            // runs in a sequential run until the call is retried).
+            Op::PollWait { fd } => match self.end(*fd) {
+                Ok((p, e)) => match self.poll(p, e) {
+                    0 => Outcome::Blocked,
+                    m => Outcome::Poll(m),
+                },
+                Err(_) => Outcome::Poll(POLLNVAL),
+            },
             Op::Splice { fd_in, fd_out, len, flags } => nr(self.splice(*fd_in, *fd_out, *len, *flags)),
             Op::Tee { fd_in, fd_out, len, flags } => nr((|| {
                 if flags & !0x0f != 0 {

@@ -107,6 +107,22 @@ pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
 
 /// `poll(2)` on one descriptor with a zero timeout: the ready events among
 /// `events`, plus `POLLERR`/`POLLHUP`; `POLLNVAL` for a closed descriptor.
+/// Models `do_sys_poll()` on one descriptor with no timeout: `do_poll()`
+/// polls the file (`pipe_poll_wait()`), and sleeps until a wake-up on the
+/// queue it waits on makes an event ready. `ERESTARTSYS` when a signal
+/// ends the sleep (`ERESTARTNOHAND` in the kernel: `EINTR` to the user).
+pub fn do_sys_poll_wait(cx: &Cx<'_>, fd: i32, events: u32) -> KResult<u32> {
+    let _f = kfn("do_sys_poll");
+    match file::fget(cx, fd) {
+        Err(_) => Ok(POLLNVAL),
+        Ok(f) => {
+            let r = pipe::pipe_poll_wait(cx, f, events | POLLERR | POLLHUP);
+            file::fput(cx, f);
+            r
+        }
+    }
+}
+
 pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32) -> u32 {
     let _f = kfn("do_sys_poll");
     match file::fget(cx, fd) {

@@ -138,7 +138,7 @@ fn the_committed_report_is_the_merge_of_the_committed_sweeps() {
 #[test]
 fn the_step_scope_index_and_flag_operators_are_killed() {
     let _s = serial();
-    let cases: [(&str, Operator, &str, &str, &str); 6] = [
+    let cases: [(&str, Operator, &str, &str, &str); 7] = [
         // The mask `ring_size` instead of `ring_size - 1`: the reader reads
         // a slot no post filled.
         ("pipe_read", Operator::OffByOne, "ring_size - 1", "races/post_vs_read.wq", " seq I3"),
@@ -180,6 +180,16 @@ fn the_step_scope_index_and_flag_operators_are_killed() {
         // pipe->mutex taken after was_full is computed: a writer the reader
         // should wake sleeps on.
         ("pipe_read", Operator::NarrowLock, "pipe->mutex after was_full", "races/writers_vs_reader.wq", " pct V2"),
+        // pipe_poll() reads the state before poll_wait() queues the poller:
+        // the write's wake-up falls between, and the poller sleeps on with
+        // data to read.
+        (
+            "pipe_poll",
+            Operator::SwapSteps,
+            "poll_wait, read pipe->head and pipe->tail",
+            "races/poll_vs_write.wq",
+            " pct V2",
+        ),
     ];
     for (func, op, object, scenario, by) in cases {
         let o = sweep_one(Site { func, op, object }, &[load(scenario)], &[0]);

@@ -672,11 +672,26 @@ impl WaitQueueHead {
         self.wait_event(false, cond)
     }
 
+    /// A poll entry: `poll_wait()` queues the task (non-exclusive) and the
+    /// file's `->poll` then reads its state (`cond`); `poll_schedule_timeout()`
+    /// sleeps unless a wake-up came since, and `do_poll()` polls again.
+    /// `early`: the state was read before the task was queued (a mutant's
+    /// reordering of `->poll`), so a wake-up in between is lost.
+    pub fn poll_wait_event(&self, early: bool, cond: impl Fn() -> bool) -> WaitResult {
+        self.wait_event_ordered(false, early, cond)
+    }
+
     fn wait_event(&self, exclusive: bool, cond: impl Fn() -> bool) -> WaitResult {
+        self.wait_event_ordered(exclusive, false, cond)
+    }
+
+    fn wait_event_ordered(&self, exclusive: bool, early: bool, cond: impl Fn() -> bool) -> WaitResult {
         context::sleeping("wait_event");
         if !blocking() {
             return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
         }
+        // The first check of a reordered poll, made before the enqueue.
+        let mut before = early.then(&cond);
         loop {
             // prepare_to_wait*(): enqueue under the wait-queue lock.
             let id = {
@@ -694,7 +709,11 @@ impl WaitQueueHead {
                     id
                 })
             };
-            let result = if cond() {
+            let ready = match before.take() {
+                Some(r) => r,
+                None => cond(),
+            };
+            let result = if ready {
                 Some(WaitResult::Woken)
             } else if self.signalled.load(atomic::Ordering::Acquire) {
                 Some(WaitResult::Interrupted)

@@ -168,7 +168,11 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         // Resolve every operand an operation might name.
         let fds: Vec<i32> = match op {
             Op::Close { fd } | Op::Read { fd, .. } | Op::Write { fd, .. } | Op::Ioctl { fd, .. } => vec![fdn(*fd)],
-            Op::Fcntl { fd, .. } | Op::Poll { fd } | Op::Vmsplice { fd, .. } | Op::WatchKey { fd, .. } => {
+            Op::Fcntl { fd, .. }
+            | Op::Poll { fd }
+            | Op::PollWait { fd }
+            | Op::Vmsplice { fd, .. }
+            | Op::WatchKey { fd, .. } => {
                 vec![fdn(*fd)]
             }
             Op::Splice { fd_in, fd_out, .. } | Op::Tee { fd_in, fd_out, .. } => vec![fdn(*fd_in), fdn(*fd_out)],
@@ -254,10 +258,13 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             val(r)
         }
         Op::Fcntl { cmd, arg, .. } => val(unsafe { libc::fcntl(fd[0], *cmd as i32, *arg as libc::c_int) } as i64),
-        Op::Poll { .. } => {
+        Op::Poll { .. } | Op::PollWait { .. } => {
             let mut p =
                 libc::pollfd { fd: fd[0], events: (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) as i16, revents: 0 };
-            let r = unsafe { libc::poll(&mut p, 1, 0) };
+            // No timeout sleeps until an event, or until the alarm that ends
+            // a sleep nothing will wake (`blocks`).
+            let timeout = if matches!(op, Op::PollWait { .. }) { -1 } else { 0 };
+            let r = unsafe { libc::poll(&mut p, 1, timeout) };
             if r < 0 { val(-1) } else { Outcome::Poll(p.revents as u16 as u32) }
         }
         Op::Splice { len, flags, .. } => {

@@ -336,7 +336,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
         "ioctl FD FIONREAD | FIONBIO on|off | SET_SIZE N | SET_FILTER {...}... | SET_FILTER null | SET_FILTER hex:.. | NUMBER",
     ),
     ("fcntl", "fcntl FD F_SETPIPE_SZ|F_GETPIPE_SZ|F_GETFL|F_SETFL|NUMBER ARG"),
-    ("poll", "poll FD"),
+    ("poll", "poll FD [0|-1]"),
     ("splice", "splice FD_IN FD_OUT LEN FLAGS"),
     ("tee", "tee FD_IN FD_OUT LEN FLAGS"),
     ("vmsplice", "vmsplice FD LEN FLAGS"),
@@ -463,7 +463,23 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
             };
             Op::Fcntl { fd, cmd, arg }
         }
-        "poll" => Op::Poll { fd: a.fd()? },
+        "poll" => {
+            let fd = a.fd()?;
+            match a.optional() {
+                None => Op::Poll { fd },
+                Some(t) if t.text == "0" => Op::Poll { fd },
+                Some(t) if t.text == "-1" => Op::PollWait { fd },
+                Some(t) => {
+                    return Err(line.err_at(
+                        &t,
+                        format!("expected a timeout, found `{}`", t.text),
+                        Some(
+                            "write `0` (the default: report the events ready now) or `-1` (sleep until one is)".into(),
+                        ),
+                    ));
+                }
+            }
+        }
         "splice" => Op::Splice {
             fd_in: a.fd()?,
             fd_out: a.fd()?,
