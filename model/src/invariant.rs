@@ -94,6 +94,13 @@ invariants! {
     /// **One removal per destruction.** An object destroyed while a queue
     /// watches it posts exactly one removal record to that queue.
     S7 => "one removal record per destroyed object per queue";
+    /// **No spurious loss.** A post is lost to a full ring only when the
+    /// ring is full: the decision `post_one_notification()` makes under
+    /// `rd_wait.lock` agrees with `head` and `tail` as they are under that
+    /// lock (readers move `tail` only under it). A loss the user sees
+    /// (`PIPE_BUF_FLAG_LOSS`, the fabricated loss record) then means the
+    /// queue had no room.
+    S8 => "no loss while the ring has room";
     /// **No dangling pipe pointer.** A live `watch_queue` points at a live
     /// pipe or at nothing. Broken by W16.
     Q1 => "no dangling wqueue->pipe";

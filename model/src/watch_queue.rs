@@ -204,6 +204,15 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let lost = 'post: {
         if pipe_full(&pipe, head, tail, pipe.ring_size.get()) {
             probe::reach(State::RingFull);
+            // S8: the ring is full as the holder of rd_wait.lock sees it.
+            let (h, t) = (pipe.head.load(Ordering::Relaxed), pipe.tail.load(Ordering::Relaxed));
+            crate::wq_assert!(
+                S8,
+                pipe::pipe_occupancy(&pipe, h, t) >= pipe.ring_size.get(),
+                "post lost to a full ring in post_one_notification, but under rd_wait.lock the ring holds {} of {} slots (head={h} tail={t}; the post read head={head} tail={tail})",
+                pipe::pipe_occupancy(&pipe, h, t),
+                pipe.ring_size.get()
+            );
             break 'post true;
         }
 

@@ -17,3 +17,16 @@ fn a_relaxed_release_is_killed_by_loom() {
     assert_eq!(o.verdict, "killed", "{o:?}");
     assert!(o.by.ends_with(" loom D1"), "{}", o.by);
 }
+
+/// A lookup by serial orders the instantiation's writes before its own
+/// only through key_read_state()'s acquire: relaxed, KEYCTL_UPDATE's
+/// payload write races add_key()'s (D1), in the add_vs_lookup scenario.
+#[test]
+fn a_relaxed_key_state_read_is_killed_by_loom() {
+    use wqsim_model::sync::mutation::{Operator, Site};
+    let sc = wqsim::scenario::load(&wqsim::catalog::root().join("races/add_vs_lookup.wq")).unwrap();
+    let site = Site { func: "keyctl_update_key", op: Operator::RelaxAcquire, object: "key->state" };
+    let o = wqsim::mutate::sweep_one(site, std::slice::from_ref(&sc), &[0]);
+    assert_eq!(o.verdict, "killed", "{o:?}");
+    assert!(o.by.ends_with(" loom D1"), "{}", o.by);
+}

@@ -138,7 +138,7 @@ fn the_committed_report_is_the_merge_of_the_committed_sweeps() {
 #[test]
 fn the_step_scope_index_and_flag_operators_are_killed() {
     let _s = serial();
-    let cases: [(&str, Operator, &str, &str, &str); 7] = [
+    let cases: [(&str, Operator, &str, &str, &str); 8] = [
         // The mask `ring_size` instead of `ring_size - 1`: the reader reads
         // a slot no post filled.
         ("pipe_read", Operator::OffByOne, "ring_size - 1", "races/post_vs_read.wq", " seq I3"),
@@ -180,6 +180,16 @@ fn the_step_scope_index_and_flag_operators_are_killed() {
         // pipe->mutex taken after was_full is computed: a writer the reader
         // should wake sleeps on.
         ("pipe_read", Operator::NarrowLock, "pipe->mutex after was_full", "races/writers_vs_reader.wq", " pct V2"),
+        // rd_wait.lock taken after head and tail are read: a post decides
+        // the ring is full with a tail a reader has since moved (S8, no
+        // loss while the ring has room).
+        (
+            "post_one_notification",
+            Operator::NarrowLock,
+            "pipe->rd_wait.lock after step 2",
+            "races/read_vs_full_post.wq",
+            " pct S8",
+        ),
         // pipe_poll() reads the state before poll_wait() queues the poller:
         // the write's wake-up falls between, and the poller sleeps on with
         // data to read.
@@ -202,4 +212,22 @@ fn the_step_scope_index_and_flag_operators_are_killed() {
         let r = wqsim::run::execute(&sc, &sc.runs[0]);
         assert!(r.matches(), "{scenario}: {r:?}");
     }
+}
+
+/// A mutant that only hides a catalog bug is not killed by that bug's run:
+/// leaving pipe->mutex out of pipe_write removes W18's recursive locking,
+/// so W18's run finds nothing, which says nothing about the mutant.
+#[test]
+fn hiding_a_catalog_bug_is_no_kill() {
+    let _s = serial();
+    let sc = load("catalog/w18-write-lockdep.wq");
+    let site = Site { func: "pipe_write", op: Operator::SkipLock, object: "pipe->mutex" };
+    let o = sweep_one(site, std::slice::from_ref(&sc), &[0]);
+    assert!(!o.by.ends_with(" holds"), "{o:?}");
+    // The run that expects W18's violation found none.
+    mutation::activate(Some(site));
+    let r = wqsim::run::execute(&sc, &sc.runs[0]);
+    mutation::activate(None);
+    assert_eq!(r.result, Some(Ok(())), "{r:?}");
+    assert!(matches!(sc.runs[0].expect, wqsim::scenario::Expect::Violation(_)));
 }

@@ -125,6 +125,8 @@ pub fn run(a: Args) -> ExitCode {
         pb.set_style(style.progress_chars("#>-"));
     }
     let mut outcomes = Vec::new();
+    // Off a terminal (CI logs), a line a minute with the time left.
+    let (start, total, mut said) = (std::time::Instant::now(), sites.len(), 0u64);
     for (site, reaching) in sites {
         pb.set_message(site.to_string());
         let o = wqsim::mutate::sweep_one_capped(*site, &scenarios, reaching, iterations_max as usize);
@@ -133,6 +135,13 @@ pub fn run(a: Args) -> ExitCode {
         }
         outcomes.push(o);
         pb.inc(1);
+        let secs = start.elapsed().as_secs();
+        if pb.is_hidden() && secs >= said + 60 {
+            said = secs;
+            let done = outcomes.len() as u64;
+            let left = secs * (total as u64 - done) / done.max(1);
+            eprintln!("  mutate: {done}/{total} mutants after {secs} s, about {left} s left");
+        }
     }
     pb.finish_and_clear();
     if format == "markdown" {
