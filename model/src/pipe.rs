@@ -617,10 +617,9 @@ pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> 
     }
 }
 
-/// Models `pipe_poll()` (6.12: head and tail are two `READ_ONCE` loads).
-/// Returns the ready mask.
-pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
-    let _f = kfn("pipe_poll");
+/// The state half of `pipe_poll()`, after its `poll_wait()` calls (6.12:
+/// head and tail are two `READ_ONCE` loads). Returns the ready mask.
+fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     let f = cx.k.files.get(filp);
     let pipe = cx.k.pipes.get(f.pipe);
 
@@ -652,17 +651,23 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     mask
 }
 
-/// Models `pipe_poll()` under `do_poll()` with no timeout: `poll_wait()`
-/// queues the task on the pipe's wait queue (the read end's entry on
-/// `rd_wait`, the write end's on `wr_wait`; the kernel queues both ends'
-/// entries, and only these wake-ups change the events each end waits
-/// for), then `pipe_poll()` reads the state; the task sleeps until a
-/// wake-up and polls again. The order is the kernel's warning in
-/// `pipe_poll()`: the entry goes on the queue first, so a change made
-/// after the state was read still wakes the poller. A mutation site
-/// ([`Operator::SwapSteps`]: the state read before the entry is queued).
-pub fn pipe_poll_wait(cx: &Cx<'_>, filp: Id<File>, events: u32) -> KResult<u32> {
+/// Models `pipe_poll()`. Without a poll table (`wait` is `None`: poll(2)
+/// with a zero timeout) it reads the state and returns the ready mask.
+/// With one (`Some(events)`: no timeout), it also stands for `do_poll()`'s
+/// sleep around it: `poll_wait()` queues the task on the pipe's wait queue
+/// (the read end's entry on `rd_wait`, the write end's on `wr_wait`; the
+/// kernel queues both ends' entries, and only these wake-ups change the
+/// events each end waits for), then the state is read; the task sleeps
+/// until a wake-up and polls again, until one of `events` is ready. The
+/// order is the kernel's warning in `pipe_poll()`: the entry goes on the
+/// queue first, so a change made after the state was read still wakes the
+/// poller. A mutation site ([`Operator::SwapSteps`]: the state read before
+/// the entry is queued). `ERESTARTSYS` when a signal ends the sleep.
+pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32> {
     let _f = kfn("pipe_poll");
+    let Some(events) = wait else {
+        return Ok(pipe_poll_mask(cx, filp));
+    };
     let f = cx.k.files.get(filp);
     let pipe = cx.k.pipes.get(f.pipe);
     let wq = if f.f_mode & FMODE_READ != 0 { &pipe.rd_wait } else { &pipe.wr_wait };
@@ -670,7 +675,7 @@ pub fn pipe_poll_wait(cx: &Cx<'_>, filp: Id<File>, events: u32) -> KResult<u32> 
     // The events of the pass that found one ready (do_poll()'s count).
     let mask = std::cell::Cell::new(0);
     let ready = || {
-        mask.set(pipe_poll(cx, filp) & events);
+        mask.set(pipe_poll_mask(cx, filp) & events);
         mask.get() != 0
     };
     match wq.poll_wait_event(early, ready) {

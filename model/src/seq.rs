@@ -131,11 +131,10 @@ impl Handles {
                 Self::val(syscalls::do_vfs_ioctl(cx, self.names.fd(*fd), &req))
             }
             Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::do_fcntl(cx, self.names.fd(*fd), *cmd, *arg)),
-            Op::Poll { fd } => {
-                Outcome::Poll(syscalls::do_sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM))
-            }
-            Op::PollWait { fd } => {
-                match syscalls::do_sys_poll_wait(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) {
+            Op::Poll { fd } | Op::PollWait { fd } => {
+                let timeout = if matches!(op, Op::PollWait { .. }) { -1 } else { 0 };
+                match syscalls::do_sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, timeout)
+                {
                     Ok(mask) => Outcome::Poll(mask),
                     Err(Errno::ERESTARTSYS) => Outcome::Blocked,
                     Err(e) => Outcome::Err(e),

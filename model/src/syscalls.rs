@@ -107,30 +107,20 @@ pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
 
 /// `poll(2)` on one descriptor with a zero timeout: the ready events among
 /// `events`, plus `POLLERR`/`POLLHUP`; `POLLNVAL` for a closed descriptor.
-/// Models `do_sys_poll()` on one descriptor with no timeout: `do_poll()`
-/// polls the file (`pipe_poll_wait()`), and sleeps until a wake-up on the
-/// queue it waits on makes an event ready. `ERESTARTSYS` when a signal
-/// ends the sleep (`ERESTARTNOHAND` in the kernel: `EINTR` to the user).
-pub fn do_sys_poll_wait(cx: &Cx<'_>, fd: i32, events: u32) -> KResult<u32> {
+/// Models `do_sys_poll()` on one descriptor: the events of `events` (and
+/// `POLLERR`, `POLLHUP`) ready now when `timeout` is 0; with a timeout of
+/// -1, `do_poll()` sleeps until one is (`pipe_poll()` with a poll table),
+/// and a signal ends the sleep with `ERESTARTSYS` (`ERESTARTNOHAND` in the
+/// kernel: `EINTR` to the user). A closed descriptor is `POLLNVAL`.
+pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32, timeout: i32) -> KResult<u32> {
     let _f = kfn("do_sys_poll");
+    let events = events | POLLERR | POLLHUP;
     match file::fget(cx, fd) {
         Err(_) => Ok(POLLNVAL),
         Ok(f) => {
-            let r = pipe::pipe_poll_wait(cx, f, events | POLLERR | POLLHUP);
+            let r = pipe::pipe_poll(cx, f, (timeout != 0).then_some(events));
             file::fput(cx, f);
-            r
-        }
-    }
-}
-
-pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32) -> u32 {
-    let _f = kfn("do_sys_poll");
-    match file::fget(cx, fd) {
-        Err(_) => POLLNVAL,
-        Ok(f) => {
-            let mask = pipe::pipe_poll(cx, f);
-            file::fput(cx, f);
-            mask & (events | POLLERR | POLLHUP)
+            r.map(|mask| mask & events)
         }
     }
 }
