@@ -18,14 +18,14 @@ fn a_relaxed_release_is_killed_by_loom() {
     assert!(o.by.ends_with(" loom D1"), "{}", o.by);
 }
 
-/// A lookup by serial orders the instantiation's writes before its own
-/// only through key_read_state()'s acquire: relaxed, KEYCTL_UPDATE's
-/// payload write races add_key()'s (D1), in the add_vs_lookup scenario.
+/// A filter read without rcu_dereference()'s acquire: the poster can see
+/// the new filter but not its contents, a data race with the second
+/// filter setter's initialisation (D1), in the filter_vs_filter scenario.
 #[test]
-fn a_relaxed_key_state_read_is_killed_by_loom() {
+fn a_plain_filter_dereference_is_killed_by_loom() {
     use wqsim_model::sync::mutation::{Operator, Site};
-    let sc = wqsim::scenario::load(&wqsim::catalog::root().join("races/add_vs_lookup.wq")).unwrap();
-    let site = Site { func: "keyctl_update_key", op: Operator::RelaxAcquire, object: "key->state" };
+    let sc = wqsim::scenario::load(&wqsim::catalog::root().join("races/filter_vs_filter.wq")).unwrap();
+    let site = Site { func: "__post_watch_notification", op: Operator::PlainDereference, object: "rcu_dereference" };
     let o = wqsim::mutate::sweep_one(site, std::slice::from_ref(&sc), &[0]);
     assert_eq!(o.verdict, "killed", "{o:?}");
     assert!(o.by.ends_with(" loom D1"), "{}", o.by);

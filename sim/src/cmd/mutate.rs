@@ -17,6 +17,11 @@ pub struct Args {
     /// function, an operator, a lock), comma-separated for several.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Leave out the mutants whose site IDs this file lists, one a line
+    /// (`ci/mutate` leaves the loom build the mutants the shuttle build
+    /// did not kill: a kill in either build is a kill).
+    #[arg(long)]
+    pub except: Option<std::path::PathBuf>,
     /// Only about one mutant in N (the PR tier's sample), chosen by a hash
     /// of the site ID, so every build samples the same ones.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -52,7 +57,28 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { paths, list, only, every, shard, iterations_max, format, triage, command, merge, min_score, budget } = a;
+    let Args {
+        paths,
+        list,
+        only,
+        except,
+        every,
+        shard,
+        iterations_max,
+        format,
+        triage,
+        command,
+        merge,
+        min_score,
+        budget,
+    } = a;
+    let except: std::collections::BTreeSet<String> = match &except {
+        None => Default::default(),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect(),
+            Err(e) => return fail(wqsim::error::Error::environment(format!("--except {}: {e}", p.display()))),
+        },
+    };
     budget.install();
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let files = match wqsim::scenario::collect(&paths) {
@@ -105,6 +131,7 @@ pub fn run(a: Args) -> ExitCode {
         .iter()
         .filter(|(s, _)| list || wqsim::mutate::observable(s.op))
         .filter(|(s, _)| only.is_empty() || only.iter().any(|o| s.id().contains(o.as_str())))
+        .filter(|(s, _)| !except.contains(&s.id()))
         // The sample is chosen by the site's ID, so the shuttle and loom
         // builds sample the same mutants.
         .filter(|(s, _)| wqsim::scenario::fnv1a(s.id().as_bytes()).is_multiple_of(every))
