@@ -21,6 +21,7 @@ Environment (each flag's own variable is shown in its command's --help):
                              ci/fuzz: seconds per target (smoke, nightly, matrix)
   WQSIM_MATRIX_ITERATIONS    ci/matrix: schedules per shuttle cell
   WQSIM_MUTATION_MIN_SCORE   ci/mutate: the lowest mutation score (percent) that passes
+  WQSIM_MUTATE_JOBS          ci/mutate: sweeps run at once per build (default: the cores, at most 4)
   WQSIM_SEED, WQSIM_PROPTEST_CASES
                              model tests and ci/nightly: the seed, the proptest case count
 Golden files (scenario transcripts, failure reports, parse errors) are insta
