@@ -654,15 +654,18 @@ fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
 /// Models `pipe_poll()`. Without a poll table (`wait` is `None`: poll(2)
 /// with a zero timeout) it reads the state and returns the ready mask.
 /// With one (`Some(events)`: no timeout), it also stands for `do_poll()`'s
-/// sleep around it: `poll_wait()` queues the task on the pipe's wait queue
-/// (the read end's entry on `rd_wait`, the write end's on `wr_wait`; the
-/// kernel queues both ends' entries, and only these wake-ups change the
-/// events each end waits for), then the state is read; the task sleeps
+/// sleep around it: `poll_wait()` queues the task on the pipe's wait queue,
+/// then the state is read; the task sleeps
 /// until a wake-up and polls again, until one of `events` is ready. The
 /// order is the kernel's warning in `pipe_poll()`: the entry goes on the
 /// queue first, so a change made after the state was read still wakes the
 /// poller. A mutation site ([`Operator::SwapSteps`]: the state read before
 /// the entry is queued). `ERESTARTSYS` when a signal ends the sleep.
+///
+/// APPROX: the read end's entry goes on `rd_wait` only and the write end's
+/// on `wr_wait` only, where the kernel queues every polled file on both; a
+/// wake-up on the other queue changes none of the events that end waits
+/// for, so only a poller's spurious wake-ups are missing.
 pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32> {
     let _f = kfn("pipe_poll");
     let Some(events) = wait else {

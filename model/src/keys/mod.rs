@@ -236,9 +236,11 @@ impl Default for KeyWatchers {
 /// (`search_process_keyrings_rcu()`, `keyring_detect_cycle()`) walk the
 /// published root under RCU. The edit side is plain memory next to the
 /// lock; each edit publishes a snapshot of it with a release store, and
-/// an RCU reader loads the current snapshot with an acquire load. An old
-/// root is never reused, so a reader's snapshot stays valid (the kernel
-/// frees it after a grace period).
+/// an RCU reader loads the current snapshot with an acquire load.
+///
+/// APPROX: an old root is never freed, so a reader's snapshot stays valid
+/// for good; the kernel frees it after a grace period, which a reader that
+/// outlived its RCU section would notice and this model cannot.
 #[derive(Debug)]
 pub struct KeyringLinks {
     edit: KCell<Vec<Id<Key>>>,
