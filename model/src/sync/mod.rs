@@ -176,18 +176,13 @@ impl SpinGuard<'_> {
     /// The end of the first step of a section taken with
     /// [`SpinLock::lock_marked`]: a narrowing mutant takes the lock here.
     pub fn first_step_done(&mut self) {
-        if std::mem::take(&mut self.late) {
-            self._raw = Some(self.lock.acquire_raw());
-        }
+        take_late(&mut self.late, &mut self._raw, || self.lock.acquire_raw());
     }
     /// The start of a section's last step (`site` names the lock and the
     /// step). A mutation site ([`Operator::NarrowLock`]: the lock is
     /// dropped here, one step early).
     pub fn last_step_next(&mut self, site: &'static str) {
-        if mutation::hit(Operator::NarrowLock, site) && self._raw.is_some() {
-            context::lock_released(self.lock.name);
-            self._raw = None;
-        }
+        drop_early(&mut self._raw, self.lock.name, site);
     }
 }
 
@@ -247,16 +242,32 @@ impl KMutex {
 impl KMutexGuard<'_> {
     /// As [`SpinGuard::first_step_done`].
     pub fn first_step_done(&mut self) {
-        if std::mem::take(&mut self.late) {
-            self._raw = Some(self.lock.acquire_raw());
-        }
+        take_late(&mut self.late, &mut self._raw, || self.lock.acquire_raw());
     }
     /// As [`SpinGuard::last_step_next`].
     pub fn last_step_next(&mut self, site: &'static str) {
-        if mutation::hit(Operator::NarrowLock, site) && self._raw.is_some() {
-            context::lock_released(self.lock.name);
-            self._raw = None;
-        }
+        drop_early(&mut self._raw, self.lock.name, site);
+    }
+}
+
+/// A narrowed lock taken late: at the first step's end, if it was not
+/// taken at the start.
+fn take_late<'a>(
+    late: &mut bool,
+    raw: &mut Option<backend::RawGuard<'a>>,
+    acquire: impl FnOnce() -> backend::RawGuard<'a>,
+) {
+    if std::mem::take(late) {
+        *raw = Some(acquire());
+    }
+}
+
+/// A narrowed lock dropped early, at the last step's start
+/// ([`Operator::NarrowLock`] on `site`).
+fn drop_early(raw: &mut Option<backend::RawGuard<'_>>, name: &'static str, site: &'static str) {
+    if mutation::hit(Operator::NarrowLock, site) && raw.is_some() {
+        context::lock_released(name);
+        *raw = None;
     }
 }
 

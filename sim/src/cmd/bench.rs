@@ -30,19 +30,10 @@ pub fn run(a: Args) -> ExitCode {
     }
     let time_limit_ms = budget.time_limit_ms;
     budget.install();
-    let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios/races")] } else { paths };
-    let files = match wqsim::scenario::collect(&paths) {
-        Ok(f) => f,
+    let scenarios: Vec<(String, wqsim::scenario::Scenario)> = match load_scenarios(paths, "scenarios/races") {
+        Ok(all) => all.into_iter().filter(|sc| !sc.threads.is_empty()).map(|sc| (sc.path.clone(), sc)).collect(),
         Err(e) => return fail(e),
     };
-    let mut scenarios = Vec::new();
-    for f in &files {
-        match wqsim::scenario::load(f) {
-            Ok(sc) if !sc.threads.is_empty() => scenarios.push((f.display().to_string(), sc)),
-            Ok(_) => {}
-            Err(e) => return fail(e),
-        }
-    }
     let loom = wqsim_model::sync::BACKEND == "loom";
     let pb = bar("bench", scenarios.len(), false);
     let budget_of =

@@ -222,6 +222,16 @@ fn fuzz_target(name: &str) -> Result<wqsim::fuzz::Target, String> {
     })
 }
 
+/// Every scenario under `paths` (`default` when none is given), loaded;
+/// the first one that does not load is the error.
+fn load_scenarios(
+    paths: Vec<std::path::PathBuf>,
+    default: &str,
+) -> Result<Vec<wqsim::scenario::Scenario>, wqsim::error::Error> {
+    let paths = if paths.is_empty() { vec![std::path::PathBuf::from(default)] } else { paths };
+    wqsim::scenario::collect(&paths)?.iter().map(|f| wqsim::scenario::load(f)).collect()
+}
+
 /// A command's error: its message to stderr, its exit status (2 for
 /// malformed input, 4 for the environment).
 fn fail(e: wqsim::error::Error) -> ExitCode {

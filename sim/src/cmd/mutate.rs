@@ -80,18 +80,10 @@ pub fn run(a: Args) -> ExitCode {
         },
     };
     budget.install();
-    let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
-    let files = match wqsim::scenario::collect(&paths) {
-        Ok(f) => f,
+    let scenarios = match load_scenarios(paths, "scenarios") {
+        Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let mut scenarios = Vec::new();
-    for f in &files {
-        match wqsim::scenario::load(f) {
-            Ok(sc) => scenarios.push(sc),
-            Err(e) => return fail(e),
-        }
-    }
     let triaged = match std::fs::read_to_string(&triage) {
         Ok(t) => wqsim::mutate::triage(&t),
         Err(_) if list => Default::default(),

@@ -178,23 +178,9 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             Op::Splice { fd_in, fd_out, .. } | Op::Tee { fd_in, fd_out, .. } => vec![fdn(*fd_in), fdn(*fd_out)],
             _ => vec![],
         };
-        let keys: Vec<i64> = match op {
-            Op::AddKey { keyring, .. } => vec![key(*keyring)],
-            Op::RequestKey { dest, .. } => vec![key(*dest)],
-            Op::Update { key: k, .. }
-            | Op::Revoke { key: k }
-            | Op::Invalidate { key: k }
-            | Op::Clear { keyring: k }
-            | Op::Chown { key: k, .. }
-            | Op::Setperm { key: k, .. }
-            | Op::SetTimeout { key: k, .. }
-            | Op::WatchKey { key: k, .. } => vec![key(*k)],
-            Op::Link { key: k, keyring } | Op::Unlink { key: k, keyring } => vec![key(*k), key(*keyring)],
-            Op::Instantiate { key: k, keyring, .. } | Op::Reject { key: k, keyring, .. } => {
-                vec![key(*k), keyring.map_or(0, key)]
-            }
-            _ => vec![],
-        };
+        // Every key operand, then 0s: an absent destination keyring is 0.
+        let mut keys: Vec<i64> = op.key_operands().into_iter().map(key).collect();
+        keys.resize(keys.len().max(2), 0);
         (fds, keys)
     };
     // SAFETY (every block below): the system calls get descriptors and
