@@ -124,6 +124,10 @@ pub(super) fn trace_op(u: &mut Unstructured, setup: bool) -> Op {
                 Op::Tee { fd_in: a, fd_out: b, len, flags: 2 }
             }
         }
+        // A thread's poll may also sleep until its end is ready (`poll FD
+        // -1`), on the pipe's wait queue as pipe_poll() queues it; in the
+        // setup it could only hang.
+        21 if !setup && pick(u, 2) == 0 => Op::PollWait { fd: end(u) },
         21 => Op::Poll { fd: end(u) },
         22 => Op::FailNth { n: 1 + pick(u, 4) as u32 },
         _ => Op::KeyGc,
@@ -160,7 +164,9 @@ pub(super) fn settings(u: &mut Unstructured, mut c: Config) -> Config {
 /// A thread may sleep with nothing left to wake it if one of its
 /// operations can wait on a pipe.
 pub(super) fn may_block(ops: &[Op]) -> bool {
-    ops.iter().any(|op| matches!(op, Op::Read { .. } | Op::Write { .. } | Op::Splice { .. } | Op::Tee { .. }))
+    ops.iter().any(|op| {
+        matches!(op, Op::Read { .. } | Op::Write { .. } | Op::Splice { .. } | Op::Tee { .. } | Op::PollWait { .. })
+    })
 }
 
 pub(super) const THREAD_NAMES: [&str; 3] = ["t1", "t2", "t3"];
