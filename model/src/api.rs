@@ -92,6 +92,14 @@ pub enum Op {
     PollWait {
         fd: FdRef,
     },
+    /// `epoll_create1()`, `EPOLL_CTL_ADD` of `fd` for `EPOLLIN | EPOLLOUT`,
+    /// `epoll_wait()` for one event with a zero timeout, or none (`wait`:
+    /// it sleeps on the epoll instance, woken through the pipe's wait
+    /// queue), and `close()` of the epoll descriptor.
+    Epoll {
+        fd: FdRef,
+        wait: bool,
+    },
     Splice {
         fd_in: FdRef,
         fd_out: FdRef,
@@ -652,6 +660,8 @@ impl fmt::Display for Op {
             Op::Fcntl { fd, cmd, arg } => write!(f, "fcntl {fd} {} {arg}", fcntl_cmd_text(*cmd)),
             Op::Poll { fd } => write!(f, "poll {fd}"),
             Op::PollWait { fd } => write!(f, "poll {fd} -1"),
+            Op::Epoll { fd, wait: false } => write!(f, "epoll {fd}"),
+            Op::Epoll { fd, wait: true } => write!(f, "epoll {fd} -1"),
             Op::Splice { fd_in, fd_out, len, flags } => {
                 write!(f, "splice {fd_in} {fd_out} {len} {}", splice_flags_text(*flags))
             }

@@ -194,6 +194,11 @@ pub fn run(p: &Program) -> RunOutcome {
             pipe.wr_wait.signal_all();
         }
     }
+    for (_, ep) in k.eps.all() {
+        if crate::heap::Obj::hdr(&ep).is_live() {
+            ep.wq.signal_all();
+        }
+    }
     for (i, _, jh) in blocking {
         outcomes[i] = Some(jh.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
     }
@@ -215,8 +220,12 @@ pub fn run(p: &Program) -> RunOutcome {
 }
 
 /// `V2`: no reader asleep on a pipe it could read, no writer asleep on a
-/// pipe it could write, once the threads that could wake them are done.
+/// pipe it could write, no `epoll_wait()` asleep on a ready pipe, once the
+/// threads that could wake them are done.
 pub fn check_wakeups(k: &Kernel) {
+    if let Some(m) = crate::eventpoll::lost_wakeup(&k.cx(1)) {
+        fail(Inv::V2, m);
+    }
     for (pid, p) in k.pipes.all() {
         if !crate::heap::Obj::hdr(&p).is_live() {
             continue;

@@ -29,6 +29,17 @@ pub struct File {
     pub f_pipe: u32,
     /// `f_count`.
     f_count: instr::AtomicI64,
+    /// `f_lock`: guards `f_ep`.
+    pub f_lock: SpinLock,
+    /// `f_ep`: the epoll instance watching this file (one at most in the
+    /// model), under `f_lock`.
+    pub f_ep: KCell<Option<Id<crate::eventpoll::EventPoll>>>,
+    /// Whether `f_ep` was ever set: `eventpoll_release()`'s lockless
+    /// `READ_ONCE(file->f_ep)` test, kept outside the explorers' view. By
+    /// the time `__fput()` runs nobody can set `f_ep` (that needs a
+    /// reference to the file), only clear it, and the test is made again
+    /// under `f_lock`; so a file never watched costs no step.
+    pub f_ep_ever: instr::AtomicBool,
 }
 
 /// Models `struct files_struct`: descriptor -> file.
@@ -54,7 +65,16 @@ impl Fdtable {
 
 /// `alloc_file_pseudo()` / `alloc_file_clone()`: a file with one reference.
 pub fn alloc_file(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, f_mode: u32, f_flags: u32) -> Id<File> {
-    let f = File { f_mode, f_flags: KCell::new(f_flags), pipe, f_pipe: 0, f_count: instr::AtomicI64::new(1) };
+    let f = File {
+        f_mode,
+        f_flags: KCell::new(f_flags),
+        pipe,
+        f_pipe: 0,
+        f_count: instr::AtomicI64::new(1),
+        f_lock: SpinLock::new("file->f_lock"),
+        f_ep: KCell::new(None),
+        f_ep_ever: instr::AtomicBool::new(false),
+    };
     cx.k.heap.alloc_in(&cx.k.files, "file", f).0
 }
 
@@ -114,9 +134,12 @@ pub fn fput(cx: &Cx<'_>, file: Id<File>) {
     }
 }
 
-/// `__fput()`: `f_op->release` (`pipe_release`), then free the file.
+/// `__fput()`: leave any epoll instance watching the file
+/// (`eventpoll_release()`), `f_op->release` (`pipe_release`), then free
+/// the file.
 fn __fput(cx: &Cx<'_>, file: Id<File>) {
     let _f = trace::kfn("__fput");
+    crate::eventpoll::eventpoll_release(cx, file);
     pipe::pipe_release(cx, file);
     let f = cx.k.files.get(file);
     cx.k.heap.kfree(Obj::hdr(&f));

@@ -120,8 +120,9 @@ invariants! {
     /// once nobody is left to wake them. Broken by P8.
     V1 => "no deadlock or hang";
     /// **No lost wake-up.** Once the threads that could wake it are done,
-    /// no reader sleeps while a record it could read is queued, and no
-    /// writer sleeps while there is room. Broken by P4.
+    /// no reader sleeps while a record it could read is queued, no
+    /// writer sleeps while there is room, and no `epoll_wait()` sleeps
+    /// while the pipe end it watches is ready. Broken by P4.
     V2 => "no lost wake-up";
     /// **Lock order.** The lock-acquisition graph (lockdep) has no cycle,
     /// and no lock class is taken while already held, whether or not the

@@ -235,6 +235,7 @@ pub struct Kernel {
     pub pages: Arena<Page>,
     pub files: Arena<File>,
     pub keys: Arena<Key>,
+    pub eps: Arena<crate::eventpoll::EventPoll>,
     /// The process's file table.
     pub fdtable: Fdtable,
     /// Users by uid.
@@ -262,6 +263,7 @@ impl Kernel {
             pages: Arena::default(),
             files: Arena::default(),
             keys: Arena::default(),
+            eps: Arena::default(),
             fdtable: Fdtable::default(),
             users: instr::Mutex::new(BTreeMap::new()),
             tasks: instr::Mutex::new(BTreeMap::new()),

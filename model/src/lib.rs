@@ -41,6 +41,7 @@ pub mod bugs;
 pub mod catch;
 pub mod conc;
 pub mod errno;
+pub mod eventpoll;
 pub mod explore;
 pub mod file;
 pub mod heap;

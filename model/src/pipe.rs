@@ -619,7 +619,7 @@ pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> 
 
 /// The state half of `pipe_poll()`, after its `poll_wait()` calls (6.12:
 /// head and tail are two `READ_ONCE` loads). Returns the ready mask.
-fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
+pub fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     let f = cx.k.files.get(filp);
     let pipe = cx.k.pipes.get(f.pipe);
 

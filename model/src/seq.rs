@@ -140,6 +140,14 @@ impl Handles {
                     Err(e) => Outcome::Err(e),
                 }
             }
+            Op::Epoll { fd, wait } => {
+                let events = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+                match crate::eventpoll::epoll_one(cx, self.names.fd(*fd), events, *wait) {
+                    Ok(mask) => Outcome::Poll(mask),
+                    Err(Errno::ERESTARTSYS) => Outcome::Blocked,
+                    Err(e) => Outcome::Err(e),
+                }
+            }
             Op::Splice { fd_in, fd_out, len, flags } => {
                 Self::val(crate::splice::do_splice(cx, self.names.fd(*fd_in), self.names.fd(*fd_out), *len, *flags))
             }

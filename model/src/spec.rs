@@ -1242,8 +1242,11 @@ impl Sys for Spec {
                 },
                 Err(e) => Outcome::Err(e),
             },
+            // poll(2) ignores a negative descriptor (a closed or never
+            // opened end is -1): no events, and with no timeout a sleep.
             Op::Poll { fd } => match self.end(*fd) {
                 Ok((p, e)) => Outcome::Poll(self.poll(p, e)),
+                Err(_) if negative(*fd) => Outcome::Poll(0),
                 Err(_) => Outcome::Poll(POLLNVAL),
             },
             // No timeout: the events ready now, or a sleep (nothing else
@@ -1253,7 +1256,17 @@ impl Sys for Spec {
                     0 => Outcome::Blocked,
                     m => Outcome::Poll(m),
                 },
+                Err(_) if negative(*fd) => Outcome::Blocked,
                 Err(_) => Outcome::Poll(POLLNVAL),
+            },
+            // epoll reports what poll does; EPOLL_CTL_ADD of a descriptor
+            // that is not open is EBADF.
+            Op::Epoll { fd, wait } => match self.end(*fd) {
+                Ok((p, e)) => match self.poll(p, e) {
+                    0 if *wait => Outcome::Blocked,
+                    m => Outcome::Poll(m),
+                },
+                Err(e) => Outcome::Err(e),
             },
             Op::Splice { fd_in, fd_out, len, flags } => nr(self.splice(*fd_in, *fd_out, *len, *flags)),
             Op::Tee { fd_in, fd_out, len, flags } => nr((|| {
@@ -1287,5 +1300,14 @@ impl Sys for Spec {
         };
         self.collect();
         out
+    }
+}
+
+/// Whether an operand is a negative descriptor: an end that is closed or
+/// was never opened (-1), or a negative raw number.
+fn negative(fd: FdRef) -> bool {
+    match fd {
+        FdRef::End(..) => true,
+        FdRef::Raw(n) => n < 0,
     }
 }

@@ -111,9 +111,16 @@ pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
 /// `POLLERR`, `POLLHUP`) ready now when `timeout` is 0; with a timeout of
 /// -1, `do_poll()` sleeps until one is (`pipe_poll()` with a poll table),
 /// and a signal ends the sleep with `ERESTARTSYS` (`ERESTARTNOHAND` in the
-/// kernel: `EINTR` to the user). A closed descriptor is `POLLNVAL`.
+/// kernel: `EINTR` to the user). A closed descriptor is `POLLNVAL`; a
+/// negative one is ignored (`do_pollfd()`: no events, ever), so with a
+/// timeout of -1 the call sleeps until a signal.
+///
+/// APPROX: that sleep ends at once, as the signal that must end it would.
 pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32, timeout: i32) -> KResult<u32> {
     let _f = kfn("do_sys_poll");
+    if fd < 0 {
+        return if timeout == 0 { Ok(0) } else { Err(Errno::ERESTARTSYS) };
+    }
     let events = events | POLLERR | POLLHUP;
     match file::fget(cx, fd) {
         Err(_) => Ok(POLLNVAL),

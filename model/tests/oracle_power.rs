@@ -301,3 +301,18 @@ fn h5_leak() {
     let _stray = run.kernel.heap.alloc("watch", ());
     expect(run.finish(), Inv::H5, "memory leak: 1 object(s) unreferenced at teardown: watch#");
 }
+
+/// B2, seen failing on a deliberate bug: `pipe->mutex` (a sleeping lock)
+/// taken while the ring lock, a spinlock, is held.
+#[test]
+fn b2_no_sleep_under_a_spinlock() {
+    let run = busy();
+    let pipe = run.kernel.pipes.get(wqsim_model::heap::Id::from_word(1).unwrap());
+    let v = wqsim_model::catch::catch_violation(|| {
+        let _ring = pipe.rd_wait.lock.lock();
+        let _m = pipe.mutex.lock();
+    })
+    .unwrap_err();
+    assert_eq!(v.inv, Inv::B2, "{v}");
+    assert!(v.message.contains("takes pipe->mutex while holding pipe->rd_wait.lock"), "{v}");
+}

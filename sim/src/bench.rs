@@ -68,6 +68,9 @@ pub struct ShuttleRow {
     pub random: Cell,
     pub pct: Cell,
     pub dfs: Cell,
+    /// The random explorer again with heap field accesses as scheduling
+    /// points (`--heap-points`).
+    pub random_heap: Cell,
 }
 
 impl ShuttleRow {
@@ -76,6 +79,19 @@ impl ShuttleRow {
         let s = self.seq.each();
         if s > 0.0 { self.random.each() / s } else { 0.0 }
     }
+    /// One random execution with heap points against one without.
+    pub fn heap_cost(&self) -> f64 {
+        let r = self.random.each();
+        if r > 0.0 { self.random_heap.each() / r } else { 0.0 }
+    }
+}
+
+/// [`measure`] with heap field accesses as shuttle scheduling points.
+pub fn measure_heap_points(sc: &Scenario, kind: Kind, budget: Budget) -> Cell {
+    let was = wqsim_model::sync::set_heap_points(true);
+    let c = measure(sc, kind, budget);
+    wqsim_model::sync::set_heap_points(was);
+    c
 }
 
 /// A loom-build row: loom's executions at bounds 1, 2 and 3.
@@ -97,20 +113,25 @@ fn count(c: &Cell) -> String {
 pub fn shuttle_table(rows: &[ShuttleRow], iterations: usize) -> String {
     let mut s = format!(
         "Shuttle build, {iterations} schedules per explorer (DFS stops earlier when it has enumerated \
-         every schedule), heap points off. Executions per second; `cost` is one random-explorer \
-         execution against one plain sequential run of the same operations.\n\n\
-         | scenario | seq/s | random/s | pct/s | dfs/s | dfs executions | cost |\n|---|---|---|---|---|---|---|\n"
+         every schedule), heap points off but in `random+heap/s`. Executions per second; `cost` is one \
+         random-explorer execution against one plain sequential run of the same operations, `heap cost` \
+         one random execution with heap field accesses as scheduling points (`--heap-points`) against \
+         one without.\n\n\
+         | scenario | seq/s | random/s | pct/s | dfs/s | dfs executions | cost | random+heap/s | heap cost |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         s += &format!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1}x |\n",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1}x | {:.0} | {:.1}x |\n",
             r.scenario,
             r.seq.rate(),
             r.random.rate(),
             r.pct.rate(),
             r.dfs.rate(),
             r.dfs.executions,
-            r.cost()
+            r.cost(),
+            r.random_heap.rate(),
+            r.heap_cost()
         );
     }
     let total = |f: fn(&ShuttleRow) -> &Cell| {
@@ -118,11 +139,12 @@ pub fn shuttle_table(rows: &[ShuttleRow], iterations: usize) -> String {
         if t > 0.0 { e as f64 / t } else { 0.0 }
     };
     s += &format!(
-        "| **all** | {:.0} | {:.0} | {:.0} | {:.0} | | |\n",
+        "| **all** | {:.0} | {:.0} | {:.0} | {:.0} | | | {:.0} | |\n",
         total(|r| &r.seq),
         total(|r| &r.random),
         total(|r| &r.pct),
-        total(|r| &r.dfs)
+        total(|r| &r.dfs),
+        total(|r| &r.random_heap)
     );
     s
 }

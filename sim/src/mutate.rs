@@ -326,6 +326,30 @@ pub fn render_markdown(outcomes: &[Outcome], triaged: &BTreeMap<String, (String,
     for (f, (n, k)) in &funcs {
         let _ = writeln!(s, "| {f} | {n} | {k} | {} |", n - k);
     }
+    let _ = writeln!(
+        s,
+        "\n## By invariant\n\nEvery invariant must be seen failing: the mutants it killed here (by the first \
+         run that told the mutant apart, so an invariant that also fails later is not counted), and the catalog \
+         switches it catches (docs/catalog.md).\n\n| invariant | promise | mutants killed | by | catalog switches |\n\
+         |---|---|---|---|---|"
+    );
+    for inv in wqsim_model::Inv::ALL {
+        let by: Vec<&Outcome> =
+            outcomes.iter().filter(|o| o.verdict == "killed" && o.by.rsplit(' ').next() == Some(inv.id())).collect();
+        let mut explorers: Vec<&str> = by.iter().filter_map(|o| o.by.rsplit(' ').nth(1)).collect();
+        explorers.sort_unstable();
+        explorers.dedup();
+        let bugs: Vec<&str> = wqsim_model::bugs::CATALOG.iter().filter(|b| b.caught_by == *inv).map(|b| b.id).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            inv.id(),
+            inv.title(),
+            by.len(),
+            if explorers.is_empty() { "-".to_string() } else { explorers.join(", ") },
+            if bugs.is_empty() { "-".to_string() } else { bugs.join(" ") }
+        );
+    }
     let _ = writeln!(s, "\n## Mutants\n\n| mutant | verdict | by | runs | seconds |\n|---|---|---|---|---|");
     for o in outcomes {
         let _ = writeln!(s, "| {} | {} | {} | {} | {:.2} |", o.describe(), o.verdict, o.by, o.runs, o.seconds);

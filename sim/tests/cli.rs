@@ -152,7 +152,12 @@ fn bench_prints_a_table_per_scenario() {
     let (status, out, err) =
         wqsim(&["bench", "--iterations", "5", "--seq-seconds", "0", "scenarios/races/post_vs_read.wq"]);
     assert_eq!(status, 0, "{err}");
-    assert!(out.contains("| scenario | seq/s | random/s | pct/s | dfs/s | dfs executions | cost |"), "{out}");
+    assert!(
+        out.contains(
+            "| scenario | seq/s | random/s | pct/s | dfs/s | dfs executions | cost | random+heap/s | heap cost |"
+        ),
+        "{out}"
+    );
     let row =
         out.lines().find(|l| l.starts_with("| scenarios/races/post_vs_read.wq |")).expect("a row for the scenario");
     // DFS stops at the 5-schedule cap.

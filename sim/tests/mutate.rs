@@ -231,3 +231,53 @@ fn hiding_a_catalog_bug_is_no_kill() {
     assert_eq!(r.result, Some(Ok(())), "{r:?}");
     assert!(matches!(sc.runs[0].expect, wqsim::scenario::Expect::Violation(_)));
 }
+
+/// epoll waits on the pipe's wait queue through ep_poll_callback(): a
+/// wake-up it drops leaves epoll_wait() asleep on a ready pipe (V2), and
+/// the teardown race between the pipe's close and the epoll descriptor's
+/// is decided by ep->mtx and file->f_lock (without either, an instance or
+/// item is used after it is freed, H1).
+#[test]
+fn epoll_mutants_are_killed() {
+    let _s = serial();
+    let cases: [(&str, Operator, &str, &str, &str); 3] = [
+        ("ep_poll_callback", Operator::DropWakeup, "ep->wq.lock", "races/epoll_vs_post.wq", " pct V2"),
+        ("eventpoll_release", Operator::SkipLock, "ep->mtx", "races/epoll_vs_close.wq", " pct H1"),
+        ("__ep_remove", Operator::SkipLock, "file->f_lock", "races/epoll_vs_close.wq", " pct H1"),
+    ];
+    for (func, op, object, scenario, by) in cases {
+        let o = sweep_one(Site { func, op, object }, &[load(scenario)], &[0]);
+        assert_eq!(o.verdict, "killed", "{func}:{object}: {o:?}");
+        assert!(o.by.ends_with(by), "{func}:{object}: killed by {}, expected ...{by}", o.by);
+    }
+    for scenario in ["races/epoll_vs_post.wq", "races/epoll_vs_close.wq"] {
+        let sc = load(scenario);
+        for run in &sc.runs {
+            let r = wqsim::run::execute(&sc, run);
+            assert!(r.matches(), "{scenario}: {r:?}");
+        }
+    }
+}
+
+/// B1 (no kernel BUG) seen failing: with wqueue->lock gone (W13) and the
+/// ring lock left out of post_one_notification(), two posters to one
+/// queue find the same free note and the second claim is the kernel's
+/// BUG() for a note already in use. Without the mutant the run holds.
+#[test]
+fn two_posters_claiming_one_note_are_a_kernel_bug() {
+    let _s = serial();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/b1-unlocked-posters.wq");
+    let sc = wqsim::scenario::load(std::path::Path::new(path)).unwrap();
+    let r = wqsim::run::execute(&sc, &sc.runs[0]);
+    assert_eq!(r.result, Some(Ok(())), "{r:?}");
+    mutation::activate(Some(Site {
+        func: "post_one_notification",
+        op: Operator::SkipLock,
+        object: "pipe->rd_wait.lock",
+    }));
+    let r = wqsim::run::execute(&sc, &sc.runs[0]);
+    mutation::activate(None);
+    let v = r.result.expect("a shuttle run").expect_err("the second claim must be caught");
+    assert_eq!(v.inv, wqsim_model::Inv::B1, "{v}");
+    assert!(v.message.contains("kernel BUG at post_one_notification: note"), "{v}");
+}

@@ -614,12 +614,26 @@ impl Default for Kref {
     }
 }
 
+/// The function of a wait-queue entry that is not a sleeping task
+/// (`init_waitqueue_func_entry()`): epoll's `ep_poll_callback()`. It runs
+/// under the wait queue's lock, at every wake-up, and the entry stays.
+#[derive(Clone)]
+pub struct WakeFunc(pub instr::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for WakeFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WakeFunc")
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Waiter {
     id: u32,
     exclusive: bool,
     woken: bool,
     asleep: bool,
+    /// A function entry: called at each wake-up instead of being woken.
+    func: Option<WakeFunc>,
     /// The driver's record of the sleeping actor: a wake-up makes it
     /// runnable at once, as `try_to_wake_up()` sets `TASK_RUNNING` before
     /// the woken task gets a CPU.
@@ -715,6 +729,7 @@ impl WaitQueueHead {
                         exclusive,
                         woken: false,
                         asleep: false,
+                        func: None,
                         actor: context::current_actor(),
                     });
                     id
@@ -767,9 +782,10 @@ impl WaitQueueHead {
     fn wake_locked(&self, nr_exclusive: u32) {
         self.wakeups.fetch_add(1, atomic::Ordering::Release);
         let mut nr = nr_exclusive;
-        let any = self.list.with_mut(|l| {
+        let (any, funcs) = self.list.with_mut(|l| {
+            let funcs: Vec<WakeFunc> = l.waiters.iter().filter_map(|w| w.func.clone()).collect();
             let mut any = false;
-            for w in l.waiters.iter_mut().filter(|w| !w.woken) {
+            for w in l.waiters.iter_mut().filter(|w| !w.woken && w.func.is_none()) {
                 if w.exclusive {
                     if nr == 0 {
                         continue;
@@ -782,10 +798,15 @@ impl WaitQueueHead {
                 }
                 any = true;
             }
-            any
+            (any, funcs)
         });
         if any {
             self.cv.notify_all();
+        }
+        // Function entries (epoll's), called with the lock held as
+        // __wake_up_common() calls them; they stay queued.
+        for f in funcs {
+            (f.0)();
         }
     }
 
@@ -823,6 +844,24 @@ impl WaitQueueHead {
         let _g = self.lock.lock_plain();
         self.signalled.store(true, atomic::Ordering::Release);
         self.cv.notify_all();
+    }
+
+    /// `add_wait_queue()` of a function entry (`init_waitqueue_func_entry()`);
+    /// returns the entry's id for [`WaitQueueHead::remove_wait_queue`].
+    pub fn add_wait_queue(&self, func: WakeFunc) -> u32 {
+        let _g = self.lock.lock_plain();
+        self.list.with_mut(|l| {
+            l.next_id += 1;
+            let id = l.next_id;
+            l.waiters.push(Waiter { id, exclusive: false, woken: false, asleep: false, func: Some(func), actor: None });
+            id
+        })
+    }
+
+    /// `remove_wait_queue()` of a function entry.
+    pub fn remove_wait_queue(&self, id: u32) {
+        let _g = self.lock.lock_plain();
+        self.list.with_mut(|l| l.waiters.retain(|w| w.id != id));
     }
 
     /// Sleepers that are asleep and not picked by any wake-up.

@@ -60,6 +60,7 @@ pub fn run(a: Args) -> ExitCode {
                 random: wqsim::bench::measure(sc, Kind::Random, budget_of(None)),
                 pct: wqsim::bench::measure(sc, Kind::Pct, budget_of(None)),
                 dfs: wqsim::bench::measure(sc, Kind::Dfs, budget_of(None)),
+                random_heap: wqsim::bench::measure_heap_points(sc, Kind::Random, budget_of(None)),
             });
             pb.inc(1);
         }

@@ -124,11 +124,16 @@ pub(super) fn trace_op(u: &mut Unstructured, setup: bool) -> Op {
                 Op::Tee { fd_in: a, fd_out: b, len, flags: 2 }
             }
         }
-        // A thread's poll may also sleep until its end is ready (`poll FD
-        // -1`), on the pipe's wait queue as pipe_poll() queues it; in the
-        // setup it could only hang.
-        21 if !setup && pick(u, 2) == 0 => Op::PollWait { fd: end(u) },
-        21 => Op::Poll { fd: end(u) },
+        // poll(2) or epoll; a thread's may also sleep until its end is ready
+        // (`poll FD -1`, `epoll FD -1`: on the pipe's wait queue, or on the
+        // epoll instance that ep_poll_callback() wakes from it); in the
+        // setup a sleep could only hang.
+        21 => match (pick(u, 4), setup) {
+            (0, false) => Op::PollWait { fd: end(u) },
+            (1, false) => Op::Epoll { fd: end(u), wait: true },
+            (2, _) => Op::Epoll { fd: end(u), wait: false },
+            _ => Op::Poll { fd: end(u) },
+        },
         22 => Op::FailNth { n: 1 + pick(u, 4) as u32 },
         _ => Op::KeyGc,
     }
@@ -165,7 +170,15 @@ pub(super) fn settings(u: &mut Unstructured, mut c: Config) -> Config {
 /// operations can wait on a pipe.
 pub(super) fn may_block(ops: &[Op]) -> bool {
     ops.iter().any(|op| {
-        matches!(op, Op::Read { .. } | Op::Write { .. } | Op::Splice { .. } | Op::Tee { .. } | Op::PollWait { .. })
+        matches!(
+            op,
+            Op::Read { .. }
+                | Op::Write { .. }
+                | Op::Splice { .. }
+                | Op::Tee { .. }
+                | Op::PollWait { .. }
+                | Op::Epoll { wait: true, .. }
+        )
     })
 }
 

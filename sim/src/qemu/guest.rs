@@ -171,6 +171,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             Op::Fcntl { fd, .. }
             | Op::Poll { fd }
             | Op::PollWait { fd }
+            | Op::Epoll { fd, .. }
             | Op::Vmsplice { fd, .. }
             | Op::WatchKey { fd, .. } => {
                 vec![fdn(*fd)]
@@ -252,6 +253,26 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             let timeout = if matches!(op, Op::PollWait { .. }) { -1 } else { 0 };
             let r = unsafe { libc::poll(&mut p, 1, timeout) };
             if r < 0 { val(-1) } else { Outcome::Poll(p.revents as u16 as u32) }
+        }
+        Op::Epoll { wait, .. } => {
+            let ep = unsafe { libc::epoll_create1(0) };
+            if ep < 0 {
+                return val(-1);
+            }
+            let mut ev = libc::epoll_event { events: POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, u64: 0 };
+            let out = if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd[0], &mut ev) } < 0 {
+                val(-1)
+            } else {
+                // As poll: no timeout sleeps until an event or the alarm.
+                let mut got = libc::epoll_event { events: 0, u64: 0 };
+                match unsafe { libc::epoll_wait(ep, &mut got, 1, if *wait { -1 } else { 0 }) } {
+                    n if n < 0 => val(-1),
+                    0 => Outcome::Poll(0),
+                    _ => Outcome::Poll(got.events),
+                }
+            };
+            unsafe { libc::close(ep) };
+            out
         }
         Op::Splice { len, flags, .. } => {
             val(unsafe { libc::splice(fd[0], std::ptr::null_mut(), fd[1], std::ptr::null_mut(), *len, *flags) } as i64)

@@ -337,6 +337,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ),
     ("fcntl", "fcntl FD F_SETPIPE_SZ|F_GETPIPE_SZ|F_GETFL|F_SETFL|NUMBER ARG"),
     ("poll", "poll FD [0|-1]"),
+    ("epoll", "epoll FD [0|-1]"),
     ("splice", "splice FD_IN FD_OUT LEN FLAGS"),
     ("tee", "tee FD_IN FD_OUT LEN FLAGS"),
     ("vmsplice", "vmsplice FD LEN FLAGS"),
@@ -463,12 +464,12 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
             };
             Op::Fcntl { fd, cmd, arg }
         }
-        "poll" => {
+        "poll" | "epoll" => {
             let fd = a.fd()?;
-            match a.optional() {
-                None => Op::Poll { fd },
-                Some(t) if t.text == "0" => Op::Poll { fd },
-                Some(t) if t.text == "-1" => Op::PollWait { fd },
+            let wait = match a.optional() {
+                None => false,
+                Some(t) if t.text == "0" => false,
+                Some(t) if t.text == "-1" => true,
                 Some(t) => {
                     return Err(line.err_at(
                         &t,
@@ -478,6 +479,11 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
                         ),
                     ));
                 }
+            };
+            match (op.text.as_str(), wait) {
+                ("epoll", wait) => Op::Epoll { fd, wait },
+                (_, false) => Op::Poll { fd },
+                (_, true) => Op::PollWait { fd },
             }
         }
         "splice" => Op::Splice {
