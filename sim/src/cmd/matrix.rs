@@ -22,14 +22,22 @@ pub struct Args {
     /// what --merge reads) or `json` (for CI tools).
     #[arg(long, default_value = "tsv", value_parser = ["tsv", "json"])]
     pub format: String,
+    /// Measure the catalog switches' rows only, not the race families'
+    /// (`fixed:` rows), whose runs `wqsim check` already makes: what the PR
+    /// tier's `ci/matrix --check` measures.
+    #[arg(long)]
+    pub switches_only: bool,
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let Args { explorers, iterations, merge, command, format } = a;
-    let rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
+    let Args { explorers, iterations, merge, command, format, switches_only } = a;
+    let mut rows = match wqsim::matrix::rows(&wqsim::catalog::root()) {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    if switches_only && merge.is_empty() {
+        rows.retain(|r| r.expected.is_some());
+    }
     if !merge.is_empty() {
         let mut cells = Vec::new();
         let mut fuzz = Vec::new();
