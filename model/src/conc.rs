@@ -188,6 +188,7 @@ pub fn run(p: &Program) -> RunOutcome {
             ),
         );
     }
+    k.ending.store(true, crate::sync::instr::Ordering::SeqCst);
     for (_, pipe) in k.pipes.all() {
         if crate::heap::Obj::hdr(&pipe).is_live() {
             pipe.rd_wait.signal_all();

@@ -115,7 +115,13 @@ fn ep_alloc(cx: &Cx<'_>) -> Id<EventPoll> {
         dying: KCell::new(false),
         refcount: Kref::new(),
     };
-    cx.k.heap.alloc_in(&cx.k.eps, "eventpoll", ep).0
+    let (id, ep) = cx.k.heap.alloc_in(&cx.k.eps, "eventpoll", ep);
+    // Made after the driver signalled every sleeper: the signal is still
+    // pending for its sleeps too.
+    if cx.k.ending.load(instr::Ordering::SeqCst) {
+        ep.wq.signal_all();
+    }
+    id
 }
 
 /// Models `ep_refcount_dec_and_test()` then `ep_free()`.

@@ -236,6 +236,10 @@ pub struct Kernel {
     pub files: Arena<File>,
     pub keys: Arena<Key>,
     pub eps: Arena<crate::eventpoll::EventPoll>,
+    /// The concurrent driver has signalled every sleeper to end the run:
+    /// wait queues made from now on start signalled too (driver state,
+    /// outside the explorers' view).
+    pub ending: instr::AtomicBool,
     /// The process's file table.
     pub fdtable: Fdtable,
     /// Users by uid.
@@ -264,6 +268,7 @@ impl Kernel {
             files: Arena::default(),
             keys: Arena::default(),
             eps: Arena::default(),
+            ending: instr::AtomicBool::new(false),
             fdtable: Fdtable::default(),
             users: instr::Mutex::new(BTreeMap::new()),
             tasks: instr::Mutex::new(BTreeMap::new()),

@@ -815,7 +815,14 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
         index_mask,
         index_bug: cx.bug(Bug::P10),
     };
-    Some(cx.k.heap.alloc_in(&cx.k.pipes, "pipe_inode_info", pipe).0)
+    let (id, p) = cx.k.heap.alloc_in(&cx.k.pipes, "pipe_inode_info", pipe);
+    // Made after the driver signalled every sleeper: the signal is still
+    // pending for its sleeps too.
+    if cx.k.ending.load(crate::sync::instr::Ordering::SeqCst) {
+        p.rd_wait.signal_all();
+        p.wr_wait.signal_all();
+    }
+    Some(id)
 }
 
 /// Models `free_pipe_info()`: fence and detach the watch queue, uncharge

@@ -121,3 +121,17 @@ fn a_schedule_that_no_longer_fits_says_where() {
     tok.schedule = Some(schedule);
     assert_eq!(replay(&sc, &tok).unwrap().note, None);
 }
+
+/// A blocking thread's sleeps after the end-of-run signal end at once,
+/// on queues made before the signal and after it (a fuzz finding: the
+/// second `epoll p0.r -1` slept on a new epoll instance for good).
+#[test]
+fn sleeps_after_the_signal_end_at_once() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sleeps-after-the-signal.wq");
+    let sc = wqsim::scenario::load(std::path::Path::new(path)).unwrap();
+    for run in &sc.runs {
+        let r = execute(&sc, run);
+        assert!(r.matches(), "{r:?}");
+    }
+    assert_eq!(sc.runs.len(), 3);
+}
