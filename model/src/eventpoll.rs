@@ -363,7 +363,7 @@ pub fn lost_wakeup(cx: &Cx<'_>) -> Option<String> {
         if sleepers == 0 {
             continue;
         }
-        let Some(item) = Obj::raw(&ep).item.get() else { continue };
+        let Some(item) = ep.item.get() else { continue };
         let f = cx.k.files.get(item.file);
         if !Obj::hdr(&f).is_live() {
             continue;
