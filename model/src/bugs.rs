@@ -176,6 +176,15 @@ catalog! {
      int and pipe_empty compared indexes as unsigned ints, so a locally incremented tail (65536) \
      never equals the stored head (0): FIONREAD's walk over the ring never ends. Start a pipe two \
      slots before the wrap, write two pages, ask FIONREAD.";
+    P13, "torn-head-tail", "fs/pipe: Read pipe->{head,tail} atomically outside pipe->mutex", "3d252160b818",
+    "6.14-rc6", None, "fs/pipe.c pipe_poll, pipe_readable, pipe_writable", S9,
+    "The lockless readers loaded head, then tail, with two READ_ONCE()s; in between, posts and \
+     reads can move both. poll() with a zero timeout on a notification pipe holding one record, \
+     while a post adds a second and a read takes the first: poll loads head 1, the post makes it \
+     2, the read moves tail to 1, poll loads tail 1 and reports the queue empty although it held \
+     a record at every instant of the call. In pipe_write()'s wait the same tear (tail past the \
+     stale head) reads as a full ring and the writer sleeps on an empty pipe (the hackbench hang \
+     that found it). Debian's 6.12 still has it.";
     F1, "settimeout-notify-unlocked", "keys: post KEYCTL_SET_TIMEOUT's notification under key->sem (proposed)",
     "-", "unfixed", None, "security/keys/keyctl.c keyctl_set_timeout", S6,
     "keyctl_set_timeout calls notify_key after key_set_timeout has released key->sem. An unwatch \

@@ -27,7 +27,7 @@ use crate::heap::{Id, Obj};
 use crate::kernel::Cx;
 use crate::pipe::{self, PipeInodeInfo};
 use crate::sync::{KCell, KMutex, Kref, SpinLock, WaitQueueHead, WaitResult, WakeFunc, instr};
-use crate::trace::kfn;
+use crate::trace::{Event, kfn};
 use crate::uapi::{POLLERR, POLLHUP};
 
 /// Models `struct eventpoll` with its one `struct epitem`.
@@ -226,6 +226,7 @@ pub fn eventpoll_release(cx: &Cx<'_>, filp: Id<File>) {
     if !f.f_ep_ever.load(instr::Ordering::Relaxed) {
         return;
     }
+    cx.k.trace.push(Event::PollFileGone { file: filp.index() });
     let epid = {
         let _g = f.f_lock.lock();
         let Some(epid) = f.f_ep.get() else { return };
@@ -347,8 +348,12 @@ pub fn epoll_one(cx: &Cx<'_>, fd: i32, events: u32, wait: bool) -> KResult<u32> 
         let _m = ep.mtx.lock();
         ep_insert(cx, epid, filp, events);
     }
+    pipe::trace_poll_begin(cx, filp);
     file::fput(cx, filp);
     let r = ep_poll(cx, epid, wait);
+    if let Ok(mask) = r {
+        pipe::trace_poll_end(cx, mask, events);
+    }
     ep_clear_and_put(cx, epid);
     r
 }

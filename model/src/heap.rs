@@ -38,6 +38,13 @@ struct HdrShared {
     freed_by: instr::Mutex<Option<String>>,
     /// Whether this object must be gone when the model is torn down.
     tracked: bool,
+    /// Under loom, the object's memory as its allocation initialised it:
+    /// every field access reads it, so a task that reaches the object
+    /// through a pointer published without an ordering (a relaxed store,
+    /// a plain `rcu_assign_pointer`) reads memory whose initialisation it
+    /// need not see, a data race (D1), as on a weakly ordered CPU.
+    #[cfg(loom)]
+    init: crate::sync::KCell<()>,
 }
 
 /// The allocation header of one model object: its kind, a run-unique id,
@@ -113,6 +120,8 @@ impl<T> std::ops::Deref for Obj<T> {
     fn deref(&self) -> &T {
         crate::sync::heap_point();
         self.hdr.check();
+        #[cfg(loom)]
+        self.hdr.0.init.with(|_| ());
         &self.inner
     }
 }
@@ -122,8 +131,9 @@ impl<T> Obj<T> {
     pub fn hdr(this: &Self) -> &KHeader {
         &this.hdr
     }
-    /// The fields without the liveness check, for the oracle's reports on
-    /// freed objects. Model code never uses it.
+    /// The fields without the liveness check or a scheduling point, for
+    /// the oracle's reports on freed objects and the trace's bookkeeping.
+    /// Model code never uses it for what the kernel does.
     pub fn raw(this: &Self) -> &T {
         &this.inner
     }
@@ -261,6 +271,8 @@ impl Heap {
             alloc_by: trace::current_fn(),
             freed_by: instr::Mutex::new(None),
             tracked,
+            #[cfg(loom)]
+            init: crate::sync::KCell::new(()),
         }));
         self.registry.lock().push(h.clone());
         h

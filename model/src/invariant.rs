@@ -101,6 +101,15 @@ invariants! {
     /// (`PIPE_BUF_FLAG_LOSS`, the fabricated loss record) then means the
     /// queue had no room.
     S8 => "no loss while the ring has room";
+    /// **Poll answers held.** Each bit `poll()` or `epoll_wait()` reports
+    /// for a pipe end, and each it leaves out, was right at some instant of
+    /// the call: on the read end `POLLIN` (the ring held a slot) and
+    /// `POLLHUP` (no writer), on the write end `POLLOUT` (the ring was below
+    /// `max_usage`) and `POLLERR` (no reader), checked against the pipe's
+    /// history (every store of `head`, `tail`, `max_usage`, `readers` and
+    /// `writers`). An epoll answer for a file whose last reference went
+    /// during the call is not judged. Broken by P13.
+    S9 => "poll answers held at some instant of the call";
     /// **No dangling pipe pointer.** A live `watch_queue` points at a live
     /// pipe or at nothing. Broken by W16.
     Q1 => "no dangling wqueue->pipe";

@@ -40,6 +40,60 @@ struct QueueState {
     in_flight: BTreeMap<Tid, Vec<u8>>,
 }
 
+/// A `poll()` or `epoll_wait()` in flight, and what its pipe end was at
+/// the instants of the call so far (S9).
+#[derive(Clone, Copy, Debug)]
+struct PollWatch {
+    file: u32,
+    pipe: u32,
+    write: bool,
+    /// For each judged bit ([`judged`]): it was due at some instant of the
+    /// call.
+    seen_on: [bool; 2],
+    /// For each judged bit: it was not due at some instant of the call.
+    seen_off: [bool; 2],
+}
+
+/// The pipe as the poll oracle follows it: the fields `pipe_poll()` reads.
+#[derive(Clone, Copy, Debug)]
+struct PipeNow {
+    occupancy: u32,
+    max_usage: u32,
+    readers: u32,
+    writers: u32,
+}
+
+/// The bits S9 judges on a pipe end, each with its name and the state
+/// that makes it due (`pipe_poll()`): on the read end `POLLIN` while the
+/// ring holds a slot and `POLLHUP` once no writer is left (an anonymous
+/// pipe's `f_pipe` never equals `w_counter`); on the write end `POLLOUT`
+/// while the ring is below `max_usage` and `POLLERR` once no reader is
+/// left.
+fn judged(write: bool) -> [(u32, &'static str, &'static str); 2] {
+    if write {
+        [(uapi::POLLOUT, "POLLOUT", "below max_usage"), (uapi::POLLERR, "POLLERR", "without readers")]
+    } else {
+        [(uapi::POLLIN, "POLLIN", "non-empty"), (uapi::POLLHUP, "POLLHUP", "without writers")]
+    }
+}
+
+/// Whether each of [`judged`]'s bits is due with the pipe at `p`.
+fn due(write: bool, p: PipeNow) -> [bool; 2] {
+    if write { [p.occupancy < p.max_usage, p.readers == 0] } else { [p.occupancy != 0, p.writers == 0] }
+}
+
+impl PollWatch {
+    fn see(&mut self, p: PipeNow) {
+        for (i, due) in due(self.write, p).into_iter().enumerate() {
+            if due {
+                self.seen_on[i] = true;
+            } else {
+                self.seen_off[i] = true;
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WatchLife {
     Live,
@@ -69,6 +123,10 @@ pub struct Oracle {
     removal_owed: BTreeSet<(u32, u64)>,
     /// (wqueue, object id) pairs whose removal record was posted.
     removal_seen: BTreeSet<(u32, u64)>,
+    /// pipe -> the fields `pipe_poll()` reads, as they are now.
+    rings: BTreeMap<u32, PipeNow>,
+    /// Thread -> the poll it has in flight.
+    polls: BTreeMap<Tid, PollWatch>,
     /// Records the oracle has matched so far (for reports and tests).
     pub records_checked: u64,
 }
@@ -327,6 +385,64 @@ impl Oracle {
                                 ),
                             );
                         }
+                    }
+                }
+            }
+            Event::Ring { pipe, occupancy, max_usage, readers, writers } => {
+                let now =
+                    PipeNow { occupancy: *occupancy, max_usage: *max_usage, readers: *readers, writers: *writers };
+                self.rings.insert(*pipe, now);
+                for w in self.polls.values_mut().filter(|w| w.pipe == *pipe) {
+                    w.see(now);
+                }
+            }
+            Event::PollFileGone { file } => {
+                // epoll drops a file whose last reference went: its answer
+                // may then say nothing of the pipe.
+                for w in self.polls.values_mut().filter(|w| w.file == *file) {
+                    w.seen_on = [true; 2];
+                    w.seen_off = [true; 2];
+                }
+            }
+            Event::PollBegin { tid, file, pipe, write } => {
+                // A pipe the trace never described: judge nothing.
+                let unknown = !self.rings.contains_key(pipe);
+                let mut w = PollWatch {
+                    file: *file,
+                    pipe: *pipe,
+                    write: *write,
+                    seen_on: [unknown; 2],
+                    seen_off: [unknown; 2],
+                };
+                if let Some(now) = self.rings.get(pipe) {
+                    w.see(*now);
+                }
+                self.polls.insert(*tid, w);
+            }
+            Event::PollEnd { tid, mask, events } => {
+                let Some(w) = self.polls.remove(tid) else { return Ok(()) };
+                let end = if w.write { "write" } else { "read" };
+                for (i, (bit, name, state)) in judged(w.write).into_iter().enumerate() {
+                    if events & bit == 0 {
+                        continue;
+                    }
+                    if mask & bit != 0 && !w.seen_on[i] {
+                        return Self::v(
+                            Inv::S9,
+                            format!(
+                                "poll of pipe#{}'s {end} end returned {name} but the pipe was never {state} during the call",
+                                w.pipe
+                            ),
+                        );
+                    }
+                    if mask & bit == 0 && !w.seen_off[i] {
+                        return Self::v(
+                            Inv::S9,
+                            format!(
+                                "poll of pipe#{}'s {end} end returned no {name} but the pipe was {state} at every instant of the call",
+                                w.pipe
+                            ),
+                        );
                     }
                 }
             }

@@ -17,7 +17,7 @@ use crate::kernel::{Cx, UserStruct};
 use crate::mm::{self, Page};
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sync::mutation::{self, Operator};
-use crate::sync::{Arc, KCell, KMutex, SpinLock, WaitQueueHead, WaitResult, read_once, smp_load_acquire};
+use crate::sync::{Arc, KCell, KMutex, SpinLock, WaitQueueHead, WaitResult, instr, read_once, smp_load_acquire};
 use crate::trace::{self, Event, kfn};
 use crate::uapi::*;
 use crate::watch_queue::{self, WatchQueue};
@@ -92,6 +92,33 @@ pub struct PipeInodeInfo {
     pub index_mask: u32,
     /// The P10 switch, fixed for the pipe's life.
     pub index_bug: bool,
+    /// What `head`, `tail`, `max_usage`, `readers` and `writers` hold in
+    /// memory now: every store of them updates it with no scheduling point
+    /// in between, so it is the pipe at one instant. Instrumentation the explorers do not see;
+    /// it stands for the single-word `READ_ONCE(pipe->head_tail)` of the
+    /// lockless readers (since 3d252160b818), and each change is traced
+    /// ([`Event::Ring`]) for the poll oracle (S9).
+    pub now: instr::Mutex<RingNow>,
+    /// The P13 switch, fixed for the pipe's life.
+    pub torn_bug: bool,
+}
+
+/// A pipe's ring indexes, writers' limit and open ends at one instant
+/// ([`PipeInodeInfo::now`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RingNow {
+    pub head: u32,
+    pub tail: u32,
+    pub max_usage: u32,
+    pub readers: u32,
+    pub writers: u32,
+}
+
+/// Which ring index a store changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    Head,
+    Tail,
 }
 
 // ---- include/linux/pipe_fs_i.h ---------------------------------------------
@@ -117,9 +144,59 @@ pub fn pipe_full(pipe: &PipeInodeInfo, head: u32, tail: u32, limit: u32) -> bool
     mutation::at_limit(pipe_occupancy(pipe, head, tail), limit)
 }
 
-/// Store a ring index as `pipe_index_t` holds it.
-fn store_index(pipe: &PipeInodeInfo, a: &AtomicU32, v: u32, order: Ordering) {
-    a.store(v & pipe.index_mask, order)
+/// Store a ring index as `pipe_index_t` holds it (`pipe->head = v` or
+/// `pipe->tail = v`), with `order`, and record the ring as it now is.
+pub fn store_index(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, pipe: &PipeInodeInfo, which: Index, v: u32, order: Ordering) {
+    let v = v & pipe.index_mask;
+    match which {
+        Index::Head => pipe.head.store(v, order),
+        Index::Tail => pipe.tail.store(v, order),
+    }
+    note_ring(cx, pid, pipe, |r| match which {
+        Index::Head => r.head = v,
+        Index::Tail => r.tail = v,
+    });
+}
+
+/// `pipe->max_usage = v`, recorded as [`store_index`] records an index.
+pub fn store_max_usage(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, pipe: &PipeInodeInfo, v: u32) {
+    pipe.max_usage.store(v, Ordering::Relaxed);
+    note_ring(cx, pid, pipe, |r| r.max_usage = v);
+}
+
+/// Update [`PipeInodeInfo::now`] after a store and trace the pipe's new
+/// state (occupancy as the fixed kernel's `pipe_occupancy()` computes it).
+fn note_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, pipe: &PipeInodeInfo, f: impl FnOnce(&mut RingNow)) {
+    let r = {
+        let mut now = pipe.now.lock();
+        f(&mut now);
+        *now
+    };
+    cx.k.trace.push(Event::Ring {
+        pipe: pid.index(),
+        occupancy: r.head.wrapping_sub(r.tail) & pipe.index_mask,
+        max_usage: r.max_usage,
+        readers: r.readers,
+        writers: r.writers,
+    });
+}
+
+/// The lockless readers' view of `head` and `tail`: two `READ_ONCE`
+/// loads, head first. Since 3d252160b818 (6.14) the kernel loads both in
+/// one word (`union pipe_index`), so they are the ring at one instant;
+/// the model makes the same two loads (the explorers' scheduling points
+/// stay where they were) and then takes both from [`PipeInodeInfo::now`]
+/// at the instant of the second. Catalog switch P13: the values of the
+/// two loads, which may come from different instants.
+fn read_head_tail(pipe: &PipeInodeInfo) -> (u32, u32) {
+    let head = read_once(&pipe.head);
+    let tail = read_once(&pipe.tail);
+    // BUG(P13): head and tail read separately.
+    if pipe.torn_bug {
+        return (head, tail);
+    }
+    let now = pipe.now.lock();
+    (now.head, now.tail)
 }
 
 /// `pipe_has_watch_queue(pipe)`.
@@ -165,8 +242,7 @@ pub fn generic_pipe_buf_release(cx: &Cx<'_>, buf: &PipeBuffer) {
 /// Models `pipe_readable()` (6.12: separate `READ_ONCE` loads of head,
 /// tail and writers), the lockless wait condition of readers.
 pub fn pipe_readable(pipe: &PipeInodeInfo) -> bool {
-    let head = read_once(&pipe.head);
-    let tail = read_once(&pipe.tail);
+    let (head, tail) = read_head_tail(pipe);
     let writers = read_once(&pipe.writers);
     !pipe_empty(pipe, head, tail) || writers == 0
 }
@@ -188,12 +264,12 @@ fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut t
             pipe.note_loss.set(true);
         }
         tail = tail.wrapping_add(1);
-        store_index(&pipe, &pipe.tail, tail, Ordering::Relaxed);
+        store_index(cx, pid, &pipe, Index::Tail, tail, Ordering::Relaxed);
         cx.k.trace.push(Event::Consumed { tid: trace::tid(), pipe: pid.index(), bytes: consumed.to_vec(), loss });
         return tail;
     }
     tail = tail.wrapping_add(1);
-    store_index(&pipe, &pipe.tail, tail, Ordering::Relaxed);
+    store_index(cx, pid, &pipe, Index::Tail, tail, Ordering::Relaxed);
     tail
 }
 
@@ -368,8 +444,7 @@ fn push_read_returned(
 
 /// Models `pipe_writable()`.
 pub fn pipe_writable(pipe: &PipeInodeInfo) -> bool {
-    let head = read_once(&pipe.head);
-    let tail = read_once(&pipe.tail);
+    let (head, tail) = read_head_tail(pipe);
     let max_usage = read_once(&pipe.max_usage);
     !pipe_full(pipe, head, tail, max_usage) || read_once(&pipe.readers) == 0
 }
@@ -479,7 +554,7 @@ pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
 
                 // Allocate a slot in the ring in advance and attach an empty
                 // buffer.
-                store_index(&pipe, &pipe.head, head.wrapping_add(1), Ordering::Relaxed);
+                store_index(cx, pid, &pipe, Index::Head, head.wrapping_add(1), Ordering::Relaxed);
                 let bufs = pipe.bufs.get();
                 let buf = bufs.at((head & mask) as usize);
                 buf.page.set(Some(page));
@@ -626,8 +701,7 @@ pub fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     // Epoll has some historical nasty semantics; this enables them.
     pipe.poll_usage.store(true, Ordering::Relaxed);
 
-    let head = read_once(&pipe.head);
-    let tail = read_once(&pipe.tail);
+    let (head, tail) = read_head_tail(&pipe);
 
     let mut mask = 0;
     if f.f_mode & FMODE_READ != 0 {
@@ -687,6 +761,25 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32>
     }
 }
 
+/// Trace the start of a poll of `filp` (`poll()`, `epoll_wait()`) for the
+/// oracle (S9): the pipe and the end, read outside the explorers' view
+/// (instrumentation, not a kernel access).
+pub fn trace_poll_begin(cx: &Cx<'_>, filp: Id<File>) {
+    let f = cx.k.files.get(filp);
+    let f = Obj::raw(&f);
+    cx.k.trace.push(Event::PollBegin {
+        tid: trace::tid(),
+        file: filp.index(),
+        pipe: f.pipe.index(),
+        write: f.f_mode & FMODE_WRITE != 0,
+    });
+}
+
+/// Trace the end of that poll: it returned `mask` of `events`.
+pub fn trace_poll_end(cx: &Cx<'_>, mask: u32, events: u32) {
+    cx.k.trace.push(Event::PollEnd { tid: trace::tid(), mask, events });
+}
+
 /// Models `put_pipe_info()`: the last file frees the pipe (the count is
 /// under the inode's `i_lock`).
 fn put_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
@@ -712,10 +805,12 @@ pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
     {
         let _g = pipe.mutex.lock();
         if f.f_mode & FMODE_READ != 0 {
-            pipe.readers.fetch_sub(1, Ordering::Relaxed);
+            let n = pipe.readers.fetch_sub(1, Ordering::Relaxed) - 1;
+            note_ring(cx, pid, &pipe, |r| r.readers = n);
         }
         if f.f_mode & FMODE_WRITE != 0 {
-            pipe.writers.fetch_sub(1, Ordering::Relaxed);
+            let n = pipe.writers.fetch_sub(1, Ordering::Relaxed) - 1;
+            note_ring(cx, pid, &pipe, |r| r.writers = n);
         }
         // Was that the last reader or writer, but not the other side?
         if (pipe.readers.load(Ordering::Relaxed) == 0) != (pipe.writers.load(Ordering::Relaxed) == 0) {
@@ -814,8 +909,11 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
         watch_queue: KCell::new(None),
         index_mask,
         index_bug: cx.bug(Bug::P10),
+        now: instr::Mutex::new(RingNow { head: start, tail: start, max_usage: pipe_bufs, readers: 0, writers: 0 }),
+        torn_bug: cx.bug(Bug::P13),
     };
     let (id, p) = cx.k.heap.alloc_in(&cx.k.pipes, "pipe_inode_info", pipe);
+    cx.k.trace.push(Event::Ring { pipe: id.index(), occupancy: 0, max_usage: pipe_bufs, readers: 0, writers: 0 });
     // Made after the driver signalled every sleeper: the signal is still
     // pending for its sleeps too.
     if cx.k.ending.load(crate::sync::instr::Ordering::SeqCst) {
@@ -882,6 +980,10 @@ pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
     pipe.files.set(2);
     pipe.readers.store(1, Ordering::Relaxed);
     pipe.writers.store(1, Ordering::Relaxed);
+    note_ring(cx, pid, &pipe, |r| {
+        r.readers = 1;
+        r.writers = 1;
+    });
 
     if flags & O_NOTIFICATION_PIPE != 0 {
         if let Err(e) = watch_queue::watch_queue_init(cx, pid) {
@@ -951,13 +1053,13 @@ pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> K
     pipe.bufs.set(bufs);
     pipe.ring_size.set(nr_slots);
     if pipe.max_usage.load(Ordering::Relaxed) > nr_slots {
-        pipe.max_usage.store(nr_slots, Ordering::Relaxed);
+        store_max_usage(cx, pid, &pipe, nr_slots);
     }
-    pipe.tail.store(0, Ordering::Relaxed);
-    pipe.head.store(n, Ordering::Relaxed);
+    store_index(cx, pid, &pipe, Index::Tail, 0, Ordering::Relaxed);
+    store_index(cx, pid, &pipe, Index::Head, n, Ordering::Relaxed);
 
     if !pipe_has_watch_queue(&pipe) {
-        pipe.max_usage.store(nr_slots, Ordering::Relaxed);
+        store_max_usage(cx, pid, &pipe, nr_slots);
         pipe.nr_accounted.set(nr_slots);
     }
     drop(guard);

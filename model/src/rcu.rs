@@ -5,6 +5,19 @@
 //! old pointer is still running. The model frees an RCU-deferred object
 //! only then; freeing it earlier is exactly the use-after-free the heap
 //! tracker reports.
+//!
+//! Memory ordering is RCU's guarantee and no more (the fundamental law of
+//! `Documentation/RCU/Design/Requirements`): a section that a grace period
+//! waits for happens before the callbacks that period runs, and a section
+//! it does not wait for sees everything the updater did before
+//! `call_rcu()`. Read-side sections order nothing among themselves, so a
+//! list published without release is seen half-built by a walker, as on
+//! a weakly ordered CPU.
+//!
+//! APPROX: the grace period of a callback starts at its `call_rcu()`. A
+//! section that starts later is never waited for (the kernel may start the
+//! period later and wait for it); it sees the updater's stores, which the
+//! kernel also guarantees to a section it does not wait for.
 
 use std::marker::PhantomData;
 
@@ -12,7 +25,7 @@ use crate::heap::{Id, KHeader};
 use crate::kernel::Cx;
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::mutation::{self, Operator};
-use crate::sync::{KCell, OrderedState, instr};
+use crate::sync::{KCell, instr};
 use crate::trace;
 use crate::watch_queue::Watch;
 
@@ -39,9 +52,21 @@ struct RcuState {
 /// The RCU state of one run: a callback queued in epoch `e` may run once
 /// every read-side section that started in epoch `e` or before has ended
 /// (those are the readers that could have seen the old pointer).
+///
+/// The bookkeeping is instrumentation the explorers do not see; the
+/// ordering RCU guarantees is carried by two atomics, each touched by
+/// read-modify-writes only (which read the latest value):
+/// `to_gp` is released by every section's end and every `call_rcu()` and
+/// acquired by the grace period before it decides which callbacks may
+/// run; `from_updater` is released by every `call_rcu()` and acquired by
+/// every section's start. Each bookkeeping change sits next to its atomic
+/// with no scheduling point between them, so the decision and the ordering
+/// agree.
 #[derive(Debug, Default)]
 pub struct Rcu {
-    state: OrderedState<RcuState>,
+    state: instr::Mutex<RcuState>,
+    to_gp: AtomicU32,
+    from_updater: AtomicU32,
     /// Callbacks run so far.
     pub completed: instr::AtomicU32,
 }
@@ -54,53 +79,64 @@ pub struct RcuReadGuard<'a> {
 }
 
 impl Drop for RcuReadGuard<'_> {
+    /// `rcu_read_unlock()`: the section's accesses are released to the
+    /// grace periods that wait for it, then it stops counting.
     fn drop(&mut self) {
-        self.rcu.state.with(|st| st.readers.remove(&self.id));
+        self.rcu.to_gp.fetch_add(0, Ordering::Release);
+        self.rcu.state.lock().readers.remove(&self.id);
     }
 }
 
 impl Rcu {
     /// Read-side sections running now.
     pub fn readers(&self) -> u32 {
-        self.state.with(|st| st.readers.len() as u32)
+        self.state.lock().readers.len() as u32
     }
     /// Callbacks waiting for a grace period.
     pub fn pending(&self) -> usize {
-        self.state.with(|st| st.callbacks.len())
+        self.state.lock().callbacks.len()
     }
     /// Watches whose `free_watch` callback has not run yet.
     pub fn pending_free_watches(&self) -> Vec<Id<Watch>> {
-        self.state.with(|st| {
-            st.callbacks
-                .iter()
-                .filter_map(|(_, c)| match c {
-                    RcuCallback::FreeWatch(w) => Some(*w),
-                    RcuCallback::Kfree(_) => None,
-                })
-                .collect()
-        })
+        self.state
+            .lock()
+            .callbacks
+            .iter()
+            .filter_map(|(_, c)| match c {
+                RcuCallback::FreeWatch(w) => Some(*w),
+                RcuCallback::Kfree(_) => None,
+            })
+            .collect()
     }
-    /// Take the callbacks whose grace period has ended.
+    /// Take the callbacks whose grace period has ended: acquire what the
+    /// sections that ended and the updaters released, then decide.
     fn ready(&self) -> Vec<RcuCallback> {
-        self.state.with(|st| {
-            let oldest_reader = st.readers.values().min().copied();
-            let (ready, waiting): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut st.callbacks).into_iter().partition(|(e, _)| oldest_reader.is_none_or(|r| *e < r));
-            st.callbacks = waiting;
-            ready.into_iter().map(|(_, c)| c).collect()
-        })
+        if self.state.lock().callbacks.is_empty() {
+            return Vec::new();
+        }
+        self.to_gp.fetch_add(0, Ordering::Acquire);
+        let mut st = self.state.lock();
+        let oldest_reader = st.readers.values().min().copied();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut st.callbacks).into_iter().partition(|(e, _)| oldest_reader.is_none_or(|r| *e < r));
+        st.callbacks = waiting;
+        ready.into_iter().map(|(_, c)| c).collect()
     }
 }
 
-/// `rcu_read_lock()`.
+/// `rcu_read_lock()`: the section counts from here (a callback queued
+/// from now on waits for it), and it sees what every earlier `call_rcu()`
+/// released.
 pub fn rcu_read_lock<'a>(cx: &Cx<'a>) -> RcuReadGuard<'a> {
-    let id = cx.k.rcu.state.with(|st| {
+    let id = {
+        let mut st = cx.k.rcu.state.lock();
         st.next_reader += 1;
         let id = st.next_reader;
         let epoch = st.epoch;
         st.readers.insert(id, epoch);
         id
-    });
+    };
+    cx.k.rcu.from_updater.fetch_add(0, Ordering::Acquire);
     RcuReadGuard { rcu: &cx.k.rcu, id }
 }
 
@@ -119,11 +155,12 @@ pub fn call_rcu(cx: &Cx<'_>, cb: RcuCallback) {
         }
         return;
     }
-    cx.k.rcu.state.with(|st| {
-        let e = st.epoch;
-        st.callbacks.push((e, cb));
-        st.epoch += 1;
-    });
+    cx.k.rcu.to_gp.fetch_add(0, Ordering::Release);
+    cx.k.rcu.from_updater.fetch_add(0, Ordering::Release);
+    let mut st = cx.k.rcu.state.lock();
+    let e = st.epoch;
+    st.callbacks.push((e, cb));
+    st.epoch += 1;
 }
 
 /// `kfree_rcu(obj, rcu)`.

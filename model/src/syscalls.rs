@@ -125,9 +125,13 @@ pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32, timeout: i32) -> KResult<u
     match file::fget(cx, fd) {
         Err(_) => Ok(POLLNVAL),
         Ok(f) => {
-            let r = pipe::pipe_poll(cx, f, (timeout != 0).then_some(events));
+            pipe::trace_poll_begin(cx, f);
+            let r = pipe::pipe_poll(cx, f, (timeout != 0).then_some(events)).map(|mask| mask & events);
             file::fput(cx, f);
-            r.map(|mask| mask & events)
+            if let Ok(mask) = r {
+                pipe::trace_poll_end(cx, mask, events);
+            }
+            r
         }
     }
 }

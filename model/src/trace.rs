@@ -65,6 +65,19 @@ pub enum Event {
     /// `obj` was used after it was freed, in `func` at `at` (the access
     /// `H1` reports; recorded for timelines: with detail on).
     Used { tid: Tid, obj: String, func: &'static str, at: String },
+    /// Pipe `pipe` changed: `occupancy` slots in use
+    /// (`pipe_occupancy(head, tail)` of the stored indexes), the writers'
+    /// limit `max_usage`, and the open `readers` and `writers`, as they are
+    /// in memory from this instant (every store of one of them).
+    Ring { pipe: u32, occupancy: u32, max_usage: u32, readers: u32, writers: u32 },
+    /// A `poll()` or `epoll_wait()` on `tid` began asking file `file`,
+    /// pipe `pipe`'s read end (`write` false) or write end, for readiness.
+    PollBegin { tid: Tid, file: u32, pipe: u32, write: bool },
+    /// The last reference to watched file `file` went (`__fput()` ran
+    /// `eventpoll_release()`): epoll stops reporting it.
+    PollFileGone { file: u32 },
+    /// That call returned `mask`, of the `events` it asked for.
+    PollEnd { tid: Tid, mask: u32, events: u32 },
 }
 
 impl Event {
@@ -81,7 +94,9 @@ impl Event {
             | Event::NoteReleased { tid, .. }
             | Event::ReadReturned { tid, .. }
             | Event::Freed { tid, .. }
-            | Event::Used { tid, .. } => Some(*tid),
+            | Event::Used { tid, .. }
+            | Event::PollBegin { tid, .. }
+            | Event::PollEnd { tid, .. } => Some(*tid),
             _ => None,
         }
     }

@@ -268,7 +268,16 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
             // 6. pairs with pipe_read's load-acquire.
             // BUG(W2): a plain store.
             let order = if cx.bug(Bug::W2) { Ordering::Relaxed } else { mutation::release("pipe->head") };
-            pipe.head.store(head.wrapping_add(1) & pipe.index_mask, order);
+            pipe::store_index(cx, pid, &pipe, pipe::Index::Head, head.wrapping_add(1), order);
+            // The record is accepted at this instant: a reader can take it
+            // from here on, whatever the poster does next.
+            cx.k.trace.push(Event::Post {
+                tid: crate::trace::tid(),
+                pipe: pid.index(),
+                wqueue: wqid.index(),
+                bytes: n[..len].to_vec(),
+                queued: Some(((head & mask), note)),
+            });
             // BUG(F3), the kernel today: the note is claimed after the head is
             // published, so a reader may already have consumed and released it.
             if cx.bug(Bug::F3) {
@@ -285,13 +294,6 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
             mutation::steps(Operator::EarlyWakeup, "6 publish pipe->head, 8 wake_up_locked", publish, wake)
         });
         done = true;
-        cx.k.trace.push(Event::Post {
-            tid: crate::trace::tid(),
-            pipe: pid.index(),
-            wqueue: wqid.index(),
-            bytes: n[..len].to_vec(),
-            queued: Some(((head & mask), note)),
-        });
         false
     };
     if lost {
@@ -451,7 +453,7 @@ pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u
     // (it vastly overprovisions): record what was charged above.
     // BUG(W19): left out, so free_pipe_info uncharges the wrong amount.
     if !cx.bug(Bug::W19) {
-        pipe.max_usage.store(nr_pages, Ordering::Relaxed);
+        pipe::store_max_usage(cx, pid, &pipe, nr_pages);
         pipe.nr_accounted.set(nr_pages);
     }
 

@@ -125,6 +125,46 @@ fn s4_whole_records() {
     expect(stream(vec![post(&a, true), consumed(&a), failed]), Inv::S4, "failed with ENOBUFS after taking 16 bytes");
 }
 
+/// S9 on a broken history: answers that no instant of the call
+/// justifies, and the answers each instant does justify.
+#[test]
+fn s9_poll_answers_held() {
+    let ring = |occupancy, max_usage| Event::Ring { pipe: 0, occupancy, max_usage, readers: 1, writers: 1 };
+    let begin = |write| Event::PollBegin { tid: 2, file: 0, pipe: 0, write };
+    let end = |mask| Event::PollEnd { tid: 2, mask, events: POLLIN | POLLOUT };
+    // The read end: non-empty at every instant, but no POLLIN.
+    expect(
+        raw_stream(vec![ring(1, 2), begin(false), ring(2, 2), ring(1, 2), end(0)]),
+        Inv::S9,
+        "returned no POLLIN but the pipe was non-empty at every instant of the call",
+    );
+    // Empty throughout, but POLLIN.
+    expect(
+        raw_stream(vec![ring(0, 2), begin(false), end(POLLIN)]),
+        Inv::S9,
+        "returned POLLIN but the pipe was never non-empty during the call",
+    );
+    // The write end: full throughout, but POLLOUT.
+    expect(
+        raw_stream(vec![ring(2, 2), begin(true), end(POLLOUT)]),
+        Inv::S9,
+        "returned POLLOUT but the pipe was never below max_usage during the call",
+    );
+    // The read end: its writer closed before the call, but no POLLHUP.
+    let closed = Event::Ring { pipe: 0, occupancy: 0, max_usage: 2, readers: 1, writers: 0 };
+    expect(
+        raw_stream(vec![closed, begin(false), Event::PollEnd { tid: 2, mask: 0, events: POLLIN | POLLHUP }]),
+        Inv::S9,
+        "returned no POLLHUP but the pipe was without writers at every instant of the call",
+    );
+    // Each answer some instant justifies holds; so does any answer once
+    // epoll's file went away during the call.
+    assert!(raw_stream(vec![ring(1, 2), begin(false), ring(0, 2), end(0)]).is_ok());
+    assert!(raw_stream(vec![ring(0, 2), begin(false), ring(1, 2), ring(0, 2), end(POLLIN)]).is_ok());
+    assert!(raw_stream(vec![ring(2, 2), begin(true), ring(1, 2), end(POLLOUT)]).is_ok());
+    assert!(raw_stream(vec![ring(2, 2), begin(true), Event::PollFileGone { file: 0 }, end(POLLOUT)]).is_ok());
+}
+
 #[test]
 fn s5_filters_respected() {
     let only_updated = encode_filter(

@@ -48,6 +48,9 @@ fn cell(e: &Event, marked: Option<&str>) -> Option<String> {
         }
         Event::Freed { obj, how, func, .. } => format!("freed {obj} ({how} in {func})"),
         Event::Used { obj, func, at, .. } => format!("(2) used here: {obj} in {func} at {at}"),
+        Event::Ring { .. } | Event::PollBegin { .. } | Event::PollEnd { .. } | Event::PollFileGone { .. } => {
+            return None;
+        }
     })
 }
 

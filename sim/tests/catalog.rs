@@ -38,6 +38,7 @@ const DETAILS: &[(Bug, &str)] = &[
     (Bug::P1, "slab-out-of-bounds"),
     (Bug::P10, "ring occupancy: FIONREAD walked 17 slots of a 16-slot ring (head=0 tail=65535)"),
     (Bug::P12, "a loss record was read but no post was lost"),
+    (Bug::P13, "returned no POLLIN but the pipe was non-empty at every instant of the call"),
 ];
 
 /// The switches whose bug only loom sees (a weak-memory ordering or a

@@ -33,12 +33,20 @@ fn a_failure_prints_a_replay_token_that_reproduces_it() {
     let again = replay(&sc, &parse_token(&token).unwrap()).unwrap();
     assert_eq!(again.result, Some(Err(v)));
     // The timeline of the replayed run shows the reader releasing the note
-    // before the poster's post completes.
+    // after the poster published the slot and before the poster, still
+    // holding rd_wait.lock, claims it (the claim is the poster's next step
+    // under the lock: its unlock follows).
     let trace = wqsim_model::conc::last_trace().unwrap();
     let text = wqsim::timeline::render(&sc.program(None), &trace.events_by_thread());
-    let released = text.find("note 0 released").expect("the release is drawn");
-    let posted = text.find("post: slot 0, note 0").expect("the post is drawn");
-    assert!(released < posted, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let row = |from: usize, what: &str| lines.iter().skip(from).position(|l| l.contains(what)).map(|i| i + from);
+    let posted = row(0, "post: slot 0, note 0").expect("the post is drawn");
+    let poster_column = lines[posted].find("post: slot 0").unwrap();
+    let released = row(posted, "note 0 released").expect("the release is drawn after the post");
+    let unlocked = (posted..lines.len())
+        .find(|i| lines[*i].find("unlock pipe->rd_wait.lock") == Some(poster_column))
+        .expect("the poster's unlock is drawn");
+    assert!(released < unlocked, "{text}");
 }
 
 #[test]

@@ -112,6 +112,15 @@ fn the_protocol_states_are_reached_and_only_there() {
             all = all.union(s);
         }
     }
+    // And the schedule target's committed seeds (one stops a post while
+    // the filter is replaced).
+    let seeds = wqsim::fuzz::input_files(&repo_root().join("fuzz/seeds/schedule")).unwrap();
+    for f in seeds {
+        let d = std::fs::read(&f).unwrap();
+        let (r, s) = wqsim::explore::silenced(|| run_target(Target::Schedule, &Config::fixed(), &scenarios, &d));
+        assert_eq!(r, Ok(()), "{}", f.display());
+        all = all.union(s);
+    }
     assert_eq!(all.list(), State::ALL.to_vec(), "reached: {all}");
     // The empty input: the setup sizes and watches, nothing is posted
     // before the poster runs; with no interleaving bytes the poster runs

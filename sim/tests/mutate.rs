@@ -259,6 +259,25 @@ fn epoll_mutants_are_killed() {
     }
 }
 
+/// S9 (poll answers held) seen failing on a mutant: `ep_send_events()`
+/// testing a full ring one slot late reports POLLOUT for the write end of
+/// a ring a post filled before epoll_wait() began, which no instant of
+/// the call justifies. The unmutated model holds there under every
+/// explorer.
+#[test]
+fn an_epoll_answer_no_instant_justifies_is_caught() {
+    let _s = serial();
+    let site = Site { func: "ep_send_events", op: Operator::OffByOne, object: "pipe_full" };
+    let o = sweep_one(site, &[load("races/epoll_out_vs_post.wq")], &[0]);
+    assert_eq!(o.verdict, "killed", "{o:?}");
+    assert!(o.by.ends_with(" pct S9"), "killed by {}, expected ... pct S9", o.by);
+    let sc = load("races/epoll_out_vs_post.wq");
+    for run in &sc.runs {
+        let r = wqsim::run::execute(&sc, run);
+        assert!(r.matches(), "{r:?}");
+    }
+}
+
 /// B1 (no kernel BUG) seen failing: with wqueue->lock gone (W13) and the
 /// ring lock left out of post_one_notification(), two posters to one
 /// queue find the same free note and the second claim is the kernel's

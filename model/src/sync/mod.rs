@@ -438,28 +438,6 @@ pub fn last_access() -> Option<String> {
     }
 }
 
-/// Bookkeeping that stands for a kernel primitive's own ordering (RCU's
-/// grace-period machinery): a lock outside lockdep whose critical
-/// sections the explorers see, so a section that starts after another
-/// ended also sees its memory effects, as the primitive's barriers
-/// guarantee.
-#[derive(Debug, Default)]
-pub struct OrderedState<T> {
-    raw: backend::RawLock,
-    state: KCell<T>,
-}
-
-impl<T> OrderedState<T> {
-    pub fn new(v: T) -> Self {
-        OrderedState { raw: backend::RawLock::new(), state: KCell::new(v) }
-    }
-    /// Run `f` on the state inside one critical section.
-    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let _g = self.raw.lock();
-        self.state.with_mut(f)
-    }
-}
-
 /// What the driver of a concurrent run knows about each actor thread:
 /// running, asleep in a wait queue, or done. Not a kernel object: the
 /// driver waits on it (outside lockdep) until no actor is running.

@@ -66,7 +66,10 @@ pub fn unsupported(sc: &Scenario, config: &Config) -> Option<String> {
     let extra: Vec<String> =
         config.bugs.list().into_iter().filter(|b| !today.has(*b)).map(|b| b.info().id.to_string()).collect();
     if !extra.is_empty() {
-        return Some(format!("switches on {} (fixed before Linux 6.12)", extra.join(", ")));
+        return Some(format!(
+            "switches on {}: a catalog bug restored in the model, which a kernel cannot switch",
+            extra.join(", ")
+        ));
     }
     let ops = sc.setup.iter().chain(sc.threads.iter().flat_map(|t| t.steps.iter())).map(|s| &s.op);
     for op in ops {
