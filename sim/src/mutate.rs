@@ -231,10 +231,16 @@ pub fn sweep_one_capped(site: Site, scenarios: &[Scenario], reaching: &[usize], 
         // A run that expects a catalog bug's violation and no longer finds
         // it says only that the mutant hid that bug (or moved its
         // schedule), not that the harness noticed the mutant: no kill.
-        let hid_the_bug = matches!(run.expect, crate::scenario::Expect::Violation(_))
-            && matches!(r.result, Some(Ok(())))
-            && r.mismatches.is_empty();
-        if !r.matches() && !hid_the_bug {
+        // Nor does an explorer's run that finds the bug by another of its
+        // symptoms first: the mutant may only have moved the schedules the
+        // explorer draws (a step less, a lock skipped) onto another path of
+        // the same bug. A sequential run has one schedule: there another
+        // violation is the mutant's.
+        let expects_bug = matches!(run.expect, crate::scenario::Expect::Violation(_)) && r.mismatches.is_empty();
+        let hid_the_bug = expects_bug && matches!(r.result, Some(Ok(())));
+        let explored = !matches!(run.driver, crate::scenario::Driver::Explorer(crate::explore::Kind::Seq));
+        let moved_the_bug = expects_bug && explored && matches!(r.result, Some(Err(_)));
+        if !r.matches() && !hid_the_bug && !moved_the_bug {
             out = Some((format!("{}:{} {} {}", sc.path, run.line, run.driver.name(), r.result_text()), r.executions));
             break;
         }
@@ -274,7 +280,8 @@ pub fn render_markdown(outcomes: &[Outcome], triaged: &BTreeMap<String, (String,
          function, an object), switched on at run time; the mutants are the sites the scenarios reach \
          (`wqsim_model::sync::mutation`). A mutant is killed when a scenario that reaches its site gives other \
          than its run line expects (a run that expects a catalog bug and finds none does not count: the mutant \
-         may only have hidden that bug); it survives when none does. A run that crashes the harness is a \
+         may only have hidden that bug; nor does an explorer's run that finds another of its symptoms first: \
+         the mutant may only have moved the schedules); it survives when none does. A run that crashes the harness is a \
          harness failure, not a kill. Survivors are triaged in \
          `docs/mutation-triage.tsv`: `equivalent` (no run can tell it apart, and why) or `blind spot` (and what \
          closes it). The score counts the non-equivalent mutants.\n"

@@ -16,6 +16,7 @@ fn serial() -> MutexGuard<'static, ()> {
 
 use wqsim::mutate::{Outcome, census, merge, sweep_one};
 use wqsim::scenario::Scenario;
+use wqsim_model::Inv;
 use wqsim_model::sync::mutation::{self, Operator, Site};
 
 fn load(rel: &str) -> Scenario {
@@ -230,6 +231,36 @@ fn hiding_a_catalog_bug_is_no_kill() {
     mutation::activate(None);
     assert_eq!(r.result, Some(Ok(())), "{r:?}");
     assert!(matches!(sc.runs[0].expect, wqsim::scenario::Expect::Violation(_)));
+}
+
+/// Nor is an explorer's run that finds another symptom of its catalog
+/// bug first: leaving key_serial_lock out of do_exit(), which runs after
+/// every thread is done, changes nothing W13's threads do, but a lock step
+/// less moves the schedules PCT draws, and W13's PCT run then meets the
+/// freed pipe through an index (H3) before it meets it as a use-after-free
+/// (H1). That run kills nothing.
+#[test]
+fn moving_a_catalog_bugs_symptom_is_no_kill() {
+    let _s = serial();
+    let sc = load("catalog/w13-defunct-race.wq");
+    let site = Site { func: "do_exit", op: Operator::SkipLock, object: "key_serial_lock" };
+    let pct = sc
+        .runs
+        .iter()
+        .find(|r| {
+            r.driver == wqsim::scenario::Driver::Explorer(wqsim::explore::Kind::Pct)
+                && matches!(r.expect, wqsim::scenario::Expect::Violation(_))
+        })
+        .expect("W13's scenario has a PCT run that expects the bug");
+    let before = wqsim_model::sync::set_heap_points(true);
+    mutation::activate(Some(site));
+    let r = wqsim::run::execute(&sc, pct);
+    mutation::activate(None);
+    let o = sweep_one(site, std::slice::from_ref(&sc), &[0]);
+    wqsim_model::sync::set_heap_points(before);
+    let v = r.result.expect("a shuttle run").expect_err("W13 is still found");
+    assert_ne!(v.inv, Inv::H1, "the mutant moved the schedule onto another symptom: {v}");
+    assert!(!o.by.contains(&format!(":{} pct", pct.line)), "{o:?}");
 }
 
 /// epoll waits on the pipe's wait queue through ep_poll_callback(): a
