@@ -18,33 +18,36 @@ use loom::sync::atomic::{AtomicU32, Ordering};
 use wqsim_model::heap::{Arena, Id};
 use wqsim_model::kernel::{Config, Kernel};
 
-/// One task allocates an object and publishes its pointer with `store`;
-/// another loads it with `load` and reads the object. The panic loom
-/// raised, if any.
-fn publish(store: Ordering, load: Ordering) -> Option<String> {
-    let r = std::panic::catch_unwind(move || {
-        loom::model(move || {
-            let k = Arc::new(Kernel::boot(Config::default()));
-            let arena = Arc::new(Arena::<u32>::default());
-            let slot = Arc::new(AtomicU32::new(0));
-            let t = {
-                let (k, arena, slot) = (k.clone(), arena.clone(), slot.clone());
-                loom::thread::spawn(move || {
-                    let (id, _) = k.heap.alloc_in(&arena, "object", 7);
-                    slot.store(Id::to_word(Some(id)), store);
-                })
-            };
-            if let Some(id) = Id::<u32>::from_word(slot.load(load)) {
-                assert_eq!(**arena.get(id), 7);
-            }
-            t.join().unwrap();
-        })
-    });
+/// Explore `f` under loom: the panic it raised, if any.
+fn explore(f: impl Fn() + Send + Sync + std::panic::UnwindSafe + 'static) -> Option<String> {
+    let r = std::panic::catch_unwind(move || loom::model(f));
     r.err().map(|e| {
         e.downcast_ref::<String>()
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default()
+    })
+}
+
+/// One task allocates an object and publishes its pointer with `store`;
+/// another loads it with `load` and reads the object. The panic loom
+/// raised, if any.
+fn publish(store: Ordering, load: Ordering) -> Option<String> {
+    explore(move || {
+        let k = Arc::new(Kernel::boot(Config::default()));
+        let arena = Arc::new(Arena::<u32>::default());
+        let slot = Arc::new(AtomicU32::new(0));
+        let t = {
+            let (k, arena, slot) = (k.clone(), arena.clone(), slot.clone());
+            loom::thread::spawn(move || {
+                let (id, _) = k.heap.alloc_in(&arena, "object", 7);
+                slot.store(Id::to_word(Some(id)), store);
+            })
+        };
+        if let Some(id) = Id::<u32>::from_word(slot.load(load)) {
+            assert_eq!(**arena.get(id), 7);
+        }
+        t.join().unwrap();
     })
 }
 
@@ -63,23 +66,15 @@ fn a_pointer_published_with_release_holds() {
 /// under loom. Two tasks run `body(kernel, task)` at once; the panic loom
 /// raised, if any.
 fn two_tasks(body: fn(&Kernel, u32, &Shared)) -> Option<String> {
-    let r = std::panic::catch_unwind(move || {
-        loom::model(move || {
-            let k = Arc::new(Kernel::boot(Config::default()));
-            let shared = Arc::new(Shared { word: wqsim_model::sync::KCell::new(0), arena: Arena::default() });
-            let t = {
-                let (k, shared) = (k.clone(), shared.clone());
-                loom::thread::spawn(move || body(&k, 2, &shared))
-            };
-            body(&k, 1, &shared);
-            t.join().unwrap();
-        })
-    });
-    r.err().map(|e| {
-        e.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
+    explore(move || {
+        let k = Arc::new(Kernel::boot(Config::default()));
+        let shared = Arc::new(Shared { word: wqsim_model::sync::KCell::new(0), arena: Arena::default() });
+        let t = {
+            let (k, shared) = (k.clone(), shared.clone());
+            loom::thread::spawn(move || body(&k, 2, &shared))
+        };
+        body(&k, 1, &shared);
+        t.join().unwrap();
     })
 }
 
