@@ -2,14 +2,21 @@
 # Build the small kernel the real-kernel oracle boots, once per config and
 # source version. Prints the path of the cached bzImage on its last line.
 #
-#   ci/kernel/build.sh            # install packages if missing, build or reuse
+#   ci/kernel/build.sh            # Debian's linux-source-6.12: install packages if missing, build or reuse
+#   ci/kernel/build.sh 6.1        # the same from Debian's linux-source-6.1
 #
 # Cache: $WQSIM_KERNEL_CACHE (default ~/.cache/wqsim/kernel)/<key>/bzImage,
 # where <key> hashes this fragment and the linux-source package version.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${WQSIM_KERNEL_CACHE:-$HOME/.cache/wqsim/kernel}"
-pkgs=(linux-source-6.12 bc bison flex libelf-dev cpio xz-utils qemu-system-x86 build-essential)
+series="${1:-6.12}"
+case "$series" in
+  6.12 | 6.1) ;;
+  *) echo "kernel: no kernel series '$series' (accepted: 6.12, 6.1)" >&2; exit 2 ;;
+esac
+src="linux-source-$series"
+pkgs=("$src" bc bison flex libelf-dev cpio xz-utils qemu-system-x86 build-essential)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -23,11 +30,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-version="$(dpkg-query -W -f='${Version}' linux-source-6.12)"
-key="$( (cat "$here/config.fragment"; echo "$version") | sha256sum | cut -c1-16)"
+version="$(dpkg-query -W -f='${Version}' "$src")"
+# The 6.12 key hashes the fragment and the version alone, as before the
+# second series existed, so its cache stays valid.
+if [ "$series" = 6.12 ]; then
+  key="$( (cat "$here/config.fragment"; echo "$version") | sha256sum | cut -c1-16)"
+else
+  key="$( (cat "$here/config.fragment"; echo "$src $version") | sha256sum | cut -c1-16)"
+fi
 dir="$cache_root/$key"
 if [ -s "$dir/bzImage" ]; then
-  echo "kernel: cached $dir/bzImage (linux-source-6.12 $version)" >&2
+  echo "kernel: cached $dir/bzImage ($src $version)" >&2
   echo "$dir/bzImage"
   exit 0
 fi
@@ -36,7 +49,7 @@ mkdir -p "$dir"
 work="$dir/src"
 rm -rf "$work"
 mkdir -p "$work"
-tarball="$(ls /usr/src/linux-source-6.12.tar.* | head -1)"
+tarball="$(ls /usr/src/"$src".tar.* | head -1)"
 echo "kernel: unpacking $tarball" >&2
 tar -xf "$tarball" -C "$work" --strip-components=1
 cd "$work"

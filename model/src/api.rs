@@ -189,9 +189,18 @@ pub enum Op {
     FailNth {
         n: u32,
     },
-    /// Not a syscall: the key garbage collector's work item runs once (in
-    /// the kernel it runs on a workqueue, tens of milliseconds later).
+    /// Not a syscall: wait for the key garbage collector (`key_gc_work`,
+    /// which the kernel runs on a workqueue tens of milliseconds after a
+    /// key dies). In a sequential run it waits until every piece of
+    /// deferred work has finished (the collector's passes and the RCU
+    /// callbacks they queue); in a thread it is one run of the collector,
+    /// interleaved with the other threads as a kworker would be.
     KeyGc,
+    /// Not a syscall: wait for RCU callbacks (`rcu_barrier()`; user space
+    /// waits a grace period or more). Time passes, so in a sequential run
+    /// every piece of deferred work finishes, as for `key_gc`; in a thread
+    /// the callbacks whose grace period has ended run.
+    RcuBarrier,
 }
 
 /// One record as userspace sees it, with key serials replaced by names.
@@ -626,6 +635,12 @@ impl fmt::Display for IoctlReq {
 }
 
 impl Op {
+    /// Whether the operation is a wait for deferred kernel work (`key_gc`,
+    /// `rcu_barrier`): where a sequential run lets it finish.
+    pub fn waits_for_deferred_work(&self) -> bool {
+        matches!(self, Op::KeyGc | Op::RcuBarrier)
+    }
+
     /// The keys the operation names, as written.
     pub fn key_operands(&self) -> Vec<KeyRef> {
         match self {
@@ -694,6 +709,7 @@ impl fmt::Display for Op {
             Op::WatchKey { key, fd, tag } => write!(f, "watch_key {key} {fd} {tag}"),
             Op::FailNth { n } => write!(f, "fail_nth {n}"),
             Op::KeyGc => f.write_str("key_gc"),
+            Op::RcuBarrier => f.write_str("rcu_barrier"),
         }
     }
 }

@@ -273,6 +273,67 @@ impl BugSet {
     }
 }
 
+/// A kernel as Debian ships it: the kernels the real-kernel comparison
+/// boots, built from Debian's `linux-source-*` packages. Debian carries
+/// stable backports, so which catalog bugs a shipped kernel still has was
+/// decided by reading its source, not from the fixing commit's version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shipped {
+    /// `linux-source-6.12` (6.12.118-1~deb12u1 when last read).
+    Debian612,
+    /// `linux-source-6.1` (6.1.192-3 when last read).
+    Debian61,
+}
+
+impl Shipped {
+    /// Every shipped kernel, newest first.
+    pub const ALL: &[Shipped] = &[Shipped::Debian612, Shipped::Debian61];
+
+    /// The series, as `ci/kernel/build.sh` and `--series` name it.
+    pub fn series(self) -> &'static str {
+        match self {
+            Shipped::Debian612 => "6.12",
+            Shipped::Debian61 => "6.1",
+        }
+    }
+
+    /// The kernel named by its series (`6.12`, `6.1`).
+    pub fn from_series(s: &str) -> Option<Shipped> {
+        Shipped::ALL.iter().copied().find(|k| k.series() == s)
+    }
+
+    /// The catalog's historical bugs this kernel's source still has, each
+    /// decided by reading it:
+    ///
+    /// - P13 (head and tail loaded apart): both. `pipe_poll()`,
+    ///   `pipe_readable()` and `pipe_writable()` still load `pipe->head`
+    ///   and `pipe->tail` with two `READ_ONCE()`s (6.12's `fs/pipe.c`
+    ///   lines 213-214, 419-420, 682-683; 6.1's lines 223-224, 407-408,
+    ///   679-680).
+    /// - Every other row is fixed in both: W16 (`watch_queue_clear()` sets
+    ///   `wqueue->pipe = NULL`), W18 (`pipe_write()` refuses a
+    ///   notification pipe before `pipe->mutex`), W19
+    ///   (`watch_queue_set_size()` sets `nr_accounted`) were backported to
+    ///   6.1; P10 needs 16-bit indexes, which 6.1 does not have; the rest
+    ///   were fixed before 6.1.
+    ///
+    /// The two differ elsewhere in code the model mirrors only where no
+    /// catalog bug lies: 6.1's collector, not the last `key_put()`, gives
+    /// back a user's key quota (`key_gc_unused_keys()`), and 6.1's
+    /// `pipe_write()` still takes `rd_wait.lock` to advance the head.
+    pub fn still_present(self) -> &'static [Bug] {
+        match self {
+            Shipped::Debian612 | Shipped::Debian61 => &[Bug::P13],
+        }
+    }
+
+    /// The switches that make the model this kernel: the kernel today's
+    /// (the findings) and the historical bugs it still has.
+    pub fn bugs(self) -> BugSet {
+        self.still_present().iter().fold(BugSet::kernel_today(), |s, b| s.with(*b))
+    }
+}
+
 impl FromIterator<Bug> for BugSet {
     fn from_iter<I: IntoIterator<Item = Bug>>(it: I) -> Self {
         it.into_iter().fold(BugSet::none(), BugSet::with)

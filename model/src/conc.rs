@@ -59,7 +59,8 @@ impl Actor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
     pub config: Config,
-    /// Run sequentially before any actor starts (deferred work settles).
+    /// Run sequentially before any actor starts, as a sequential run runs
+    /// it (deferred work waits for `key_gc` or `rcu_barrier`).
     pub setup: Vec<Op>,
     pub actors: Vec<Actor>,
 }
@@ -114,10 +115,7 @@ pub fn run(p: &Program) -> RunOutcome {
     {
         let cx = k.cx(1);
         for op in &p.setup {
-            k.trace.push(crate::trace::Event::SyscallEnter { tid: 1, what: op.to_string() });
-            let out = handles.exec(&cx, op);
-            k.trace.push(crate::trace::Event::SyscallExit { tid: 1, ret: out.to_string() });
-            k.settle(&cx);
+            crate::seq::exec_settling(&cx, &mut handles, op);
         }
     }
 

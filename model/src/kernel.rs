@@ -317,9 +317,19 @@ impl Kernel {
         Cx { k: self, task }
     }
 
+    /// Whether deferred kernel work is pending: the key collector has been
+    /// scheduled (`key_schedule_gc_links()`, a key's last `key_put()`) or
+    /// an RCU callback waits for its grace period.
+    pub fn has_deferred_work(&self) -> bool {
+        self.key_registry.gc_pending.load(atomic::Ordering::Acquire) || self.rcu.pending() > 0
+    }
+
     /// Let deferred kernel work finish: the key garbage collector and RCU
-    /// grace periods, until neither has anything left. The `seq` driver
-    /// calls this between syscalls; the kernel does it asynchronously.
+    /// grace periods, until neither has anything left. In the kernel this
+    /// work runs on its own (a kworker, RCU's softirq) tens of milliseconds
+    /// later; a sequential run lets it run only where the program waits for
+    /// it (`key_gc`, `rcu_barrier`), where a call would otherwise sleep,
+    /// and at the end.
     pub fn settle(&self, cx: &Cx<'_>) {
         loop {
             let reaped = crate::keys::gc::key_garbage_collector(cx);

@@ -1,8 +1,15 @@
 //! The sequential runner: executes [`Op`]s one at a time on a fresh
-//! machine, lets deferred work finish after each (the key collector, RCU
-//! grace periods), and runs the oracle after every step. Violations the
-//! model reports while running (use-after-free, out-of-bounds, ...) and
-//! those the oracle finds afterwards both end the run as a [`Violation`].
+//! machine and runs the oracle after every step. Violations the model
+//! reports while running (use-after-free, out-of-bounds, ...) and those the
+//! oracle finds afterwards both end the run as a [`Violation`].
+//!
+//! Deferred kernel work (the key collector, RCU callbacks) runs as it does
+//! on a real kernel that is not made to wait: later. A syscall returns
+//! before the work it scheduled has run, so an immediate read after
+//! `KEYCTL_INVALIDATE` sees the INVALIDATED record and not yet the removal.
+//! The work runs where the program waits for it (`key_gc`,
+//! `rcu_barrier`), where a call would otherwise sleep (the sleeping task
+//! lets the kworker run; the call is then tried again), and at the end.
 
 use crate::api::*;
 use crate::catch::catch_violation;
@@ -205,43 +212,61 @@ impl Handles {
                 crate::keys::gc::key_garbage_collector(cx);
                 Outcome::Ok(0)
             }
+            Op::RcuBarrier => {
+                crate::rcu::rcu_do_batch(cx);
+                Outcome::Ok(0)
+            }
         }
     }
 }
 
+/// Execute `op` as task `cx` the way a sequential run does: traced as a
+/// syscall; a wait (`key_gc`, `rcu_barrier`) lets every piece of deferred
+/// work finish; a call that would sleep while deferred work is pending
+/// lets that work finish and is tried again (the sleeping attempt changed
+/// nothing). Returns the outcome and whether deferred work ran.
+pub fn exec_settling(cx: &Cx<'_>, handles: &mut Handles, op: &Op) -> (Outcome, bool) {
+    let k = cx.k;
+    let once = |handles: &mut Handles| {
+        k.trace.push(Event::SyscallEnter { tid: cx.task.tid, what: op.to_string() });
+        let out = handles.exec(cx, op);
+        k.trace.push(Event::SyscallExit { tid: cx.task.tid, ret: out.to_string() });
+        out
+    };
+    let out = once(handles);
+    if op.waits_for_deferred_work() {
+        k.settle(cx);
+        return (out, true);
+    }
+    if out == Outcome::Blocked && k.has_deferred_work() {
+        k.settle(cx);
+        return (once(handles), true);
+    }
+    (out, false)
+}
+
 impl SeqRun {
-    /// Execute `op`, check, let deferred work finish, check again. A
-    /// violation ends the run. The first check sees the state the syscall
-    /// left, before any grace period: what a concurrent reader could see.
+    /// Execute `op` (see [`exec_settling`]) and check; where deferred work
+    /// ran, check the quiescent state too. A violation ends the run.
     pub fn step(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
-        let what = op.to_string();
         let (kernel, handles) = (&self.kernel, &mut self.handles);
-        let out = catch_violation(|| {
-            let cx = kernel.cx(1);
-            kernel.trace.push(Event::SyscallEnter { tid: 1, what });
-            let out = handles.exec(&cx, op);
-            kernel.trace.push(Event::SyscallExit { tid: 1, ret: out.to_string() });
-            out
-        })?;
+        let (out, settled) = catch_violation(|| exec_settling(&kernel.cx(1), handles, op))?;
         self.oracle.check(&self.kernel)?;
-        self.settle()?;
+        if settled {
+            self.oracle.check_quiescent(&self.kernel)?;
+        }
         Ok(out)
     }
 
-    /// Execute `op` and let deferred work finish, with only the checks the
+    /// Execute `op` as [`SeqRun::step`] does, with only the checks the
     /// model makes as it runs (the KASAN-style heap reports and its
     /// assertions), not the oracle: to show what a bug does past the first
     /// invariant it breaks.
     pub fn step_unchecked(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
         let (kernel, handles) = (&self.kernel, &mut self.handles);
-        catch_violation(|| {
-            let cx = kernel.cx(1);
-            let out = handles.exec(&cx, op);
-            kernel.settle(&cx);
-            out
-        })
+        catch_violation(|| exec_settling(&kernel.cx(1), handles, op).0)
     }
 
     /// Let the key collector and RCU finish, then check.
@@ -298,8 +323,9 @@ pub struct SeqThread {
 /// on; after any call completes every parked call is retried, as a woken
 /// task re-checks its wait condition.
 ///
-/// When every unfinished thread sleeps, nobody is left to wake them. A
-/// thread marked `may_block` then gets a signal: its call returns
+/// A call that would sleep while deferred work is pending lets it finish
+/// first (see [`exec_settling`]). When every unfinished thread sleeps,
+/// nobody is left to wake them. A thread marked `may_block` then gets a signal: its call returns
 /// `blocks` and it goes on. A thread without the mark, or the setup, is a
 /// hang (`V1`), the verdict the explorers give for the same program (the
 /// concurrent runner, `conc`, judges it so). `each(thread, index, op,

@@ -166,6 +166,9 @@ pub struct Spec {
     thread_keyring: Option<usize>,
     process_keyring: Option<usize>,
     nr_watches: u64,
+    /// Watches removed whose count the user gets back only after a grace
+    /// period (the watch is freed by an RCU callback).
+    unwatched: u64,
 }
 
 const PIPE_DEF: u32 = 16;
@@ -228,6 +231,7 @@ impl Spec {
             thread_keyring: None,
             process_keyring: None,
             nr_watches: 0,
+            unwatched: 0,
         }
     }
 
@@ -396,10 +400,10 @@ impl Spec {
         };
         let possessed =
             matches!(r, KeyRef::Session | KeyRef::User) || matches!(r, KeyRef::Raw(n) if n < 0) || self.possessed(k);
-        let key = &self.keys[k];
-        if !key.alive {
+        if !self.referenced(k) {
             return Err(Errno::ENOKEY);
         }
+        let key = &self.keys[k];
         if need != Need::Unlink {
             if !partial {
                 match key.state {
@@ -477,8 +481,25 @@ impl Spec {
     fn remove_watch(&mut self, k: usize, p: usize) -> Option<u8> {
         let i = self.keys[k].watchers.iter().position(|(q, _)| *q == p)?;
         let (_, tag) = self.keys[k].watchers.remove(i);
-        self.nr_watches -= 1;
+        self.unwatched += 1;
         Some(tag)
+    }
+
+    /// Whether a key can still be looked up: the collector has not
+    /// destroyed it and something holds it (a link from a keyring the
+    /// collector has not destroyed, or a process's reference). A key
+    /// nothing holds is gone for lookups at once, though its removal
+    /// records wait for the collector.
+    fn referenced(&self, k: usize) -> bool {
+        self.keys[k].alive && (self.keys[k].holds > 0 || self.linked_count(k) > 0)
+    }
+
+    /// Deferred work, run to completion, as where userspace waits for it
+    /// (`key_gc`, `rcu_barrier`, a call that would sleep): the collector,
+    /// then the grace period that gives back the removed watches' count.
+    fn settle(&mut self) {
+        self.collect();
+        self.nr_watches -= std::mem::take(&mut self.unwatched);
     }
 
     /// The key collector, run to completion: unlink invalidated keys, then
@@ -505,7 +526,7 @@ impl Spec {
             }
             for k in dead {
                 for (p, tag) in std::mem::take(&mut self.keys[k].watchers) {
-                    self.nr_watches -= 1;
+                    self.unwatched += 1;
                     self.post(p, SRec::Removal { key: k, tag }, 16);
                 }
                 self.keys[k].links.clear();
@@ -1166,8 +1187,8 @@ impl Spec {
     }
 }
 
-impl Sys for Spec {
-    fn apply(&mut self, op: &Op) -> Outcome {
+impl Spec {
+    fn apply_once(&mut self, op: &Op) -> Outcome {
         let out = match op {
             Op::Pipe2 { pipe, flags } => {
                 if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE) != 0 {
@@ -1295,11 +1316,29 @@ impl Sys for Spec {
             })()),
             Op::AddKey { slot, type_, desc, payload, keyring } => self.add_key(*slot, type_, desc, payload, *keyring),
             Op::RequestKey { slot, type_, desc, dest } => self.request_key(*slot, type_, desc, *dest),
-            Op::FailNth { .. } | Op::KeyGc => Outcome::Ok(0),
+            Op::FailNth { .. } | Op::KeyGc | Op::RcuBarrier => Outcome::Ok(0),
             other => nr(self.keyctl(other)),
         };
-        self.collect();
+        if op.waits_for_deferred_work() {
+            self.settle();
+        }
         out
+    }
+}
+
+impl Sys for Spec {
+    /// Run one operation as the sequential model does: deferred work (the
+    /// key collector, RCU callbacks) stays pending until a wait for it
+    /// (`key_gc`, `rcu_barrier`); a call that would sleep lets it finish
+    /// and is tried again.
+    fn apply(&mut self, op: &Op) -> Outcome {
+        match self.apply_once(op) {
+            Outcome::Blocked => {
+                self.settle();
+                self.apply_once(op)
+            }
+            out => out,
+        }
     }
 }
 

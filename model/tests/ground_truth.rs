@@ -85,6 +85,9 @@ fn destroying_a_watched_keyring_posts_a_removal_record() {
     let kr = add(&mut run, 0, "keyring", "watched", KeyRef::Session);
     assert_eq!(run.step(&Op::WatchKey { key: KeyRef::Slot(0), fd: R, tag: 1 }).unwrap(), Outcome::Ok(0));
     assert_eq!(run.step(&Op::Unlink { key: KeyRef::Slot(0), keyring: KeyRef::Session }).unwrap(), Outcome::Ok(0));
+    // The removal comes when the key collector has destroyed the keyring.
+    assert_eq!(run.step(&Op::Read { fd: R, len: 4096 }).unwrap(), Outcome::Err(Errno::EAGAIN));
+    assert_eq!(run.step(&Op::KeyGc).unwrap(), Outcome::Ok(0));
     let rec = read_raw(&mut run, 4096);
     let mut want = WatchNotification { type_: 0, subtype: 0, info: 0x110 }.encode().to_vec();
     want.extend_from_slice(&(kr as u64).to_le_bytes());

@@ -88,6 +88,10 @@ fn eagain_past_rlimit_nofile() {
     }
     steps.push((watch(5, 0, 5), "EAGAIN"));
     steps.push((watch(0, 0, -1), "0"));
+    // The removed watch's count comes back when it is freed, after a
+    // grace period (free_watch is an RCU callback).
+    steps.push((watch(5, 0, 5), "EAGAIN"));
+    steps.push((Op::RcuBarrier, "0"));
     steps.push((watch(5, 0, 5), "0"));
     script_with(config, true, &steps);
 }
@@ -109,6 +113,7 @@ fn close_posts_nothing() {
         (Op::Close { fd: w(0) }, "0"),
         (update(0), "0"),
         (Op::Unlink { key: KeyRef::Slot(0), keyring: KeyRef::Session }, "0"),
+        (Op::KeyGc, "0"),
         (read(1, 4096), "[key.updated(k0, tag=2), key.updated(k0, tag=2), meta.removal(k0, tag=2)]"),
     ]);
 }

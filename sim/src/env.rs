@@ -17,6 +17,7 @@ Environment (each flag's own variable is shown in its command's --help):
   WQSIM_SHUTTLE_STDERR       let shuttle write to standard error (it is silenced during explorations)
   WQSIM_KERNEL_CACHE         ci/kernel/build.sh: where built kernels are kept (~/.cache/wqsim/kernel)
   WQSIM_RECORD               ci/kernel/check: also refresh the recorded console the tests compare with
+  WQSIM_KERNEL_SERIES        ci/kernel/check: the Debian kernels to boot, one table each (\"6.12\"; nightly: \"6.12 6.1\")
   WQSIM_FUZZ_SMOKE, WQSIM_FUZZ_SECONDS, WQSIM_FUZZ_MATRIX_SECONDS
                              ci/fuzz: seconds per target (smoke, nightly, matrix)
   WQSIM_MATRIX_ITERATIONS    ci/matrix: schedules per shuttle cell

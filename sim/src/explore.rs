@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use wqsim_model::bugs::Bug;
+use wqsim_model::bugs::{Bug, BugSet, Shipped};
 
 use crate::scenario::{Driver, Expect, RunSpec};
 
@@ -77,6 +77,9 @@ pub enum Base {
     Kernel,
     /// Every switch off: findings get their proposed fixes.
     Fixed,
+    /// A kernel as Debian ships it: the findings and the historical bugs
+    /// its source still has ([`Shipped::bugs`]).
+    Debian(Shipped),
 }
 
 impl Base {
@@ -84,6 +87,26 @@ impl Base {
         match self {
             Base::Kernel => "kernel",
             Base::Fixed => "fixed",
+            Base::Debian(Shipped::Debian612) => "debian-6.12",
+            Base::Debian(Shipped::Debian61) => "debian-6.1",
+        }
+    }
+
+    /// The base named `s`, as a scenario's `base` line writes it.
+    pub fn from_name(s: &str) -> Option<Base> {
+        match s {
+            "kernel" => Some(Base::Kernel),
+            "fixed" => Some(Base::Fixed),
+            _ => s.strip_prefix("debian-").and_then(Shipped::from_series).map(Base::Debian),
+        }
+    }
+
+    /// The switches the base turns on.
+    pub fn bugs(self) -> BugSet {
+        match self {
+            Base::Kernel => BugSet::kernel_today(),
+            Base::Fixed => BugSet::none(),
+            Base::Debian(k) => k.bugs(),
         }
     }
 }

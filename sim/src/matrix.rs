@@ -326,6 +326,37 @@ pub fn render_markdown(rows: &[RowSpec], cells: &[Cell], fuzz: &[FuzzCell], comm
         bad.len(),
         if bad.is_empty() { String::new() } else { format!(" ({})", bad.join(", ")) }
     );
+    s += &render_shipped();
+    s
+}
+
+/// Which historical bugs the kernels the real-kernel comparison boots
+/// still have, and what the real kernel shows of them.
+fn render_shipped() -> String {
+    use wqsim_model::bugs::Shipped;
+    let mut s = String::from(
+        "\n## In Debian's kernels\n\n`ci/kernel/check` boots kernels built from Debian's `linux-source-6.12` and \
+         `linux-source-6.1` (`WQSIM_KERNEL_SERIES`; the nightly tier runs both). Debian carries stable backports, so \
+         which historical rows each still has was decided by reading its source (`bugs::Shipped::still_present`), \
+         and the model of each kernel (`base debian-SERIES`, `kernel-check --series SERIES`) has those switches on, \
+         with the findings.\n\n| kernel | historical rows still present | model switches |\n|---|---|---|\n",
+    );
+    for k in Shipped::ALL {
+        let present: Vec<&str> = k.still_present().iter().map(|b| b.info().id).collect();
+        let on: Vec<&str> = k.bugs().list().iter().map(|b| b.info().id).collect();
+        let _ = writeln!(
+            s,
+            "| Debian {} | {} | {} |",
+            k.series(),
+            if present.is_empty() { "none".to_string() } else { present.join(", ") },
+            on.join(" ")
+        );
+    }
+    s.push_str(
+        "\nOn a real kernel that has it, P13 is not confirmed: its window is two loads wide, and the real-kernel \
+         runner cannot tell at which instant a poll's answer was true, which S9 needs. Every other historical row is \
+         fixed in both kernels, so no other row can be shown on them.\n",
+    );
     s
 }
 

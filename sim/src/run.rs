@@ -20,6 +20,8 @@ pub struct Line {
     pub thread: String,
     pub op: Op,
     pub outcome: Outcome,
+    /// The scenario's `=> ...` for this operation, with its line number.
+    pub expect: Option<(usize, String)>,
 }
 
 /// A sequential run: every operation in order (setup, then each thread to
@@ -154,7 +156,8 @@ pub fn transcript_config(sc: &Scenario, config: wqsim_model::kernel::Config) -> 
                         mismatches.push(format!("{path}:{}: `{op}` returned {got}, expected {want}", step.line));
                     }
                 }
-                lines.push(Line { thread, op: op.clone(), outcome: outcome.clone() });
+                let expect = step.expect.clone().map(|w| (step.line, w));
+                lines.push(Line { thread, op: op.clone(), outcome: outcome.clone(), expect });
                 if lines.len().is_multiple_of(64) { deadline.exceeded() } else { None }
             });
             let (mut violation, budget) = match result {

@@ -31,6 +31,11 @@ pub struct Args {
     /// Save the console to this file.
     #[arg(long)]
     pub console_out: Option<std::path::PathBuf>,
+    /// The kernel --kernel boots: Debian's linux-source series `6.12` or
+    /// `6.1` (`ci/kernel/build.sh SERIES` builds it). The model gets the
+    /// historical bugs that kernel's source still has.
+    #[arg(long, default_value = "6.12", value_parser = parse_series)]
+    pub series: wqsim_model::bugs::Shipped,
     /// Give up on the virtual machine after this many seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
@@ -39,7 +44,7 @@ pub struct Args {
 #[cfg(not(loom))]
 pub fn run(a: Args) -> ExitCode {
     let tty = tty();
-    let Args { paths, kernel, guest, stress, mutant, console, console_out, timeout } = a;
+    let Args { paths, kernel, guest, stress, mutant, console, console_out, series, timeout } = a;
     let paths = if paths.is_empty() { vec![std::path::PathBuf::from("scenarios")] } else { paths };
     let files = match wqsim::scenario::collect(&paths) {
         Ok(f) => f,
@@ -61,6 +66,7 @@ pub fn run(a: Args) -> ExitCode {
         console_in: console,
         console_out,
         timeout_secs: timeout,
+        series,
     };
     if tty && opts.console_in.is_none() {
         eprintln!("kernel-check: booting qemu (-smp 2, software emulation) ...");
@@ -72,6 +78,13 @@ pub fn run(a: Args) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+fn parse_series(s: &str) -> Result<wqsim_model::bugs::Shipped, String> {
+    wqsim_model::bugs::Shipped::from_series(s).ok_or_else(|| {
+        let all: Vec<&str> = wqsim_model::bugs::Shipped::ALL.iter().map(|k| k.series()).collect();
+        format!("no kernel series `{s}` (accepted: {}; ci/kernel/build.sh SERIES builds one)", all.join(", "))
+    })
 }
 
 #[cfg(loom)]

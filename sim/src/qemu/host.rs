@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use wqsim_model::api::{KeyRef, Op, Outcome};
-use wqsim_model::bugs::BugSet;
+use wqsim_model::bugs::Shipped;
 use wqsim_model::kernel::{Config, Mutant, PAGE_SIZE_DEFAULT, Variant};
 
 use super::program::{GuestOutput, Limits, Program, SeqJob, StressJob, parse_output};
@@ -40,10 +40,14 @@ pub struct Options {
     pub console_out: Option<PathBuf>,
     /// Give up on the virtual machine after this long.
     pub timeout_secs: u64,
+    /// The kernel booted: the model gets the historical bugs its source
+    /// still has ([`Shipped::bugs`]).
+    pub series: Shipped,
 }
 
-/// Why a scenario is not run on the real kernel, or `None` if it is.
-pub fn unsupported(sc: &Scenario, config: &Config) -> Option<String> {
+/// Why a scenario is not run on the real kernel `series`, or `None` if it
+/// is.
+pub fn unsupported(sc: &Scenario, config: &Config, series: Shipped) -> Option<String> {
     if config.variant != Variant::Upstream {
         return Some(format!(
             "variant {}: the patch series' event sources are not in Linux 6.12",
@@ -62,9 +66,9 @@ pub fn unsupported(sc: &Scenario, config: &Config) -> Option<String> {
     if config.pipe_max_size != Config::default().pipe_max_size {
         return Some("changes pipe-max-size".to_string());
     }
-    let today = BugSet::kernel_today();
+    let shipped = series.bugs();
     let extra: Vec<String> =
-        config.bugs.list().into_iter().filter(|b| !today.has(*b)).map(|b| b.info().id.to_string()).collect();
+        config.bugs.list().into_iter().filter(|b| !shipped.has(*b)).map(|b| b.info().id.to_string()).collect();
     if !extra.is_empty() {
         return Some(format!(
             "switches on {}: a catalog bug restored in the model, which a kernel cannot switch",
@@ -121,8 +125,18 @@ pub struct StressRow {
 
 struct Planned {
     scenario: String,
-    model: Option<(Vec<Op>, Vec<String>, usize)>,
+    model: Option<Model>,
     skip: Option<String>,
+}
+
+/// The model's sequential run of one scenario, as the comparison needs it.
+struct Model {
+    ops: Vec<Op>,
+    /// Each operation's outcome, as transcripts print it.
+    outs: Vec<String>,
+    /// Each operation's `=> ...` in the scenario, with its line number.
+    expects: Vec<Option<(usize, String)>>,
+    records: usize,
 }
 
 fn plan(scenarios: &[Scenario], opts: &Options) -> (Program, Vec<Planned>) {
@@ -130,11 +144,14 @@ fn plan(scenarios: &[Scenario], opts: &Options) -> (Program, Vec<Planned>) {
     let mut planned = Vec::new();
     for sc in scenarios {
         let mut config = sc.config(None);
-        if let Some(reason) = unsupported(sc, &config) {
+        if let Some(reason) = unsupported(sc, &config, opts.series) {
             planned.push(Planned { scenario: sc.path.clone(), model: None, skip: Some(reason) });
             continue;
         }
         config.mutant = opts.mutant;
+        // The model of the kernel booted: with the historical bugs its
+        // source still has.
+        config.bugs = opts.series.still_present().iter().fold(config.bugs, |s, b| s.with(*b));
         let t = transcript_with(sc, config.clone());
         if let Some(v) = &t.violation {
             let reason = format!("the model's sequential run breaks {}: nothing to compare after it", v.inv.id());
@@ -143,6 +160,7 @@ fn plan(scenarios: &[Scenario], opts: &Options) -> (Program, Vec<Planned>) {
         }
         let ops: Vec<Op> = t.lines.iter().map(|l| l.op.clone()).collect();
         let outs: Vec<String> = t.lines.iter().map(|l| outcome_text(&l.outcome)).collect();
+        let expects = t.lines.iter().map(|l| l.expect.clone()).collect();
         let records = t.lines.iter().map(|l| if let Outcome::Records(r) = &l.outcome { r.len() } else { 0 }).sum();
         let limits = Limits::of(&config);
         prog.seq.push(SeqJob { name: sc.path.clone(), limits: limits.clone(), ops: ops.clone() });
@@ -159,7 +177,11 @@ fn plan(scenarios: &[Scenario], opts: &Options) -> (Program, Vec<Planned>) {
                     .collect(),
             });
         }
-        planned.push(Planned { scenario: sc.path.clone(), model: Some((ops, outs, records)), skip: None });
+        planned.push(Planned {
+            scenario: sc.path.clone(),
+            model: Some(Model { ops, outs, expects, records }),
+            skip: None,
+        });
     }
     (prog, planned)
 }
@@ -170,16 +192,30 @@ fn transcript_with(sc: &Scenario, config: Config) -> crate::run::Transcript {
     crate::run::transcript_config(sc, config)
 }
 
-/// Compare one scenario's model outcomes with the kernel's.
-fn compare(ops: &[Op], model: &[String], kernel: Option<&Vec<String>>, failed: Option<&String>) -> Verdict {
+/// Compare one scenario's model outcomes with the kernel's, and the
+/// kernel's with the scenario's `=> ...`: a scenario whose expectation the
+/// kernel contradicts is wrong even where the model agrees with it.
+fn compare(m: &Model, kernel: Option<&Vec<String>>, failed: Option<&String>) -> Verdict {
     let Some(kernel) = kernel else {
         return Verdict::Failed(failed.cloned().unwrap_or_else(|| "the guest never reached it".to_string()));
     };
+    let (ops, model) = (&m.ops, &m.outs);
     let mut diffs = Vec::new();
     for (i, op) in ops.iter().enumerate() {
+        let contradicts = |k: &String| match &m.expects[i] {
+            Some((line, want)) if want != k => {
+                format!("\n      the scenario (line {line}) expects {want}: the kernel contradicts it")
+            }
+            _ => String::new(),
+        };
         match kernel.get(i) {
-            Some(k) if *k == model[i] => {}
-            Some(k) => diffs.push(format!("op {}: `{op}`\n      model:  {}\n      kernel: {k}", i + 1, model[i])),
+            Some(k) if *k == model[i] && contradicts(k).is_empty() => {}
+            Some(k) => diffs.push(format!(
+                "op {}: `{op}`\n      model:  {}\n      kernel: {k}{}",
+                i + 1,
+                model[i],
+                contradicts(k)
+            )),
             None => {
                 let why = failed.map(|f| format!(" ({f})")).unwrap_or_default();
                 diffs.push(format!("op {}: `{op}`: the kernel run stopped before it{why}", i + 1));
@@ -303,6 +339,8 @@ fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result
 
 /// The result of one `kernel-check`.
 pub struct Report {
+    /// The kernel booted.
+    pub series: Shipped,
     pub rows: Vec<Row>,
     pub stress: Vec<StressRow>,
     /// Problems with the boot itself (no final line, guest errors).
@@ -330,6 +368,13 @@ impl Report {
     pub fn render(&self) -> String {
         let w = self.rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
         let mut s = String::new();
+        let ids: Vec<&str> = self.series.bugs().list().iter().map(|b| b.info().id).collect();
+        let _ = writeln!(
+            s,
+            "kernel: Debian's linux-source-{}; the model of it has the switches {} on",
+            self.series.series(),
+            ids.join(" ")
+        );
         let _ = writeln!(s, "{:<w$}  {:>4}  {:>7}  kernel", "scenario", "ops", "records");
         for r in &self.rows {
             let (ops, recs) = match r.verdict {
@@ -401,10 +446,10 @@ impl Report {
 }
 
 /// Compare the planned scenarios with what the guest printed.
-fn judge(planned: Vec<Planned>, prog: &Program, g: &GuestOutput) -> Report {
+fn judge(planned: Vec<Planned>, prog: &Program, g: &GuestOutput, series: Shipped) -> Report {
     let mut rows = Vec::new();
     for p in planned {
-        let Some((ops, model, records)) = p.model else {
+        let Some(m) = p.model else {
             rows.push(Row {
                 scenario: p.scenario,
                 ops: 0,
@@ -415,8 +460,8 @@ fn judge(planned: Vec<Planned>, prog: &Program, g: &GuestOutput) -> Report {
         };
         let kernel = g.seq.iter().find(|(n, _)| *n == p.scenario).map(|(_, o)| o);
         let failed = g.failed.iter().find(|(n, _)| *n == p.scenario).map(|(_, w)| w);
-        let verdict = compare(&ops, &model, kernel, failed);
-        rows.push(Row { scenario: p.scenario, ops: ops.len(), records, verdict });
+        let verdict = compare(&m, kernel, failed);
+        rows.push(Row { scenario: p.scenario, ops: m.ops.len(), records: m.records, verdict });
     }
     let mut stress = Vec::new();
     for j in &prog.stress {
@@ -446,7 +491,7 @@ fn judge(planned: Vec<Planned>, prog: &Program, g: &GuestOutput) -> Report {
             boot_problems.push(format!("the guest could not read its program: {why}"));
         }
     }
-    Report { rows, stress, boot_problems }
+    Report { series, rows, stress, boot_problems }
 }
 
 /// `wqsim kernel-check`: plan, boot (or read a saved console), compare.
@@ -455,7 +500,12 @@ pub fn kernel_check(files: &[PathBuf], opts: &Options) -> Result<Report, Error> 
     for f in files {
         scenarios.push(load(f)?);
     }
-    let (prog, planned) = plan(&scenarios, opts);
+    kernel_check_scenarios(&scenarios, opts)
+}
+
+/// [`kernel_check`] of scenarios already loaded.
+pub fn kernel_check_scenarios(scenarios: &[Scenario], opts: &Options) -> Result<Report, Error> {
+    let (prog, planned) = plan(scenarios, opts);
     let console = match &opts.console_in {
         Some(p) => std::fs::read_to_string(p).map_err(|e| Error::environment(format!("{}: {e}", p.display())))?,
         None => {
@@ -468,7 +518,7 @@ pub fn kernel_check(files: &[PathBuf], opts: &Options) -> Result<Report, Error> 
         std::fs::write(p, &console).map_err(|e| Error::environment(format!("{}: {e}", p.display())))?;
     }
     let g = parse_output(&console);
-    let mut report = judge(planned, &prog, &g);
+    let mut report = judge(planned, &prog, &g, opts.series);
     if opts.console_in.is_some() {
         // A saved console covers the scenarios it was recorded with; the
         // rest are reported as not run, not as failures.
@@ -497,13 +547,27 @@ mod tests {
 
     #[test]
     fn compare_names_the_operation() {
-        let ops = vec![wqsim_model::api::ops::read(0, 1)];
-        let v = compare(&ops, &["ENOBUFS".to_string()], Some(&vec!["EFAULT".to_string()]), None);
+        let m = |expect: Option<&str>| Model {
+            ops: vec![wqsim_model::api::ops::read(0, 1)],
+            outs: vec!["ENOBUFS".to_string()],
+            expects: vec![expect.map(|w| (7, w.to_string()))],
+            records: 0,
+        };
+        let v = compare(&m(None), Some(&vec!["EFAULT".to_string()]), None);
         assert_eq!(
             v,
             Verdict::Diff(vec!["op 1: `read p0.r 1`\n      model:  ENOBUFS\n      kernel: EFAULT".to_string()])
         );
-        assert_eq!(compare(&ops, &["ENOBUFS".to_string()], Some(&vec!["ENOBUFS".to_string()]), None), Verdict::Match);
-        assert!(matches!(compare(&ops, &["ENOBUFS".to_string()], None, None), Verdict::Failed(_)));
+        assert_eq!(compare(&m(None), Some(&vec!["ENOBUFS".to_string()]), None), Verdict::Match);
+        assert_eq!(compare(&m(Some("ENOBUFS")), Some(&vec!["ENOBUFS".to_string()]), None), Verdict::Match);
+        assert!(matches!(compare(&m(None), None, None), Verdict::Failed(_)));
+        // Model and kernel agree, and both contradict the scenario.
+        assert_eq!(
+            compare(&m(Some("EAGAIN")), Some(&vec!["ENOBUFS".to_string()]), None),
+            Verdict::Diff(vec![
+                "op 1: `read p0.r 1`\n      model:  ENOBUFS\n      kernel: ENOBUFS\n      the scenario (line 7) expects EAGAIN: the kernel contradicts it"
+                    .to_string()
+            ])
+        );
     }
 }

@@ -121,6 +121,7 @@ fn may_drop_posts(op: &Op) -> bool {
             | Op::Invalidate { .. }
             | Op::Revoke { .. }
             | Op::KeyGc
+            | Op::RcuBarrier
             | Op::FailNth { .. }
     ) || matches!(op, Op::WatchKey { fd: FdRef::Raw(_), .. })
 }

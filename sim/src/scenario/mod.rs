@@ -314,10 +314,7 @@ impl Scenario {
     /// The configuration of a run: the base, the settings, the switches,
     /// less the run's `without`.
     pub fn config(&self, run: Option<&RunSpec>) -> Config {
-        let mut c = Config::default();
-        if self.base == Base::Fixed {
-            c.bugs = wqsim_model::bugs::BugSet::none();
-        }
+        let mut c = Config { bugs: self.base.bugs(), ..Config::default() };
         c.variant = self.variant;
         for (k, v) in &self.settings {
             match k.as_str() {

@@ -357,6 +357,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("watch_key", "watch_key KEY FD TAG"),
     ("fail_nth", "fail_nth N"),
     ("key_gc", "key_gc"),
+    ("rcu_barrier", "rcu_barrier"),
 ];
 
 /// Parse one operation from its tokens.
@@ -541,6 +542,7 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         "watch_key" => Op::WatchKey { key: a.key()?, fd: a.fd()?, tag: a.int("a tag")? },
         "fail_nth" => Op::FailNth { n: a.num("a count")? },
         "key_gc" => Op::KeyGc,
+        "rcu_barrier" => Op::RcuBarrier,
         _ => unreachable!("every name in OPS has a parser"),
     };
     a.done()?;

@@ -321,21 +321,15 @@ impl Parser {
 
     /// `base kernel|fixed`.
     fn base(&mut self, kw: &Tok, rest: &[Tok], line: &Line<'_>) -> Result<(), ParseError> {
-        let v = rest.first().ok_or_else(|| line.err_at(kw, "`base` needs `kernel` or `fixed`", None))?;
+        let accepted = "`kernel` (the kernel today, findings on), `fixed` (every switch off), `debian-6.12` or `debian-6.1` (that kernel as Debian ships it: the findings and the historical bugs its source still has)";
+        let v = rest.first().ok_or_else(|| line.err_at(kw, "`base` needs a base", Some(accepted.into())))?;
         once(&mut self.first_at, "base", line, kw)?;
         if let Some(x) = rest.get(1) {
             return Err(line.err_at(x, format!("unexpected `{}`", x.text), None));
         }
-        self.sc.base = match v.text.as_str() {
-            "kernel" => Base::Kernel,
-            "fixed" => Base::Fixed,
-            o => {
-                return Err(line.err_at(
-                    v,
-                    format!("unknown base `{o}`"),
-                    Some("`kernel` (the kernel today, findings on) or `fixed` (every switch off)".into()),
-                ));
-            }
+        self.sc.base = match Base::from_name(&v.text) {
+            Some(b) => b,
+            None => return Err(line.err_at(v, format!("unknown base `{}`", v.text), Some(accepted.into()))),
         };
         Ok(())
     }
@@ -694,7 +688,7 @@ pub(super) fn validate(sc: &Scenario, text: &str) -> Result<(), ParseError> {
             ));
         }
         for b in &r.without {
-            let on = sc.bugs.contains(b) || (sc.base == Base::Kernel && b.info().finding);
+            let on = sc.bugs.contains(b) || sc.base.bugs().has(*b);
             if !on {
                 let l = line_at(r.line);
                 let col = l.src.find("without").map_or(1, |c| c + 1);

@@ -16,8 +16,8 @@ impl Scenario {
         if self.variant != Variant::Upstream {
             head += &format!("variant {}\n", self.variant.name());
         }
-        if self.base == Base::Fixed {
-            head += "base fixed\n";
+        if self.base != Base::Kernel {
+            head += &format!("base {}\n", self.base.name());
         }
         if !self.bugs.is_empty() {
             let ids: Vec<&str> = self.bugs.iter().map(|b| b.info().id).collect();
