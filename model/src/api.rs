@@ -201,6 +201,12 @@ pub enum Op {
     /// every piece of deferred work finishes, as for `key_gc`; in a thread
     /// the callbacks whose grace period has ended run.
     RcuBarrier,
+    /// Not a syscall: `secs` seconds pass (`sleep(3)`). The virtual clock
+    /// moves on, keys expire, the collector's timer fires; then, as for
+    /// `key_gc`, a sequential run lets the deferred work finish.
+    Sleep {
+        secs: u64,
+    },
 }
 
 /// One record as userspace sees it, with key serials replaced by names.
@@ -638,7 +644,7 @@ impl Op {
     /// Whether the operation is a wait for deferred kernel work (`key_gc`,
     /// `rcu_barrier`): where a sequential run lets it finish.
     pub fn waits_for_deferred_work(&self) -> bool {
-        matches!(self, Op::KeyGc | Op::RcuBarrier)
+        matches!(self, Op::KeyGc | Op::RcuBarrier | Op::Sleep { .. })
     }
 
     /// The keys the operation names, as written.
@@ -710,6 +716,7 @@ impl fmt::Display for Op {
             Op::FailNth { n } => write!(f, "fail_nth {n}"),
             Op::KeyGc => f.write_str("key_gc"),
             Op::RcuBarrier => f.write_str("rcu_barrier"),
+            Op::Sleep { secs } => write!(f, "sleep {secs}"),
         }
     }
 }

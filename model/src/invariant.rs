@@ -141,6 +141,14 @@ invariants! {
     /// past `RLIMIT_NOFILE`, and `nr_watches` counts the user's watches.
     /// Broken by W17.
     A2 => "watch count within RLIMIT_NOFILE";
+    /// **Dead keys reaped.** Once deferred work has run, no keyring the
+    /// collector scans still links a key that is invalidated, or that
+    /// expired or was revoked `key_gc_delay` seconds ago or more: the
+    /// promise of `/proc/sys/kernel/keys/gc_delay` ("the number of seconds
+    /// after a key expires or is revoked before it is garbage collected",
+    /// Documentation/security/keys/core.rst). Broken by the mutant
+    /// `revoke-keeps-expiry`.
+    G1 => "dead keys unlinked after gc_delay";
 }
 
 impl fmt::Display for Inv {

@@ -55,6 +55,11 @@ impl Variant {
 pub const PAGE_SIZE_DEFAULT: u32 = 4096;
 /// `INR_OPEN_CUR`: the default `RLIMIT_NOFILE` soft limit.
 pub const INR_OPEN_CUR: u64 = 1024;
+/// `key_gc_delay` default (`/proc/sys/kernel/keys/gc_delay`): 5 minutes.
+pub const KEY_GC_DELAY_DEFAULT: u64 = 300;
+/// The virtual clock at boot, in seconds (`ktime_get_real_seconds()`):
+/// any fixed value; only differences matter.
+pub const CLOCK_AT_BOOT: u64 = 1_000_000;
 /// `pipe_max_size` default (`/proc/sys/fs/pipe-max-size`).
 pub const PIPE_MAX_SIZE_DEFAULT: u32 = 1_048_576;
 
@@ -89,6 +94,9 @@ pub struct Config {
     /// A deliberate wrong behaviour (never set by scenarios): shows that a
     /// comparison against the real kernel fails when the model is wrong.
     pub mutant: Option<Mutant>,
+    /// `/proc/sys/kernel/keys/gc_delay`: seconds after a key expires or is
+    /// revoked before the collector unlinks it (`key_gc_delay`, 300).
+    pub key_gc_delay: u64,
 }
 
 /// Deliberately wrong behaviours, not from the kernel's history: each
@@ -98,11 +106,16 @@ pub enum Mutant {
     /// `pipe_read()` fails a read too small for the next record with
     /// `EFAULT` instead of `ENOBUFS`.
     ReadTooSmallEfault,
+    /// `key_revoke()` leaves the key's expiry alone, as if `revoked_at`
+    /// were a field of its own (in `struct key` it shares a union with
+    /// `expiry`): revoked keys are then never reaped.
+    RevokeKeepsExpiry,
 }
 
 impl Mutant {
     /// Every mutant with its command-line name.
-    pub const ALL: &[(Mutant, &str)] = &[(Mutant::ReadTooSmallEfault, "read-too-small-efault")];
+    pub const ALL: &[(Mutant, &str)] =
+        &[(Mutant::ReadTooSmallEfault, "read-too-small-efault"), (Mutant::RevokeKeepsExpiry, "revoke-keeps-expiry")];
 
     /// The mutant named `s`.
     pub fn from_name(s: &str) -> Option<Mutant> {
@@ -127,6 +140,7 @@ impl Default for Config {
             bugs: BugSet::kernel_today(),
             lsm: LsmPolicy::default(),
             mutant: None,
+            key_gc_delay: KEY_GC_DELAY_DEFAULT,
         }
     }
 }
@@ -248,6 +262,10 @@ pub struct Kernel {
     pub tasks: instr::Mutex<BTreeMap<Tid, Arc<Task>>>,
     /// The key serial tree, the session keyring and the garbage collector.
     pub key_registry: KeyRegistry,
+    /// The virtual clock, in seconds (`ktime_get_real_seconds()`). It moves
+    /// only when a program sleeps: no wall clock anywhere. Driver state,
+    /// outside the explorers' view, as time is no memory location.
+    pub clock: instr::AtomicU64,
 }
 
 impl Kernel {
@@ -273,6 +291,7 @@ impl Kernel {
             users: instr::Mutex::new(BTreeMap::new()),
             tasks: instr::Mutex::new(BTreeMap::new()),
             key_registry: KeyRegistry::default(),
+            clock: instr::AtomicU64::new(CLOCK_AT_BOOT),
         };
         let task = k.spawn_task(1);
         let cx = Cx { k: &k, task };
@@ -315,6 +334,19 @@ impl Kernel {
         let task = existing.unwrap_or_else(|| self.spawn_task(tid));
         trace::bind(self.trace.clone(), tid);
         Cx { k: self, task }
+    }
+
+    /// `ktime_get_real_seconds()`: the virtual clock.
+    pub fn now(&self) -> u64 {
+        self.clock.load(instr::Ordering::SeqCst)
+    }
+
+    /// Let `secs` seconds pass: the clock moves on and the timers due by
+    /// then fire (the key collector's, `key_gc_timer`). The work they
+    /// schedule runs as deferred work does.
+    pub fn sleep(&self, cx: &Cx<'_>, secs: u64) {
+        self.clock.fetch_add(secs, instr::Ordering::SeqCst);
+        crate::keys::gc::key_gc_timer_expired(cx);
     }
 
     /// Whether deferred kernel work is pending: the key collector has been

@@ -150,6 +150,50 @@ fn key_id_of(bytes: &[u8]) -> Option<u64> {
     }
 }
 
+/// `G1`: after deferred work has run, no keyring the collector scans (a
+/// live keyring neither revoked nor invalidated) links a key that is
+/// invalidated, or expired or was revoked `key_gc_delay` seconds ago or
+/// more, as `/proc/sys/kernel/keys/gc_delay` promises.
+fn check_dead_keys_reaped(k: &Kernel) -> Result<(), Violation> {
+    use crate::keys::{KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KeyType, NO_EXPIRY};
+    let now = k.now();
+    let delay = k.config.key_gc_delay;
+    for (_, kr) in k.keys.all() {
+        if !Obj::hdr(&kr).is_live() {
+            continue;
+        }
+        let ring = Obj::raw(&kr);
+        if ring.type_ != KeyType::Keyring || ring.test_flag(KEY_FLAG_REVOKED) || ring.test_flag(KEY_FLAG_INVALIDATED) {
+            continue;
+        }
+        for id in ring.keys.get() {
+            let obj = k.keys.get(id);
+            let key = Obj::raw(&obj);
+            let expiry = key.expiry.get();
+            let revoked = key.revoked_when.get();
+            let why = if key.test_flag(KEY_FLAG_INVALIDATED) {
+                Some("invalidated".to_string())
+            } else if expiry != NO_EXPIRY && expiry.saturating_add(delay) <= now {
+                Some(format!("expired {} s ago", now - expiry))
+            } else if key.test_flag(KEY_FLAG_REVOKED) && revoked + delay <= now {
+                Some(format!("revoked {} s ago", now - revoked))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Violation {
+                    inv: Inv::G1,
+                    message: format!(
+                        "keyring {:#x} still links key {:#x}, {why}, with key_gc_delay {delay} s and the collector run",
+                        ring.serial, key.serial
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Oracle {
     /// Check every event since the last call, then the model's state.
     pub fn check(&mut self, k: &Kernel) -> Result<(), Violation> {
@@ -165,6 +209,7 @@ impl Oracle {
     /// every removal record owed was posted.
     pub fn check_quiescent(&mut self, k: &Kernel) -> Result<(), Violation> {
         self.check(k)?;
+        check_dead_keys_reaped(k)?;
         if let Some((wq, id)) = self.removal_owed.iter().next() {
             return Err(Violation {
                 inv: Inv::S7,

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::script;
+use common::{script, script_with};
 use wqsim_model::api::ops::*;
 use wqsim_model::api::{KeyRef, Op};
+use wqsim_model::kernel::Config;
+use wqsim_model::seq::SeqRun;
 use wqsim_model::uapi::*;
 
 fn add(slot: u8, t: &str, desc: &str, payload: &[u8], keyring: KeyRef) -> Op {
@@ -261,4 +263,36 @@ fn instantiate_and_negate() {
         ),
     ]);
     script(&st);
+}
+
+/// Time on the virtual clock. A revoked key is reaped `key_gc_delay`
+/// after its revocation (`revoked_at` shares its storage with `expiry`,
+/// which the collector's `key_is_dead()` reads), and its watcher gets the
+/// removal record then, not before. With a model that keeps the expiry
+/// apart (the deliberate mutant `revoke-keeps-expiry`), nothing is reaped,
+/// and the oracle reports the broken promise of gc_delay (G1).
+#[test]
+fn revoked_key_reaped_after_gc_delay() {
+    let config = Config { key_gc_delay: 10, ..Config::fixed() };
+    let mut st = base();
+    st.extend([
+        (user_key(0, "u"), "k0"),
+        (watch(0, 0, 2), "0"),
+        (Op::Revoke { key: s(0) }, "0"),
+        (read(0, 4096), "[key.revoked(k0, tag=2)]"),
+        (Op::Sleep { secs: 9 }, "0"),
+        (read(0, 4096), "EAGAIN"),
+        (Op::Sleep { secs: 1 }, "0"),
+        (read(0, 4096), "[meta.removal(k0, tag=2)]"),
+    ]);
+    script_with(config.clone(), false, &st);
+
+    let mutant = Config { mutant: Some(wqsim_model::kernel::Mutant::RevokeKeepsExpiry), ..config };
+    let mut run = SeqRun::new(mutant);
+    for (op, _) in &st[..st.len() - 3] {
+        run.step(op).unwrap();
+    }
+    let v = run.step(&Op::Sleep { secs: 1 }).unwrap_err();
+    assert_eq!(v.inv, wqsim_model::Inv::G1, "{v}");
+    assert!(v.message.contains("revoked 10 s ago, with key_gc_delay 10 s and the collector run"), "{v}");
 }

@@ -127,13 +127,30 @@ pub fn transcript(sc: &Scenario, run: Option<&RunSpec>) -> Transcript {
 /// sleep waits for the others; see [`wqsim_model::seq::run_threads`]).
 #[cfg(not(loom))]
 pub fn transcript_config(sc: &Scenario, config: wqsim_model::kernel::Config) -> Transcript {
+    transcript_with(sc, config, true)
+}
+
+/// [`transcript_config`] without the oracle: only the model's own checks
+/// (heap reports, assertions) end the run. What userspace sees of a kernel
+/// that breaks an oracle invariant, as the real-kernel comparison needs.
+#[cfg(not(loom))]
+pub fn transcript_unchecked(sc: &Scenario, config: wqsim_model::kernel::Config) -> Transcript {
+    transcript_with(sc, config, false)
+}
+
+#[cfg(not(loom))]
+fn transcript_with(sc: &Scenario, config: wqsim_model::kernel::Config, checked: bool) -> Transcript {
     let setup: Vec<crate::scenario::Step> = sc.setup.clone();
     let threads: Vec<crate::scenario::Thread> = sc.threads.clone();
     let path = sc.path.clone();
     let deadline = wqsim_model::explore::Deadline::start();
     crate::explore::silenced(move || {
         wqsim_model::explore::shuttle_seq(move || {
-            let mut r = wqsim_model::seq::SeqRun::new(config);
+            let mut r = if checked {
+                wqsim_model::seq::SeqRun::new(config)
+            } else {
+                wqsim_model::seq::SeqRun::unchecked(config)
+            };
             let mut lines = Vec::new();
             let mut mismatches = Vec::new();
             let setup_ops: Vec<Op> = setup.iter().map(|s| s.op.clone()).collect();

@@ -70,6 +70,27 @@ fn a_wrong_model_is_reported_on_exactly_its_scenario() {
     assert!(text.contains("  op 6: `read p0.r 8`\n      model:  EFAULT\n      kernel: ENOBUFS\n"), "{text}");
 }
 
+/// The kernel settles how the model reads it: `revoked_at` shares storage
+/// with `expiry` in `struct key`, so revoking a key sets its death time and
+/// the collector reaps it `key_gc_delay` later. A model that kept the two
+/// apart (the mutant) never reaps revoked keys; on both kernels the
+/// removal record comes.
+#[test]
+fn a_revoked_key_never_reaped_is_contradicted_by_both_kernels() {
+    for (series, console) in [
+        (Shipped::Debian612, "sim/tests/data/kernel-console.txt"),
+        (Shipped::Debian61, "sim/tests/data/kernel-console-6.1.txt"),
+    ] {
+        let r = check_series(Some(Mutant::RevokeKeepsExpiry), series, console);
+        assert_eq!(r.differing(), vec!["scenarios/timing/revoke.wq"], "{}", r.render());
+        let text = r.render();
+        assert!(
+            text.contains("  op 10: `read p0.r 4096`\n      model:  EAGAIN\n      kernel: [meta.removal(k0, tag=1)]\n"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn an_expectation_both_model_and_kernel_contradict_fails() {
     std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();

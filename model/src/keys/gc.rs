@@ -11,7 +11,52 @@ use crate::sync::atomic::Ordering;
 use crate::trace::kfn;
 use crate::watch_queue::remove_watch_list;
 
-use super::{Key, KeyType, keyring};
+use super::{KEY_FLAG_DEAD, KEY_FLAG_INVALIDATED, Key, KeyType, NO_EXPIRY, keyring};
+use crate::sync::instr;
+
+/// Models `key_is_dead()` (security/keys/internal.h): whether the
+/// collector unlinks `key` from keyrings at time `limit`: it expired (or
+/// was revoked: `revoked_at` is `expiry`) `key_gc_delay` seconds ago or
+/// more, or is dead or invalidated.
+pub fn key_is_dead(cx: &Cx<'_>, key: Id<Key>, limit: u64) -> bool {
+    let k = cx.k.keys.get(key);
+    let expiry = k.expiry.get();
+    if expiry != NO_EXPIRY && expiry.saturating_add(cx.k.config.key_gc_delay) <= limit {
+        return true;
+    }
+    k.test_flag(KEY_FLAG_DEAD) || k.test_flag(KEY_FLAG_INVALIDATED)
+}
+
+/// Models `key_schedule_gc()`: run the collector now if `gc_at` has come,
+/// else arm `key_gc_timer` for it (if earlier than the armed time).
+pub fn key_schedule_gc(cx: &Cx<'_>, gc_at: u64) {
+    let reg = &cx.k.key_registry;
+    if gc_at <= cx.k.now() {
+        reg.gc_pending.store(true, Ordering::Release);
+    } else {
+        reg.gc_next_run.fetch_min(gc_at, instr::Ordering::SeqCst);
+    }
+}
+
+/// Models `key_set_expiry()`: set the expiry and schedule the collector
+/// for `key_gc_delay` after it.
+pub fn key_set_expiry(cx: &Cx<'_>, key: Id<Key>, expiry: u64) {
+    cx.k.keys.get(key).expiry.set(expiry);
+    if expiry != NO_EXPIRY {
+        key_schedule_gc(cx, expiry.saturating_add(cx.k.config.key_gc_delay));
+    }
+}
+
+/// Models `key_gc_timer_func()` when the clock has passed the armed time:
+/// disarm, and schedule a pass that reaps links (`key_schedule_gc_links`).
+pub fn key_gc_timer_expired(cx: &Cx<'_>) {
+    let reg = &cx.k.key_registry;
+    let at = reg.gc_next_run.load(instr::Ordering::SeqCst);
+    if at != NO_EXPIRY && at <= cx.k.now() {
+        reg.gc_next_run.store(NO_EXPIRY, instr::Ordering::SeqCst);
+        reg.gc_pending.store(true, Ordering::Release);
+    }
+}
 
 /// Models one run of `key_garbage_collector()`. Returns whether it reaped
 /// or unlinked anything (the caller runs it again until it does not).
@@ -22,14 +67,28 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     }
     let _f = kfn("key_garbage_collector");
     let mut did = false;
+    let limit = cx.k.now();
 
-    // Unlink invalidated and dead keys from every keyring.
+    // Unlink dead keys (key_is_dead) from every keyring.
     let all: Vec<Id<Key>> = reg.tree.with(|t| t.values().copied().collect());
     for k in &all {
         let key = cx.k.keys.get(*k);
         if key.type_ == KeyType::Keyring && key.usage.read() > 0 {
-            did |= keyring::keyring_gc(cx, *k);
+            did |= keyring::keyring_gc(cx, *k, limit);
         }
+    }
+
+    // Keys that expire later: arm the timer for the first of them.
+    let delay = cx.k.config.key_gc_delay;
+    let next = all
+        .iter()
+        .map(|k| cx.k.keys.get(*k).expiry.get())
+        .filter(|e| *e != NO_EXPIRY)
+        .map(|e| e.saturating_add(delay))
+        .filter(|at| *at > limit)
+        .min();
+    if let Some(at) = next {
+        key_schedule_gc(cx, at);
     }
 
     // Reap unreferenced keys, in serial order.

@@ -41,7 +41,8 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         serial,
         sem: RwSem::new("key->sem"),
         user: cx.k.user(uid),
-        expiry: KCell::new(0),
+        expiry: super::KTime::new(super::NO_EXPIRY),
+        revoked_when: super::KTime::new(0),
         uid: KWord::new(uid),
         gid: KWord::new(gid),
         perm: KWord::new(perm),
@@ -190,7 +191,7 @@ pub fn key_reject_and_link(
     if k.state.get() == KeyState::Uninstantiated {
         mark_key_instantiated(cx, key, Some(error));
         notify_key(cx, key, NOTIFY_KEY_INSTANTIATED, (error.number() as u32).wrapping_neg());
-        k.expiry.set(timeout as u64);
+        super::gc::key_set_expiry(cx, key, cx.k.now() + timeout as u64);
         k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
         ret = Ok(());
         if let (Some(kr), Ok(())) = (keyring, link_ret) {
@@ -218,10 +219,20 @@ pub fn __key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) 
         return Err(Errno::EEXIST);
     }
     let _g = k.sem.down_write();
-    k.payload.set(payload.to_vec());
+    user_update(cx, key, payload);
     mark_key_instantiated(cx, key, None);
     notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
     Ok(key)
+}
+
+/// Models `user_update()` (security/keys/user_defined.c), the `user` and
+/// `logon` types' `->update`: the new payload, and `key->expiry =
+/// prep->expiry`, which is `TIME64_MAX` for every update from user space:
+/// an update takes a key's timeout away.
+fn user_update(cx: &Cx<'_>, key: Id<Key>, payload: &[u8]) {
+    let k = cx.k.keys.get(key);
+    k.payload.set(payload.to_vec());
+    k.expiry.set(super::NO_EXPIRY);
 }
 
 /// Models `key_create_or_update()` (add_key's core): update a matching
@@ -293,7 +304,7 @@ pub fn key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) ->
     }
     preparse(k.type_, payload)?;
     let _g = k.sem.down_write();
-    k.payload.set(payload.to_vec());
+    user_update(cx, key, payload);
     mark_key_instantiated(cx, key, None);
     notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
     Ok(())
@@ -309,6 +320,19 @@ pub fn key_revoke(cx: &Cx<'_>, key: Id<Key>) {
         notify_key(cx, key, NOTIFY_KEY_REVOKED, 0);
         if k.type_ == KeyType::Keyring {
             keyring::keyring_revoke(cx, key);
+        }
+        // Set the death time, and arm the collector for key_gc_delay later.
+        // `revoked_at` is `expiry` (a union): the collector's key_is_dead()
+        // then finds the key dead key_gc_delay after its revocation.
+        let now = cx.k.now();
+        k.revoked_when.set(now);
+        let revoked_at = k.expiry.get();
+        let keeps = cx.k.config.mutant == Some(crate::kernel::Mutant::RevokeKeepsExpiry);
+        if (revoked_at == 0 || revoked_at > now) && !keeps {
+            k.expiry.set(now);
+        }
+        if revoked_at == 0 || revoked_at > now {
+            super::gc::key_schedule_gc(cx, now + cx.k.config.key_gc_delay);
         }
     }
 }
@@ -327,9 +351,16 @@ pub fn key_invalidate(cx: &Cx<'_>, key: Id<Key>) {
     }
 }
 
-/// Models `key_set_timeout()`: record the expiry (never acted on here).
+/// Models `key_set_timeout()`: the key expires `timeout` seconds from now
+/// (0: never), and the collector is due `key_gc_delay` after that.
 pub fn key_set_timeout(cx: &Cx<'_>, key: Id<Key>, timeout: u32) {
     let k = cx.k.keys.get(key);
     let _g = k.sem.down_write();
-    k.expiry.set(timeout as u64);
+    set_timeout_locked(cx, key, timeout);
+}
+
+/// The body of `key_set_timeout()`, under `key->sem`.
+pub fn set_timeout_locked(cx: &Cx<'_>, key: Id<Key>, timeout: u32) {
+    let expiry = if timeout == 0 { super::NO_EXPIRY } else { cx.k.now() + timeout as u64 };
+    super::gc::key_set_expiry(cx, key, expiry);
 }

@@ -320,7 +320,7 @@ pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
         // The proposed fix: post under key->sem, like every other SETATTR.
         let k = cx.k.keys.get(r.key);
         let _g = k.sem.down_write();
-        k.expiry.set(timeout as u64);
+        key::set_timeout_locked(cx, r.key, timeout);
         notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
     }
     put(cx, r);

@@ -9,7 +9,7 @@ use crate::trace::kfn;
 use crate::uapi::*;
 
 use super::key::{key_get, key_put};
-use super::{KEY_FLAG_DEAD, KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, Key, KeyType, notify_key};
+use super::{KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, Key, KeyType, notify_key};
 
 fn same_index(cx: &Cx<'_>, a: Id<Key>, type_: KeyType, desc: &str) -> bool {
     let k = cx.k.keys.get(a);
@@ -180,20 +180,18 @@ pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
     keyring_revoke(cx, keyring)
 }
 
-/// Models `keyring_gc()`: unlink dead and invalidated keys, posting
-/// nothing (a revoked or invalidated keyring is left alone). Returns
-/// whether anything was unlinked.
-pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>) -> bool {
+/// Models `keyring_gc()`: unlink the keys dead at time `limit`
+/// ([`super::gc::key_is_dead`]), posting nothing (a revoked or
+/// invalidated keyring is left alone). Returns whether anything was
+/// unlinked.
+pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
     let kr = cx.k.keys.get(keyring);
     if kr.test_flag(KEY_FLAG_REVOKED) || kr.test_flag(KEY_FLAG_INVALIDATED) {
         return false;
     }
     let _g = kr.sem.down_write();
     let dead: Vec<Id<Key>> = kr.keys.with_mut(|v| {
-        let (dead, live): (Vec<Id<Key>>, Vec<Id<Key>>) = v.iter().partition(|k| {
-            let key = cx.k.keys.get(**k);
-            key.test_flag(KEY_FLAG_INVALIDATED) || key.test_flag(KEY_FLAG_DEAD)
-        });
+        let (dead, live): (Vec<Id<Key>>, Vec<Id<Key>>) = v.iter().partition(|k| super::gc::key_is_dead(cx, **k, limit));
         *v = live;
         dead
     });

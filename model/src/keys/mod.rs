@@ -14,8 +14,11 @@
 //! | security/keys/request_key.c | [`request_key`] |
 //! | security/keys/gc.c | [`gc`] |
 //!
-//! APPROX: no wall clock, so key expiry never fires (timeouts are stored
-//! and reported, never acted on); no key quotas; possession is
+//! Time is a virtual clock ([`crate::kernel::Kernel::now`]) that moves
+//! only when a program sleeps: keys expire, and the collector unlinks
+//! expired and revoked keys `key_gc_delay` seconds later, on that clock.
+//!
+//! APPROX: no key quotas; possession is
 //! reachability from the session keyring through keyrings, without search
 //! permission checks; key types are `user`, `logon` and `keyring`.
 
@@ -134,8 +137,16 @@ pub struct Key {
     pub sem: RwSem,
     /// `user`: the owner's accounting.
     pub user: Arc<UserStruct>,
-    /// `expiry` as the timeout last set, in seconds (0: none).
-    pub expiry: KCell<u64>,
+    /// `expiry`: when the key expires on the virtual clock
+    /// ([`NO_EXPIRY`]: never, the kernel's `TIME64_MAX`). The kernel's
+    /// `revoked_at` shares its storage (a union in `struct key`): revoking
+    /// a key sets its expiry to the time of revocation, which is how the
+    /// collector comes to reap revoked keys.
+    pub expiry: KTime,
+    /// Instrumentation, not kernel state: when the key was revoked (0:
+    /// never), for the oracle's `G1`, which must not trust `expiry` to
+    /// hold it.
+    pub revoked_when: KTime,
     /// `uid`, `gid` and `perm`: changed under `key->sem`, read without it
     /// by `key_task_permission()`.
     pub uid: KWord,
@@ -333,6 +344,37 @@ pub struct KeyRegistry {
     /// Set by `key_put()` dropping a last reference and by
     /// `key_schedule_gc_links()`: the collector has work.
     pub gc_pending: AtomicBool,
+    /// `key_gc_next_run`: when `key_gc_timer` fires ([`NO_EXPIRY`]: not
+    /// set). Timer state, outside the explorers' view.
+    pub gc_next_run: instr::AtomicU64,
+}
+
+/// `TIME64_MAX` as a key's expiry: it never expires.
+pub const NO_EXPIRY: u64 = u64::MAX;
+
+/// A `time64_t` of a key (`expiry`, alias `revoked_at`): written under
+/// `key->sem`, read without it (`READ_ONCE()` in `key_validate()`, plain
+/// in the collector). One word that orders nothing else, so it is no
+/// scheduling point of its own: the locks around its accesses are.
+#[derive(Debug)]
+pub struct KTime(instr::AtomicU64);
+
+impl KTime {
+    pub fn new(v: u64) -> Self {
+        KTime(instr::AtomicU64::new(v))
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(instr::Ordering::SeqCst)
+    }
+    pub fn set(&self, v: u64) {
+        self.0.store(v, instr::Ordering::SeqCst)
+    }
+}
+
+/// Whether `key` has expired: `ktime_get_real_seconds() >= key->expiry`,
+/// as `key_validate()` and the keyring search test it.
+pub fn key_expired(cx: &Cx<'_>, key: Id<Key>) -> bool {
+    cx.k.now() >= cx.k.keys.get(key).expiry.get()
 }
 
 impl Default for KeyRegistry {
@@ -349,6 +391,7 @@ impl Default for KeyRegistry {
             key_construction_mutex: crate::sync::KMutex::new("key_construction_mutex"),
             keyring_serialise_link_lock: crate::sync::KMutex::new("keyring_serialise_link_lock"),
             gc_pending: AtomicBool::new(false),
+            gc_next_run: instr::AtomicU64::new(NO_EXPIRY),
         }
     }
 }

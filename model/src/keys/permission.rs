@@ -54,7 +54,7 @@ pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cr
 }
 
 /// Models `key_validate()`: revoked or dead keys are `EKEYREVOKED`,
-/// invalidated ones `ENOKEY`. (Expiry is not modelled.)
+/// invalidated ones `ENOKEY`, expired ones `EKEYEXPIRED`.
 pub fn key_validate(cx: &Cx<'_>, key: Id<Key>) -> KResult<()> {
     let k = cx.k.keys.get(key);
     if k.test_flag(KEY_FLAG_INVALIDATED) {
@@ -62,6 +62,9 @@ pub fn key_validate(cx: &Cx<'_>, key: Id<Key>) -> KResult<()> {
     }
     if k.test_flag(KEY_FLAG_REVOKED) || k.test_flag(KEY_FLAG_DEAD) {
         return Err(Errno::EKEYREVOKED);
+    }
+    if super::key_expired(cx, key) {
+        return Err(Errno::EKEYEXPIRED);
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Optio
                     && c.description == desc
                     && !c.test_flag(KEY_FLAG_REVOKED)
                     && !c.test_flag(KEY_FLAG_INVALIDATED)
+                    && !super::key_expired(cx, child)
                 {
                     return Some(child);
                 }

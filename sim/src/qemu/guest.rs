@@ -329,6 +329,11 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             sleep_ms(RCU_WAIT_MS);
             Outcome::Ok(0)
         }
+        Op::Sleep { secs } => {
+            sleep_ms(secs.saturating_mul(1000));
+            wait_for_key_gc();
+            Outcome::Ok(0)
+        }
     }
 }
 
@@ -445,11 +450,13 @@ fn enter(l: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// Set the pipe quotas (`/proc/sys/fs/pipe-user-pages-*`); from the
-/// parent, as root, before the scenario's process starts.
+/// Set the pipe quotas (`/proc/sys/fs/pipe-user-pages-*`) and the key
+/// collector's delay (`/proc/sys/kernel/keys/gc_delay`); from the parent,
+/// as root, before the scenario's process starts.
 fn set_pipe_quotas(l: &Limits) {
     let _ = std::fs::write("/proc/sys/fs/pipe-user-pages-soft", l.pipe_user_pages_soft.to_string());
     let _ = std::fs::write("/proc/sys/fs/pipe-user-pages-hard", l.pipe_user_pages_hard.to_string());
+    let _ = std::fs::write("/proc/sys/kernel/keys/gc_delay", l.key_gc_delay.to_string());
 }
 
 /// Run `f` in a child process; wait at most `secs` seconds. Returns

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! scenario errno/read-whole
-//! limits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0
+//! limits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300
 //! op pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK
 //! op read p0.r 4096
 //! end
@@ -42,6 +42,8 @@ pub struct Limits {
     pub rlimit_nofile: u64,
     pub pipe_user_pages_soft: u64,
     pub pipe_user_pages_hard: u64,
+    /// `/proc/sys/kernel/keys/gc_delay`.
+    pub key_gc_delay: u64,
 }
 
 impl Limits {
@@ -53,6 +55,7 @@ impl Limits {
             rlimit_nofile: c.rlimit_nofile,
             pipe_user_pages_soft: c.pipe_user_pages_soft,
             pipe_user_pages_hard: c.pipe_user_pages_hard,
+            key_gc_delay: c.key_gc_delay,
         }
     }
 }
@@ -84,8 +87,8 @@ pub struct Program {
 
 fn limits_text(l: &Limits) -> String {
     format!(
-        "limits uid={} privileged={} rlimit_nofile={} pipe_user_pages_soft={} pipe_user_pages_hard={}\n",
-        l.uid, l.privileged as u8, l.rlimit_nofile, l.pipe_user_pages_soft, l.pipe_user_pages_hard
+        "limits uid={} privileged={} rlimit_nofile={} pipe_user_pages_soft={} pipe_user_pages_hard={} key_gc_delay={}\n",
+        l.uid, l.privileged as u8, l.rlimit_nofile, l.pipe_user_pages_soft, l.pipe_user_pages_hard, l.key_gc_delay
     )
 }
 
@@ -188,6 +191,7 @@ fn parse_limits(s: &str) -> Result<Limits, String> {
             "rlimit_nofile" => l.rlimit_nofile = n,
             "pipe_user_pages_soft" => l.pipe_user_pages_soft = n,
             "pipe_user_pages_hard" => l.pipe_user_pages_hard = n,
+            "key_gc_delay" => l.key_gc_delay = n,
             _ => return Err(format!("unknown limit `{k}`")),
         }
     }
@@ -279,7 +283,7 @@ mod tests {
 
     #[test]
     fn program_round_trips() {
-        let text = "scenario a/b\nlimits uid=1000 privileged=0 rlimit_nofile=5 pipe_user_pages_soft=1 pipe_user_pages_hard=0\nop pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK\nop read p0.r 4096\nend\nstress c 7\nlimits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0\nsetup pipe2 p0 O_NOTIFICATION_PIPE\nthread t1\nop read p0.r 64\nthread t2\nop close p0.w\nend\n";
+        let text = "scenario a/b\nlimits uid=1000 privileged=0 rlimit_nofile=5 pipe_user_pages_soft=1 pipe_user_pages_hard=0 key_gc_delay=300\nop pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK\nop read p0.r 4096\nend\nstress c 7\nlimits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300\nsetup pipe2 p0 O_NOTIFICATION_PIPE\nthread t1\nop read p0.r 64\nthread t2\nop close p0.w\nend\n";
         let p = Program::parse(text).unwrap();
         assert_eq!(p.seq[0].limits.uid, 1000);
         assert_eq!(p.stress[0].threads.len(), 2);

@@ -122,6 +122,7 @@ fn may_drop_posts(op: &Op) -> bool {
             | Op::Revoke { .. }
             | Op::KeyGc
             | Op::RcuBarrier
+            | Op::Sleep { .. }
             | Op::FailNth { .. }
     ) || matches!(op, Op::WatchKey { fd: FdRef::Raw(_), .. })
 }

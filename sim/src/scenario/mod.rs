@@ -197,6 +197,12 @@ pub const CONFIG_RANGES: &[(&str, u64, u64, &str)] = &[
     ("uid", 0, 4_294_967_294, "a uid_t; 4294967295 is (uid_t)-1, which no task has"),
     ("pipe_index_bits", 16, 32, "16 (32-bit kernels) or 32 (64-bit kernels)"),
     ("pipe_initial_index", 0, u32::MAX as u64, "below 2^pipe_index_bits"),
+    (
+        "key_gc_delay",
+        1,
+        i32::MAX as u64,
+        "/proc/sys/kernel/keys/gc_delay: seconds from a key's expiry or revocation to its reaping (default 300)",
+    ),
 ];
 
 /// The largest scenario file, in bytes.
@@ -327,6 +333,7 @@ impl Scenario {
                 "privileged" => c.privileged = *v != 0,
                 "pipe_index_bits" => c.pipe_index_bits = *v as u32,
                 "pipe_initial_index" => c.pipe_initial_index = *v as u32,
+                "key_gc_delay" => c.key_gc_delay = *v,
                 _ => {}
             }
         }

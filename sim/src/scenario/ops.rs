@@ -358,7 +358,11 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("fail_nth", "fail_nth N"),
     ("key_gc", "key_gc"),
     ("rcu_barrier", "rcu_barrier"),
+    ("sleep", "sleep SECONDS"),
 ];
+
+/// The longest `sleep` (about 31 years of virtual time).
+pub const MAX_SLEEP_SECS: u64 = 1_000_000_000;
 
 /// Parse one operation from its tokens.
 pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError> {
@@ -543,6 +547,19 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         "fail_nth" => Op::FailNth { n: a.num("a count")? },
         "key_gc" => Op::KeyGc,
         "rcu_barrier" => Op::RcuBarrier,
+        "sleep" => {
+            let at = a.toks.get(a.at).cloned();
+            let secs: u64 = a.num("seconds")?;
+            if secs > MAX_SLEEP_SECS {
+                let t = at.expect("num consumed a token");
+                return Err(a.line.err_at(
+                    &t,
+                    format!("`sleep {secs}`: at most {MAX_SLEEP_SECS} seconds"),
+                    Some("a virtual clock moves; write the seconds the program waits, 0 to 1000000000".into()),
+                ));
+            }
+            Op::Sleep { secs }
+        }
         _ => unreachable!("every name in OPS has a parser"),
     };
     a.done()?;

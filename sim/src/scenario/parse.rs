@@ -13,6 +13,7 @@ pub(super) const CONFIG_KEYS: &[&str] = &[
     "privileged",
     "pipe_index_bits",
     "pipe_initial_index",
+    "key_gc_delay",
 ];
 
 pub(super) const TOP: &[&str] = &["variant", "base", "bugs", "config", "lsm", "setup:", "thread", "schedule:", "run"];

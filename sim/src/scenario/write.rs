@@ -157,6 +157,7 @@ pub fn settings_of(c: &Config) -> Vec<(String, u64)> {
     put("privileged", c.privileged as u64, d.privileged as u64);
     put("pipe_index_bits", c.pipe_index_bits as u64, d.pipe_index_bits as u64);
     put("pipe_initial_index", c.pipe_initial_index as u64, d.pipe_initial_index as u64);
+    put("key_gc_delay", c.key_gc_delay, d.key_gc_delay);
     v
 }
 
