@@ -167,6 +167,14 @@ pub enum Op {
         key: KeyRef,
         secs: u32,
     },
+    /// `keyctl(KEYCTL_RESTRICT_KEYRING, keyring, type, restriction)`:
+    /// without a type, no key may be linked into the keyring from now on;
+    /// with one, the type's restriction (no type the model has offers
+    /// one).
+    Restrict {
+        keyring: KeyRef,
+        type_restriction: Option<(String, String)>,
+    },
     Instantiate {
         key: KeyRef,
         payload: Vec<u8>,
@@ -659,6 +667,7 @@ impl Op {
             | Op::Chown { key: k, .. }
             | Op::Setperm { key: k, .. }
             | Op::SetTimeout { key: k, .. }
+            | Op::Restrict { keyring: k, .. }
             | Op::WatchKey { key: k, .. } => vec![*k],
             Op::Link { key: k, keyring } | Op::Unlink { key: k, keyring } => vec![*k, *keyring],
             Op::Instantiate { key: k, keyring, .. } | Op::Reject { key: k, keyring, .. } => {
@@ -705,6 +714,10 @@ impl fmt::Display for Op {
             Op::Chown { key, uid, gid } => write!(f, "chown {key} {uid} {gid}"),
             Op::Setperm { key, perm } => write!(f, "setperm {key} {perm:#010x}"),
             Op::SetTimeout { key, secs } => write!(f, "set_timeout {key} {secs}"),
+            Op::Restrict { keyring, type_restriction: None } => write!(f, "restrict_keyring {keyring}"),
+            Op::Restrict { keyring, type_restriction: Some((t, r)) } => {
+                write!(f, "restrict_keyring {keyring} {} {}", Quoted(t), Quoted(r))
+            }
             Op::Instantiate { key, payload, keyring } => {
                 write!(f, "instantiate {key} {}{}", DataText(payload), opt(keyring))
             }

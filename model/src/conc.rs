@@ -115,7 +115,15 @@ pub fn run(p: &Program) -> RunOutcome {
     {
         let cx = k.cx(1);
         for op in &p.setup {
-            crate::seq::exec_settling(&cx, &mut handles, op);
+            let out = crate::sync::with_waits_ending(|| crate::seq::exec_settling(&cx, &mut handles, op).0);
+            if out == Outcome::Blocked {
+                fail(
+                    Inv::V1,
+                    format!(
+                        "hang: the setup sleeps in `{op}` with nothing left to wake it (a thread that may sleep for good is marked `(blocking)`)"
+                    ),
+                );
+            }
         }
     }
 

@@ -203,6 +203,11 @@ impl Handles {
             Op::Chown { key, uid, gid } => Self::val(keyctl::keyctl_chown_key(cx, self.names.key(*key), *uid, *gid)),
             Op::Setperm { key, perm } => Self::val(keyctl::keyctl_setperm_key(cx, self.names.key(*key), *perm)),
             Op::SetTimeout { key, secs } => Self::val(keyctl::keyctl_set_timeout(cx, self.names.key(*key), *secs)),
+            Op::Restrict { keyring, type_restriction } => Self::val(keyctl::keyctl_restrict_keyring(
+                cx,
+                self.names.key(*keyring),
+                type_restriction.as_ref().map(|(t, r)| (t.as_str(), r.as_str())),
+            )),
             Op::Instantiate { key, payload, keyring } => {
                 let ring = keyring.map_or(0, |r| self.names.key(r));
                 Self::val(keyctl::keyctl_instantiate_key(cx, self.names.key(*key), payload, ring))

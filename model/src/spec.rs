@@ -149,6 +149,9 @@ struct SKey {
     created: usize,
     /// The destination recorded when the key was requested.
     construction_dest: Option<usize>,
+    /// A keyring that refuses every link (KEYCTL_RESTRICT_KEYRING with no
+    /// type).
+    restricted: bool,
 }
 
 /// The reference machine.
@@ -217,6 +220,7 @@ impl Spec {
             serial: None,
             created: 0,
             construction_dest: None,
+            restricted: false,
         };
         Spec {
             page_size,
@@ -371,6 +375,7 @@ impl Spec {
             serial: None,
             created,
             construction_dest: None,
+            restricted: false,
         });
         created
     }
@@ -840,6 +845,9 @@ impl Spec {
             if !valid || desc.is_empty() {
                 return Err(Errno::EINVAL);
             }
+            if self.keys[ring].restricted {
+                return Err(Errno::EPERM);
+            }
             if t.has_update() {
                 let existing = self.keys[ring].links.iter().copied().find(|x| {
                     self.keys[*x].type_ == t
@@ -943,6 +951,9 @@ impl Spec {
     fn key_link(&mut self, ring: usize, k: usize) -> R<()> {
         if self.keys[ring].type_ != KeyType::Keyring {
             return Err(Errno::ENOTDIR);
+        }
+        if self.keys[ring].restricted {
+            return Err(Errno::EPERM);
         }
         if self.keys[k].type_ == KeyType::Keyring {
             self.detect_cycle(ring, k, 0)?;
@@ -1075,6 +1086,25 @@ impl Spec {
                 self.construct(*key, keyring, Some(e), op)
             }
             Op::WatchKey { key, fd, tag } => self.watch(*key, *fd, *tag),
+            Op::Restrict { keyring, type_restriction } => {
+                let k = self.lookup(*keyring, 0, Need::Setattr)?;
+                if let Some((t, _)) = type_restriction {
+                    Self::type_string(t)?;
+                }
+                if self.keys[k].type_ != KeyType::Keyring {
+                    return Err(Errno::ENOTDIR);
+                }
+                if let Some((t, _)) = type_restriction {
+                    // No type here offers a restriction.
+                    return Err(if KeyType::lookup(t).is_none() { Errno::ENOKEY } else { Errno::ENOENT });
+                }
+                if self.keys[k].restricted {
+                    return Err(Errno::EEXIST);
+                }
+                self.keys[k].restricted = true;
+                self.notify(k, NOTIFY_KEY_SETATTR, SAux::Text("0".into()));
+                Ok(0)
+            }
             _ => unreachable!("not a keyctl operation"),
         }
     }
@@ -1122,12 +1152,20 @@ impl Spec {
                 return Err(Errno::EINVAL);
             }
         }
+        // A rejection into a restricted keyring ends before the rejection;
+        // an instantiation, after the keyring's other checks.
         if let Some(d) = dest {
+            if reject.is_some() && self.keys[d].type_ == KeyType::Keyring && self.keys[d].restricted {
+                return Err(Errno::EPERM);
+            }
             if self.keys[d].type_ != KeyType::Keyring {
                 return Err(Errno::ENOTDIR);
             }
             if self.keys[d].revoked {
                 return Err(Errno::EKEYREVOKED);
+            }
+            if self.keys[d].restricted {
+                return Err(Errno::EPERM);
             }
         }
         self.keys[k].state = match reject {

@@ -145,6 +145,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (key(), prop::option::of(key())).prop_map(|(key, keyring)| Op::Instantiate { key, payload: b"i".to_vec(), keyring }),
         1 => (key(), prop_oneof![Just(0), Just(126), Just(13)], prop::option::of(key()))
             .prop_map(|(key, error, keyring)| Op::Reject { key, timeout: 3, error, keyring }),
+        1 => (key(), prop::option::of(prop_oneof![Just("user"), Just("nosuchtype"), Just(".dot")]))
+            .prop_map(|(keyring, t)| Op::Restrict { keyring, type_restriction: t.map(|t| (t.to_string(), "r".to_string())) }),
+        // Deferred work runs late: the collector and RCU callbacks wait
+        // for these (or a call that would sleep).
+        3 => Just(Op::KeyGc),
+        1 => Just(Op::RcuBarrier),
     ]
 }
 

@@ -143,3 +143,22 @@ fn sleeps_after_the_signal_end_at_once() {
     }
     assert_eq!(sc.runs.len(), 3);
 }
+
+/// A call in the setup that would sleep lets pending deferred work run
+/// first (the collector's removal record wakes the read), and with
+/// nothing left to run it is a hang (V1), in a sequential run and under
+/// the explorers alike (`tests/data/setup-sleeps.wq`).
+#[test]
+fn a_setup_that_would_sleep_lets_deferred_work_run_then_hangs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/setup-sleeps.wq");
+    let sc = wqsim::scenario::load(std::path::Path::new(path)).unwrap();
+    assert_eq!(sc.runs.len(), 3);
+    for run in &sc.runs {
+        let r = execute(&sc, run);
+        assert!(r.matches(), "{r:?}");
+        let v = r.result.expect("a run").expect_err("a hang");
+        assert!(v.message.contains("the setup sleeps in `read p0.r 4096`"), "{v}");
+    }
+    let t = wqsim::run::transcript(&sc, None);
+    assert!(t.mismatches.is_empty(), "{:?}", t.mismatches);
+}

@@ -51,6 +51,7 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         type_,
         description: desc.to_string(),
         payload: KCell::new(Vec::new()),
+        restricted: KCell::new(false),
         keys: KeyringLinks::new(),
         watchers: KeyWatchers::new(),
         construction_dest: KCell::new(None),
@@ -154,6 +155,7 @@ pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyri
     };
     if let Some(id) = keyring {
         keyring::__key_link_begin(cx, id)?;
+        keyring::__key_link_check_restriction(cx, id)?;
     }
     __key_instantiate_and_link(cx, key, payload, keyring)
 }
@@ -184,6 +186,11 @@ pub fn key_reject_and_link(
         _ => None,
     };
     if let (Some(kr), Ok(())) = (keyring, link_ret) {
+        // The restriction is tested under the keyring's semaphore, and a
+        // restricted destination ends the call before the rejection.
+        if cx.k.keys.get(kr).restricted.get() {
+            return (Err(Errno::EPERM), false);
+        }
         link_ret = keyring::__key_link_begin(cx, kr);
     }
     let mut ret = Err(Errno::EBUSY);
@@ -255,6 +262,7 @@ pub fn key_create_or_update(
     preparse(type_, payload)?;
     let link_lock = keyring::__key_link_lock(cx, &kr, keyring, type_)?;
     keyring::__key_link_begin(cx, keyring)?;
+    keyring::__key_link_check_restriction(cx, keyring)?;
     key_task_permission(cx, keyring, keyring_possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
 
     if type_.has_update() {

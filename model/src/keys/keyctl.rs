@@ -327,6 +327,22 @@ pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
     Ok(0)
 }
 
+/// Models `keyctl_restrict_keyring()` (KEYCTL_RESTRICT_KEYRING): the
+/// keyring needs SETATTR permission; a type (`EINVAL`/`EPERM` for a bad
+/// type string) comes with a restriction string; then `keyring_restrict()`.
+pub fn keyctl_restrict_keyring(cx: &Cx<'_>, id: i32, type_restriction: Option<(&str, &str)>) -> KResult<i64> {
+    let _f = kfn("keyctl_restrict_keyring");
+    let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Setattr)?;
+    let ret = (|| {
+        if let Some((t, _)) = type_restriction {
+            key_get_type_from_user(t)?;
+        }
+        keyring::keyring_restrict(cx, r.key, type_restriction.map(|(t, _)| t))
+    })();
+    put(cx, r);
+    ret.map(|()| 0)
+}
+
 /// Models `keyctl_watch_key()` (KEYCTL_WATCH_KEY): `watch_id` 0..=255 adds
 /// a watch with that tag; -1 removes this queue's watch (posting a removal
 /// record), `EBADSLT` if there is none.

@@ -38,6 +38,40 @@ pub fn __key_link_lock<'a>(
     Ok(LinkLock { _serialise: serialise, _sem: kr.sem.down_write() })
 }
 
+/// Models `__key_link_check_restriction()`: a restricted keyring refuses
+/// the link (`restrict_link_reject()`: `EPERM`). Under the keyring's
+/// semaphore (`__key_link_lock()`).
+pub fn __key_link_check_restriction(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
+    if cx.k.keys.get(keyring).restricted.get() {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
+/// Models `keyring_restrict()` for a keyring the caller may set
+/// attributes of: `ENOTDIR` for a non-keyring; with a type, `ENOKEY` when
+/// no such type is registered and `ENOENT` when it has no
+/// `->lookup_restriction` (none of the model's types has one); without
+/// one, `restrict_link_reject` is installed under `key->sem` (`EEXIST` if
+/// the keyring is already restricted) and SETATTR posted.
+pub fn keyring_restrict(cx: &Cx<'_>, keyring: Id<Key>, type_: Option<&str>) -> KResult<()> {
+    let _f = kfn("keyring_restrict");
+    let kr = cx.k.keys.get(keyring);
+    if kr.type_ != KeyType::Keyring {
+        return Err(Errno::ENOTDIR);
+    }
+    if let Some(t) = type_ {
+        return Err(if KeyType::lookup(t).is_none() { Errno::ENOKEY } else { Errno::ENOENT });
+    }
+    let _g = kr.sem.down_write();
+    if kr.restricted.get() {
+        return Err(Errno::EEXIST);
+    }
+    kr.restricted.set(true);
+    notify_key(cx, keyring, NOTIFY_KEY_SETATTR, 0);
+    Ok(())
+}
+
 /// Models the checks of `__key_link_begin()`: `ENOTDIR` for a
 /// non-keyring, `EKEYREVOKED` for a revoked keyring.
 pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
@@ -119,6 +153,8 @@ pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     let kr = cx.k.keys.get(keyring);
     let _g = __key_link_lock(cx, &kr, keyring, cx.k.keys.get(key).type_)?;
     __key_link_begin(cx, keyring)?;
+    __key_link_check_restriction(cx, keyring)?;
+    // __key_link_check_live_key()
     if cx.k.keys.get(key).type_ == KeyType::Keyring {
         keyring_detect_cycle(cx, keyring, key)?;
     }

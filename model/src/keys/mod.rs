@@ -129,6 +129,11 @@ impl KeyStateWord {
 /// Models `struct key`.
 #[derive(Debug)]
 pub struct Key {
+    /// `restrict_link` of a keyring: whether links into it are refused
+    /// (`restrict_link_reject`, the only restriction the model's types
+    /// give). Set under `key->sem` by `keyring_restrict()`, read under it
+    /// by the link paths.
+    pub restricted: KCell<bool>,
     /// `usage`: references (keyring links, the session, lookups in flight).
     pub usage: Kref,
     /// `serial`.

@@ -624,6 +624,32 @@ struct WaitList {
     waiters: Vec<Waiter>,
 }
 
+std::thread_local! {
+    static WAITS_END: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every wait on this thread ending at once when its
+/// condition is false (`-ERESTARTSYS`), as in a sequential run, under
+/// every backend: a program's setup runs so in the concurrent runner,
+/// before any other thread exists, so a call that would sleep there is
+/// seen (and deferred work let run) instead of sleeping for good.
+pub fn with_waits_ending<R>(f: impl FnOnce() -> R) -> R {
+    // Restored on the way out, a violation's panic included: the next run
+    // on this thread must block again.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WAITS_END.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(WAITS_END.with(|w| w.replace(true)));
+    f()
+}
+
+fn waits_block() -> bool {
+    blocking() && !WAITS_END.with(|w| w.get())
+}
+
 /// Models `wait_queue_head_t`: its spinlock (which notification pipes use
 /// as the ring lock, `pipe->rd_wait.lock`) and its sleepers.
 ///
@@ -690,7 +716,7 @@ impl WaitQueueHead {
 
     fn wait_event_ordered(&self, exclusive: bool, early: bool, cond: impl Fn() -> bool) -> WaitResult {
         context::sleeping("wait_event");
-        if !blocking() {
+        if !waits_block() {
             return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
         }
         // The first check of a reordered poll, made before the enqueue.

@@ -43,6 +43,7 @@ const KEYCTL_INSTANTIATE: i32 = 12;
 const KEYCTL_SET_TIMEOUT: i32 = 15;
 const KEYCTL_REJECT: i32 = 19;
 const KEYCTL_INVALIDATE: i32 = 21;
+const KEYCTL_RESTRICT_KEYRING: i32 = 29;
 
 /// Print one line for the host, in one `write()` so lines from several
 /// processes never interleave.
@@ -315,6 +316,11 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         Op::Chown { uid, gid, .. } => val(keyctl(KEYCTL_CHOWN, key[0], *uid as i64, *gid as i64, 0)),
         Op::Setperm { perm, .. } => val(keyctl(KEYCTL_SETPERM, key[0], *perm as i64, 0, 0)),
         Op::SetTimeout { secs, .. } => val(keyctl(KEYCTL_SET_TIMEOUT, key[0], *secs as i64, 0, 0)),
+        Op::Restrict { type_restriction: None, .. } => val(keyctl(KEYCTL_RESTRICT_KEYRING, key[0], 0, 0, 0)),
+        Op::Restrict { type_restriction: Some((t, r)), .. } => {
+            let (Some(t), Some(r)) = (cstr(t), cstr(r)) else { return Outcome::Err(Errno::EINVAL) };
+            val(keyctl(KEYCTL_RESTRICT_KEYRING, key[0], t.as_ptr() as i64, r.as_ptr() as i64, 0))
+        }
         Op::Instantiate { payload, .. } => {
             val(keyctl(KEYCTL_INSTANTIATE, key[0], ptr_or_null(payload), payload.len() as i64, key[1]))
         }

@@ -84,9 +84,10 @@ fn events_of(op: &Op, out: &Outcome, known: &[String]) -> (Vec<Event>, bool) {
         Op::Revoke { key } => (vec![one(*key, NOTIFY_KEY_REVOKED)], true),
         Op::Invalidate { key } => (vec![one(*key, NOTIFY_KEY_INVALIDATED)], true),
         Op::Clear { keyring } => (vec![one(*keyring, NOTIFY_KEY_CLEARED)], true),
-        Op::Chown { key, .. } | Op::Setperm { key, .. } | Op::SetTimeout { key, .. } => {
-            (vec![one(*key, NOTIFY_KEY_SETATTR)], true)
-        }
+        Op::Restrict { keyring: key, .. }
+        | Op::Chown { key, .. }
+        | Op::Setperm { key, .. }
+        | Op::SetTimeout { key, .. } => (vec![one(*key, NOTIFY_KEY_SETATTR)], true),
         Op::Link { key, keyring } => (vec![(key_name(*keyring), NOTIFY_KEY_LINKED, key_name(*key))], true),
         Op::Unlink { key, keyring } => (vec![(key_name(*keyring), NOTIFY_KEY_UNLINKED, key_name(*key))], true),
         Op::AddKey { keyring, .. } => {

@@ -352,6 +352,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("chown", "chown KEY UID GID"),
     ("setperm", "setperm KEY PERM"),
     ("set_timeout", "set_timeout KEY SECONDS"),
+    ("restrict_keyring", "restrict_keyring KEYRING [TYPE RESTRICTION]"),
     ("instantiate", "instantiate KEY DATA [KEYRING]"),
     ("reject", "reject KEY TIMEOUT ERRNO [KEYRING]"),
     ("watch_key", "watch_key KEY FD TAG"),
@@ -523,6 +524,14 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         "chown" => Op::Chown { key: a.key()?, uid: a.int("a uid")?, gid: a.int("a gid")? },
         "setperm" => Op::Setperm { key: a.key()?, perm: a.num("a permission mask")? },
         "set_timeout" => Op::SetTimeout { key: a.key()?, secs: a.num("seconds")? },
+        "restrict_keyring" => {
+            let keyring = a.key()?;
+            let type_restriction = match a.toks.get(a.at).is_some() {
+                true => Some((a.string("a key type")?, a.string("a restriction")?)),
+                false => None,
+            };
+            Op::Restrict { keyring, type_restriction }
+        }
         "instantiate" => Op::Instantiate { key: a.key()?, payload: a.data()?, keyring: opt_key(&mut a)? },
         "reject" => {
             let key = a.key()?;
