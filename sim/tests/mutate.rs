@@ -363,3 +363,29 @@ fn the_collector_racing_add_key_is_caught() {
         assert!(r.matches(), "{r:?}");
     }
 }
+
+/// The collector's removal record is a post like any other: with the
+/// wake-up left out of post_one_notification(), the reader asleep on the
+/// queue while the collector (a thread of its own) destroys the key it
+/// watches is never woken (V2, PCT). And the collector walking the serial
+/// tree without key_serial_lock races an update's lookup (D1, PCT).
+#[test]
+fn the_collectors_posts_and_walk_are_checked() {
+    let _s = serial();
+    let cases = [
+        (
+            "post_one_notification",
+            Operator::DropWakeup,
+            "pipe->rd_wait.lock",
+            "races/collector_wakes_reader.wq",
+            " pct V2",
+        ),
+        ("key_garbage_collector", Operator::SkipLock, "key_serial_lock", "races/collector_vs_post.wq", " pct D1"),
+    ];
+    for (func, op, object, file, by) in cases {
+        let site = Site { func, op, object };
+        let o = sweep_one(site, &[load(file)], &[0]);
+        assert_eq!(o.verdict, "killed", "{o:?}");
+        assert!(o.by.ends_with(by), "{}: killed by {}, expected ...{by}", site.id(), o.by);
+    }
+}
