@@ -83,14 +83,15 @@ pub enum Op {
         cmd: u32,
         arg: u32,
     },
-    /// `poll()` with `POLLIN | POLLOUT` and a zero timeout.
+    /// `poll()` of one descriptor for `events` (`POLLERR` and `POLLHUP`
+    /// are always reported), with a timeout in milliseconds: `0` reports
+    /// the events ready now; `-1` sleeps on the pipe's wait queue until one
+    /// is; a positive timeout sleeps until one is or the time has passed,
+    /// then returns 0. [`POLL_EVENTS`] unless the scenario names others.
     Poll {
         fd: FdRef,
-    },
-    /// `poll()` with `POLLIN | POLLOUT` and no timeout (`-1`): it sleeps on
-    /// the pipe's wait queue until an event is ready.
-    PollWait {
-        fd: FdRef,
+        events: u32,
+        timeout: i32,
     },
     /// `epoll_create1()`, `EPOLL_CTL_ADD` of `fd` for `EPOLLIN | EPOLLOUT`,
     /// `epoll_wait()` for one event with a zero timeout, or none (`wait`:
@@ -166,6 +167,16 @@ pub enum Op {
     SetTimeout {
         key: KeyRef,
         secs: u32,
+    },
+    /// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: a new anonymous
+    /// session keyring (no name), or the keyring of that name the caller
+    /// may search, else a new one of that name. The session keyring until
+    /// now is bound to `slot` first, so its records stay named once `@s`
+    /// names the new one. Returns the new session keyring (`@s`), or 0 if
+    /// the named keyring was already it.
+    JoinSession {
+        slot: u8,
+        name: Option<String>,
     },
     /// `keyctl(KEYCTL_RESTRICT_KEYRING, keyring, type, restriction)`:
     /// without a type, no key may be linked into the keyring from now on;
@@ -648,7 +659,29 @@ impl fmt::Display for IoctlReq {
     }
 }
 
+/// The events a `poll` asks for unless the scenario names others:
+/// `POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM`.
+pub const POLL_EVENTS: u32 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+
 impl Op {
+    /// `poll FD`: [`POLL_EVENTS`], ready now.
+    pub fn poll(fd: FdRef) -> Op {
+        Op::Poll { fd, events: POLL_EVENTS, timeout: 0 }
+    }
+
+    /// `poll FD -1`: [`POLL_EVENTS`], sleeping until one is ready.
+    pub fn poll_wait(fd: FdRef) -> Op {
+        Op::Poll { fd, events: POLL_EVENTS, timeout: -1 }
+    }
+
+    /// A `poll` whose sleep a timer ends: its timeout in milliseconds.
+    pub fn poll_timeout(&self) -> Option<u32> {
+        match self {
+            Op::Poll { timeout, .. } if *timeout > 0 => Some(*timeout as u32),
+            _ => None,
+        }
+    }
+
     /// Whether the operation is a wait for deferred kernel work (`key_gc`,
     /// `rcu_barrier`): where a sequential run lets it finish.
     pub fn waits_for_deferred_work(&self) -> bool {
@@ -688,8 +721,19 @@ impl fmt::Display for Op {
             Op::Write { fd, data } => write!(f, "write {fd} {}", DataText(data)),
             Op::Ioctl { fd, req } => write!(f, "ioctl {fd} {req}"),
             Op::Fcntl { fd, cmd, arg } => write!(f, "fcntl {fd} {} {arg}", fcntl_cmd_text(*cmd)),
-            Op::Poll { fd } => write!(f, "poll {fd}"),
-            Op::PollWait { fd } => write!(f, "poll {fd} -1"),
+            Op::Poll { fd, events: POLL_EVENTS, timeout: 0 } => write!(f, "poll {fd}"),
+            Op::Poll { fd, events: POLL_EVENTS, timeout } => write!(f, "poll {fd} {timeout}"),
+            Op::Poll { fd, events, timeout } => {
+                // Bits without a name are written as a number, so the text
+                // parses back to the same operation.
+                let named = POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL | POLLRDNORM | POLLWRNORM;
+                let (known, other) = (events & named, events & !named);
+                let mut text = if known != 0 || other == 0 { poll_mask_name(known) } else { String::new() };
+                if other != 0 {
+                    text = if text.is_empty() { format!("{other:#x}") } else { format!("{text}|{other:#x}") };
+                }
+                write!(f, "poll {fd} {timeout} {text}")
+            }
             Op::Epoll { fd, wait: false } => write!(f, "epoll {fd}"),
             Op::Epoll { fd, wait: true } => write!(f, "epoll {fd} -1"),
             Op::Splice { fd_in, fd_out, len, flags } => {
@@ -714,6 +758,8 @@ impl fmt::Display for Op {
             Op::Chown { key, uid, gid } => write!(f, "chown {key} {uid} {gid}"),
             Op::Setperm { key, perm } => write!(f, "setperm {key} {perm:#010x}"),
             Op::SetTimeout { key, secs } => write!(f, "set_timeout {key} {secs}"),
+            Op::JoinSession { slot, name: None } => write!(f, "join_session k{slot}"),
+            Op::JoinSession { slot, name: Some(n) } => write!(f, "join_session k{slot} {}", Quoted(n)),
             Op::Restrict { keyring, type_restriction: None } => write!(f, "restrict_keyring {keyring}"),
             Op::Restrict { keyring, type_restriction: Some((t, r)) } => {
                 write!(f, "restrict_keyring {keyring} {} {}", Quoted(t), Quoted(r))

@@ -53,6 +53,14 @@ impl Actor {
     pub fn blocking(name: &str, ops: Vec<Op>) -> Actor {
         Actor { name: name.to_string(), ops, may_block: true }
     }
+
+    /// Whether the runner ends the actor's sleeps once nothing else can
+    /// run: it is `may_block`, or it polls with a timeout, whose timer
+    /// fires then (APPROX: no earlier, and the virtual clock does not
+    /// move; the actor's other sleeps are then ended by a signal too).
+    pub fn sleeps_until_ended(&self) -> bool {
+        self.may_block || self.ops.iter().any(|op| op.poll_timeout().is_some())
+    }
 }
 
 /// A concurrent program.
@@ -115,7 +123,7 @@ pub fn run(p: &Program) -> RunOutcome {
     {
         let cx = k.cx(1);
         for op in &p.setup {
-            let out = crate::sync::with_waits_ending(|| crate::seq::exec_settling(&cx, &mut handles, op).0);
+            let out = crate::sync::with_waits_ending(|| crate::seq::exec_settling(&cx, &mut handles, op, true).0);
             if out == Outcome::Blocked {
                 fail(
                     Inv::V1,
@@ -141,7 +149,11 @@ pub fn run(p: &Program) -> RunOutcome {
             let mut out = Vec::with_capacity(ops.len());
             for op in &ops {
                 k.trace.push(crate::trace::Event::SyscallEnter { tid, what: op.to_string() });
-                let o = h.exec(&cx, op);
+                let o = match h.exec(&cx, op) {
+                    // A poll's timer ended its sleep: it found nothing.
+                    Outcome::Blocked if op.poll_timeout().is_some() => Outcome::Poll(0),
+                    o => o,
+                };
                 k.trace.push(crate::trace::Event::SyscallExit { tid, ret: o.to_string() });
                 out.push(o);
                 // Leaving the syscall: RCU callbacks whose grace period
@@ -151,7 +163,7 @@ pub fn run(p: &Program) -> RunOutcome {
             states.set(i, ActorState::Done);
             out
         });
-        joins.push((i, a.may_block, jh));
+        joins.push((i, a.sleeps_until_ended(), jh));
     }
 
     let mut outcomes: Vec<Option<Vec<Outcome>>> = vec![None; p.actors.len()];
@@ -164,7 +176,7 @@ pub fn run(p: &Program) -> RunOutcome {
     // asleep, and reports the hang itself. (Joining directly under
     // shuttle keeps the schedules its catalog tests and fuzz seeds were
     // recorded with.)
-    let blocking_ids: Vec<bool> = p.actors.iter().map(|a| a.may_block).collect();
+    let blocking_ids: Vec<bool> = p.actors.iter().map(Actor::sleeps_until_ended).collect();
     let (blocking, finite): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(_, b, _)| *b);
     let mut hung = None;
     for (i, _, jh) in finite {

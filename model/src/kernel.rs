@@ -349,6 +349,12 @@ impl Kernel {
         crate::keys::gc::key_gc_timer_expired(cx);
     }
 
+    /// When the next kernel timer fires (`key_gc_timer`, the only one the
+    /// model has), on the virtual clock; `u64::MAX` when none is armed.
+    pub fn next_timer(&self) -> u64 {
+        self.key_registry.gc_next_run.load(instr::Ordering::SeqCst)
+    }
+
     /// Whether deferred kernel work is pending: the key collector has been
     /// scheduled (`key_schedule_gc_links()`, a key's last `key_put()`) or
     /// an RCU callback waits for its grace period.

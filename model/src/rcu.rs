@@ -36,6 +36,20 @@ pub enum RcuCallback {
     Kfree(KHeader),
     /// `call_rcu(&watch->rcu, free_watch)`.
     FreeWatch(Id<Watch>),
+    /// `call_rcu(&cred->rcu, put_cred_rcu)` of credentials replaced by
+    /// `commit_creds()`: their session keyring reference is put then.
+    PutCred(Id<crate::keys::Key>),
+}
+
+impl RcuCallback {
+    /// Run the callback.
+    fn run(self, cx: &Cx<'_>) {
+        match self {
+            RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
+            RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
+            RcuCallback::PutCred(k) => crate::keys::key::key_put(cx, k),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -104,7 +118,7 @@ impl Rcu {
             .iter()
             .filter_map(|(_, c)| match c {
                 RcuCallback::FreeWatch(w) => Some(*w),
-                RcuCallback::Kfree(_) => None,
+                RcuCallback::Kfree(_) | RcuCallback::PutCred(_) => None,
             })
             .collect()
     }
@@ -149,10 +163,7 @@ pub fn call_rcu(cx: &Cx<'_>, cb: RcuCallback) {
         cx.k.heap.rcu_queue(h, "kfree_rcu");
     }
     if mutation::hit(Operator::NoGracePeriod, "call_rcu") {
-        match cb {
-            RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
-            RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
-        }
+        cb.run(cx);
         return;
     }
     cx.k.rcu.to_gp.fetch_add(0, Ordering::Release);
@@ -182,10 +193,7 @@ pub fn rcu_do_batch(cx: &Cx<'_>) -> usize {
         for cb in batch {
             ran += 1;
             cx.k.rcu.completed.fetch_add(1, instr::Ordering::Relaxed);
-            match cb {
-                RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
-                RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
-            }
+            cb.run(cx);
         }
     }
 }

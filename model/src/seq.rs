@@ -32,6 +32,10 @@ pub struct SeqRun {
     /// Whether [`SeqRun::step`] runs the oracle (on unless
     /// [`SeqRun::unchecked`]).
     checked: bool,
+    /// Whether no other thread can wake a sleeping call (off while
+    /// [`run_threads`] runs threads): a `poll` with a timeout then lets
+    /// time pass ([`exec_settling`]).
+    alone: bool,
 }
 
 /// What userspace holds: descriptors of each pipe slot, serials of each
@@ -48,7 +52,7 @@ impl SeqRun {
     pub fn new(config: Config) -> SeqRun {
         crate::probe::reset();
         let kernel = Kernel::boot(config);
-        SeqRun { kernel, oracle: Oracle::default(), handles: Handles::default(), steps: 0, checked: true }
+        SeqRun { kernel, oracle: Oracle::default(), handles: Handles::default(), steps: 0, checked: true, alone: true }
     }
 
     /// A run whose steps make only the model's own checks (heap reports,
@@ -148,10 +152,11 @@ impl Handles {
                 Self::val(syscalls::do_vfs_ioctl(cx, self.names.fd(*fd), &req))
             }
             Op::Fcntl { fd, cmd, arg } => Self::val(syscalls::do_fcntl(cx, self.names.fd(*fd), *cmd, *arg)),
-            Op::Poll { fd } | Op::PollWait { fd } => {
-                let timeout = if matches!(op, Op::PollWait { .. }) { -1 } else { 0 };
-                match syscalls::do_sys_poll(cx, self.names.fd(*fd), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM, timeout)
-                {
+            // A sleep ends as `Blocked` whatever the timeout: the caller
+            // decides whether a timer ended it (`exec_settling`, the
+            // thread runners).
+            Op::Poll { fd, events, timeout } => {
+                match syscalls::do_sys_poll(cx, self.names.fd(*fd), *events, *timeout) {
                     Ok(mask) => Outcome::Poll(mask),
                     Err(Errno::ERESTARTSYS) => Outcome::Blocked,
                     Err(e) => Outcome::Err(e),
@@ -203,6 +208,18 @@ impl Handles {
             Op::Chown { key, uid, gid } => Self::val(keyctl::keyctl_chown_key(cx, self.names.key(*key), *uid, *gid)),
             Op::Setperm { key, perm } => Self::val(keyctl::keyctl_setperm_key(cx, self.names.key(*key), *perm)),
             Op::SetTimeout { key, secs } => Self::val(keyctl::keyctl_set_timeout(cx, self.names.key(*key), *secs)),
+            Op::JoinSession { slot, name } => {
+                // The session keyring until now keeps a name.
+                let old = cx.k.key_registry.session.get().map(|k| crate::heap::Obj::raw(&cx.k.keys.get(k)).serial);
+                if let Some(serial) = old {
+                    self.names.keys.insert(*slot, serial);
+                }
+                match keyctl::keyctl_join_session_keyring(cx, name.as_deref()) {
+                    Ok(0) => Outcome::Ok(0),
+                    Ok(serial) => Outcome::Key(self.name_of(cx.k, serial as u32)),
+                    Err(e) => Self::val(Err(e)),
+                }
+            }
             Op::Restrict { keyring, type_restriction } => Self::val(keyctl::keyctl_restrict_keyring(
                 cx,
                 self.names.key(*keyring),
@@ -243,8 +260,11 @@ impl Handles {
 /// syscall; a wait (`key_gc`, `rcu_barrier`) lets every piece of deferred
 /// work finish; a call that would sleep while deferred work is pending
 /// lets that work finish and is tried again (the sleeping attempt changed
-/// nothing). Returns the outcome and whether deferred work ran.
-pub fn exec_settling(cx: &Cx<'_>, handles: &mut Handles, op: &Op) -> (Outcome, bool) {
+/// nothing). When `alone` (no other thread can wake the caller), a `poll`
+/// with a positive timeout that would still sleep lets time pass until an
+/// event or its deadline ([`poll_until_timeout`]). Returns the outcome and
+/// whether deferred work ran.
+pub fn exec_settling(cx: &Cx<'_>, handles: &mut Handles, op: &Op, alone: bool) -> (Outcome, bool) {
     let k = cx.k;
     let once = |handles: &mut Handles| {
         k.trace.push(Event::SyscallEnter { tid: cx.task.tid, what: op.to_string() });
@@ -252,16 +272,50 @@ pub fn exec_settling(cx: &Cx<'_>, handles: &mut Handles, op: &Op) -> (Outcome, b
         k.trace.push(Event::SyscallExit { tid: cx.task.tid, ret: out.to_string() });
         out
     };
-    let out = once(handles);
+    let mut out = once(handles);
     if op.waits_for_deferred_work() {
         k.settle(cx);
         return (out, true);
     }
+    let mut settled = false;
     if out == Outcome::Blocked && k.has_deferred_work() {
         k.settle(cx);
-        return (once(handles), true);
+        out = once(handles);
+        settled = true;
     }
-    (out, false)
+    if let (Outcome::Blocked, Some(ms), true) = (&out, op.poll_timeout(), alone) {
+        out = poll_until_timeout(cx, ms, || once(handles));
+        settled = true;
+    }
+    (out, settled)
+}
+
+/// Models the rest of a `poll()` whose sleep a timer ends
+/// (`do_poll()`'s `schedule_hrtimeout_range()`) with nobody else to wake
+/// it: the virtual clock moves to each kernel timer due by the deadline
+/// (`key_gc_timer`), the work that timer schedules runs, and the call is
+/// tried again (`retry`); when no timer is left before the deadline the
+/// clock moves to it and the call returns 0.
+///
+/// APPROX: the clock counts whole seconds, so the deadline is `ms` rounded
+/// down to one, and a timer due in the deadline's second fires first. A
+/// scenario keeps its timeouts away from a timer's second.
+pub fn poll_until_timeout(cx: &Cx<'_>, ms: u32, mut retry: impl FnMut() -> Outcome) -> Outcome {
+    let k = cx.k;
+    let deadline = k.now().saturating_add(u64::from(ms / 1000));
+    loop {
+        let due = k.next_timer();
+        if due > deadline {
+            k.sleep(cx, deadline.saturating_sub(k.now()));
+            return Outcome::Poll(0);
+        }
+        k.sleep(cx, due.saturating_sub(k.now()));
+        k.settle(cx);
+        let out = retry();
+        if out != Outcome::Blocked {
+            return out;
+        }
+    }
 }
 
 impl SeqRun {
@@ -269,8 +323,8 @@ impl SeqRun {
     /// ran, check the quiescent state too. A violation ends the run.
     pub fn step(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
-        let (kernel, handles) = (&self.kernel, &mut self.handles);
-        let (out, settled) = catch_violation(|| exec_settling(&kernel.cx(1), handles, op))?;
+        let (kernel, handles, alone) = (&self.kernel, &mut self.handles, self.alone);
+        let (out, settled) = catch_violation(|| exec_settling(&kernel.cx(1), handles, op, alone))?;
         if !self.checked {
             return Ok(out);
         }
@@ -287,8 +341,8 @@ impl SeqRun {
     /// invariant it breaks.
     pub fn step_unchecked(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.steps += 1;
-        let (kernel, handles) = (&self.kernel, &mut self.handles);
-        catch_violation(|| exec_settling(&kernel.cx(1), handles, op).0)
+        let (kernel, handles, alone) = (&self.kernel, &mut self.handles, self.alone);
+        catch_violation(|| exec_settling(&kernel.cx(1), handles, op, alone).0)
     }
 
     /// Let the key collector and RCU finish, then check.
@@ -350,8 +404,11 @@ pub struct SeqThread {
 ///
 /// A call that would sleep while deferred work is pending lets it finish
 /// first (see [`exec_settling`]). When every unfinished thread sleeps,
-/// nobody is left to wake them. A thread marked `may_block` then gets a signal: its call returns
-/// `blocks` and it goes on. A thread without the mark, or the setup, is a
+/// nobody is left to wake them. A `poll` with a timeout then returns 0:
+/// its timer ends the sleep (APPROX: among threads the virtual clock does
+/// not move; alone, the setup's poll lets time pass, [`exec_settling`]).
+/// A thread marked `may_block` gets a signal: its call returns `blocks`
+/// and it goes on. Any other thread, or the setup, is a
 /// hang (`V1`), the verdict the explorers give for the same program (the
 /// concurrent runner, `conc`, judges it so). `each(thread, index, op,
 /// outcome)` sees every completed call in the order it ran (`thread` is
@@ -372,6 +429,18 @@ pub fn run_threads(
             return Ok(Some(stop));
         }
     }
+    let n = threads.len();
+    run.alone = n == 0;
+    let r = run_threads_loop(run, threads, &mut each);
+    run.alone = true;
+    r
+}
+
+fn run_threads_loop(
+    run: &mut SeqRun,
+    threads: &[SeqThread],
+    each: &mut impl FnMut(Option<usize>, usize, &Op, &Outcome) -> Option<String>,
+) -> Result<Option<String>, Violation> {
     let n = threads.len();
     let mut cursor = vec![0usize; n];
     let mut parked = vec![false; n];
@@ -404,11 +473,14 @@ pub fn run_threads(
         if sleepers.is_empty() {
             return Ok(None);
         }
-        if let Some(i) = sleepers.iter().copied().find(|i| !threads[*i].may_block) {
+        // A poll with a timeout is ended by its timer, not a signal.
+        let timed = |i: usize, cursor: &[usize]| threads[i].ops[cursor[i]].poll_timeout().is_some();
+        if let Some(i) = sleepers.iter().copied().find(|i| !threads[*i].may_block && !timed(*i, &cursor)) {
             return Err(hang(&format!("thread `{}`", threads[i].name), &threads[i].ops[cursor[i]]));
         }
         for i in sleepers {
-            if let Some(stop) = each(Some(i), cursor[i], &threads[i].ops[cursor[i]], &Outcome::Blocked) {
+            let out = if timed(i, &cursor) { Outcome::Poll(0) } else { Outcome::Blocked };
+            if let Some(stop) = each(Some(i), cursor[i], &threads[i].ops[cursor[i]], &out) {
                 return Ok(Some(stop));
             }
             cursor[i] += 1;

@@ -172,6 +172,9 @@ pub struct Spec {
     /// Watches removed whose count the user gets back only after a grace
     /// period (the watch is freed by an RCU callback).
     unwatched: u64,
+    /// Session keyrings replaced by `join_session`: the credentials that
+    /// held them are freed after a grace period, which puts them.
+    replaced_sessions: Vec<usize>,
 }
 
 const PIPE_DEF: u32 = 16;
@@ -236,6 +239,7 @@ impl Spec {
             process_keyring: None,
             nr_watches: 0,
             unwatched: 0,
+            replaced_sessions: Vec::new(),
         }
     }
 
@@ -505,6 +509,52 @@ impl Spec {
     fn settle(&mut self) {
         self.collect();
         self.nr_watches -= std::mem::take(&mut self.unwatched);
+        let replaced = std::mem::take(&mut self.replaced_sessions);
+        if !replaced.is_empty() {
+            for k in replaced {
+                self.keys[k].holds -= 1;
+            }
+            self.collect();
+            self.nr_watches -= std::mem::take(&mut self.unwatched);
+        }
+    }
+
+    /// `KEYCTL_JOIN_SESSION_KEYRING`: the session keyring until now is
+    /// bound to `slot`; the new one is an anonymous `_ses` keyring, or the
+    /// first keyring made with that name (not revoked, still referenced,
+    /// searchable without possession), or a new keyring of that name. The
+    /// old one is held until a grace period ends (see `settle`).
+    fn join_session(&mut self, slot: u8, name: Option<&str>) -> Outcome {
+        let old = self.session;
+        self.key_slots.insert(slot, old);
+        if name.is_some_and(|n| n.starts_with('.')) {
+            return Outcome::Err(Errno::EPERM);
+        }
+        let new = match name {
+            None => self.new_key(KeyType::Keyring, "_ses", KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ),
+            Some("") => return Outcome::Err(Errno::EINVAL),
+            Some(n) => {
+                let found = (0..self.keys.len()).find(|k| {
+                    let x = &self.keys[*k];
+                    x.type_ == KeyType::Keyring
+                        && x.state == State::Positive
+                        && !x.revoked
+                        && x.desc == n
+                        && self.referenced(*k)
+                        && self.permit(*k, false, Need::Search).is_ok()
+                });
+                match found {
+                    Some(k) if k == old => return Outcome::Ok(0),
+                    Some(k) => k,
+                    None => self.new_key(KeyType::Keyring, n, KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK),
+                }
+            }
+        };
+        self.keys[new].state = State::Positive;
+        self.keys[new].holds += 1;
+        self.session = new;
+        self.replaced_sessions.push(old);
+        Outcome::Key(self.name(new))
     }
 
     /// The key collector, run to completion: unlink invalidated keys, then
@@ -1153,26 +1203,30 @@ impl Spec {
             }
         }
         // A rejection into a restricted keyring ends before the rejection;
-        // an instantiation, after the keyring's other checks.
+        // an instantiation, after the keyring's other checks. A rejection
+        // whose destination cannot be linked into (not a keyring, revoked)
+        // still rejects the key, and returns that error.
+        let mut link_err = None;
         if let Some(d) = dest {
             if reject.is_some() && self.keys[d].type_ == KeyType::Keyring && self.keys[d].restricted {
                 return Err(Errno::EPERM);
             }
             if self.keys[d].type_ != KeyType::Keyring {
-                return Err(Errno::ENOTDIR);
+                link_err = Some(Errno::ENOTDIR);
+            } else if self.keys[d].revoked {
+                link_err = Some(Errno::EKEYREVOKED);
+            } else if self.keys[d].restricted {
+                link_err = Some(Errno::EPERM);
             }
-            if self.keys[d].revoked {
-                return Err(Errno::EKEYREVOKED);
-            }
-            if self.keys[d].restricted {
-                return Err(Errno::EPERM);
+            if let (Some(e), None) = (link_err, reject) {
+                return Err(e);
             }
         }
         self.keys[k].state = match reject {
             None => State::Positive,
             Some(e) => State::Negative(e),
         };
-        if let Some(d) = dest {
+        if let (Some(d), None) = (dest, link_err) {
             self.link(d, k);
         }
         // The construction (and its hold on the destination) ends.
@@ -1180,7 +1234,7 @@ impl Spec {
         if let Some(d) = self.keys[k].construction_dest.take() {
             self.keys[d].holds -= 1;
         }
-        Ok(0)
+        link_err.map_or(Ok(0), Err)
     }
 
     fn splice(&mut self, fd_in: FdRef, fd_out: FdRef, len: usize, flags: u32) -> R<i64> {
@@ -1302,22 +1356,23 @@ impl Spec {
                 Err(e) => Outcome::Err(e),
             },
             // poll(2) ignores a negative descriptor (a closed or never
-            // opened end is -1): no events, and with no timeout a sleep.
-            Op::Poll { fd } => match self.end(*fd) {
-                Ok((p, e)) => Outcome::Poll(self.poll(p, e)),
-                Err(_) if negative(*fd) => Outcome::Poll(0),
-                Err(_) => Outcome::Poll(POLLNVAL),
-            },
-            // No timeout: the events ready now, or a sleep (nothing else
-            // runs in a sequential run until the call is retried).
-            Op::PollWait { fd } => match self.end(*fd) {
-                Ok((p, e)) => match self.poll(p, e) {
-                    0 => Outcome::Blocked,
-                    m => Outcome::Poll(m),
-                },
-                Err(_) if negative(*fd) => Outcome::Blocked,
-                Err(_) => Outcome::Poll(POLLNVAL),
-            },
+            // opened end is -1): no events. It reports the events asked
+            // for, with POLLERR and POLLHUP. Nothing ready: a zero timeout
+            // returns 0; no timeout sleeps (nothing else runs in a
+            // sequential run until the call is retried); a positive one
+            // sleeps until its timer (the reference has no clock or
+            // deferred work to end it sooner) and returns 0.
+            Op::Poll { fd, events, timeout } => {
+                let mask = match self.end(*fd) {
+                    Ok((p, e)) => self.poll(p, e) & (events | POLLERR | POLLHUP),
+                    Err(_) if negative(*fd) => 0,
+                    Err(_) => POLLNVAL,
+                };
+                match (mask, *timeout) {
+                    (0, t) if t < 0 => Outcome::Blocked,
+                    (m, _) => Outcome::Poll(m),
+                }
+            }
             // epoll reports what poll does; EPOLL_CTL_ADD of a descriptor
             // that is not open is EBADF.
             Op::Epoll { fd, wait } => match self.end(*fd) {
@@ -1353,6 +1408,7 @@ impl Spec {
                 Err(if self.pipes[p].notify { Errno::EBADF } else { Errno::EINVAL })
             })()),
             Op::AddKey { slot, type_, desc, payload, keyring } => self.add_key(*slot, type_, desc, payload, *keyring),
+            Op::JoinSession { slot, name } => self.join_session(*slot, name.as_deref()),
             Op::RequestKey { slot, type_, desc, dest } => self.request_key(*slot, type_, desc, *dest),
             // The reference has no clock: a sleep is a wait for deferred
             // work, and no key expires (its scope: programs that do not

@@ -105,17 +105,18 @@ pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     ret
 }
 
-/// `poll(2)` on one descriptor with a zero timeout: the ready events among
-/// `events`, plus `POLLERR`/`POLLHUP`; `POLLNVAL` for a closed descriptor.
-/// Models `do_sys_poll()` on one descriptor: the events of `events` (and
-/// `POLLERR`, `POLLHUP`) ready now when `timeout` is 0; with a timeout of
-/// -1, `do_poll()` sleeps until one is (`pipe_poll()` with a poll table),
-/// and a signal ends the sleep with `ERESTARTSYS` (`ERESTARTNOHAND` in the
-/// kernel: `EINTR` to the user). A closed descriptor is `POLLNVAL`; a
-/// negative one is ignored (`do_pollfd()`: no events, ever), so with a
-/// timeout of -1 the call sleeps until a signal.
+/// Models `do_sys_poll()` on one descriptor: `do_pollfd()` reports the
+/// events of `events` (and `POLLERR`, `POLLHUP`) that `pipe_poll()` finds
+/// ready; a closed descriptor is `POLLNVAL`; a negative one is ignored (no
+/// events, ever). With a zero timeout that is the answer. With any other,
+/// `do_poll()` sleeps until an event is ready (`pipe_poll()` with a poll
+/// table); a sleep that nothing ends returns `ERESTARTSYS` here, and the
+/// caller decides what ended it: a signal (`ERESTARTNOHAND` in the kernel,
+/// `EINTR` to the user) or, for a positive timeout, the timer (0 events;
+/// `seq::poll_until_timeout`).
 ///
-/// APPROX: that sleep ends at once, as the signal that must end it would.
+/// APPROX: that sleep ends at once, as the signal or timer that must end
+/// it would.
 pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32, timeout: i32) -> KResult<u32> {
     let _f = kfn("do_sys_poll");
     if fd < 0 {

@@ -171,7 +171,7 @@ fn loss_record_placement() {
     steps.push((read(0, 31 * 16), thirty_one));
     steps.push((read(0, 4096), "[key.updated(k0, tag=1)]"));
     steps.push((ioctl(0, IoctlReq::Fionread), "0"));
-    steps.push((Op::Poll { fd: r(0) }, "0"));
+    steps.push((Op::poll(r(0)), "0"));
     steps.push((read(0, 4), "ENOBUFS"));
     steps.push((read(0, 4096), "[meta.loss]"));
     steps.push((read(0, 4096), "EAGAIN"));
@@ -209,17 +209,17 @@ fn separate_losses_separate_records() {
 fn poll_readiness() {
     script(&[
         (notification_pipe(0), "0"),
-        (Op::Poll { fd: r(0) }, "0"),
-        (Op::Poll { fd: w(0) }, "POLLOUT|POLLWRNORM"),
+        (Op::poll(r(0)), "0"),
+        (Op::poll(w(0)), "POLLOUT|POLLWRNORM"),
         (set_size(0, 1), "0"),
         (user_key(0, "k"), "k0"),
         (watch(0, 0, 1), "0"),
         (update(0), "0"),
-        (Op::Poll { fd: r(0) }, "POLLIN|POLLRDNORM"),
-        (Op::Poll { fd: w(0) }, "0"),
+        (Op::poll(r(0)), "POLLIN|POLLRDNORM"),
+        (Op::poll(w(0)), "0"),
         (close(w(0)), "0"),
-        (Op::Poll { fd: r(0) }, "POLLIN|POLLHUP|POLLRDNORM"),
-        (Op::Poll { fd: w(0) }, "0"),
+        (Op::poll(r(0)), "POLLIN|POLLHUP|POLLRDNORM"),
+        (Op::poll(w(0)), "0"),
     ]);
 }
 
@@ -337,7 +337,7 @@ fn set_size_enomem() {
 fn bad_descriptors() {
     script(&[
         (Op::Read { fd: FdRef::Raw(99), len: 16 }, "EBADF"),
-        (Op::Poll { fd: FdRef::Raw(99) }, "POLLNVAL"),
+        (Op::poll(FdRef::Raw(99)), "POLLNVAL"),
         (Op::Close { fd: FdRef::End(5, End::Read) }, "EBADF"),
     ]);
 }

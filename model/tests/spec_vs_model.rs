@@ -69,6 +69,20 @@ fn filter_bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
     ]
 }
 
+/// The events a poll asks for: the default, or any set of the named ones.
+fn poll_events() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => Just(wqsim_model::api::POLL_EVENTS),
+        1 => (0u32..128).prop_map(|bits| {
+            [POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDNORM, POLLWRNORM]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .fold(0, |m, (_, b)| m | b)
+        }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let pipe_flags = prop_oneof![
         6 => Just(O_NOTIFICATION_PIPE | O_NONBLOCK),
@@ -120,7 +134,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (fd(), any::<bool>()).prop_map(|(fd, b)| Op::Ioctl { fd, req: IoctlReq::Fionbio(b) }),
         1 => (fd(), prop_oneof![Just(F_GETPIPE_SZ), Just(F_SETPIPE_SZ)], prop_oneof![Just(0u32), Just(4096), Just(65536)])
             .prop_map(|(fd, cmd, arg)| Op::Fcntl { fd, cmd, arg }),
-        2 => fd().prop_map(|fd| Op::Poll { fd }),
+        // Timeout 0 only: the reference has no clock to end a sleep with.
+        2 => (fd(), poll_events()).prop_map(|(fd, events)| Op::Poll { fd, events, timeout: 0 }),
         1 => (fd(), fd(), prop_oneof![Just(0usize), Just(16)], prop_oneof![Just(0u32), Just(2)])
             .prop_map(|(fd_in, fd_out, len, flags)| Op::Splice { fd_in, fd_out, len, flags }),
         6 => (0u8..5, ktype, desc.clone(), key()).prop_map(|(slot, t, d, keyring)| Op::AddKey {
@@ -147,6 +162,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(key, error, keyring)| Op::Reject { key, timeout: 3, error, keyring }),
         1 => (key(), prop::option::of(prop_oneof![Just("user"), Just("nosuchtype"), Just(".dot")]))
             .prop_map(|(keyring, t)| Op::Restrict { keyring, type_restriction: t.map(|t| (t.to_string(), "r".to_string())) }),
+        1 => (0u8..5, prop::option::of(prop_oneof![Just("s"), Just("t"), Just(""), Just(".s")]))
+            .prop_map(|(slot, name)| Op::JoinSession { slot, name: name.map(str::to_string) }),
         // Deferred work runs late: the collector and RCU callbacks wait
         // for these (or a call that would sleep).
         3 => Just(Op::KeyGc),

@@ -389,3 +389,15 @@ fn the_collectors_posts_and_walk_are_checked() {
         assert!(o.by.ends_with(by), "{}: killed by {}, expected ...{by}", site.id(), o.by);
     }
 }
+
+/// A poll with a timeout is ended by its timer only once nothing else can
+/// run, so a post that forgets the wake-up leaves the poller asleep on a
+/// ready pipe: the oracle sees it (V2) instead of the timer hiding it.
+#[test]
+fn a_timed_poll_does_not_hide_a_lost_wakeup() {
+    let _s = serial();
+    let site = Site { func: "post_one_notification", op: Operator::DropWakeup, object: "pipe->rd_wait.lock" };
+    let o = sweep_one(site, &[load("races/timed_poll_vs_post.wq")], &[0]);
+    assert_eq!(o.verdict, "killed", "{o:?}");
+    assert!(o.by.ends_with(" V2"), "{}: killed by {}, expected V2", site.id(), o.by);
+}

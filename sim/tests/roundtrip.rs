@@ -7,6 +7,18 @@ use proptest::prelude::*;
 use wqsim::scenario::{parse, parse_op_text};
 use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op};
 
+/// The events a poll asks for: any set of the flags a scenario can name.
+fn poll_events() -> impl Strategy<Value = u32> {
+    use wqsim_model::uapi::*;
+    (0u32..128).prop_map(|bits| {
+        [POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDNORM, POLLWRNORM]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .fold(0, |m, (_, b)| m | b)
+    })
+}
+
 fn fd() -> impl Strategy<Value = FdRef> {
     prop_oneof![
         (0u8..4, any::<bool>()).prop_map(|(p, r)| FdRef::End(p, if r { End::Read } else { End::Write })),
@@ -60,7 +72,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(fd, req)| Op::Ioctl { fd, req }),
         (fd(), prop_oneof![Just(3u32), Just(1031u32), Just(1032u32), 0u32..2000], any::<u32>())
             .prop_map(|(fd, cmd, arg)| Op::Fcntl { fd, cmd, arg }),
-        fd().prop_map(|fd| Op::Poll { fd }),
+        (fd(), poll_events(), prop_oneof![Just(-1i32), Just(0), 1..=i32::MAX])
+            .prop_map(|(fd, events, timeout)| Op::Poll { fd, events, timeout }),
         (fd(), fd(), 0usize..9000, 0u32..32).prop_map(|(fd_in, fd_out, len, flags)| Op::Splice {
             fd_in,
             fd_out,
@@ -99,6 +112,11 @@ fn op() -> impl Strategy<Value = Op> {
         (key(), any::<u32>(), prop_oneof![Just(126i32), Just(128i32), 1i32..200], proptest::option::of(key()))
             .prop_map(|(key, timeout, error, keyring)| Op::Reject { key, timeout, error, keyring }),
         (key(), fd(), -3i32..300).prop_map(|(key, fd, tag)| Op::WatchKey { key, fd, tag }),
+        (0u8..8, proptest::option::of(text)).prop_map(|(slot, name)| Op::JoinSession { slot, name }),
+        (key(), proptest::option::of((text, text)))
+            .prop_map(|(keyring, type_restriction)| Op::Restrict { keyring, type_restriction }),
+        Just(Op::RcuBarrier),
+        (0u64..=1_000_000_000).prop_map(|secs| Op::Sleep { secs }),
         any::<u32>().prop_map(|n| Op::FailNth { n }),
         Just(Op::KeyGc),
     ]

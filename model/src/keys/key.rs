@@ -21,10 +21,13 @@ use super::{
 pub const USER_PAYLOAD_MAX: usize = 32767;
 
 /// Models `key_alloc()`: a new, uninstantiated key with one reference,
-/// entered in the serial tree. The type vets the description first
-/// (`logon` wants a `service:` prefix).
+/// entered in the serial tree. An empty description is `EINVAL`; the type
+/// vets the description first (`logon` wants a `service:` prefix).
 pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, perm: u32) -> KResult<Id<Key>> {
     let _f = kfn("key_alloc");
+    if desc.is_empty() {
+        return Err(Errno::EINVAL);
+    }
     if type_ == KeyType::Logon {
         // logon_vet_description(): a ':' that is not the first character.
         match desc.find(':') {

@@ -327,6 +327,16 @@ pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
     Ok(0)
 }
 
+/// Models `keyctl_join_session_keyring()` (KEYCTL_JOIN_SESSION_KEYRING):
+/// a name starting with `.` is `EPERM`; then `join_session_keyring()`.
+pub fn keyctl_join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i64> {
+    let _f = kfn("keyctl_join_session_keyring");
+    if name.is_some_and(|n| n.starts_with('.')) {
+        return Err(Errno::EPERM);
+    }
+    super::process_keys::join_session_keyring(cx, name)
+}
+
 /// Models `keyctl_restrict_keyring()` (KEYCTL_RESTRICT_KEYRING): the
 /// keyring needs SETATTR permission; a type (`EINVAL`/`EPERM` for a bad
 /// type string) comes with a restriction string; then `keyring_restrict()`.

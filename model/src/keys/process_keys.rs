@@ -165,3 +165,94 @@ pub fn lookup_user_key(cx: &Cx<'_>, id: i32, lflags: u32, need: KeyNeedPerm) -> 
         }
     }
 }
+
+/// Models `find_keyring_by_name(name, false)`: the first keyring, in the
+/// order their names were published (`keyring_publish_name()` on
+/// instantiation: every keyring whose description does not start with
+/// `.`), that is not revoked, has this description, grants the caller
+/// search permission without possession, and still has a reference (which
+/// it takes). `ENOKEY` if none does.
+fn find_keyring_by_name(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
+    let cred = cx.current_cred();
+    // Arena order is allocation order, and a keyring is published right
+    // after it is allocated.
+    for (id, k) in cx.k.keys.all() {
+        if !crate::heap::Obj::hdr(&k).is_live()
+            || k.type_ != KeyType::Keyring
+            || k.description.starts_with('.')
+            || k.state.get() != KeyState::Positive
+            || k.test_flag(super::KEY_FLAG_REVOKED)
+            || k.description != name
+        {
+            continue;
+        }
+        if key_task_permission(cx, id, false, &cred, KeyNeedPerm::Search).is_err() {
+            continue;
+        }
+        if k.usage.read() == 0 {
+            continue;
+        }
+        return Ok(key_get(cx, id));
+    }
+    Err(Errno::ENOKEY)
+}
+
+/// Models `install_session_keyring_to_cred()` and the `commit_creds()`
+/// that follows: `keyring` (or, for `None`, a new anonymous `_ses`
+/// keyring) becomes the session keyring, with a reference of its own. The
+/// credentials it replaces are freed after an RCU grace period
+/// (`put_cred_rcu()`), which puts the old session keyring: if that was its
+/// last reference, it dies only then, and the collector posts its
+/// watchers' removal records.
+fn install_session_keyring(cx: &Cx<'_>, keyring: Option<Id<Key>>) -> KResult<Id<Key>> {
+    let cred = cx.current_cred();
+    let keyring = match keyring {
+        None => {
+            let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ;
+            let k = key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm)?;
+            mark_key_instantiated(cx, k, None);
+            k
+        }
+        Some(k) => key_get(cx, k),
+    };
+    if let Some(old) = cx.k.key_registry.session.replace(Some(keyring)) {
+        crate::rcu::call_rcu(cx, crate::rcu::RcuCallback::PutCred(old));
+    }
+    Ok(keyring)
+}
+
+/// Models `join_session_keyring()` (KEYCTL_JOIN_SESSION_KEYRING, after
+/// `keyctl_join_session_keyring()` refused a name starting with `.` with
+/// `EPERM`): without a name, a new anonymous session keyring; with one,
+/// the keyring of that name the caller may search (see
+/// [`find_keyring_by_name`]), else a new keyring of that name. Returns the
+/// new session keyring's serial, or 0 when the named keyring is already
+/// the session keyring.
+///
+/// APPROX: the model's threads share one session keyring; in the kernel
+/// the call replaces the calling thread's credentials only.
+pub fn join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i64> {
+    let _f = crate::trace::kfn("join_session_keyring");
+    let Some(name) = name else {
+        let k = install_session_keyring(cx, None)?;
+        return Ok(i64::from(cx.k.keys.get(k).serial));
+    };
+    let keyring = match find_keyring_by_name(cx, name) {
+        Ok(k) if Some(k) == cx.k.key_registry.session.get() => {
+            key_put(cx, k);
+            return Ok(0);
+        }
+        Ok(k) => k,
+        Err(Errno::ENOKEY) => {
+            let cred = cx.current_cred();
+            let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK;
+            let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, perm)?;
+            mark_key_instantiated(cx, k, None);
+            k
+        }
+        Err(e) => return Err(e),
+    };
+    let ret = install_session_keyring(cx, Some(keyring)).map(|k| i64::from(cx.k.keys.get(k).serial));
+    key_put(cx, keyring);
+    ret
+}

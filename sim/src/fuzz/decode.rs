@@ -98,10 +98,11 @@ pub(super) fn trace_op(u: &mut Unstructured, setup: bool) -> Op {
             if pick(u, 3) == 0 { keyring(k, &format!("r{k}")) } else { user_key(k, &format!("k{k}")) }
         }
         12 | 13 => Op::Update { key: key_ref(u), payload: b"x".to_vec() },
-        14 => match pick(u, 4) {
+        14 => match pick(u, 5) {
             0 => Op::Revoke { key: key_ref(u) },
             1 => Op::Invalidate { key: key_ref(u) },
             2 => Op::Clear { keyring: keyring_ref(u) },
+            3 => Op::JoinSession { slot: key_slot(u), name: one_of(u, &[None, Some("s".to_string())]) },
             _ => Op::SetTimeout { key: key_ref(u), secs: one_of(u, &[0u32, 1, 100]) },
         },
         15 => Op::Link { key: key_ref(u), keyring: keyring_ref(u) },
@@ -128,11 +129,18 @@ pub(super) fn trace_op(u: &mut Unstructured, setup: bool) -> Op {
         // (`poll FD -1`, `epoll FD -1`: on the pipe's wait queue, or on the
         // epoll instance that ep_poll_callback() wakes from it); in the
         // setup a sleep could only hang.
-        21 => match (pick(u, 4), setup) {
-            (0, false) => Op::PollWait { fd: end(u) },
+        // A poll with a timeout sleeps until its timer (alone, the virtual
+        // clock moves to it); one for fewer events asks only for them.
+        21 => match (pick(u, 6), setup) {
+            (0, false) => Op::poll_wait(end(u)),
             (1, false) => Op::Epoll { fd: end(u), wait: true },
             (2, _) => Op::Epoll { fd: end(u), wait: false },
-            _ => Op::Poll { fd: end(u) },
+            (3, _) => Op::Poll {
+                fd: end(u),
+                events: one_of(u, &[uapi::POLLIN, uapi::POLLOUT, uapi::POLLIN | uapi::POLLRDNORM, 0]),
+                timeout: one_of(u, &[0, 500, 1500]),
+            },
+            _ => Op::poll(end(u)),
         },
         22 => Op::FailNth { n: 1 + pick(u, 4) as u32 },
         _ => Op::KeyGc,
@@ -176,7 +184,7 @@ pub(super) fn may_block(ops: &[Op]) -> bool {
                 | Op::Write { .. }
                 | Op::Splice { .. }
                 | Op::Tee { .. }
-                | Op::PollWait { .. }
+                | Op::Poll { timeout: -1, .. }
                 | Op::Epoll { wait: true, .. }
         )
     })

@@ -171,8 +171,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         let fds: Vec<i32> = match op {
             Op::Close { fd } | Op::Read { fd, .. } | Op::Write { fd, .. } | Op::Ioctl { fd, .. } => vec![fdn(*fd)],
             Op::Fcntl { fd, .. }
-            | Op::Poll { fd }
-            | Op::PollWait { fd }
+            | Op::Poll { fd, .. }
             | Op::Epoll { fd, .. }
             | Op::Vmsplice { fd, .. }
             | Op::WatchKey { fd, .. } => {
@@ -247,13 +246,12 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             val(r)
         }
         Op::Fcntl { cmd, arg, .. } => val(unsafe { libc::fcntl(fd[0], *cmd as i32, *arg as libc::c_int) } as i64),
-        Op::Poll { .. } | Op::PollWait { .. } => {
-            let mut p =
-                libc::pollfd { fd: fd[0], events: (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) as i16, revents: 0 };
+        Op::Poll { events, timeout, .. } => {
+            let mut p = libc::pollfd { fd: fd[0], events: *events as u16 as i16, revents: 0 };
             // No timeout sleeps until an event, or until the alarm that ends
-            // a sleep nothing will wake (`blocks`).
-            let timeout = if matches!(op, Op::PollWait { .. }) { -1 } else { 0 };
-            let r = unsafe { libc::poll(&mut p, 1, timeout) };
+            // a sleep nothing will wake (`blocks`); a positive one sleeps
+            // for real, at most that long.
+            let r = unsafe { libc::poll(&mut p, 1, *timeout) };
             if r < 0 { val(-1) } else { Outcome::Poll(p.revents as u16 as u32) }
         }
         Op::Epoll { wait, .. } => {
@@ -316,6 +314,24 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         Op::Chown { uid, gid, .. } => val(keyctl(KEYCTL_CHOWN, key[0], *uid as i64, *gid as i64, 0)),
         Op::Setperm { perm, .. } => val(keyctl(KEYCTL_SETPERM, key[0], *perm as i64, 0, 0)),
         Op::SetTimeout { secs, .. } => val(keyctl(KEYCTL_SET_TIMEOUT, key[0], *secs as i64, 0, 0)),
+        Op::JoinSession { slot, name } => {
+            // The session keyring until now keeps a name.
+            let old = keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING as i64, 0, 0, 0);
+            if old > 0 {
+                lock().keys.insert(*slot, old as i32);
+            }
+            let name = match name.as_deref().map(cstr) {
+                None => None,
+                Some(Some(n)) => Some(n),
+                Some(None) => return Outcome::Err(Errno::EINVAL),
+            };
+            let r = keyctl(KEYCTL_JOIN_SESSION_KEYRING, name.as_ref().map_or(0, |n| n.as_ptr() as i64), 0, 0, 0);
+            match r {
+                r if r < 0 => val(-1),
+                0 => Outcome::Ok(0),
+                serial => Outcome::Key(name_of(&lock(), serial as u32)),
+            }
+        }
         Op::Restrict { type_restriction: None, .. } => val(keyctl(KEYCTL_RESTRICT_KEYRING, key[0], 0, 0, 0)),
         Op::Restrict { type_restriction: Some((t, r)), .. } => {
             let (Some(t), Some(r)) = (cstr(t), cstr(r)) else { return Outcome::Err(Errno::EINVAL) };

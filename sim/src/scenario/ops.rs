@@ -336,7 +336,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
         "ioctl FD FIONREAD | FIONBIO on|off | SET_SIZE N | SET_FILTER {...}... | SET_FILTER null | SET_FILTER hex:.. | NUMBER",
     ),
     ("fcntl", "fcntl FD F_SETPIPE_SZ|F_GETPIPE_SZ|F_GETFL|F_SETFL|NUMBER ARG"),
-    ("poll", "poll FD [0|-1]"),
+    ("poll", "poll FD [TIMEOUT_MS [EVENTS]]"),
     ("epoll", "epoll FD [0|-1]"),
     ("splice", "splice FD_IN FD_OUT LEN FLAGS"),
     ("tee", "tee FD_IN FD_OUT LEN FLAGS"),
@@ -352,6 +352,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("chown", "chown KEY UID GID"),
     ("setperm", "setperm KEY PERM"),
     ("set_timeout", "set_timeout KEY SECONDS"),
+    ("join_session", "join_session kN [\"NAME\"]"),
     ("restrict_keyring", "restrict_keyring KEYRING [TYPE RESTRICTION]"),
     ("instantiate", "instantiate KEY DATA [KEYRING]"),
     ("reject", "reject KEY TIMEOUT ERRNO [KEYRING]"),
@@ -360,6 +361,20 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("key_gc", "key_gc"),
     ("rcu_barrier", "rcu_barrier"),
     ("sleep", "sleep SECONDS"),
+];
+
+/// The longest `poll` timeout, in milliseconds (`int` in the syscall).
+pub const MAX_POLL_TIMEOUT_MS: i64 = i32::MAX as i64;
+
+/// The events a `poll` may name.
+pub(super) const POLL_FLAGS: [(u32, &str); 7] = [
+    (uapi::POLLIN, "POLLIN"),
+    (uapi::POLLOUT, "POLLOUT"),
+    (uapi::POLLERR, "POLLERR"),
+    (uapi::POLLHUP, "POLLHUP"),
+    (uapi::POLLNVAL, "POLLNVAL"),
+    (uapi::POLLRDNORM, "POLLRDNORM"),
+    (uapi::POLLWRNORM, "POLLWRNORM"),
 ];
 
 /// The longest `sleep` (about 31 years of virtual time).
@@ -470,7 +485,7 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
             };
             Op::Fcntl { fd, cmd, arg }
         }
-        "poll" | "epoll" => {
+        "epoll" => {
             let fd = a.fd()?;
             let wait = match a.optional() {
                 None => false,
@@ -486,11 +501,33 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
                     ));
                 }
             };
-            match (op.text.as_str(), wait) {
-                ("epoll", wait) => Op::Epoll { fd, wait },
-                (_, false) => Op::Poll { fd },
-                (_, true) => Op::PollWait { fd },
-            }
+            Op::Epoll { fd, wait }
+        }
+        "poll" => {
+            let fd = a.fd()?;
+            let timeout = match a.optional() {
+                None => 0,
+                Some(t) => match t.text.parse::<i64>() {
+                    Ok(-1) => -1,
+                    Ok(ms @ 0..=MAX_POLL_TIMEOUT_MS) => ms as i32,
+                    _ => {
+                        return Err(line.err_at(
+                            &t,
+                            format!("expected a timeout in milliseconds, found `{}`", t.text),
+                            Some(format!(
+                                "write `0` (the default: report the events ready now), `-1` (sleep until one is) or 1..={MAX_POLL_TIMEOUT_MS} (sleep until one is or the time has passed)"
+                            )),
+                        ));
+                    }
+                },
+            };
+            let events = match a.optional() {
+                None => wqsim_model::api::POLL_EVENTS,
+                Some(t) => parse_flags(&t.text, &POLL_FLAGS).map_err(|m| {
+                    line.err_at(&t, m, Some("join poll events with `|`, as in POLLIN|POLLRDNORM; `0` for none".into()))
+                })?,
+            };
+            Op::Poll { fd, events, timeout }
         }
         "splice" => Op::Splice {
             fd_in: a.fd()?,
@@ -524,6 +561,14 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         "chown" => Op::Chown { key: a.key()?, uid: a.int("a uid")?, gid: a.int("a gid")? },
         "setperm" => Op::Setperm { key: a.key()?, perm: a.num("a permission mask")? },
         "set_timeout" => Op::SetTimeout { key: a.key()?, secs: a.num("seconds")? },
+        "join_session" => {
+            let slot = a.slot('k', "a key name (for the session keyring until now)")?;
+            let name = match a.toks.get(a.at).is_some() {
+                true => Some(a.string("a keyring name")?),
+                false => None,
+            };
+            Op::JoinSession { slot, name }
+        }
         "restrict_keyring" => {
             let keyring = a.key()?;
             let type_restriction = match a.toks.get(a.at).is_some() {
