@@ -185,6 +185,13 @@ catalog! {
      a record at every instant of the call. In pipe_write()'s wait the same tear (tail past the \
      stale head) reads as a full ring and the writer sleeps on an empty pipe (the hackbench hang \
      that found it). Debian's 6.12 still has it.";
+    Q1, "quota-released-late", "keys: update key quotas in key_put()", "-", "6.12 (in it, not in 6.1)", None,
+    "security/keys/key.c key_put, security/keys/gc.c key_gc_unused_keys", A3,
+    "A key's quota went back to its owner only when the collector destroyed the key, tens of \
+     milliseconds after its last reference (or later, behind other work). A user at the key \
+     quota who unlinks a key and at once adds another gets EDQUOT although it owns one key fewer: \
+     two add_key calls at maxkeys with an unlink between. Debian's 6.1 still has it. (The fix's \
+     commit is in 6.12's source and not in 6.1's; its hash was not looked up.)";
     F1, "settimeout-notify-unlocked", "keys: post KEYCTL_SET_TIMEOUT's notification under key->sem (proposed)",
     "-", "unfixed", None, "security/keys/keyctl.c keyctl_set_timeout", S6,
     "keyctl_set_timeout calls notify_key after key_set_timeout has released key->sem. An unwatch \
@@ -219,6 +226,15 @@ catalog! {
      INSTANTIATED through notify_key(), which reads key->watchers with a plain load and without \
      key->sem: a data race, and on a weakly ordered CPU the poster can follow the pointer to a watch \
      list whose initialisation it does not see. See docs/findings/F5-watchers-published-unordered.md.";
+    F6, "gc-link-quota-leak", "keys: give back the quota of the links keyring_gc() removes (proposed)",
+    "-", "unfixed", None, "security/keys/keyring.c keyring_gc", A4,
+    "A link in a keyring costs its owner 4 bytes of key quota (KEYQUOTA_LINK_BYTES), charged by \
+     __key_link_begin() and given back by __key_unlink(), keyring_clear() and keyring_revoke(). \
+     The collector's keyring_gc() removes the links to dead keys with assoc_array_gc() and gives \
+     nothing back, so every key that expires, is revoked or invalidated while linked in a live \
+     keyring leaves 4 bytes charged for good. A user keyring lives as long as its user namespace: \
+     after a few thousand such keys (maxbytes is 20000) the user's add_key fails with EDQUOT \
+     although it owns almost nothing. See docs/findings/F6-gc-link-quota-leak.md.";
 }
 
 impl Bug {
@@ -317,13 +333,18 @@ impl Shipped {
     ///   6.1; P10 needs 16-bit indexes, which 6.1 does not have; the rest
     ///   were fixed before 6.1.
     ///
+    /// - Q1 (the key quota given back by the collector): 6.1 only. Its
+    ///   `key_put()` (security/keys/key.c line 652) only schedules the
+    ///   collector, and `key_gc_unused_keys()` (gc.c line 161) gives the
+    ///   quota back; 6.12's `key_put()` (key.c line 658) gives it back.
+    ///
     /// The two differ elsewhere in code the model mirrors only where no
-    /// catalog bug lies: 6.1's collector, not the last `key_put()`, gives
-    /// back a user's key quota (`key_gc_unused_keys()`), and 6.1's
-    /// `pipe_write()` still takes `rd_wait.lock` to advance the head.
+    /// catalog bug lies: 6.1's `pipe_write()` still takes `rd_wait.lock`
+    /// to advance the head.
     pub fn still_present(self) -> &'static [Bug] {
         match self {
-            Shipped::Debian612 | Shipped::Debian61 => &[Bug::P13],
+            Shipped::Debian612 => &[Bug::P13],
+            Shipped::Debian61 => &[Bug::P13, Bug::Q1],
         }
     }
 

@@ -32,6 +32,7 @@ use crate::pipe;
 use crate::seq::Handles;
 use crate::sync::{ActorState, ActorStates, Arc, thread};
 use crate::trace::Tid;
+use crate::uapi::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, poll_mask_name};
 
 /// One thread of a program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -249,7 +250,31 @@ pub fn check_wakeups(k: &Kernel) {
         if !crate::heap::Obj::hdr(&p).is_live() {
             continue;
         }
-        let readers = p.rd_wait.sleepers();
+        // A poller asleep is woken by the events it asked for; a reader
+        // or writer by readability or room.
+        let head = p.head.load(crate::sync::atomic::Ordering::Relaxed);
+        let tail = p.tail.load(crate::sync::atomic::Ordering::Relaxed);
+        let read_mask = if pipe::pipe_occupancy(&p, head, tail) > 0 { POLLIN | POLLRDNORM } else { 0 }
+            | if p.writers.load(crate::sync::atomic::Ordering::Relaxed) == 0 { POLLHUP } else { 0 };
+        let max_usage = p.max_usage.load(crate::sync::atomic::Ordering::Relaxed);
+        let write_mask = if pipe::pipe_full(&p, head, tail, max_usage) { 0 } else { POLLOUT | POLLWRNORM }
+            | if p.readers.load(crate::sync::atomic::Ordering::Relaxed) == 0 { POLLERR } else { 0 };
+        for (queue, mask, events) in
+            [("rd_wait", read_mask, p.rd_wait.poll_sleepers()), ("wr_wait", write_mask, p.wr_wait.poll_sleepers())]
+        {
+            if let Some(e) = events.into_iter().find(|e| e & mask != 0) {
+                fail(
+                    Inv::V2,
+                    format!(
+                        "lost wake-up: a poller asleep on pipe#{}'s {queue} for {} while {} are ready",
+                        pid.index(),
+                        poll_mask_name(e),
+                        poll_mask_name(e & mask)
+                    ),
+                );
+            }
+        }
+        let readers = p.rd_wait.plain_sleepers();
         if readers > 0 && pipe::pipe_readable(&p) {
             let occ = pipe::pipe_occupancy(
                 &p,
@@ -261,7 +286,7 @@ pub fn check_wakeups(k: &Kernel) {
                 format!("lost wake-up: {readers} reader(s) asleep on pipe#{} with {occ} buffer(s) queued", pid.index()),
             );
         }
-        let writers = p.wr_wait.sleepers();
+        let writers = p.wr_wait.plain_sleepers();
         if writers > 0 && pipe::pipe_writable(&p) {
             fail(
                 Inv::V2,

@@ -141,6 +141,16 @@ invariants! {
     /// past `RLIMIT_NOFILE`, and `nr_watches` counts the user's watches.
     /// Broken by W17.
     A2 => "watch count within RLIMIT_NOFILE";
+    /// **Key quota accounting.** A user's key quota (`qnkeys`, `qnbytes`
+    /// in `/proc/key-users`) counts exactly the keys charged to it that
+    /// still have a reference, and their `quotalen` bytes: a key whose
+    /// last reference is gone no longer holds its owner's quota. Broken by
+    /// Q1.
+    A3 => "key quota counts the referenced keys";
+    /// **Link quota.** A keyring whose last reference is not gone is
+    /// charged 4 bytes (`KEYQUOTA_LINK_BYTES`) for each link it holds, no
+    /// more: what a link costs goes back when the link goes. Broken by F6.
+    A4 => "a keyring's link quota matches its links";
     /// **Dead keys reaped.** Once deferred work has run, no keyring the
     /// collector scans still links a key that is invalidated, or that
     /// expired or was revoked `key_gc_delay` seconds ago or more: the

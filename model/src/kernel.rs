@@ -57,6 +57,14 @@ pub const PAGE_SIZE_DEFAULT: u32 = 4096;
 pub const INR_OPEN_CUR: u64 = 1024;
 /// `key_gc_delay` default (`/proc/sys/kernel/keys/gc_delay`): 5 minutes.
 pub const KEY_GC_DELAY_DEFAULT: u64 = 300;
+/// `key_quota_maxkeys` default (`/proc/sys/kernel/keys/maxkeys`).
+pub const KEY_QUOTA_MAXKEYS_DEFAULT: u32 = 200;
+/// `key_quota_maxbytes` default (`/proc/sys/kernel/keys/maxbytes`).
+pub const KEY_QUOTA_MAXBYTES_DEFAULT: u32 = 20_000;
+/// `key_quota_root_maxkeys` default (`/proc/sys/kernel/keys/root_maxkeys`).
+pub const KEY_QUOTA_ROOT_MAXKEYS_DEFAULT: u32 = 1_000_000;
+/// `key_quota_root_maxbytes` default (`/proc/sys/kernel/keys/root_maxbytes`).
+pub const KEY_QUOTA_ROOT_MAXBYTES_DEFAULT: u32 = 25_000_000;
 /// The virtual clock at boot, in seconds (`ktime_get_real_seconds()`):
 /// any fixed value; only differences matter.
 pub const CLOCK_AT_BOOT: u64 = 1_000_000;
@@ -97,6 +105,15 @@ pub struct Config {
     /// `/proc/sys/kernel/keys/gc_delay`: seconds after a key expires or is
     /// revoked before the collector unlinks it (`key_gc_delay`, 300).
     pub key_gc_delay: u64,
+    /// `/proc/sys/kernel/keys/maxkeys` and `maxbytes`: the keys and bytes
+    /// a user other than root may own (`key_quota_maxkeys`, 200;
+    /// `key_quota_maxbytes`, 20000).
+    pub key_quota_maxkeys: u32,
+    pub key_quota_maxbytes: u32,
+    /// `/proc/sys/kernel/keys/root_maxkeys` and `root_maxbytes`: the same
+    /// for root (1000000 and 25000000).
+    pub key_quota_root_maxkeys: u32,
+    pub key_quota_root_maxbytes: u32,
 }
 
 /// Deliberately wrong behaviours, not from the kernel's history: each
@@ -141,6 +158,10 @@ impl Default for Config {
             lsm: LsmPolicy::default(),
             mutant: None,
             key_gc_delay: KEY_GC_DELAY_DEFAULT,
+            key_quota_maxkeys: KEY_QUOTA_MAXKEYS_DEFAULT,
+            key_quota_maxbytes: KEY_QUOTA_MAXBYTES_DEFAULT,
+            key_quota_root_maxkeys: KEY_QUOTA_ROOT_MAXKEYS_DEFAULT,
+            key_quota_root_maxbytes: KEY_QUOTA_ROOT_MAXBYTES_DEFAULT,
         }
     }
 }
@@ -175,6 +196,25 @@ pub struct UserStruct {
     pub uid_keyring: KCell<Option<Id<Key>>>,
     /// The user session keyring (`@us`), created with the user keyring.
     pub session_keyring: KCell<Option<Id<Key>>>,
+    /// `struct key_user`'s quota, (`qnkeys`, `qnbytes`): the keys and
+    /// bytes charged to this user, under its `lock`.
+    ///
+    /// APPROX: that lock is not a scheduling point (an instrumentation
+    /// mutex): each quota update is one atomic step, as under the kernel's
+    /// spinlock, and no interleaving inside one can matter.
+    pub key_quota: instr::Mutex<(u32, u32)>,
+}
+
+impl Config {
+    /// The key quota limits for `uid`, (keys, bytes): root's or everyone
+    /// else's (`key_alloc()`, `key_payload_reserve()`, `keyctl_chown_key()`).
+    pub fn key_quota(&self, uid: u32) -> (u32, u32) {
+        if uid == 0 {
+            (self.key_quota_root_maxkeys, self.key_quota_root_maxbytes)
+        } else {
+            (self.key_quota_maxkeys, self.key_quota_maxbytes)
+        }
+    }
 }
 
 /// Models `struct cred` (the parts that matter here).
@@ -322,6 +362,7 @@ impl Kernel {
                     nr_watches: atomic::AtomicI64::new(0),
                     uid_keyring: KCell::new(None),
                     session_keyring: KCell::new(None),
+                    key_quota: instr::Mutex::new((0, 0)),
                 })
             })
             .clone()

@@ -685,5 +685,54 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
             return v(Inv::A2, format!("uid {}: nr_watches {nr} > RLIMIT_NOFILE {limit}", u.uid));
         }
     }
+    check_key_quota(k)
+}
+
+/// `A3`: each user's key quota is the keys charged to it that still have
+/// a reference, and their bytes.
+fn check_key_quota(k: &Kernel) -> Result<(), Violation> {
+    let mut owed: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    for (_, key) in k.keys.all() {
+        if !Obj::hdr(&key).is_live() {
+            continue;
+        }
+        let key = Obj::raw(&key);
+        if key.type_ == crate::keys::KeyType::Keyring
+            && key.test_flag(crate::keys::KEY_FLAG_IN_QUOTA)
+            && key.usage.read() > 0
+        {
+            let links = key.keys.get().len() as u32;
+            let charged = *key.datalen.lock();
+            if charged != links * crate::keys::key::KEYQUOTA_LINK_BYTES {
+                return Err(Violation {
+                    inv: Inv::A4,
+                    message: format!(
+                        "keyring {:#x} holds {links} link(s) but charges uid {} {charged} bytes for links",
+                        key.serial,
+                        key.user.lock().uid
+                    ),
+                });
+            }
+        }
+        if key.test_flag(crate::keys::KEY_FLAG_IN_QUOTA) && key.usage.read() > 0 {
+            let e = owed.entry(key.user.lock().uid).or_default();
+            e.0 += 1;
+            e.1 += *key.quotalen.lock();
+        }
+    }
+    let users: Vec<_> = k.users.lock().values().cloned().collect();
+    for u in users {
+        let (keys, bytes) = *u.key_quota.lock();
+        let (want_keys, want_bytes) = owed.get(&u.uid).copied().unwrap_or_default();
+        if (keys, bytes) != (want_keys, want_bytes) {
+            return Err(Violation {
+                inv: Inv::A3,
+                message: format!(
+                    "uid {}: key quota {keys} keys, {bytes} bytes != {want_keys} keys, {want_bytes} bytes its referenced keys hold",
+                    u.uid
+                ),
+            });
+        }
+    }
     Ok(())
 }

@@ -755,7 +755,7 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32>
         mask.set(pipe_poll_mask(cx, filp) & events);
         mask.get() != 0
     };
-    match wq.poll_wait_event(early, ready) {
+    match wq.poll_wait_event(early, events, ready) {
         WaitResult::Woken => Ok(mask.get()),
         WaitResult::Interrupted => Err(Errno::ERESTARTSYS),
     }

@@ -30,15 +30,25 @@ use crate::trace;
 use crate::watch_queue::Watch;
 
 /// Work queued behind a grace period.
-#[derive(Debug)]
 pub enum RcuCallback {
     /// `kfree_rcu(obj)`.
     Kfree(KHeader),
     /// `call_rcu(&watch->rcu, free_watch)`.
     FreeWatch(Id<Watch>),
-    /// `call_rcu(&cred->rcu, put_cred_rcu)` of credentials replaced by
-    /// `commit_creds()`: their session keyring reference is put then.
-    PutCred(Id<crate::keys::Key>),
+    /// Any other callback, by the kernel function it models:
+    /// `put_cred_rcu()` of credentials `commit_creds()` replaced, which
+    /// puts their session keyring.
+    Call(&'static str, Box<dyn FnOnce(&Cx<'_>) + Send>),
+}
+
+impl std::fmt::Debug for RcuCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RcuCallback::Kfree(h) => f.debug_tuple("Kfree").field(h).finish(),
+            RcuCallback::FreeWatch(w) => f.debug_tuple("FreeWatch").field(w).finish(),
+            RcuCallback::Call(name, _) => f.debug_tuple("Call").field(name).finish(),
+        }
+    }
 }
 
 impl RcuCallback {
@@ -47,7 +57,7 @@ impl RcuCallback {
         match self {
             RcuCallback::Kfree(h) => cx.k.heap.rcu_free(&h),
             RcuCallback::FreeWatch(w) => crate::watch_queue::free_watch(cx, w),
-            RcuCallback::PutCred(k) => crate::keys::key::key_put(cx, k),
+            RcuCallback::Call(_, f) => f(cx),
         }
     }
 }
@@ -118,7 +128,7 @@ impl Rcu {
             .iter()
             .filter_map(|(_, c)| match c {
                 RcuCallback::FreeWatch(w) => Some(*w),
-                RcuCallback::Kfree(_) | RcuCallback::PutCred(_) => None,
+                RcuCallback::Kfree(_) | RcuCallback::Call(..) => None,
             })
             .collect()
     }

@@ -172,9 +172,11 @@ pub struct Spec {
     /// Watches removed whose count the user gets back only after a grace
     /// period (the watch is freed by an RCU callback).
     unwatched: u64,
-    /// Session keyrings replaced by `join_session`: the credentials that
-    /// held them are freed after a grace period, which puts them.
-    replaced_sessions: Vec<usize>,
+    /// Holds that end with the next grace period: links a keyring edit
+    /// took out (the keyring's old nodes put their keys when RCU frees
+    /// them), and session keyrings replaced by `join_session` (held by the
+    /// old credentials until RCU frees them).
+    rcu_puts: Vec<usize>,
 }
 
 const PIPE_DEF: u32 = 16;
@@ -239,7 +241,7 @@ impl Spec {
             process_keyring: None,
             nr_watches: 0,
             unwatched: 0,
-            replaced_sessions: Vec::new(),
+            rcu_puts: Vec::new(),
         }
     }
 
@@ -481,7 +483,10 @@ impl Spec {
         let pos = self.keys[ring].links.iter().position(|x| self.keys[*x].type_ == t && self.keys[*x].desc == d);
         let links = &mut self.keys[ring].links;
         match pos {
-            Some(i) => links[i] = k,
+            Some(i) => {
+                let old = std::mem::replace(&mut links[i], k);
+                self.excise(vec![old]);
+            }
             None => links.push(k),
         }
         self.notify(ring, NOTIFY_KEY_LINKED, SAux::Key(k));
@@ -507,15 +512,25 @@ impl Spec {
     /// (`key_gc`, `rcu_barrier`, a call that would sleep): the collector,
     /// then the grace period that gives back the removed watches' count.
     fn settle(&mut self) {
-        self.collect();
-        self.nr_watches -= std::mem::take(&mut self.unwatched);
-        let replaced = std::mem::take(&mut self.replaced_sessions);
-        if !replaced.is_empty() {
-            for k in replaced {
-                self.keys[k].holds -= 1;
-            }
+        loop {
             self.collect();
             self.nr_watches -= std::mem::take(&mut self.unwatched);
+            let puts = std::mem::take(&mut self.rcu_puts);
+            if puts.is_empty() {
+                return;
+            }
+            for k in puts {
+                self.keys[k].holds -= 1;
+            }
+        }
+    }
+
+    /// Links taken out of a keyring: each key stays held until the next
+    /// grace period.
+    fn excise(&mut self, keys: Vec<usize>) {
+        for k in keys {
+            self.keys[k].holds += 1;
+            self.rcu_puts.push(k);
         }
     }
 
@@ -553,7 +568,7 @@ impl Spec {
         self.keys[new].state = State::Positive;
         self.keys[new].holds += 1;
         self.session = new;
-        self.replaced_sessions.push(old);
+        self.rcu_puts.push(old);
         Outcome::Key(self.name(new))
     }
 
@@ -565,8 +580,10 @@ impl Spec {
             for r in 0..self.keys.len() {
                 if self.keys[r].alive && self.keys[r].type_ == KeyType::Keyring {
                     let keys = &self.keys;
-                    let kept: Vec<usize> = keys[r].links.iter().copied().filter(|x| !keys[*x].invalidated).collect();
+                    let (gone, kept): (Vec<usize>, Vec<usize>) =
+                        keys[r].links.iter().copied().partition(|x| keys[*x].invalidated);
                     self.keys[r].links = kept;
+                    self.excise(gone);
                 }
             }
             let mut dead: Vec<usize> = (0..self.keys.len())
@@ -1056,7 +1073,8 @@ impl Spec {
                 self.keys[k].revoked = true;
                 self.notify(k, NOTIFY_KEY_REVOKED, SAux::Text("0".into()));
                 if self.keys[k].type_ == KeyType::Keyring {
-                    self.keys[k].links.clear();
+                    let old = std::mem::take(&mut self.keys[k].links);
+                    self.excise(old);
                 }
                 Ok(0)
             }
@@ -1071,7 +1089,8 @@ impl Spec {
                 if self.keys[k].type_ != KeyType::Keyring {
                     return Err(Errno::ENOTDIR);
                 }
-                self.keys[k].links.clear();
+                let old = std::mem::take(&mut self.keys[k].links);
+                self.excise(old);
                 self.notify(k, NOTIFY_KEY_CLEARED, SAux::Text("0".into()));
                 Ok(0)
             }
@@ -1094,7 +1113,8 @@ impl Spec {
                     .iter()
                     .position(|x| keys[*x].type_ == t && keys[*x].desc == d)
                     .ok_or(Errno::ENOENT)?;
-                self.keys[ring].links.remove(i);
+                let old = self.keys[ring].links.remove(i);
+                self.excise(vec![old]);
                 self.notify(ring, NOTIFY_KEY_UNLINKED, SAux::Key(k));
                 Ok(0)
             }

@@ -7,7 +7,7 @@ use crate::heap::Id;
 use crate::invariant::{Inv, fail};
 use crate::kernel::Cx;
 use crate::sync::atomic::{AtomicU32, Ordering};
-use crate::sync::{KCell, KWord, Kref, RwSem};
+use crate::sync::{KCell, KWord, Kref, RwSem, instr};
 use crate::trace::kfn;
 use crate::uapi::*;
 
@@ -20,10 +20,41 @@ use super::{
 /// Largest `user`/`logon` payload (`user_preparse`).
 pub const USER_PAYLOAD_MAX: usize = 32767;
 
+/// How `key_alloc()` charges the owner's quota (`KEY_ALLOC_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quota {
+    /// `KEY_ALLOC_IN_QUOTA`: charged, and refused (`EDQUOT`) over the
+    /// limit.
+    In,
+    /// `KEY_ALLOC_QUOTA_OVERRUN`: charged even over the limit.
+    Overrun,
+    /// `KEY_ALLOC_NOT_IN_QUOTA`: not charged.
+    NotIn,
+}
+
+/// `KEYQUOTA_LINK_BYTES`: the quota a link in a keyring costs its owner.
+pub const KEYQUOTA_LINK_BYTES: u32 = 4;
+
+/// Whether `n` more bytes fit `used` under `max`, as the kernel's
+/// unsigned sums decide (a sum that wraps does not fit).
+fn fits(used: u32, n: u32, max: u32) -> bool {
+    used.checked_add(n).is_some_and(|t| t <= max)
+}
+
 /// Models `key_alloc()`: a new, uninstantiated key with one reference,
 /// entered in the serial tree. An empty description is `EINVAL`; the type
-/// vets the description first (`logon` wants a `service:` prefix).
-pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, perm: u32) -> KResult<Id<Key>> {
+/// vets the description first (`logon` wants a `service:` prefix); then
+/// the owner's quota is charged a key and `desclen + 1` bytes (the
+/// types' `def_datalen` is 0), `EDQUOT` if it would pass the limit.
+pub fn key_alloc(
+    cx: &Cx<'_>,
+    type_: KeyType,
+    desc: &str,
+    uid: u32,
+    gid: u32,
+    perm: u32,
+    quota: Quota,
+) -> KResult<Id<Key>> {
     let _f = kfn("key_alloc");
     if desc.is_empty() {
         return Err(Errno::EINVAL);
@@ -35,7 +66,23 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
             _ => return Err(Errno::EINVAL),
         }
     }
+    let quotalen = desc.len() as u32 + 1;
+    let user = cx.k.user(uid);
+    if quota != Quota::NotIn {
+        let (maxkeys, maxbytes) = cx.k.config.key_quota(uid);
+        let mut q = user.key_quota.lock();
+        if quota == Quota::In && (!fits(q.0, 1, maxkeys) || !fits(q.1, quotalen, maxbytes)) {
+            return Err(Errno::EDQUOT);
+        }
+        q.0 = q.0.wrapping_add(1);
+        q.1 = q.1.wrapping_add(quotalen);
+    }
     if cx.k.heap.fail_nth.should_fail("key_alloc: kmem_cache_zalloc") {
+        if quota != Quota::NotIn {
+            let mut q = user.key_quota.lock();
+            q.0 = q.0.wrapping_sub(1);
+            q.1 = q.1.wrapping_sub(quotalen);
+        }
         return Err(Errno::ENOMEM);
     }
     let serial = cx.k.key_registry.alloc_serial();
@@ -43,13 +90,15 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
         usage: Kref::new(),
         serial,
         sem: RwSem::new("key->sem"),
-        user: cx.k.user(uid),
+        user: instr::Mutex::new(user),
+        quotalen: instr::Mutex::new(quotalen),
+        datalen: instr::Mutex::new(0),
         expiry: super::KTime::new(super::NO_EXPIRY),
         revoked_when: super::KTime::new(0),
         uid: KWord::new(uid),
         gid: KWord::new(gid),
         perm: KWord::new(perm),
-        flags: AtomicU32::new(0),
+        flags: AtomicU32::new(if quota == Quota::NotIn { 0 } else { 1 << super::KEY_FLAG_IN_QUOTA }),
         state: KeyStateWord::new(KeyState::Uninstantiated),
         type_,
         description: desc.to_string(),
@@ -64,13 +113,54 @@ pub fn key_alloc(cx: &Cx<'_>, type_: KeyType, desc: &str, uid: u32, gid: u32, pe
     Ok(id)
 }
 
-/// Models `key_put()`: the last reference schedules the collector.
+/// Models `key_put()`: the last reference gives the key's quota back to
+/// its owner and schedules the collector.
 pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
-    match cx.k.keys.get(key).usage.put() {
-        Ok(true) => cx.k.key_registry.gc_pending.store(true, Ordering::Release),
+    let k = cx.k.keys.get(key);
+    match k.usage.put() {
+        Ok(true) => {
+            // BUG(Q1): the collector gives the quota back instead.
+            if !cx.bug(crate::bugs::Bug::Q1) {
+                release_quota(&k);
+            }
+            cx.k.key_registry.gc_pending.store(true, Ordering::Release)
+        }
         Ok(false) => {}
         Err(_) => fail(Inv::R1, format!("refcount underflow: key#{} put with usage 0", key.index())),
     }
+}
+
+/// Give back what `key` charges its owner's quota, if it is charged
+/// (`KEY_FLAG_IN_QUOTA`): a key and its `quotalen` bytes.
+pub fn release_quota(k: &Key) {
+    if k.test_flag(super::KEY_FLAG_IN_QUOTA) {
+        let user = k.user.lock().clone();
+        let mut q = user.key_quota.lock();
+        q.0 = q.0.wrapping_sub(1);
+        q.1 = q.1.wrapping_sub(*k.quotalen.lock());
+    }
+}
+
+/// Models `key_payload_reserve()`: move the owner's quota charge for
+/// `key`'s payload to `datalen` bytes; `EDQUOT` (and no change) if growing
+/// it would pass the owner's byte limit.
+pub fn key_payload_reserve(cx: &Cx<'_>, key: Id<Key>, datalen: u32) -> KResult<()> {
+    let k = cx.k.keys.get(key);
+    let mut dl = k.datalen.lock();
+    let delta = i64::from(datalen) - i64::from(*dl);
+    if delta != 0 && k.test_flag(super::KEY_FLAG_IN_QUOTA) {
+        let user = k.user.lock().clone();
+        let (_, maxbytes) = cx.k.config.key_quota(user.uid);
+        let mut q = user.key_quota.lock();
+        if delta > 0 && !fits(q.1, delta as u32, maxbytes) {
+            return Err(Errno::EDQUOT);
+        }
+        q.1 = (i64::from(q.1) + delta) as u32;
+        let mut ql = k.quotalen.lock();
+        *ql = (i64::from(*ql) + delta) as u32;
+    }
+    *dl = datalen;
+    Ok(())
 }
 
 /// Models `__key_get()`.
@@ -85,13 +175,11 @@ pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
     cx.k.key_registry.tree.with(|t| {
         let id = t.get(&serial).copied().ok_or(Errno::ENOKEY)?;
         let k = cx.k.keys.get(id);
-        // Under key_serial_lock: a key whose last reference is gone is
-        // not revived (the collector takes it out of the tree under the
-        // same lock).
-        if k.usage.read() == 0 {
+        // refcount_inc_not_zero(): a key whose last reference is gone
+        // (the collector will take it out of the tree) is not revived.
+        if !k.usage.get_unless_zero() {
             return Err(Errno::ENOKEY);
         }
-        k.usage.get();
         Ok(id)
     })
 }
@@ -126,20 +214,29 @@ pub fn preparse(type_: KeyType, payload: &[u8]) -> KResult<()> {
 /// Models `__key_instantiate_and_link()`: instantiate an uninstantiated
 /// key (INSTANTIATED on the key), then link it (LINKED on the keyring).
 /// `EBUSY` if the key was already instantiated.
-pub fn __key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyring: Option<Id<Key>>) -> KResult<()> {
+pub fn __key_instantiate_and_link(
+    cx: &Cx<'_>,
+    key: Id<Key>,
+    payload: &[u8],
+    edit: Option<&keyring::LinkEdit<'_, '_>>,
+) -> KResult<()> {
     let _f = kfn("__key_instantiate_and_link");
     let k = cx.k.keys.get(key);
     let mut ret = Err(Errno::EBUSY);
     let _m = cx.k.key_registry.key_construction_mutex.lock();
     if k.state.get() == KeyState::Uninstantiated {
-        // key->type->instantiate()
+        // key->type->instantiate(): generic_key_instantiate() charges a
+        // user key's payload to the quota (keyrings charge nothing here).
+        if k.type_ != KeyType::Keyring {
+            key_payload_reserve(cx, key, payload.len() as u32)?;
+        }
         k.payload.set(payload.to_vec());
         ret = Ok(());
         mark_key_instantiated(cx, key, None);
         notify_key(cx, key, NOTIFY_KEY_INSTANTIATED, 0);
         k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
-        if let Some(kr) = keyring {
-            keyring::__key_link(cx, kr, key);
+        if let Some(edit) = edit {
+            keyring::__key_link(cx, edit, key);
         }
     }
     ret
@@ -152,15 +249,20 @@ pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyri
     let _f = kfn("key_instantiate_and_link");
     preparse(cx.k.keys.get(key).type_, payload)?;
     let kr = keyring.map(|kr| cx.k.keys.get(kr));
+    let k = cx.k.keys.get(key);
     let _l = match (&kr, keyring) {
-        (Some(r), Some(id)) => Some(keyring::__key_link_lock(cx, r, id, cx.k.keys.get(key).type_)?),
+        (Some(r), Some(id)) => Some(keyring::__key_link_lock(cx, r, id, k.type_)?),
         _ => None,
     };
-    if let Some(id) = keyring {
-        keyring::__key_link_begin(cx, id)?;
-        keyring::__key_link_check_restriction(cx, id)?;
-    }
-    __key_instantiate_and_link(cx, key, payload, keyring)
+    let edit = match keyring {
+        Some(id) => {
+            let edit = keyring::__key_link_begin(cx, id, k.type_, &k.description)?;
+            keyring::__key_link_check_restriction(cx, id)?;
+            Some(edit)
+        }
+        None => None,
+    };
+    __key_instantiate_and_link(cx, key, payload, edit.as_ref())
 }
 
 /// Models `key_reject_and_link()`: negatively instantiate with `error`
@@ -188,13 +290,17 @@ pub fn key_reject_and_link(
         },
         _ => None,
     };
+    let mut edit = None;
     if let (Some(kr), Ok(())) = (keyring, link_ret) {
         // The restriction is tested under the keyring's semaphore, and a
         // restricted destination ends the call before the rejection.
         if cx.k.keys.get(kr).restricted.get() {
             return (Err(Errno::EPERM), false);
         }
-        link_ret = keyring::__key_link_begin(cx, kr);
+        match keyring::__key_link_begin(cx, kr, k.type_, &k.description) {
+            Ok(e) => edit = Some(e),
+            Err(e) => link_ret = Err(e),
+        }
     }
     let mut ret = Err(Errno::EBUSY);
     let _m = cx.k.key_registry.key_construction_mutex.lock();
@@ -204,8 +310,8 @@ pub fn key_reject_and_link(
         super::gc::key_set_expiry(cx, key, cx.k.now() + timeout as u64);
         k.clear_flag(KEY_FLAG_USER_CONSTRUCT);
         ret = Ok(());
-        if let (Some(kr), Ok(())) = (keyring, link_ret) {
-            keyring::__key_link(cx, kr, key);
+        if let Some(edit) = &edit {
+            keyring::__key_link(cx, edit, key);
         }
     }
     // Whether this call instantiated the key, ending its construction (the
@@ -229,7 +335,7 @@ pub fn __key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) 
         return Err(Errno::EEXIST);
     }
     let _g = k.sem.down_write();
-    user_update(cx, key, payload);
+    user_update(cx, key, payload)?;
     mark_key_instantiated(cx, key, None);
     notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
     Ok(key)
@@ -238,11 +344,14 @@ pub fn __key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) 
 /// Models `user_update()` (security/keys/user_defined.c), the `user` and
 /// `logon` types' `->update`: the new payload, and `key->expiry =
 /// prep->expiry`, which is `TIME64_MAX` for every update from user space:
-/// an update takes a key's timeout away.
-fn user_update(cx: &Cx<'_>, key: Id<Key>, payload: &[u8]) {
+/// an update takes a key's timeout away. The new payload is charged to
+/// the quota first (`EDQUOT`: nothing changes).
+fn user_update(cx: &Cx<'_>, key: Id<Key>, payload: &[u8]) -> KResult<()> {
+    key_payload_reserve(cx, key, payload.len() as u32)?;
     let k = cx.k.keys.get(key);
     k.payload.set(payload.to_vec());
     k.expiry.set(super::NO_EXPIRY);
+    Ok(())
 }
 
 /// Models `key_create_or_update()` (add_key's core): update a matching
@@ -264,13 +373,15 @@ pub fn key_create_or_update(
     }
     preparse(type_, payload)?;
     let link_lock = keyring::__key_link_lock(cx, &kr, keyring, type_)?;
-    keyring::__key_link_begin(cx, keyring)?;
+    let edit = keyring::__key_link_begin(cx, keyring, type_, description)?;
     keyring::__key_link_check_restriction(cx, keyring)?;
     key_task_permission(cx, keyring, keyring_possessed, &cx.current_cred(), KeyNeedPerm::Write)?;
 
     if type_.has_update() {
         if let Some(existing) = keyring::find_key_to_update(cx, keyring, type_, description) {
-            // __key_link_end(): the keyring is unlocked before the update.
+            // __key_link_end(): the edit is cancelled (its quota given
+            // back) and the keyring unlocked before the update.
+            drop(edit);
             drop(link_lock);
             // A key still under construction is waited for
             // (wait_for_key_construction: the sequential model is
@@ -296,8 +407,8 @@ pub fn key_create_or_update(
         perm |= KEY_POS_WRITE;
     }
     perm |= KEY_USR_VIEW;
-    let key = key_alloc(cx, type_, description, cred.uid, cred.gid, perm)?;
-    if let Err(e) = __key_instantiate_and_link(cx, key, payload, Some(keyring)) {
+    let key = key_alloc(cx, type_, description, cred.uid, cred.gid, perm, Quota::In)?;
+    if let Err(e) = __key_instantiate_and_link(cx, key, payload, Some(&edit)) {
         key_put(cx, key);
         return Err(e);
     }
@@ -315,7 +426,7 @@ pub fn key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) ->
     }
     preparse(k.type_, payload)?;
     let _g = k.sem.down_write();
-    user_update(cx, key, payload);
+    user_update(cx, key, payload)?;
     mark_key_instantiated(cx, key, None);
     notify_key(cx, key, NOTIFY_KEY_UPDATED, 0);
     Ok(())
@@ -331,6 +442,9 @@ pub fn key_revoke(cx: &Cx<'_>, key: Id<Key>) {
         notify_key(cx, key, NOTIFY_KEY_REVOKED, 0);
         if k.type_ == KeyType::Keyring {
             keyring::keyring_revoke(cx, key);
+        } else {
+            // user_revoke(): the payload's quota is given back.
+            let _ = key_payload_reserve(cx, key, 0);
         }
         // Set the death time, and arm the collector for key_gc_delay later.
         // `revoked_at` is `expiry` (a union): the collector's key_is_dead()

@@ -72,9 +72,38 @@ pub fn keyring_restrict(cx: &Cx<'_>, keyring: Id<Key>, type_: Option<&str>) -> K
     Ok(())
 }
 
-/// Models the checks of `__key_link_begin()`: `ENOTDIR` for a
-/// non-keyring, `EKEYREVOKED` for a revoked keyring.
-pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
+/// The edit `__key_link_begin()` prepares: a link into `keyring` of a key
+/// with the given index key, and whether it reserved quota for it (a new
+/// link, not one that replaces a link with the same type and description
+/// in place, `edit->dead_leaf`). [`__key_link`] applies it; dropped
+/// unapplied, it is `__key_link_end()` cancelling it, which gives the
+/// reservation back.
+pub struct LinkEdit<'a, 'k> {
+    cx: &'a Cx<'k>,
+    pub keyring: Id<Key>,
+    reserved: bool,
+    applied: std::cell::Cell<bool>,
+}
+
+impl Drop for LinkEdit<'_, '_> {
+    fn drop(&mut self) {
+        if self.reserved && !self.applied.get() {
+            let dl = *self.cx.k.keys.get(self.keyring).datalen.lock();
+            let _ = super::key::key_payload_reserve(self.cx, self.keyring, dl - super::key::KEYQUOTA_LINK_BYTES);
+        }
+    }
+}
+
+/// Models `__key_link_begin()`: `ENOTDIR` for a non-keyring,
+/// `EKEYREVOKED` for a revoked keyring; then, unless the link will replace
+/// one with the same index key in place, 4 more bytes of the keyring
+/// owner's quota (`key_payload_reserve()`, `EDQUOT`).
+pub fn __key_link_begin<'a, 'k>(
+    cx: &'a Cx<'k>,
+    keyring: Id<Key>,
+    type_: KeyType,
+    desc: &str,
+) -> KResult<LinkEdit<'a, 'k>> {
     let kr = cx.k.keys.get(keyring);
     if kr.type_ != KeyType::Keyring {
         return Err(Errno::ENOTDIR);
@@ -82,7 +111,12 @@ pub fn __key_link_begin(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
     if kr.test_flag(KEY_FLAG_REVOKED) {
         return Err(Errno::EKEYREVOKED);
     }
-    Ok(())
+    let replaces = kr.keys.get().iter().any(|x| same_index(cx, *x, type_, desc));
+    if !replaces {
+        let dl = *kr.datalen.lock();
+        super::key::key_payload_reserve(cx, keyring, dl + super::key::KEYQUOTA_LINK_BYTES)?;
+    }
+    Ok(LinkEdit { cx, keyring, reserved: !replaces, applied: std::cell::Cell::new(false) })
 }
 
 /// Models `find_key_to_update()`: a direct link of the same type and
@@ -97,12 +131,12 @@ pub fn find_key_to_update(cx: &Cx<'_>, keyring: Id<Key>, type_: KeyType, desc: &
 
 /// Models `__key_link()`: link `key` into `keyring` (taking a reference),
 /// replacing any link with the same type and description (whose reference
-/// is dropped, silently), then post LINKED on the keyring.
-///
-/// APPROX: the displaced link's reference is dropped at once; the kernel
-/// drops it after an RCU grace period.
-pub fn __key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) {
+/// is dropped silently, after an RCU grace period), then post LINKED on
+/// the keyring.
+pub fn __key_link(cx: &Cx<'_>, edit: &LinkEdit<'_, '_>, key: Id<Key>) {
     let _f = kfn("__key_link");
+    edit.applied.set(true);
+    let keyring = edit.keyring;
     let kr = cx.k.keys.get(keyring);
     let k = cx.k.keys.get(key);
     key_get(cx, key);
@@ -113,10 +147,25 @@ pub fn __key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) {
             None
         }
     });
-    if let Some(old) = displaced {
-        key_put(cx, old);
-    }
+    put_excised(cx, displaced.into_iter().collect());
     notify_key(cx, keyring, NOTIFY_KEY_LINKED, k.key_serial());
+}
+
+/// The links an edit took out of a keyring are put after an RCU grace
+/// period: `assoc_array_apply_edit()` (and `assoc_array_gc()`) leave the
+/// old nodes to `assoc_array_rcu_cleanup()`, whose `keyring_free_object()`
+/// puts each excised key. Until then the keys keep their references (and
+/// their quota).
+fn put_excised(cx: &Cx<'_>, keys: Vec<Id<Key>>) {
+    if keys.is_empty() {
+        return;
+    }
+    let put = move |cx: &Cx<'_>| {
+        for k in keys {
+            key_put(cx, k);
+        }
+    };
+    crate::rcu::call_rcu(cx, crate::rcu::RcuCallback::Call("assoc_array_rcu_cleanup", Box::new(put)));
 }
 
 /// `KEYRING_SEARCH_MAX_DEPTH`: nesting a search follows before `ELOOP`.
@@ -151,14 +200,15 @@ fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<
 pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     let _f = kfn("key_link");
     let kr = cx.k.keys.get(keyring);
-    let _g = __key_link_lock(cx, &kr, keyring, cx.k.keys.get(key).type_)?;
-    __key_link_begin(cx, keyring)?;
+    let k = cx.k.keys.get(key);
+    let _g = __key_link_lock(cx, &kr, keyring, k.type_)?;
+    let edit = __key_link_begin(cx, keyring, k.type_, &k.description)?;
     __key_link_check_restriction(cx, keyring)?;
     // __key_link_check_live_key()
-    if cx.k.keys.get(key).type_ == KeyType::Keyring {
+    if k.type_ == KeyType::Keyring {
         keyring_detect_cycle(cx, keyring, key)?;
     }
-    __key_link(cx, keyring, key);
+    __key_link(cx, &edit, key);
     Ok(())
 }
 
@@ -179,7 +229,9 @@ pub fn key_unlink(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
         return Err(Errno::ENOENT);
     };
     notify_key(cx, keyring, NOTIFY_KEY_UNLINKED, k.key_serial());
-    key_put(cx, removed);
+    let dl = *kr.datalen.lock();
+    let _ = super::key::key_payload_reserve(cx, keyring, dl.saturating_sub(super::key::KEYQUOTA_LINK_BYTES));
+    put_excised(cx, vec![removed]);
     Ok(())
 }
 
@@ -194,32 +246,33 @@ pub fn keyring_clear(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
     let _g = kr.sem.down_write();
     let old = kr.keys.replace(Vec::new());
     notify_key(cx, keyring, NOTIFY_KEY_CLEARED, 0);
-    for k in old {
-        key_put(cx, k);
-    }
+    let _ = super::key::key_payload_reserve(cx, keyring, 0);
+    put_excised(cx, old);
     Ok(())
 }
 
 /// Models `keyring_revoke()` (the keyring type's `->revoke`): drop every
-/// link, posting nothing.
+/// link, posting nothing, and give back their quota.
 pub fn keyring_revoke(cx: &Cx<'_>, keyring: Id<Key>) {
     let old = cx.k.keys.get(keyring).keys.replace(Vec::new());
-    for k in old {
-        key_put(cx, k);
-    }
+    let _ = super::key::key_payload_reserve(cx, keyring, 0);
+    put_excised(cx, old);
 }
 
 /// Models `keyring_destroy()`: the collector frees a keyring's links,
 /// posting nothing.
 pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
     let _f = kfn("keyring_destroy");
-    keyring_revoke(cx, keyring)
+    for k in cx.k.keys.get(keyring).keys.replace(Vec::new()) {
+        key_put(cx, k);
+    }
 }
 
 /// Models `keyring_gc()`: unlink the keys dead at time `limit`
 /// ([`super::gc::key_is_dead`]), posting nothing (a revoked or
 /// invalidated keyring is left alone). Returns whether anything was
-/// unlinked.
+/// unlinked. As in the kernel (`assoc_array_gc()` alone), the links'
+/// quota stays charged to the keyring's owner (finding F6).
 pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
     let kr = cx.k.keys.get(keyring);
     if kr.test_flag(KEY_FLAG_REVOKED) || kr.test_flag(KEY_FLAG_INVALIDATED) {
@@ -232,8 +285,13 @@ pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
         dead
     });
     let any = !dead.is_empty();
-    for k in dead {
-        key_put(cx, k);
+    // FIX(F6): give back the quota of the links removed. The kernel's
+    // keyring_gc() does not: assoc_array_gc() alone leaves them charged.
+    if any && !cx.bug(crate::bugs::Bug::F6) {
+        let dl = *kr.datalen.lock();
+        let freed = dead.len() as u32 * super::key::KEYQUOTA_LINK_BYTES;
+        let _ = super::key::key_payload_reserve(cx, keyring, dl.saturating_sub(freed));
     }
+    put_excised(cx, dead);
     any
 }

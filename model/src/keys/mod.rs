@@ -18,7 +18,12 @@
 //! only when a program sleeps: keys expire, and the collector unlinks
 //! expired and revoked keys `key_gc_delay` seconds later, on that clock.
 //!
-//! APPROX: no key quotas; possession is
+//! Each user's key quota (`maxkeys`, `maxbytes`, and root's own) is
+//! charged as the kernel charges it: a key and its description at
+//! allocation, a `user` key's payload, 4 bytes for each link in a
+//! keyring; released when the key's last reference goes.
+//!
+//! APPROX: possession is
 //! reachability from the session keyring through keyrings, without search
 //! permission checks; key types are `user`, `logon` and `keyring`.
 
@@ -43,6 +48,7 @@ use crate::watch_queue::{self, WatchList};
 /// `KEY_FLAG_*` bit numbers.
 pub const KEY_FLAG_DEAD: u32 = 0;
 pub const KEY_FLAG_REVOKED: u32 = 1;
+pub const KEY_FLAG_IN_QUOTA: u32 = 2;
 pub const KEY_FLAG_USER_CONSTRUCT: u32 = 3;
 pub const KEY_FLAG_INVALIDATED: u32 = 5;
 
@@ -140,8 +146,18 @@ pub struct Key {
     pub serial: i32,
     /// `sem`.
     pub sem: RwSem,
-    /// `user`: the owner's accounting.
-    pub user: Arc<UserStruct>,
+    /// `user`: the owner's accounting (`struct key_user`); `chown`
+    /// moves the key to the new owner's.
+    ///
+    /// APPROX: an instrumentation mutex, not explored: the kernel changes
+    /// it under `key->sem` while holding a reference, and reads it only at
+    /// the final `key_put()`, so no interleaving of the two can matter.
+    pub user: instr::Mutex<Arc<UserStruct>>,
+    /// `quotalen`: the bytes charged to the owner's quota for this key
+    /// (its description, then its payload or, for a keyring, 4 bytes a
+    /// link), and `datalen`: the payload's share of it.
+    pub quotalen: instr::Mutex<u32>,
+    pub datalen: instr::Mutex<u32>,
     /// `expiry`: when the key expires on the virtual clock
     /// ([`NO_EXPIRY`]: never, the kernel's `TIME64_MAX`). The kernel's
     /// `revoked_at` shares its storage (a union in `struct key`): revoking
@@ -446,14 +462,19 @@ pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
     watch_queue::__post_watch_notification(cx, k.watchers.get(cx), &mut n, &cred, k.key_serial() as u64);
 }
 
-/// Boot: the process's session keyring (`_ses`), held by the process.
+/// Boot, as the real-kernel runner starts each scenario's process: the
+/// process's own session keyring (`_ses`, joined after dropping to the
+/// scenario's uid, so charged to that user's quota), then the user's
+/// keyrings (`_uid.N` and `_uid_ses.N`, which that runner empties with
+/// `KEYCTL_CLEAR` of `@u`, creating them if needed).
 pub fn boot_session_keyring(cx: &Cx<'_>) {
     let cred = cx.current_cred();
     let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK;
-    let ses = key::key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm)
+    let ses = key::key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm, key::Quota::In)
         .expect("booting the session keyring cannot fail");
     key::mark_key_instantiated(cx, ses, None);
     cx.k.key_registry.session.set(Some(ses));
+    process_keys::look_up_user_keyrings(cx).expect("booting the user keyrings cannot fail");
 }
 
 /// Process exit: constructions the process never finished end negatively

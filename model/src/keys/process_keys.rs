@@ -7,7 +7,7 @@ use crate::heap::Id;
 use crate::kernel::Cx;
 use crate::uapi::*;
 
-use super::key::{key_alloc, key_get, key_lookup, key_put, mark_key_instantiated};
+use super::key::{Quota, key_alloc, key_get, key_lookup, key_put, mark_key_instantiated};
 use super::permission::{KeyNeedPerm, key_task_permission, key_validate};
 use super::{KEY_FLAG_USER_CONSTRUCT, Key, KeyState, KeyType};
 
@@ -52,15 +52,15 @@ fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
 /// Models `look_up_user_keyrings()`: the user keyring `_uid.N` and the
 /// user session keyring `_uid_ses.N` (which links it), created on first
 /// use. Returns (user keyring, user session keyring).
-fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
+pub fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
     let cred = cx.current_cred();
     if let (Some(u), Some(s)) = (cred.user.uid_keyring.get(), cred.user.session_keyring.get()) {
         return Ok((u, s));
     }
     let perm = (KEY_POS_ALL & !KEY_POS_SETATTR) | KEY_USR_ALL;
-    let u = key_alloc(cx, KeyType::Keyring, &format!("_uid.{}", cred.uid), cred.uid, cred.gid, perm)?;
+    let u = key_alloc(cx, KeyType::Keyring, &format!("_uid.{}", cred.uid), cred.uid, cred.gid, perm, Quota::In)?;
     mark_key_instantiated(cx, u, None);
-    let s = key_alloc(cx, KeyType::Keyring, &format!("_uid_ses.{}", cred.uid), cred.uid, cred.gid, perm)?;
+    let s = key_alloc(cx, KeyType::Keyring, &format!("_uid_ses.{}", cred.uid), cred.uid, cred.gid, perm, Quota::In)?;
     mark_key_instantiated(cx, s, None);
     super::keyring::key_link(cx, s, u)?;
     cred.user.uid_keyring.set(Some(u));
@@ -72,7 +72,7 @@ fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
 /// keyring owned by the credentials.
 fn install_keyring(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
     let cred = cx.current_cred();
-    let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, KEY_POS_ALL | KEY_USR_VIEW)?;
+    let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, KEY_POS_ALL | KEY_USR_VIEW, Quota::Overrun)?;
     mark_key_instantiated(cx, k, None);
     Ok(k)
 }
@@ -189,10 +189,10 @@ fn find_keyring_by_name(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
         if key_task_permission(cx, id, false, &cred, KeyNeedPerm::Search).is_err() {
             continue;
         }
-        if k.usage.read() == 0 {
+        if !k.usage.get_unless_zero() {
             continue;
         }
-        return Ok(key_get(cx, id));
+        return Ok(id);
     }
     Err(Errno::ENOKEY)
 }
@@ -209,14 +209,16 @@ fn install_session_keyring(cx: &Cx<'_>, keyring: Option<Id<Key>>) -> KResult<Id<
     let keyring = match keyring {
         None => {
             let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ;
-            let k = key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm)?;
+            // Charged within the quota: the process had a session keyring.
+            let k = key_alloc(cx, KeyType::Keyring, "_ses", cred.uid, cred.gid, perm, Quota::In)?;
             mark_key_instantiated(cx, k, None);
             k
         }
         Some(k) => key_get(cx, k),
     };
     if let Some(old) = cx.k.key_registry.session.replace(Some(keyring)) {
-        crate::rcu::call_rcu(cx, crate::rcu::RcuCallback::PutCred(old));
+        let put = move |cx: &Cx<'_>| key_put(cx, old);
+        crate::rcu::call_rcu(cx, crate::rcu::RcuCallback::Call("put_cred_rcu", Box::new(put)));
     }
     Ok(keyring)
 }
@@ -246,7 +248,7 @@ pub fn join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i64> {
         Err(Errno::ENOKEY) => {
             let cred = cx.current_cred();
             let perm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK;
-            let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, perm)?;
+            let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, perm, Quota::In)?;
             mark_key_instantiated(cx, k, None);
             k
         }

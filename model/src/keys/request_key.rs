@@ -110,15 +110,15 @@ fn construct_alloc_key(cx: &Cx<'_>, type_: KeyType, description: &str, dest: Id<
         perm |= KEY_POS_WRITE;
     }
     perm |= KEY_USR_VIEW;
-    let key = key_alloc(cx, type_, description, cred.uid, cred.gid, perm)?;
+    let key = key_alloc(cx, type_, description, cred.uid, cred.gid, perm, super::key::Quota::In)?;
     cx.k.keys.get(key).test_and_set_flag(KEY_FLAG_USER_CONSTRUCT);
 
     let kr = cx.k.keys.get(dest);
     let linked = (|| {
         let _l = __key_link_lock(cx, &kr, dest, type_)?;
-        __key_link_begin(cx, dest)?;
+        let edit = __key_link_begin(cx, dest, type_, description)?;
         let _m = cx.k.key_registry.key_construction_mutex.lock();
-        __key_link(cx, dest, key);
+        __key_link(cx, &edit, key);
         Ok(())
     })();
     if let Err(e) = linked {

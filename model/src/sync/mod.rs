@@ -566,6 +566,21 @@ impl Kref {
         }
         self.0.fetch_add(1, atomic::Ordering::AcqRel) + 1
     }
+    /// `refcount_inc_not_zero()` (`kref_get_unless_zero()`): take a
+    /// reference unless the last one is already gone, in one atomic step.
+    /// Returns whether it took one.
+    pub fn get_unless_zero(&self) -> bool {
+        let mut cur = self.0.load(atomic::Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match self.0.compare_exchange(cur, cur + 1, atomic::Ordering::AcqRel, atomic::Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
     /// `kref_put()`: true when this dropped the last reference (the caller
     /// then runs the release function). An underflow, which `refcount_t`
     /// reports as a use-after-free, is an error.
@@ -612,6 +627,9 @@ struct Waiter {
     asleep: bool,
     /// A function entry: called at each wake-up instead of being woken.
     func: Option<WakeFunc>,
+    /// A poll entry's events (`poll_wait()` with the caller's key): what
+    /// would end its sleep.
+    poll_events: Option<u32>,
     /// The driver's record of the sleeping actor: a wake-up makes it
     /// runnable at once, as `try_to_wake_up()` sets `TASK_RUNNING` before
     /// the woken task gets a CPU.
@@ -706,15 +724,22 @@ impl WaitQueueHead {
     /// sleeps unless a wake-up came since, and `do_poll()` polls again.
     /// `early`: the state was read before the task was queued (a mutant's
     /// reordering of `->poll`), so a wake-up in between is lost.
-    pub fn poll_wait_event(&self, early: bool, cond: impl Fn() -> bool) -> WaitResult {
-        self.wait_event_ordered(false, early, cond)
+    /// `events` are what the poller asks for (with `POLLERR`, `POLLHUP`).
+    pub fn poll_wait_event(&self, early: bool, events: u32, cond: impl Fn() -> bool) -> WaitResult {
+        self.wait_event_ordered(false, early, Some(events), cond)
     }
 
     fn wait_event(&self, exclusive: bool, cond: impl Fn() -> bool) -> WaitResult {
-        self.wait_event_ordered(exclusive, false, cond)
+        self.wait_event_ordered(exclusive, false, None, cond)
     }
 
-    fn wait_event_ordered(&self, exclusive: bool, early: bool, cond: impl Fn() -> bool) -> WaitResult {
+    fn wait_event_ordered(
+        &self,
+        exclusive: bool,
+        early: bool,
+        poll_events: Option<u32>,
+        cond: impl Fn() -> bool,
+    ) -> WaitResult {
         context::sleeping("wait_event");
         if !waits_block() {
             return if cond() { WaitResult::Woken } else { WaitResult::Interrupted };
@@ -734,6 +759,7 @@ impl WaitQueueHead {
                         woken: false,
                         asleep: false,
                         func: None,
+                        poll_events,
                         actor: context::current_actor(),
                     });
                     id
@@ -857,7 +883,7 @@ impl WaitQueueHead {
         self.list.with_mut(|l| {
             l.next_id += 1;
             let id = l.next_id;
-            l.waiters.push(Waiter { id, exclusive: false, woken: false, asleep: false, func: Some(func), actor: None });
+            l.waiters.push(Waiter { id, exclusive: false, woken: false, asleep: false, func: Some(func), poll_events: None, actor: None });
             id
         })
     }
@@ -872,6 +898,18 @@ impl WaitQueueHead {
     pub fn sleepers(&self) -> u32 {
         let _g = self.lock.lock_plain();
         self.list.with(|l| l.waiters.iter().filter(|w| w.asleep && !w.woken).count() as u32)
+    }
+
+    /// Tasks asleep here that are not polling (readers, writers).
+    pub fn plain_sleepers(&self) -> u32 {
+        let _g = self.lock.lock_plain();
+        self.list.with(|l| l.waiters.iter().filter(|w| w.asleep && !w.woken && w.poll_events.is_none()).count() as u32)
+    }
+
+    /// The events of each poller asleep here.
+    pub fn poll_sleepers(&self) -> Vec<u32> {
+        let _g = self.lock.lock_plain();
+        self.list.with(|l| l.waiters.iter().filter(|w| w.asleep && !w.woken).filter_map(|w| w.poll_events).collect())
     }
 
     /// Wake-ups delivered so far.

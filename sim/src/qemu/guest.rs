@@ -472,13 +472,17 @@ fn enter(l: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// Set the pipe quotas (`/proc/sys/fs/pipe-user-pages-*`) and the key
-/// collector's delay (`/proc/sys/kernel/keys/gc_delay`); from the parent,
+/// Set the pipe quotas (`/proc/sys/fs/pipe-user-pages-*`), the key
+/// collector's delay (`/proc/sys/kernel/keys/gc_delay`) and the key quotas
+/// (`/proc/sys/kernel/keys/*maxkeys`, `*maxbytes`); from the parent,
 /// as root, before the scenario's process starts.
 fn set_pipe_quotas(l: &Limits) {
     let _ = std::fs::write("/proc/sys/fs/pipe-user-pages-soft", l.pipe_user_pages_soft.to_string());
     let _ = std::fs::write("/proc/sys/fs/pipe-user-pages-hard", l.pipe_user_pages_hard.to_string());
     let _ = std::fs::write("/proc/sys/kernel/keys/gc_delay", l.key_gc_delay.to_string());
+    for (name, v) in ["maxkeys", "maxbytes", "root_maxkeys", "root_maxbytes"].iter().zip(l.key_quota) {
+        let _ = std::fs::write(format!("/proc/sys/kernel/keys/{name}"), v.to_string());
+    }
 }
 
 /// Run `f` in a child process; wait at most `secs` seconds. Returns

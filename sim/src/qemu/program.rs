@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! scenario errno/read-whole
-//! limits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300
+//! limits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300 maxkeys=200 maxbytes=20000 root_maxkeys=1000000 root_maxbytes=25000000
 //! op pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK
 //! op read p0.r 4096
 //! end
@@ -44,6 +44,9 @@ pub struct Limits {
     pub pipe_user_pages_hard: u64,
     /// `/proc/sys/kernel/keys/gc_delay`.
     pub key_gc_delay: u64,
+    /// `/proc/sys/kernel/keys/maxkeys`, `maxbytes`, `root_maxkeys` and
+    /// `root_maxbytes`.
+    pub key_quota: [u32; 4],
 }
 
 impl Limits {
@@ -56,6 +59,7 @@ impl Limits {
             pipe_user_pages_soft: c.pipe_user_pages_soft,
             pipe_user_pages_hard: c.pipe_user_pages_hard,
             key_gc_delay: c.key_gc_delay,
+            key_quota: [c.key_quota_maxkeys, c.key_quota_maxbytes, c.key_quota_root_maxkeys, c.key_quota_root_maxbytes],
         }
     }
 }
@@ -87,8 +91,17 @@ pub struct Program {
 
 fn limits_text(l: &Limits) -> String {
     format!(
-        "limits uid={} privileged={} rlimit_nofile={} pipe_user_pages_soft={} pipe_user_pages_hard={} key_gc_delay={}\n",
-        l.uid, l.privileged as u8, l.rlimit_nofile, l.pipe_user_pages_soft, l.pipe_user_pages_hard, l.key_gc_delay
+        "limits uid={} privileged={} rlimit_nofile={} pipe_user_pages_soft={} pipe_user_pages_hard={} key_gc_delay={} maxkeys={} maxbytes={} root_maxkeys={} root_maxbytes={}\n",
+        l.uid,
+        l.privileged as u8,
+        l.rlimit_nofile,
+        l.pipe_user_pages_soft,
+        l.pipe_user_pages_hard,
+        l.key_gc_delay,
+        l.key_quota[0],
+        l.key_quota[1],
+        l.key_quota[2],
+        l.key_quota[3]
     )
 }
 
@@ -192,6 +205,10 @@ fn parse_limits(s: &str) -> Result<Limits, String> {
             "pipe_user_pages_soft" => l.pipe_user_pages_soft = n,
             "pipe_user_pages_hard" => l.pipe_user_pages_hard = n,
             "key_gc_delay" => l.key_gc_delay = n,
+            "maxkeys" => l.key_quota[0] = n as u32,
+            "maxbytes" => l.key_quota[1] = n as u32,
+            "root_maxkeys" => l.key_quota[2] = n as u32,
+            "root_maxbytes" => l.key_quota[3] = n as u32,
             _ => return Err(format!("unknown limit `{k}`")),
         }
     }
@@ -283,7 +300,7 @@ mod tests {
 
     #[test]
     fn program_round_trips() {
-        let text = "scenario a/b\nlimits uid=1000 privileged=0 rlimit_nofile=5 pipe_user_pages_soft=1 pipe_user_pages_hard=0 key_gc_delay=300\nop pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK\nop read p0.r 4096\nend\nstress c 7\nlimits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300\nsetup pipe2 p0 O_NOTIFICATION_PIPE\nthread t1\nop read p0.r 64\nthread t2\nop close p0.w\nend\n";
+        let text = "scenario a/b\nlimits uid=1000 privileged=0 rlimit_nofile=5 pipe_user_pages_soft=1 pipe_user_pages_hard=0 key_gc_delay=300 maxkeys=200 maxbytes=20000 root_maxkeys=1000000 root_maxbytes=25000000\nop pipe2 p0 O_NOTIFICATION_PIPE|O_NONBLOCK\nop read p0.r 4096\nend\nstress c 7\nlimits uid=0 privileged=1 rlimit_nofile=1024 pipe_user_pages_soft=16384 pipe_user_pages_hard=0 key_gc_delay=300 maxkeys=200 maxbytes=20000 root_maxkeys=1000000 root_maxbytes=25000000\nsetup pipe2 p0 O_NOTIFICATION_PIPE\nthread t1\nop read p0.r 64\nthread t2\nop close p0.w\nend\n";
         let p = Program::parse(text).unwrap();
         assert_eq!(p.seq[0].limits.uid, 1000);
         assert_eq!(p.stress[0].threads.len(), 2);

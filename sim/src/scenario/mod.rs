@@ -203,6 +203,30 @@ pub const CONFIG_RANGES: &[(&str, u64, u64, &str)] = &[
         i32::MAX as u64,
         "/proc/sys/kernel/keys/gc_delay: seconds from a key's expiry or revocation to its reaping (default 300)",
     ),
+    (
+        "key_quota_maxkeys",
+        1,
+        i32::MAX as u64,
+        "/proc/sys/kernel/keys/maxkeys: the keys a user other than root may own (default 200)",
+    ),
+    (
+        "key_quota_maxbytes",
+        1,
+        i32::MAX as u64,
+        "/proc/sys/kernel/keys/maxbytes: the bytes a user other than root may own (default 20000)",
+    ),
+    (
+        "key_quota_root_maxkeys",
+        1,
+        i32::MAX as u64,
+        "/proc/sys/kernel/keys/root_maxkeys: the keys root may own (default 1000000)",
+    ),
+    (
+        "key_quota_root_maxbytes",
+        1,
+        i32::MAX as u64,
+        "/proc/sys/kernel/keys/root_maxbytes: the bytes root may own (default 25000000)",
+    ),
 ];
 
 /// The largest scenario file, in bytes.
@@ -334,6 +358,10 @@ impl Scenario {
                 "pipe_index_bits" => c.pipe_index_bits = *v as u32,
                 "pipe_initial_index" => c.pipe_initial_index = *v as u32,
                 "key_gc_delay" => c.key_gc_delay = *v,
+                "key_quota_maxkeys" => c.key_quota_maxkeys = *v as u32,
+                "key_quota_maxbytes" => c.key_quota_maxbytes = *v as u32,
+                "key_quota_root_maxkeys" => c.key_quota_root_maxkeys = *v as u32,
+                "key_quota_root_maxbytes" => c.key_quota_root_maxbytes = *v as u32,
                 _ => {}
             }
         }

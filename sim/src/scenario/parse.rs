@@ -14,6 +14,10 @@ pub(super) const CONFIG_KEYS: &[&str] = &[
     "pipe_index_bits",
     "pipe_initial_index",
     "key_gc_delay",
+    "key_quota_maxkeys",
+    "key_quota_maxbytes",
+    "key_quota_root_maxkeys",
+    "key_quota_root_maxbytes",
 ];
 
 pub(super) const TOP: &[&str] = &["variant", "base", "bugs", "config", "lsm", "setup:", "thread", "schedule:", "run"];

@@ -158,6 +158,10 @@ pub fn settings_of(c: &Config) -> Vec<(String, u64)> {
     put("pipe_index_bits", c.pipe_index_bits as u64, d.pipe_index_bits as u64);
     put("pipe_initial_index", c.pipe_initial_index as u64, d.pipe_initial_index as u64);
     put("key_gc_delay", c.key_gc_delay, d.key_gc_delay);
+    put("key_quota_maxkeys", c.key_quota_maxkeys as u64, d.key_quota_maxkeys as u64);
+    put("key_quota_maxbytes", c.key_quota_maxbytes as u64, d.key_quota_maxbytes as u64);
+    put("key_quota_root_maxkeys", c.key_quota_root_maxkeys as u64, d.key_quota_root_maxkeys as u64);
+    put("key_quota_root_maxbytes", c.key_quota_root_maxbytes as u64, d.key_quota_root_maxbytes as u64);
     v
 }
 
