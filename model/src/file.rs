@@ -40,6 +40,8 @@ pub struct File {
     /// reference to the file), only clear it, and the test is made again
     /// under `f_lock`; so a file never watched costs no step.
     pub f_ep_ever: instr::AtomicBool,
+    /// `f_cred`: the opener's credentials, held until `__fput()`.
+    pub f_cred: instr::Mutex<Option<std::sync::Arc<crate::kernel::Cred>>>,
 }
 
 /// Models `struct files_struct`: descriptor -> file.
@@ -74,6 +76,11 @@ pub fn alloc_file(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, f_mode: u32, f_flags: u3
         f_lock: SpinLock::new("file->f_lock"),
         f_ep: KCell::new(None),
         f_ep_ever: instr::AtomicBool::new(false),
+        f_cred: instr::Mutex::new(Some({
+            let c = cx.current_cred();
+            c.get();
+            c
+        })),
     };
     cx.k.heap.alloc_in(&cx.k.files, "file", f).0
 }
@@ -142,6 +149,12 @@ fn __fput(cx: &Cx<'_>, file: Id<File>) {
     crate::eventpoll::eventpoll_release(cx, file);
     pipe::pipe_release(cx, file);
     let f = cx.k.files.get(file);
+    // file_free(): put_cred(f_cred).
+    if let Some(c) = f.f_cred.lock().take() {
+        if c.put() {
+            crate::keys::process_keys::release_retired_creds(cx);
+        }
+    }
     cx.k.heap.kfree(Obj::hdr(&f));
 }
 

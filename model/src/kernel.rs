@@ -217,7 +217,9 @@ impl Config {
     }
 }
 
-/// Models `struct cred` (the parts that matter here).
+/// Models `struct cred` (the parts that matter here). The session keyring
+/// it holds is the key registry's `session`; credentials a join replaced
+/// keep theirs in `retired_creds`.
 #[derive(Debug)]
 pub struct Cred {
     pub uid: u32,
@@ -225,6 +227,29 @@ pub struct Cred {
     pub user: Arc<UserStruct>,
     /// `CAP_SYS_ADMIN` and `CAP_SYS_RESOURCE`.
     pub privileged: bool,
+    /// `usage`: the task that runs with them, and each open file
+    /// (`f_cred`) and watch (`watch->cred`) made under them.
+    /// Instrumentation: nothing in the model races on it.
+    pub holds: instr::AtomicUsize,
+}
+
+impl Cred {
+    /// Credentials held by their task alone.
+    pub fn new(uid: u32, gid: u32, user: Arc<UserStruct>, privileged: bool) -> Cred {
+        Cred { uid, gid, user, privileged, holds: instr::AtomicUsize::new(1) }
+    }
+    /// `prepare_creds()`: a copy to modify and commit.
+    pub fn copy(&self) -> Cred {
+        Cred::new(self.uid, self.gid, self.user.clone(), self.privileged)
+    }
+    /// `get_cred()`.
+    pub fn get(&self) {
+        self.holds.fetch_add(1, instr::Ordering::Relaxed);
+    }
+    /// `put_cred()`; whether that was the last hold.
+    pub fn put(&self) -> bool {
+        self.holds.fetch_sub(1, instr::Ordering::Relaxed) == 1
+    }
 }
 
 /// Models `struct task_struct`: a thread of the one modelled process.
@@ -343,8 +368,7 @@ impl Kernel {
     /// Create task `tid` with the configured credentials.
     pub fn spawn_task(&self, tid: Tid) -> Arc<Task> {
         let user = self.user(self.config.uid);
-        let cred =
-            Arc::new(Cred { uid: self.config.uid, gid: self.config.uid, user, privileged: self.config.privileged });
+        let cred = Arc::new(Cred::new(self.config.uid, self.config.uid, user, self.config.privileged));
         let task = Arc::new(Task { tid, cred: KCell::new(cred), rlimit_nofile: KCell::new(self.config.rlimit_nofile) });
         self.tasks.lock().insert(tid, task.clone());
         task

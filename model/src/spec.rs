@@ -539,6 +539,11 @@ impl Spec {
     /// first keyring made with that name (not revoked, still referenced,
     /// searchable without possession), or a new keyring of that name. The
     /// old one is held until a grace period ends (see `settle`).
+    ///
+    /// Not the kernel's whole rule: there the old credentials, and so the
+    /// old keyring, are also held by every file opened and watch made
+    /// before the join. The comparisons with the model (`spec_vs_model`,
+    /// the `trace` fuzz target) leave programs that join to the oracle.
     fn join_session(&mut self, slot: u8, name: Option<&str>) -> Outcome {
         let old = self.session;
         self.key_slots.insert(slot, old);

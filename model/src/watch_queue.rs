@@ -685,6 +685,10 @@ pub fn free_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     cred.user.nr_watches.fetch_sub(1, Ordering::AcqRel);
     // BUG(W10): kfree(watch) was missing.
     if !cx.bug(Bug::W10) {
+        // put_cred(watch->cred).
+        if cred.put() {
+            crate::keys::process_keys::release_retired_creds(cx);
+        }
         cx.k.heap.rcu_free(Obj::hdr(&watch));
     }
 }
@@ -755,6 +759,7 @@ fn add_one_watch(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>, wqid: Id<Watc
         return Err(Errno::EAGAIN);
     }
 
+    cred.get();
     watch.cred.set(Some(cred.clone()));
     watch.watch_list.rcu_assign_pointer(Some(wlid));
 

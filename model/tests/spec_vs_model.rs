@@ -162,8 +162,6 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(key, error, keyring)| Op::Reject { key, timeout: 3, error, keyring }),
         1 => (key(), prop::option::of(prop_oneof![Just("user"), Just("nosuchtype"), Just(".dot")]))
             .prop_map(|(keyring, t)| Op::Restrict { keyring, type_restriction: t.map(|t| (t.to_string(), "r".to_string())) }),
-        1 => (0u8..5, prop::option::of(prop_oneof![Just("s"), Just("t"), Just(""), Just(".s")]))
-            .prop_map(|(slot, name)| Op::JoinSession { slot, name: name.map(str::to_string) }),
         // Deferred work runs late: the collector and RCU callbacks wait
         // for these (or a call that would sleep).
         3 => Just(Op::KeyGc),

@@ -190,7 +190,15 @@ pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<
         let allowed = cred.privileged
             || ((user == -1 || k.uid.get() == user as u32)
                 && (group == -1 || group as u32 == k.gid.get() || group as u32 == cred.gid));
-        if allowed {
+        if allowed && user != -1 && user as u32 != k.uid.get() {
+            // The quota burden moves to the new owner, EDQUOT if it does
+            // not fit that owner's limits.
+            chown_quota(cx, &k, user as u32)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| if allowed { Ok(()) } else { Err(Errno::EACCES) })
+        .map(|()| {
             if user != -1 {
                 k.uid.set(user as u32);
             }
@@ -198,13 +206,37 @@ pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<
                 k.gid.set(group as u32);
             }
             notify_key(cx, r.key, NOTIFY_KEY_SETATTR, 0);
-            Ok(0)
-        } else {
-            Err(Errno::EACCES)
-        }
+            0
+        })
     };
     put(cx, r);
     ret
+}
+
+/// The quota transfer of `keyctl_chown_key()`: a key in quota is charged
+/// to `uid` (`EDQUOT` past its limits) and given back by its old owner;
+/// the key's `user` becomes the new owner's.
+fn chown_quota(cx: &Cx<'_>, k: &super::Key, uid: u32) -> KResult<()> {
+    let newowner = cx.k.user(uid);
+    if k.test_flag(super::KEY_FLAG_IN_QUOTA) {
+        let (maxkeys, maxbytes) = cx.k.config.key_quota(uid);
+        let quotalen = *k.quotalen.lock();
+        {
+            let mut q = newowner.key_quota.lock();
+            let fits = |used: u32, n: u32, max: u32| used.checked_add(n).is_some_and(|t| t <= max);
+            if !fits(q.0, 1, maxkeys) || !fits(q.1, quotalen, maxbytes) {
+                return Err(Errno::EDQUOT);
+            }
+            q.0 += 1;
+            q.1 += quotalen;
+        }
+        let old = k.user.lock().clone();
+        let mut q = old.key_quota.lock();
+        q.0 = q.0.wrapping_sub(1);
+        q.1 = q.1.wrapping_sub(quotalen);
+    }
+    *k.user.lock() = newowner;
+    Ok(())
 }
 
 /// Models `keyctl_setperm_key()` (KEYCTL_SETPERM): `EINVAL` for unknown
@@ -334,7 +366,10 @@ pub fn keyctl_join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i
     if name.is_some_and(|n| n.starts_with('.')) {
         return Err(Errno::EPERM);
     }
-    super::process_keys::join_session_keyring(cx, name)
+    let r = super::process_keys::join_session_keyring(cx, name);
+    // The old credentials may have had no other holder.
+    super::process_keys::release_retired_creds(cx);
+    r
 }
 
 /// Models `keyctl_restrict_keyring()` (KEYCTL_RESTRICT_KEYRING): the

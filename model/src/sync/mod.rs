@@ -883,7 +883,15 @@ impl WaitQueueHead {
         self.list.with_mut(|l| {
             l.next_id += 1;
             let id = l.next_id;
-            l.waiters.push(Waiter { id, exclusive: false, woken: false, asleep: false, func: Some(func), poll_events: None, actor: None });
+            l.waiters.push(Waiter {
+                id,
+                exclusive: false,
+                woken: false,
+                asleep: false,
+                func: Some(func),
+                poll_events: None,
+                actor: None,
+            });
             id
         })
     }

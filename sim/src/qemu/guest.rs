@@ -16,7 +16,7 @@
 //! never after every operation, so the model's timing is checked too.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use wqsim_model::api::{
@@ -69,6 +69,18 @@ static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
 static ARMED: AtomicU64 = AtomicU64::new(0);
 /// Watchdog ticks (10 ms each) before a sleeping call is interrupted.
 const BLOCK_TICKS: u32 = 20;
+/// The armed operation's own ticks: [`BLOCK_TICKS`], more for a call that
+/// sleeps on purpose (a `poll` with a timeout, a `sleep`).
+static ARMED_TICKS: AtomicU32 = AtomicU32::new(BLOCK_TICKS);
+
+/// The watchdog ticks `op` may sleep before it counts as blocked.
+fn ticks_for(op: &Op) -> u32 {
+    let ms = match op {
+        Op::Sleep { secs } => secs.saturating_mul(1000),
+        _ => u64::from(op.poll_timeout().unwrap_or(0)),
+    };
+    BLOCK_TICKS.saturating_add(u32::try_from(ms / 10).unwrap_or(u32::MAX))
+}
 
 extern "C" fn on_alarm(_: libc::c_int) {
     TIMER_FIRED.store(true, Ordering::SeqCst);
@@ -100,7 +112,7 @@ fn start_watchdog() {
             let a = ARMED.load(Ordering::SeqCst);
             if a != 0 && a == last {
                 ticks += 1;
-                if ticks == BLOCK_TICKS {
+                if ticks == ARMED_TICKS.load(Ordering::SeqCst) {
                     // SAFETY: signal a thread of this process.
                     unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGALRM) };
                 }
@@ -533,6 +545,7 @@ fn run_seq(job: &SeqJob) {
         let names = Mutex::new(Names::default());
         for (i, op) in job.ops.iter().enumerate() {
             TIMER_FIRED.store(false, Ordering::SeqCst);
+            ARMED_TICKS.store(ticks_for(op), Ordering::SeqCst);
             ARMED.store(i as u64 + 1, Ordering::SeqCst);
             let out = exec(&names, op);
             ARMED.store(0, Ordering::SeqCst);
