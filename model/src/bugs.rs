@@ -185,7 +185,7 @@ catalog! {
      a record at every instant of the call. In pipe_write()'s wait the same tear (tail past the \
      stale head) reads as a full ring and the writer sleeps on an empty pipe (the hackbench hang \
      that found it). Debian's 6.12 still has it.";
-    Q1, "quota-released-late", "keys: update key quotas in key_put()", "-", "6.12 (in it, not in 6.1)", None,
+    U1, "quota-released-late", "keys: update key quotas in key_put()", "-", "6.12 (in it, not in 6.1)", None,
     "security/keys/key.c key_put, security/keys/gc.c key_gc_unused_keys", A3,
     "A key's quota went back to its owner only when the collector destroyed the key, tens of \
      milliseconds after its last reference (or later, behind other work). A user at the key \
@@ -333,7 +333,7 @@ impl Shipped {
     ///   6.1; P10 needs 16-bit indexes, which 6.1 does not have; the rest
     ///   were fixed before 6.1.
     ///
-    /// - Q1 (the key quota given back by the collector): 6.1 only. Its
+    /// - U1 (the key quota given back by the collector): 6.1 only. Its
     ///   `key_put()` (security/keys/key.c line 652) only schedules the
     ///   collector, and `key_gc_unused_keys()` (gc.c line 161) gives the
     ///   quota back; 6.12's `key_put()` (key.c line 658) gives it back.
@@ -344,7 +344,7 @@ impl Shipped {
     pub fn still_present(self) -> &'static [Bug] {
         match self {
             Shipped::Debian612 => &[Bug::P13],
-            Shipped::Debian61 => &[Bug::P13, Bug::Q1],
+            Shipped::Debian61 => &[Bug::P13, Bug::U1],
         }
     }
 

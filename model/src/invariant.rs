@@ -145,7 +145,7 @@ invariants! {
     /// in `/proc/key-users`) counts exactly the keys charged to it that
     /// still have a reference, and their `quotalen` bytes: a key whose
     /// last reference is gone no longer holds its owner's quota. Broken by
-    /// Q1.
+    /// U1.
     A3 => "key quota counts the referenced keys";
     /// **Link quota.** A keyring whose last reference is not gone is
     /// charged 4 bytes (`KEYQUOTA_LINK_BYTES`) for each link it holds, no

@@ -114,8 +114,8 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
 fn key_gc_unused_keys(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_gc_unused_keys");
     let k = cx.k.keys.get(key);
-    // BUG(Q1): the key's quota goes back to its owner only now.
-    if cx.bug(crate::bugs::Bug::Q1) {
+    // BUG(U1): the key's quota goes back to its owner only now.
+    if cx.bug(crate::bugs::Bug::U1) {
         super::key::release_quota(&k);
     }
     remove_watch_list(cx, k.watchers.replace(cx, None), k.key_serial() as u64);

@@ -119,8 +119,8 @@ pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
     let k = cx.k.keys.get(key);
     match k.usage.put() {
         Ok(true) => {
-            // BUG(Q1): the collector gives the quota back instead.
-            if !cx.bug(crate::bugs::Bug::Q1) {
+            // BUG(U1): the collector gives the quota back instead.
+            if !cx.bug(crate::bugs::Bug::U1) {
                 release_quota(&k);
             }
             cx.k.key_registry.gc_pending.store(true, Ordering::Release)

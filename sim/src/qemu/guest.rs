@@ -8,15 +8,15 @@
 //! keyring, so nothing leaks from one to the next.
 //!
 //! A call that would sleep with nothing to wake it is ended by a signal
-//! from a watchdog thread (the handler has no `SA_RESTART`; the test
-//! kernel has no POSIX timers), and reported as the model reports it:
+//! from the watchdog, the parent runner (the handler has no `SA_RESTART`;
+//! the test kernel has no POSIX timers), and reported as the model reports it:
 //! `blocks`. Deferred kernel work (the key collector, RCU callbacks) runs
 //! when the kernel gets to it, as the sequential model says: the runner
 //! waits for it only where the scenario does (`key_gc`, `rcu_barrier`),
 //! never after every operation, so the model's timing is checked too.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use wqsim_model::api::{
@@ -65,20 +65,14 @@ fn errno() -> i32 {
 }
 
 static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
-/// The number of the operation the watchdog times (0: none).
-static ARMED: AtomicU64 = AtomicU64::new(0);
-/// Watchdog ticks (10 ms each) before a sleeping call is interrupted.
+/// Ticks (10 ms each) a call may sleep before it counts as blocked and is
+/// interrupted.
 const BLOCK_TICKS: u32 = 20;
-/// The armed operation's own ticks: [`BLOCK_TICKS`], more for a call that
-/// sleeps on purpose (a `poll` with a timeout, a `sleep`).
-static ARMED_TICKS: AtomicU32 = AtomicU32::new(BLOCK_TICKS);
 
-/// The watchdog ticks `op` may sleep before it counts as blocked.
+/// The ticks `op` may sleep before it counts as blocked: [`BLOCK_TICKS`],
+/// more for a call that sleeps on purpose (a `poll` with a timeout).
 fn ticks_for(op: &Op) -> u32 {
-    let ms = match op {
-        Op::Sleep { secs } => secs.saturating_mul(1000),
-        _ => u64::from(op.poll_timeout().unwrap_or(0)),
-    };
+    let ms = u64::from(op.poll_timeout().unwrap_or(0));
     BLOCK_TICKS.saturating_add(u32::try_from(ms / 10).unwrap_or(u32::MAX))
 }
 
@@ -99,28 +93,46 @@ fn install_timer_handler() {
     }
 }
 
-/// Start the watchdog: when one operation stays armed for
-/// [`BLOCK_TICKS`] ticks, signal the calling thread once.
-fn start_watchdog() {
-    // SAFETY: gettid has no arguments.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    let pid = std::process::id() as i64;
-    std::thread::spawn(move || {
-        let (mut last, mut ticks) = (0u64, 0u32);
-        loop {
-            sleep_ms(10);
-            let a = ARMED.load(Ordering::SeqCst);
-            if a != 0 && a == last {
-                ticks += 1;
-                if ticks == ARMED_TICKS.load(Ordering::SeqCst) {
-                    // SAFETY: signal a thread of this process.
-                    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGALRM) };
-                }
-            } else {
-                (last, ticks) = (a, 0);
-            }
-        }
+/// What the scenario's process tells its parent, the watchdog, in memory
+/// they share: the operation in progress (its number from 1; 0: none) and
+/// the ticks it may sleep. The parent, not a thread of the scenario's
+/// process, keeps watch: such a thread would hold the scenario's first
+/// credentials (and their session keyring) past a `join_session`, and the
+/// test kernel has no POSIX timers.
+struct Watch {
+    armed: AtomicU64,
+    ticks: AtomicU64,
+}
+
+/// The shared page, mapped once before the first fork.
+fn watch() -> &'static Watch {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let addr = *PAGE.get_or_init(|| {
+        // SAFETY: an anonymous shared mapping of one page, never unmapped.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(p != libc::MAP_FAILED, "mmap of the watchdog page failed");
+        p as usize
     });
+    // SAFETY: the page is zeroed, aligned, and lives for the process (and
+    // its children); `Watch` is two atomics.
+    unsafe { &*(addr as *const Watch) }
+}
+
+/// Arm the watchdog for operation `n` (from 1; 0 disarms), which may sleep
+/// `ticks` ticks.
+fn arm(n: u64, ticks: u32) {
+    let w = watch();
+    w.ticks.store(u64::from(ticks), Ordering::SeqCst);
+    w.armed.store(n, Ordering::SeqCst);
 }
 
 fn sleep_ms(ms: u64) {
@@ -500,6 +512,8 @@ fn set_pipe_quotas(l: &Limits) {
 /// Run `f` in a child process; wait at most `secs` seconds. Returns
 /// `None` when it exited 0, or why it did not.
 fn in_child(secs: u64, f: impl FnOnce() -> i32) -> Option<String> {
+    // The child must share the parent's watchdog page: map it first.
+    arm(0, 0);
     // SAFETY: fork in a single-threaded parent; the child runs `f` and
     // exits without returning.
     let pid = unsafe { libc::fork() };
@@ -511,7 +525,20 @@ fn in_child(secs: u64, f: impl FnOnce() -> i32) -> Option<String> {
         unsafe { libc::_exit(code) };
     }
     let mut status = 0;
+    let (mut last, mut ticks) = (0u64, 0u64);
     for _ in 0..secs * 100 {
+        // The watchdog: an operation armed for its ticks gets SIGALRM.
+        let w = watch();
+        let a = w.armed.load(Ordering::SeqCst);
+        if a != 0 && a == last {
+            ticks += 1;
+            if ticks == w.ticks.load(Ordering::SeqCst) {
+                // SAFETY: signal our own child.
+                unsafe { libc::kill(pid, libc::SIGALRM) };
+            }
+        } else {
+            (last, ticks) = (a, 0);
+        }
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
             if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -541,14 +568,13 @@ fn run_seq(job: &SeqJob) {
             return 1;
         }
         install_timer_handler();
-        start_watchdog();
         let names = Mutex::new(Names::default());
         for (i, op) in job.ops.iter().enumerate() {
             TIMER_FIRED.store(false, Ordering::SeqCst);
-            ARMED_TICKS.store(ticks_for(op), Ordering::SeqCst);
-            ARMED.store(i as u64 + 1, Ordering::SeqCst);
+            // A sleep sleeps on: it is no call that can block.
+            arm(if matches!(op, Op::Sleep { .. }) { 0 } else { i as u64 + 1 }, ticks_for(op));
             let out = exec(&names, op);
-            ARMED.store(0, Ordering::SeqCst);
+            arm(0, 0);
             say(&format!("= {}", outcome_text(&out)));
         }
         0
