@@ -41,7 +41,7 @@ pub struct File {
     /// under `f_lock`; so a file never watched costs no step.
     pub f_ep_ever: instr::AtomicBool,
     /// `f_cred`: the opener's credentials, held until `__fput()`.
-    pub f_cred: instr::Mutex<Option<std::sync::Arc<crate::kernel::Cred>>>,
+    pub f_cred: instr::Mutex<Option<crate::sync::Arc<crate::kernel::Cred>>>,
 }
 
 /// Models `struct files_struct`: descriptor -> file.
@@ -151,9 +151,7 @@ fn __fput(cx: &Cx<'_>, file: Id<File>) {
     let f = cx.k.files.get(file);
     // file_free(): put_cred(f_cred).
     if let Some(c) = f.f_cred.lock().take() {
-        if c.put() {
-            crate::keys::process_keys::release_retired_creds(cx);
-        }
+        crate::kernel::put_cred(cx, &c);
     }
     cx.k.heap.kfree(Obj::hdr(&f));
 }

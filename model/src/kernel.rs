@@ -219,7 +219,7 @@ impl Config {
 
 /// Models `struct cred` (the parts that matter here). The session keyring
 /// it holds is the key registry's `session`; credentials a join replaced
-/// keep theirs in `retired_creds`.
+/// keep theirs as `put_cred_rcu`, the put their freeing makes.
 #[derive(Debug)]
 pub struct Cred {
     pub uid: u32,
@@ -231,12 +231,16 @@ pub struct Cred {
     /// (`f_cred`) and watch (`watch->cred`) made under them.
     /// Instrumentation: nothing in the model races on it.
     pub holds: instr::AtomicUsize,
+    /// What `put_cred_rcu()` does when the last hold has gone: put the
+    /// session keyring that a join replaced (set by the join, on the
+    /// credentials it replaced).
+    pub put_cred_rcu: instr::Mutex<Option<crate::rcu::RcuCallback>>,
 }
 
 impl Cred {
     /// Credentials held by their task alone.
     pub fn new(uid: u32, gid: u32, user: Arc<UserStruct>, privileged: bool) -> Cred {
-        Cred { uid, gid, user, privileged, holds: instr::AtomicUsize::new(1) }
+        Cred { uid, gid, user, privileged, holds: instr::AtomicUsize::new(1), put_cred_rcu: instr::Mutex::new(None) }
     }
     /// `prepare_creds()`: a copy to modify and commit.
     pub fn copy(&self) -> Cred {
@@ -249,6 +253,17 @@ impl Cred {
     /// `put_cred()`; whether that was the last hold.
     pub fn put(&self) -> bool {
         self.holds.fetch_sub(1, instr::Ordering::Relaxed) == 1
+    }
+}
+
+/// Models `put_cred()` and `__put_cred()`: the last hold frees the
+/// credentials after an RCU grace period (`call_rcu(put_cred_rcu)`), and
+/// `put_cred_rcu()` puts the keys they hold.
+pub fn put_cred(cx: &Cx<'_>, cred: &Cred) {
+    if cred.put() {
+        if let Some(cb) = cred.put_cred_rcu.lock().take() {
+            crate::rcu::call_rcu(cx, cb);
+        }
     }
 }
 

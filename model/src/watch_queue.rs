@@ -686,9 +686,7 @@ pub fn free_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     // BUG(W10): kfree(watch) was missing.
     if !cx.bug(Bug::W10) {
         // put_cred(watch->cred).
-        if cred.put() {
-            crate::keys::process_keys::release_retired_creds(cx);
-        }
+        crate::kernel::put_cred(cx, &cred);
         cx.k.heap.rcu_free(Obj::hdr(&watch));
     }
 }

@@ -17,11 +17,11 @@ fn a_w13_failure_report() {
     let out = String::from_utf8(o.stdout).unwrap();
     // The two points of the use-after-free, in full.
     assert!(
-        out.contains("(1) freed here: pipe_inode_info#3 by kfree in free_pipe_info at model/src/pipe.rs:"),
+        out.contains("(1) freed here: pipe_inode_info#5 by kfree in free_pipe_info at model/src/pipe.rs:"),
         "{out}"
     );
     assert!(
-        out.contains("(2) used here: pipe_inode_info#3 in post_one_notification at model/src/watch_queue.rs:"),
+        out.contains("(2) used here: pipe_inode_info#5 in post_one_notification at model/src/watch_queue.rs:"),
         "{out}"
     );
     assert!(out.contains("lock pipe->rd_wait.lock (post_one_notification)"), "{out}");

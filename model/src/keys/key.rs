@@ -146,9 +146,12 @@ pub fn release_quota(k: &Key) {
 /// it would pass the owner's byte limit.
 pub fn key_payload_reserve(cx: &Cx<'_>, key: Id<Key>, datalen: u32) -> KResult<()> {
     let k = cx.k.keys.get(key);
+    // The flag test is a scheduling point: it comes before the
+    // instrumentation locks below, which none may hold across one.
+    let in_quota = k.test_flag(super::KEY_FLAG_IN_QUOTA);
     let mut dl = k.datalen.lock();
     let delta = i64::from(datalen) - i64::from(*dl);
-    if delta != 0 && k.test_flag(super::KEY_FLAG_IN_QUOTA) {
+    if delta != 0 && in_quota {
         let user = k.user.lock().clone();
         let (_, maxbytes) = cx.k.config.key_quota(user.uid);
         let mut q = user.key_quota.lock();

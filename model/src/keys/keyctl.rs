@@ -366,10 +366,7 @@ pub fn keyctl_join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i
     if name.is_some_and(|n| n.starts_with('.')) {
         return Err(Errno::EPERM);
     }
-    let r = super::process_keys::join_session_keyring(cx, name);
-    // The old credentials may have had no other holder.
-    super::process_keys::release_retired_creds(cx);
-    r
+    super::process_keys::join_session_keyring(cx, name)
 }
 
 /// Models `keyctl_restrict_keyring()` (KEYCTL_RESTRICT_KEYRING): the

@@ -368,12 +368,6 @@ pub struct KeyRegistry {
     /// `key_gc_next_run`: when `key_gc_timer` fires ([`NO_EXPIRY`]: not
     /// set). Timer state, outside the explorers' view.
     pub gc_next_run: instr::AtomicU64,
-    /// Credentials `KEYCTL_JOIN_SESSION_KEYRING` replaced, with the
-    /// session keyring each still holds: open files (`f_cred`) and watches
-    /// (`watch->cred`) made before the join keep them, and the keyring is
-    /// put only after the last of those goes (`put_cred_rcu()`, after a
-    /// grace period). See [`process_keys::release_retired_creds`].
-    pub retired_creds: instr::Mutex<Vec<(Arc<crate::kernel::Cred>, Id<Key>)>>,
 }
 
 /// `TIME64_MAX` as a key's expiry: it never expires.
@@ -419,7 +413,6 @@ impl Default for KeyRegistry {
             keyring_serialise_link_lock: crate::sync::KMutex::new("keyring_serialise_link_lock"),
             gc_pending: AtomicBool::new(false),
             gc_next_run: instr::AtomicU64::new(NO_EXPIRY),
-            retired_creds: instr::Mutex::new(Vec::new()),
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::errno::{Errno, KResult};
 use crate::heap::Id;
 use crate::kernel::Cx;
+use crate::sync::Arc;
 use crate::uapi::*;
 
 use super::key::{Quota, key_alloc, key_get, key_lookup, key_put, mark_key_instantiated};
@@ -218,33 +219,15 @@ fn install_session_keyring(cx: &Cx<'_>, keyring: Option<Id<Key>>) -> KResult<Id<
     };
     let old = cx.k.key_registry.session.replace(Some(keyring));
     // commit_creds(): the task's credentials are new; the old ones keep
-    // the old session keyring while anything else holds them.
-    let old_cred = cx.task.cred.replace(std::sync::Arc::new(cred.copy()));
-    old_cred.put();
+    // the old session keyring while anything else holds them (an open
+    // file's f_cred, a watch's cred), and put it when they are freed.
+    let old_cred = cx.task.cred.replace(Arc::new(cred.copy()));
     if let Some(old) = old {
-        cx.k.key_registry.retired_creds.lock().push((old_cred, old));
-    }
-    Ok(keyring)
-}
-
-/// The last holders of credentials a join replaced are gone: free them
-/// after a grace period (`__put_cred()` queues `put_cred_rcu()`), which
-/// puts the session keyring they held. Called where a holder lets go: the
-/// join itself, a file's `__fput()` (`f_cred`) and `free_watch()`
-/// (`watch->cred`).
-pub fn release_retired_creds(cx: &Cx<'_>) {
-    let free: Vec<Id<Key>> = {
-        let mut retired = cx.k.key_registry.retired_creds.lock();
-        let (free, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *retired)
-            .into_iter()
-            .partition(|(c, _)| c.holds.load(std::sync::atomic::Ordering::Relaxed) == 0);
-        *retired = kept;
-        free.into_iter().map(|(_, k)| k).collect()
-    };
-    for old in free {
         let put = move |cx: &Cx<'_>| key_put(cx, old);
-        crate::rcu::call_rcu(cx, crate::rcu::RcuCallback::Call("put_cred_rcu", Box::new(put)));
+        *old_cred.put_cred_rcu.lock() = Some(crate::rcu::RcuCallback::Call("put_cred_rcu", Box::new(put)));
     }
+    crate::kernel::put_cred(cx, &old_cred);
+    Ok(keyring)
 }
 
 /// Models `join_session_keyring()` (KEYCTL_JOIN_SESSION_KEYRING, after

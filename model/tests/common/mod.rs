@@ -36,9 +36,12 @@ pub fn script_with(config: Config, with_spec: bool, steps: &[(Op, &str)]) -> Seq
     run
 }
 
-/// [`script_with`] on the default configuration, model and reference.
+/// [`script_with`] on the fixed kernel ([`Config::fixed`]), model and
+/// reference: F6 (the collector keeps a keyring's link quota) breaks the
+/// quota invariant A4 in a plain sequential run, and these scripts are
+/// about records and errnos, which the findings' fixes do not change.
 pub fn script(steps: &[(Op, &str)]) -> SeqRun {
-    script_with(Config::default(), true, steps)
+    script_with(Config::fixed(), true, steps)
 }
 
 /// The model's outcome of `ops`, without expectations.
