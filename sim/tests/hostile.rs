@@ -253,3 +253,32 @@ fn long_runs_report_progress() {
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
 }
+
+/// An instrumentation lock (`instr::Mutex`, a plain `std` mutex the
+/// explorers do not see) held by one model thread while another takes it
+/// can never be released under shuttle, where every model thread runs on
+/// one OS thread: the run ends as a named harness failure instead of a
+/// process that waits for ever. (`key_payload_reserve()` once held the
+/// key's `datalen` across its flag test, a scheduling point, and a
+/// mutation sweep hung.)
+#[test]
+fn an_instrumentation_lock_held_across_a_switch_is_a_named_failure() {
+    use wqsim_model::sync::instr;
+    let r = wqsim_model::catch::catch_panic(|| {
+        wqsim_model::explore::shuttle_seq(|| {
+            let m = instr::Arc::new(instr::Mutex::new(0u32));
+            let held = m.lock();
+            let other = m.clone();
+            let t = wqsim_model::sync::thread::spawn(move || *other.lock() += 1);
+            let _ = t.join();
+            drop(held);
+        })
+    });
+    let msg = r.expect_err("the second lock must end the run");
+    assert!(
+        msg.contains(
+            "harness: an instrumentation lock (instr::Mutex<u32>) is held by a model thread across a scheduling point"
+        ),
+        "{msg}"
+    );
+}

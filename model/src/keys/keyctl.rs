@@ -190,14 +190,15 @@ pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<
         let allowed = cred.privileged
             || ((user == -1 || k.uid.get() == user as u32)
                 && (group == -1 || group as u32 == k.gid.get() || group as u32 == cred.gid));
-        if allowed && user != -1 && user as u32 != k.uid.get() {
+        if !allowed {
+            Err(Errno::EACCES)
+        } else if user != -1 && user as u32 != k.uid.get() {
             // The quota burden moves to the new owner, EDQUOT if it does
             // not fit that owner's limits.
             chown_quota(cx, &k, user as u32)
         } else {
             Ok(())
         }
-        .and_then(|()| if allowed { Ok(()) } else { Err(Errno::EACCES) })
         .map(|()| {
             if user != -1 {
                 k.uid.set(user as u32);

@@ -193,6 +193,9 @@ fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<
         }
         Ok(())
     }
+    // keyring_search_rcu() under rcu_read_lock(): a key unlinked meanwhile
+    // is put only after a grace period.
+    let _rcu = crate::rcu::rcu_read_lock(cx);
     search(cx, keyring, key, 0)
 }
 

@@ -28,6 +28,9 @@ pub struct KeyRef {
 /// Whether `key` is reachable from the thread, process or session keyring
 /// through keyrings (`search_process_keyrings_rcu()` finding it).
 fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
+    // The walk reads keyrings' links under rcu_read_lock(), as the
+    // search does: a key just unlinked is put only after a grace period.
+    let _rcu = crate::rcu::rcu_read_lock(cx);
     let reg = &cx.k.key_registry;
     let mut stack: Vec<Id<Key>> = Vec::new();
     stack.extend(reg.session.get());

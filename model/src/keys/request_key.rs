@@ -25,8 +25,12 @@ use super::{KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key
 
 /// Models `search_process_keyrings_rcu()` for an exact (type, description)
 /// match: thread, process, then session keyring trees, skipping revoked
-/// and invalidated keys.
+/// and invalidated keys. Walks under `rcu_read_lock()` and returns the key
+/// with a reference taken inside it (`keyring_search_rcu()`'s
+/// `__key_get()`): a key unlinked meanwhile is put only after a grace
+/// period.
 pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Option<Id<Key>> {
+    let _rcu = crate::rcu::rcu_read_lock(cx);
     let reg = &cx.k.key_registry;
     let mut roots = Vec::new();
     roots.extend(reg.threads.lock().get(&cx.task.tid).copied());
@@ -49,7 +53,7 @@ pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Optio
                     && !c.test_flag(KEY_FLAG_INVALIDATED)
                     && !super::key_expired(cx, child)
                 {
-                    return Some(child);
+                    return Some(key_get(cx, child));
                 }
             }
             let mut nested: Vec<Id<Key>> =
@@ -70,12 +74,13 @@ pub fn request_key_and_link(cx: &Cx<'_>, type_: KeyType, description: &str, dest
     if let Some(k) = search_process_keyrings(cx, type_, description) {
         let key = cx.k.keys.get(k);
         if key.test_flag(KEY_FLAG_USER_CONSTRUCT) {
+            key_put(cx, k);
             return Err(Errno::ERESTARTSYS);
         }
         if let KeyState::Negative(e) = key.state.get() {
+            key_put(cx, k);
             return Err(e);
         }
-        key_get(cx, k);
         if let Some(d) = dest {
             let r = key_task_permission(cx, k, true, &cx.current_cred(), KeyNeedPerm::Link)
                 .and_then(|_| key_link(cx, d, k));

@@ -104,8 +104,24 @@ pub mod instr {
         pub const fn new(v: T) -> Self {
             Mutex(std::sync::Mutex::new(v))
         }
+        /// Under loom and shuttle every model thread runs on one OS
+        /// thread, so finding the lock taken means another model thread
+        /// holds it across a scheduling point and will never run to
+        /// release it: that ends the run as a harness failure, named,
+        /// instead of a process that waits for ever.
         pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner())
+            if super::BACKEND == "std" {
+                return self.0.lock().unwrap_or_else(|e| e.into_inner());
+            }
+            match self.0.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => panic!(
+                    "harness: an instrumentation lock (instr::Mutex<{}>) is held by a model thread across a \
+                     scheduling point; take it after the atomic or model lock, not before",
+                    std::any::type_name::<T>()
+                ),
+            }
         }
     }
 }
