@@ -1395,6 +1395,12 @@ impl Spec {
                 };
                 match (mask, *timeout) {
                     (0, t) if t < 0 => Outcome::Blocked,
+                    // A poll that sleeps until its timer: deferred work
+                    // (RCU callbacks, the collector) runs meanwhile.
+                    (0, t) if t > 0 => {
+                        self.settle();
+                        Outcome::Poll(0)
+                    }
                     (m, _) => Outcome::Poll(m),
                 }
             }
