@@ -37,7 +37,7 @@ pub const KEYQUOTA_LINK_BYTES: u32 = 4;
 
 /// Whether `n` more bytes fit `used` under `max`, as the kernel's
 /// unsigned sums decide (a sum that wraps does not fit).
-fn fits(used: u32, n: u32, max: u32) -> bool {
+pub(crate) fn fits(used: u32, n: u32, max: u32) -> bool {
     used.checked_add(n).is_some_and(|t| t <= max)
 }
 

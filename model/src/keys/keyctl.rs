@@ -224,8 +224,7 @@ fn chown_quota(cx: &Cx<'_>, k: &super::Key, uid: u32) -> KResult<()> {
         let quotalen = *k.quotalen.lock();
         {
             let mut q = newowner.key_quota.lock();
-            let fits = |used: u32, n: u32, max: u32| used.checked_add(n).is_some_and(|t| t <= max);
-            if !fits(q.0, 1, maxkeys) || !fits(q.1, quotalen, maxbytes) {
+            if !super::key::fits(q.0, 1, maxkeys) || !super::key::fits(q.1, quotalen, maxbytes) {
                 return Err(Errno::EDQUOT);
             }
             q.0 += 1;
