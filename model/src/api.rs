@@ -23,8 +23,26 @@ pub enum End {
 pub enum FdRef {
     /// An end of the pipe created in slot `n`.
     End(u8, End),
+    /// The file opened in slot `n` (`open fN ...`).
+    File(u8),
     /// A raw descriptor number (a closed or never-opened one).
     Raw(i32),
+}
+
+pub use crate::file::OpenKind;
+
+impl OpenKind {
+    /// The name a scenario gives the file: `null`, `tty`, `file`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpenKind::Null => "null",
+            OpenKind::Tty => "tty",
+            OpenKind::Regular => "file",
+        }
+    }
+
+    /// Every kind, in the order scenarios list them.
+    pub const ALL: [OpenKind; 3] = [OpenKind::Null, OpenKind::Tty, OpenKind::Regular];
 }
 
 /// A key operand.
@@ -61,6 +79,14 @@ pub enum Op {
     /// `pipe2(fds, flags)`, binding the ends to pipe slot `pipe`.
     Pipe2 {
         pipe: u8,
+        flags: u32,
+    },
+    /// `open()` of `/dev/null`, `/dev/ptmx` (a pseudo-terminal master) or
+    /// a new regular file, read-write, with `flags`; binds the descriptor
+    /// to file slot `file` and reports 0 (the number is not the point).
+    Open {
+        file: u8,
+        kind: OpenKind,
         flags: u32,
     },
     Close {
@@ -332,6 +358,8 @@ impl fmt::Display for Outcome {
 #[derive(Clone, Debug, Default)]
 pub struct Names {
     pub pipes: BTreeMap<u8, ([i32; 2], bool)>,
+    /// File slot -> descriptor (-1 once closed).
+    pub files: BTreeMap<u8, i32>,
     pub keys: BTreeMap<u8, i32>,
 }
 
@@ -344,6 +372,25 @@ impl Names {
                 Some((fds, _)) => fds[if end == End::Read { 0 } else { 1 }],
                 None => -1,
             },
+            FdRef::File(n) => self.files.get(&n).copied().unwrap_or(-1),
+        }
+    }
+
+    /// A descriptor closed through its name: the name no longer names it
+    /// (its number may be reused by a later file).
+    pub fn closed(&mut self, r: FdRef) {
+        match r {
+            FdRef::End(p, end) => {
+                if let Some((fds, _)) = self.pipes.get_mut(&p) {
+                    fds[if end == End::Read { 0 } else { 1 }] = -1;
+                }
+            }
+            FdRef::File(n) => {
+                if let Some(fd) = self.files.get_mut(&n) {
+                    *fd = -1;
+                }
+            }
+            FdRef::Raw(_) => {}
         }
     }
 
@@ -352,6 +399,7 @@ impl Names {
     pub fn is_notification(&self, r: FdRef) -> bool {
         match r {
             FdRef::End(p, _) => self.pipes.get(&p).is_some_and(|(_, n)| *n),
+            FdRef::File(_) => false,
             FdRef::Raw(fd) => self.pipes.values().any(|(fds, n)| *n && fds.contains(&fd)),
         }
     }
@@ -470,6 +518,7 @@ impl fmt::Display for FdRef {
         match self {
             FdRef::End(n, End::Read) => write!(f, "p{n}.r"),
             FdRef::End(n, End::Write) => write!(f, "p{n}.w"),
+            FdRef::File(n) => write!(f, "f{n}"),
             FdRef::Raw(n) => write!(f, "fd:{n}"),
         }
     }
@@ -716,6 +765,8 @@ impl fmt::Display for Op {
         let opt = |k: &Option<KeyRef>| k.map(|k| format!(" {k}")).unwrap_or_default();
         match self {
             Op::Pipe2 { pipe, flags } => write!(f, "pipe2 p{pipe} {}", open_flags_text(*flags)),
+            Op::Open { file, kind, flags: 0 } => write!(f, "open f{file} {}", kind.name()),
+            Op::Open { file, kind, flags } => write!(f, "open f{file} {} {}", kind.name(), open_flags_text(*flags)),
             Op::Close { fd } => write!(f, "close {fd}"),
             Op::Read { fd, len } => write!(f, "read {fd} {len}"),
             Op::Write { fd, data } => write!(f, "write {fd} {}", DataText(data)),

@@ -155,17 +155,20 @@ fn ep_insert(cx: &Cx<'_>, epid: Id<EventPoll>, filp: Id<File>, events: u32) {
     ep.refcount.get();
 
     // ep_item_poll() with ep_ptable_queue_proc(): poll_wait() queues the
-    // entry, then pipe_poll() reads the state.
-    let pipe = cx.k.pipes.get(f.pipe);
-    let rd = f.f_mode & FMODE_READ != 0;
-    let hook = ep.clone();
-    let id = whead(&pipe, rd).add_wait_queue(WakeFunc(instr::Arc::new(move || ep_poll_callback(&hook))));
-    ep.item.with_mut(|i| {
-        if let Some(i) = i {
-            i.entry = Some((f.pipe, rd, id));
-        }
-    });
-    let revents = pipe::pipe_poll_mask(cx, filp) & events;
+    // entry, then pipe_poll() reads the state. A pty's entries would go
+    // on its read and write queues, which nothing the model does wakes.
+    if let Some(pid) = f.pipe_info() {
+        let pipe = cx.k.pipes.get(pid);
+        let rd = f.f_mode & FMODE_READ != 0;
+        let hook = ep.clone();
+        let id = whead(&pipe, rd).add_wait_queue(WakeFunc(instr::Arc::new(move || ep_poll_callback(&hook))));
+        ep.item.with_mut(|i| {
+            if let Some(i) = i {
+                i.entry = Some((pid, rd, id));
+            }
+        });
+    }
+    let revents = item_poll(cx, filp) & events;
 
     let ready = {
         let _g = ep.lock.lock();
@@ -244,6 +247,15 @@ pub fn eventpoll_release(cx: &Cx<'_>, filp: Id<File>) {
     }
 }
 
+/// `ep_item_poll()` without a poll table: the file's ready events.
+fn item_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
+    if cx.k.files.get(filp).pipe_info().is_some() {
+        pipe::pipe_poll_mask(cx, filp)
+    } else {
+        crate::fops::vfs_poll(cx, filp)
+    }
+}
+
 /// Models `ep_send_events()` for one event: scan the ready list under
 /// `mtx` (wake-ups meanwhile go on `ovflist`), poll the file again, and
 /// put a still-ready item back (level-triggered). Returns the events.
@@ -264,7 +276,7 @@ fn ep_send_events(cx: &Cx<'_>, epid: Id<EventPoll>) -> u32 {
     };
     let mut revents = 0;
     if taken && let Some(item) = ep.item.get() {
-        revents = pipe::pipe_poll_mask(cx, item.file) & item.events;
+        revents = item_poll(cx, item.file) & item.events;
     }
     // ep_done_scan()
     let wake = {
@@ -331,7 +343,8 @@ fn ep_clear_and_put(cx: &Cx<'_>, epid: Id<EventPoll>) {
 /// `epoll_wait(1 event, timeout 0 or -1)` and `close()` of the epoll
 /// descriptor, as `do_epoll_ctl()` and `do_epoll_wait()` run them: the
 /// events ready (`EPOLLERR | EPOLLHUP` always included), 0 when none is
-/// with a zero timeout, `EBADF` when `fd` is not open.
+/// with a zero timeout, `EBADF` when `fd` is not open, `EPERM` when its
+/// file has no `poll` (`/dev/null`, a regular file).
 pub fn epoll_one(cx: &Cx<'_>, fd: i32, events: u32, wait: bool) -> KResult<u32> {
     let events = events | POLLERR | POLLHUP;
     let epid = ep_alloc(cx);
@@ -343,16 +356,25 @@ pub fn epoll_one(cx: &Cx<'_>, fd: i32, events: u32, wait: bool) -> KResult<u32> 
             return Err(e);
         }
     };
+    // do_epoll_ctl(): a file without f_op->poll cannot be watched.
+    if !crate::fops::file_can_poll(cx, filp) {
+        file::fput(cx, filp);
+        ep_clear_and_put(cx, epid);
+        return Err(Errno::EPERM);
+    }
     {
         let ep = cx.k.eps.get(epid);
         let _m = ep.mtx.lock();
         ep_insert(cx, epid, filp, events);
     }
-    pipe::trace_poll_begin(cx, filp);
+    let traced = cx.k.files.get(filp).pipe_info().is_some();
+    if traced {
+        pipe::trace_poll_begin(cx, filp);
+    }
     file::fput(cx, filp);
     let r = ep_poll(cx, epid, wait);
-    if let Ok(mask) = r {
-        pipe::trace_poll_end(cx, mask, events);
+    if let (Ok(mask), true) = (&r, traced) {
+        pipe::trace_poll_end(cx, *mask, events);
     }
     ep_clear_and_put(cx, epid);
     r
@@ -373,13 +395,14 @@ pub fn lost_wakeup(cx: &Cx<'_>) -> Option<String> {
         if !Obj::hdr(&f).is_live() {
             continue;
         }
-        let p = cx.k.pipes.get(f.pipe);
+        let Some(pid) = f.pipe_info() else { continue };
+        let p = cx.k.pipes.get(pid);
         let ready = if f.f_mode & FMODE_READ != 0 { pipe::pipe_readable(&p) } else { pipe::pipe_writable(&p) };
         if ready {
             return Some(format!(
                 "lost wake-up: {sleepers} task(s) asleep in epoll_wait on eventpoll#{} with pipe#{} ready",
                 epid.index(),
-                f.pipe.index()
+                pid.index()
             ));
         }
     }

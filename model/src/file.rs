@@ -1,6 +1,7 @@
 //! Open files and the file table (fs/file.c, fs/file_table.c, fs/open.c):
-//! enough to give pipe ends descriptors, reference-count them, and release
-//! a pipe end when its last reference goes.
+//! enough to give pipe ends and the few other files a scenario opens
+//! (`/dev/null`, a tty, a regular file) descriptors, reference-count them,
+//! and release a file when its last reference goes.
 
 use std::collections::BTreeMap;
 
@@ -10,21 +11,52 @@ use crate::kernel::Cx;
 use crate::pipe::{self, PipeInodeInfo};
 use crate::sync::{KCell, SpinLock, instr};
 use crate::trace;
+use crate::uapi::{O_CLOEXEC, O_DIRECT, O_EXCL, O_LARGEFILE, O_RDWR};
 
 /// `FMODE_READ`.
 pub const FMODE_READ: u32 = 0x1;
 /// `FMODE_WRITE`.
 pub const FMODE_WRITE: u32 = 0x2;
 
-/// Models `struct file` for a pipe end.
+/// What a file is: the `f_op` its calls reach, and the state behind it.
+#[derive(Debug)]
+pub enum FileOps {
+    /// `pipefifo_fops`; `private_data` is the pipe.
+    Pipe(Id<PipeInodeInfo>),
+    /// `null_fops` (drivers/char/mem.c): reads find end of file, writes
+    /// are taken whole, no `ioctl`, no `poll`, no `splice_read`.
+    Null,
+    /// `ptmx_fops`/`tty_fops` (drivers/tty/tty_io.c, pty.c): the master
+    /// of a pseudo-terminal whose peer echoes nothing and sends nothing,
+    /// so its input queue stays empty.
+    Tty,
+    /// A regular file on a filesystem without direct I/O (ramfs, the
+    /// initramfs root): its bytes and `f_pos`, which the model keeps
+    /// outside the explorers' view.
+    Regular(instr::Mutex<crate::fops::RegularFile>),
+}
+
+/// The files `open(2)` makes in the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpenKind {
+    /// `/dev/null`.
+    Null,
+    /// `/dev/ptmx`: a pseudo-terminal master.
+    Tty,
+    /// A new, empty regular file.
+    Regular,
+}
+
+/// Models `struct file`.
 #[derive(Debug)]
 pub struct File {
-    /// `f_mode`: `FMODE_READ` or `FMODE_WRITE`.
+    /// `f_mode`: `FMODE_READ` and/or `FMODE_WRITE`.
     pub f_mode: u32,
-    /// `f_flags` (`O_NONBLOCK`, `O_DIRECT`).
+    /// `f_flags`: the access mode (`O_WRONLY`, `O_RDWR`), `O_NONBLOCK`,
+    /// `O_DIRECT`, `O_LARGEFILE`.
     pub f_flags: KCell<u32>,
-    /// `private_data`: the pipe.
-    pub pipe: Id<PipeInodeInfo>,
+    /// `f_op` and what it works on.
+    pub f_op: FileOps,
     /// `f_pipe` (the FIFO hang-up counter snapshot; 0 for pipes).
     pub f_pipe: u32,
     /// `f_count`.
@@ -65,12 +97,38 @@ impl Fdtable {
     }
 }
 
-/// `alloc_file_pseudo()` / `alloc_file_clone()`: a file with one reference.
+impl File {
+    /// The pipe of a pipe file. Only `fs/pipe.c`'s handlers call it, and
+    /// only for files whose `f_op` is the pipe's.
+    pub fn pipe(&self) -> Id<PipeInodeInfo> {
+        match self.f_op {
+            FileOps::Pipe(p) => p,
+            _ => unreachable!("a pipe handler was called for a file that is not a pipe: {:?}", self.f_op),
+        }
+    }
+
+    /// The pipe behind the file, if it is one.
+    pub fn pipe_info(&self) -> Option<Id<PipeInodeInfo>> {
+        match self.f_op {
+            FileOps::Pipe(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// `alloc_file_pseudo()` / `alloc_file_clone()`: a pipe file with one
+/// reference.
 pub fn alloc_file(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, f_mode: u32, f_flags: u32) -> Id<File> {
+    alloc_file_ops(cx, FileOps::Pipe(pipe), f_mode, f_flags)
+}
+
+/// `alloc_empty_file()` then `do_dentry_open()`: a file with one
+/// reference.
+fn alloc_file_ops(cx: &Cx<'_>, f_op: FileOps, f_mode: u32, f_flags: u32) -> Id<File> {
     let f = File {
         f_mode,
         f_flags: KCell::new(f_flags),
-        pipe,
+        f_op,
         f_pipe: 0,
         f_count: instr::AtomicI64::new(1),
         f_lock: SpinLock::new("file->f_lock"),
@@ -147,8 +205,12 @@ pub fn fput(cx: &Cx<'_>, file: Id<File>) {
 fn __fput(cx: &Cx<'_>, file: Id<File>) {
     let _f = trace::kfn("__fput");
     crate::eventpoll::eventpoll_release(cx, file);
-    pipe::pipe_release(cx, file);
     let f = cx.k.files.get(file);
+    // f_op->release: only a pipe's has an effect the model keeps
+    // (tty_release() of a pty nobody else holds frees it silently).
+    if let FileOps::Pipe(_) = f.f_op {
+        pipe::pipe_release(cx, file);
+    }
     // file_free(): put_cred(f_cred).
     if let Some(c) = f.f_cred.lock().take() {
         crate::kernel::put_cred(cx, &c);
@@ -166,4 +228,35 @@ pub fn close_fd(cx: &Cx<'_>, fd: i32) -> KResult<()> {
     };
     fput(cx, file);
     Ok(())
+}
+
+/// Models `do_sys_open()` of `/dev/null`, `/dev/ptmx` or a new regular
+/// file (`O_CREAT | O_TRUNC`), read-write, with `flags` from the scenario:
+/// `build_open_flags()` adds `O_LARGEFILE` and keeps `O_CLOEXEC` for the
+/// descriptor only; `do_dentry_open()` drops `O_EXCL` (which
+/// `O_NOTIFICATION_PIPE` is) and refuses `O_DIRECT` with `EINVAL`, as none
+/// of the three has `FMODE_CAN_ODIRECT` (no `direct_IO` address-space op);
+/// the descriptor is taken first (`get_unused_fd_flags()`: `EMFILE`
+/// comes before any of that).
+pub fn do_sys_open(cx: &Cx<'_>, kind: OpenKind, flags: u32) -> KResult<i32> {
+    let _f = trace::kfn("do_sys_open");
+    {
+        let t = &cx.k.fdtable;
+        let _g = t.file_lock.lock();
+        let lowest = t.fds.with(|m| (3..).find(|fd| !m.contains_key(fd)).expect("unbounded"));
+        if lowest as u64 >= cx.task.rlimit_nofile.get() {
+            return Err(Errno::EMFILE);
+        }
+    }
+    let f_flags = O_RDWR | O_LARGEFILE | (flags & !(O_CLOEXEC | O_EXCL));
+    if f_flags & O_DIRECT != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f_op = match kind {
+        OpenKind::Null => FileOps::Null,
+        OpenKind::Tty => FileOps::Tty,
+        OpenKind::Regular => FileOps::Regular(instr::Mutex::new(Default::default())),
+    };
+    let file = alloc_file_ops(cx, f_op, FMODE_READ | FMODE_WRITE, f_flags);
+    fd_install(cx, file).inspect_err(|_| fput(cx, file))
 }

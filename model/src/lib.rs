@@ -44,6 +44,7 @@ pub mod errno;
 pub mod eventpoll;
 pub mod explore;
 pub mod file;
+pub mod fops;
 pub mod heap;
 pub mod invariant;
 pub mod kernel;

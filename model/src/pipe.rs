@@ -29,6 +29,9 @@ pub enum PipeBufOps {
     Anon,
     /// `watch_queue_pipe_buf_ops`: a note posted by `post_one_notification`.
     WatchQueue,
+    /// `page_cache_pipe_buf_ops` / `default_pipe_buf_ops`: a page spliced
+    /// in from a file.
+    Spliced,
 }
 
 /// Models `struct pipe_buffer`: one ring slot. Each field is its own cell,
@@ -210,6 +213,7 @@ pub fn pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) 
     match ops {
         Some(PipeBufOps::Anon) => anon_pipe_buf_release(cx, pipe, buf),
         Some(PipeBufOps::WatchQueue) => watch_queue::watch_queue_pipe_buf_release(cx, pipe, buf),
+        Some(PipeBufOps::Spliced) => generic_pipe_buf_release(cx, buf),
         None => crate::heap::null_deref("pipe_buf_release: buf->ops"),
     }
 }
@@ -237,6 +241,80 @@ fn anon_pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer)
 /// Models `generic_pipe_buf_release()`: `put_page(buf->page)`.
 pub fn generic_pipe_buf_release(cx: &Cx<'_>, buf: &PipeBuffer) {
     mm::put_page(cx, deref(buf.page.get(), "generic_pipe_buf_release: buf->page"));
+}
+
+/// Models `__splice_from_pipe()`'s consumption of a plain pipe, with the
+/// pipe locked and not empty: `splice_from_pipe_feed()` takes up to `len`
+/// bytes from the buffers at the tail, releasing each it empties; then
+/// `splice_from_pipe_end()` wakes writers if it released one. Returns the
+/// bytes taken, for the output file's `splice_write` actor (which the
+/// model runs after: `pipe_to_null()` drops them, a file write cannot
+/// fail here).
+pub fn splice_from_pipe_feed(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, len: usize) -> Vec<u8> {
+    let _f = kfn("splice_from_pipe_feed");
+    let pipe = cx.k.pipes.get(pid);
+    let mut out = Vec::new();
+    let mut need_wakeup = false;
+    while out.len() < len {
+        let head = pipe.head.load(Ordering::Relaxed);
+        let tail = pipe.tail.load(Ordering::Relaxed);
+        if pipe_empty(&pipe, head, tail) {
+            break;
+        }
+        let bufs = pipe.bufs.get();
+        let buf = bufs.at((tail & (pipe.ring_size.get() - 1)) as usize);
+        let n = (buf.len.get() as usize).min(len - out.len());
+        let page = deref(buf.page.get(), "splice_from_pipe_feed: buf->page");
+        let off = buf.offset.get() as usize;
+        let copied = cx.k.pages.get(page).read(off, n);
+        out.extend_from_slice(&copied);
+        buf.offset.set((off + n) as u32);
+        buf.len.set(buf.len.get() - n as u32);
+        if buf.len.get() == 0 {
+            pipe_update_tail(cx, pid, buf, tail, &copied);
+            need_wakeup = true;
+        }
+    }
+    if need_wakeup {
+        pipe.wr_wait.wake_up();
+    }
+    out
+}
+
+/// Models the filling half of `filemap_splice_read()` (and of
+/// `copy_splice_read()`) into a plain pipe, with the pipe locked and not
+/// full: the bytes go into new slots at the head, one page each at most,
+/// which later writes do not merge into (no `PIPE_BUF_FLAG_CAN_MERGE`),
+/// until they or the room run out; the first starts at `offset` in its
+/// page, as the file position does. Returns how many went in; `ENOMEM`
+/// when no page could be had for the first.
+pub fn splice_into_pipe(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, data: &[u8], mut offset: usize) -> KResult<usize> {
+    let _f = kfn("splice_into_pipe");
+    let pipe = cx.k.pipes.get(pid);
+    let page_size = cx.k.config.page_size as usize;
+    let mut done = 0;
+    while done < data.len() {
+        let head = pipe.head.load(Ordering::Relaxed);
+        if pipe_full(&pipe, head, pipe.tail.load(Ordering::Relaxed), pipe.max_usage.load(Ordering::Relaxed)) {
+            break;
+        }
+        let Some(page) = mm::alloc_page(cx, "splice_into_pipe: alloc_page") else {
+            return if done == 0 { Err(Errno::ENOMEM) } else { Ok(done) };
+        };
+        let n = (data.len() - done).min(page_size - offset);
+        cx.k.pages.get(page).write(offset, &data[done..done + n]);
+        let bufs = pipe.bufs.get();
+        let buf = bufs.at((head & (pipe.ring_size.get() - 1)) as usize);
+        buf.page.set(Some(page));
+        buf.ops.set(Some(PipeBufOps::Spliced));
+        buf.offset.set(offset as u32);
+        buf.len.set(n as u32);
+        buf.flags.set(0);
+        store_index(cx, pid, &pipe, Index::Head, head.wrapping_add(1), Ordering::Relaxed);
+        done += n;
+        offset = 0;
+    }
+    Ok(done)
 }
 
 /// Models `pipe_readable()` (6.12: separate `READ_ONCE` loads of head,
@@ -284,7 +362,7 @@ fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut t
 pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("pipe_read");
     let f = cx.k.files.get(filp);
-    let pid = f.pipe;
+    let pid = f.pipe();
     let pipe = cx.k.pipes.get(pid);
     let mut total_len = len;
     let mut to: Vec<u8> = Vec::new();
@@ -458,7 +536,7 @@ pub fn pipe_writable(pipe: &PipeInodeInfo) -> bool {
 pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     let _f = kfn("pipe_write");
     let f = cx.k.files.get(filp);
-    let pid = f.pipe;
+    let pid = f.pipe();
     let pipe = cx.k.pipes.get(pid);
     let page_size = cx.k.config.page_size as usize;
     let total_len = data.len();
@@ -654,7 +732,7 @@ pub enum PipeIoctl {
 /// `vfs_ioctl` turns into `ENOTTY`.
 pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> {
     let _f = kfn("pipe_ioctl");
-    let pid = cx.k.files.get(filp).pipe;
+    let pid = cx.k.files.get(filp).pipe();
     let pipe = cx.k.pipes.get(pid);
     match req {
         PipeIoctl::Fionread => {
@@ -696,7 +774,7 @@ pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> 
 /// head and tail are two `READ_ONCE` loads). Returns the ready mask.
 pub fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
     let f = cx.k.files.get(filp);
-    let pipe = cx.k.pipes.get(f.pipe);
+    let pipe = cx.k.pipes.get(f.pipe());
 
     // Epoll has some historical nasty semantics; this enables them.
     pipe.poll_usage.store(true, Ordering::Relaxed);
@@ -746,7 +824,7 @@ pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32>
         return Ok(pipe_poll_mask(cx, filp));
     };
     let f = cx.k.files.get(filp);
-    let pipe = cx.k.pipes.get(f.pipe);
+    let pipe = cx.k.pipes.get(f.pipe());
     let wq = if f.f_mode & FMODE_READ != 0 { &pipe.rd_wait } else { &pipe.wr_wait };
     let early = mutation::hit(Operator::SwapSteps, "poll_wait, read pipe->head and pipe->tail");
     // The events of the pass that found one ready (do_poll()'s count).
@@ -770,7 +848,7 @@ pub fn trace_poll_begin(cx: &Cx<'_>, filp: Id<File>) {
     cx.k.trace.push(Event::PollBegin {
         tid: trace::tid(),
         file: filp.index(),
-        pipe: f.pipe.index(),
+        pipe: f.pipe().index(),
         write: f.f_mode & FMODE_WRITE != 0,
     });
 }
@@ -800,7 +878,7 @@ fn put_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
 pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
     let _f = kfn("pipe_release");
     let f = cx.k.files.get(filp);
-    let pid = f.pipe;
+    let pid = f.pipe();
     let pipe = cx.k.pipes.get(pid);
     {
         let _g = pipe.mutex.lock();
@@ -992,7 +1070,7 @@ pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
         }
     }
 
-    let wfile = file::alloc_file(cx, pid, FMODE_WRITE, flags & (O_NONBLOCK | O_DIRECT));
+    let wfile = file::alloc_file(cx, pid, FMODE_WRITE, O_WRONLY | (flags & (O_NONBLOCK | O_DIRECT)));
     let rfile = file::alloc_file(cx, pid, FMODE_READ, flags & O_NONBLOCK);
 
     // Reserve both descriptors, then install both (get_unused_fd_flags
@@ -1112,10 +1190,10 @@ fn pipe_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: u32) -> KResult<i64> 
     Ok(pipe.max_usage.load(Ordering::Relaxed) as i64 * page_size as i64)
 }
 
-/// Models `get_pipe_info(file, for_splice)`: splice treats notification
-/// pipes as non-pipes.
+/// Models `get_pipe_info(file, for_splice)`: NULL for a file that is not
+/// a pipe; splice treats notification pipes as non-pipes too.
 pub fn get_pipe_info(cx: &Cx<'_>, filp: Id<File>, for_splice: bool) -> Option<Id<PipeInodeInfo>> {
-    let pid = cx.k.files.get(filp).pipe;
+    let pid = cx.k.files.get(filp).pipe_info()?;
     if for_splice && pipe_has_watch_queue(&cx.k.pipes.get(pid)) {
         return None;
     }

@@ -119,14 +119,19 @@ impl Handles {
                 }
                 Err(e) => Outcome::Err(e),
             },
+            Op::Open { file, kind, flags } => match syscalls::sys_open(cx, *kind, *flags) {
+                Ok(fd) => {
+                    self.names.files.insert(*file, fd);
+                    Outcome::Ok(0)
+                }
+                Err(e) => Outcome::Err(e),
+            },
             Op::Close { fd } => {
                 let r = syscalls::sys_close(cx, self.names.fd(*fd));
                 // A closed end stays closed: its number may be reused by a
                 // later pipe, but the symbolic end no longer names it.
-                if let (Ok(_), FdRef::End(p, end)) = (&r, fd) {
-                    if let Some((fds, _)) = self.names.pipes.get_mut(p) {
-                        fds[if *end == End::Read { 0 } else { 1 }] = -1;
-                    }
+                if r.is_ok() {
+                    self.names.closed(*fd);
                 }
                 Self::val(r)
             }

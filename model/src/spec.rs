@@ -96,6 +96,21 @@ struct PlainBuf {
     data: Vec<u8>,
     /// Bytes already read from the front of `data`.
     read: usize,
+    /// Whether a later write may add to it (written data, not data spliced
+    /// in from a file).
+    merge: bool,
+}
+
+/// A file that is not a pipe: what userspace knows of `/dev/null`, a
+/// pseudo-terminal master nobody types into, and a regular file.
+#[derive(Clone, Debug)]
+struct SFile {
+    kind: OpenKind,
+    open: bool,
+    /// The flags `F_GETFL` reports.
+    flags: u32,
+    data: Vec<u8>,
+    pos: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +176,7 @@ pub struct Spec {
     rlimit_nofile: u64,
     pipes: Vec<SPipe>,
     pipe_slots: BTreeMap<u8, usize>,
+    files: BTreeMap<u8, SFile>,
     keys: Vec<SKey>,
     key_slots: BTreeMap<u8, usize>,
     session: usize,
@@ -232,6 +248,7 @@ impl Spec {
             rlimit_nofile,
             pipes: Vec::new(),
             pipe_slots: BTreeMap::new(),
+            files: BTreeMap::new(),
             keys: vec![session],
             key_slots: BTreeMap::new(),
             session: 0,
@@ -623,7 +640,7 @@ impl Spec {
                 }
                 Ok((p, e))
             }
-            FdRef::Raw(_) => Err(Errno::EBADF),
+            FdRef::File(_) | FdRef::Raw(_) => Err(Errno::EBADF),
         }
     }
 
@@ -733,7 +750,7 @@ impl Spec {
         let chars = data.len() & (page - 1);
         if chars != 0 {
             if let Some(last) = pipe.bufs.back_mut() {
-                if last.data.len() + chars <= page {
+                if last.merge && last.data.len() + chars <= page {
                     last.data.extend_from_slice(&data[..chars]);
                     done = chars;
                 }
@@ -747,7 +764,7 @@ impl Spec {
                 return if nonblock { Outcome::Err(Errno::EAGAIN) } else { Outcome::Blocked };
             }
             let n = (data.len() - done).min(page);
-            pipe.bufs.push_back(PlainBuf { data: data[done..done + n].to_vec(), read: 0 });
+            pipe.bufs.push_back(PlainBuf { data: data[done..done + n].to_vec(), read: 0, merge: true });
             done += n;
         }
         Outcome::Ok(done as i64)
@@ -1304,8 +1321,264 @@ impl Spec {
     }
 }
 
+// ---- files that are not pipes ------------------------------------------------
+
+/// Either side of a splice: an open file, or a pipe end.
+#[derive(Clone, Copy)]
+enum Side {
+    File(u8),
+    Pipe(usize, End),
+}
+
+/// `F_SETFL` may change these: `O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME`.
+const SETFL_MASK: u32 = 0o2000 | O_NONBLOCK | O_DIRECT | 0o1000000;
+
+impl Spec {
+    /// The open file an operand names.
+    fn open_file(&self, fd: FdRef) -> Option<u8> {
+        match fd {
+            FdRef::File(n) if self.files.get(&n).is_some_and(|f| f.open) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn side(&self, fd: FdRef) -> R<Side> {
+        match self.open_file(fd) {
+            Some(n) => Ok(Side::File(n)),
+            None => self.end(fd).map(|(p, e)| Side::Pipe(p, e)),
+        }
+    }
+
+    /// What a poll finds ready: `/dev/null` and a regular file have no
+    /// poll of their own and are always ready both ways; a terminal nobody
+    /// types into can be written, never read.
+    fn file_mask(kind: OpenKind) -> u32 {
+        match kind {
+            OpenKind::Tty => POLLOUT | POLLWRNORM,
+            _ => POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM,
+        }
+    }
+
+    /// Read up to `len` bytes at the file position.
+    fn file_read(&mut self, n: u8, len: usize) -> Outcome {
+        let f = self.files.get_mut(&n).expect("open file");
+        match f.kind {
+            OpenKind::Null => Outcome::Bytes(vec![]),
+            OpenKind::Tty if len == 0 => Outcome::Bytes(vec![]),
+            OpenKind::Tty if f.flags & O_NONBLOCK != 0 => Outcome::Err(Errno::EAGAIN),
+            OpenKind::Tty => Outcome::Blocked,
+            OpenKind::Regular => {
+                let from = f.pos.min(f.data.len());
+                let to = from.saturating_add(len).min(f.data.len());
+                f.pos = f.pos.max(to);
+                Outcome::Bytes(f.data[from..to].to_vec())
+            }
+        }
+    }
+
+    /// Write at the file position: all of it, always.
+    fn file_write(&mut self, n: u8, data: &[u8]) -> i64 {
+        let f = self.files.get_mut(&n).expect("open file");
+        if f.kind == OpenKind::Regular {
+            let end = f.pos + data.len();
+            if f.data.len() < end {
+                f.data.resize(end, 0);
+            }
+            f.data[f.pos..end].copy_from_slice(data);
+            f.pos = end;
+        }
+        data.len() as i64
+    }
+
+    /// An operation on a file that is not a pipe; `None` when the
+    /// operation names no open file.
+    fn file_op(&mut self, op: &Op) -> Option<Outcome> {
+        let out = match op {
+            Op::Open { file, kind, flags } => {
+                if flags & O_DIRECT != 0 {
+                    return Some(Outcome::Err(Errno::EINVAL));
+                }
+                let f = SFile {
+                    kind: *kind,
+                    open: true,
+                    flags: O_RDWR | O_LARGEFILE | (flags & O_NONBLOCK),
+                    data: vec![],
+                    pos: 0,
+                };
+                self.files.insert(*file, f);
+                Outcome::Ok(0)
+            }
+            Op::Close { fd } => {
+                let n = self.open_file(*fd)?;
+                self.files.get_mut(&n).expect("open file").open = false;
+                Outcome::Ok(0)
+            }
+            Op::Read { fd, len } => {
+                let n = self.open_file(*fd)?;
+                self.file_read(n, *len)
+            }
+            Op::Write { fd, data } => {
+                let n = self.open_file(*fd)?;
+                Outcome::Ok(self.file_write(n, data))
+            }
+            Op::Ioctl { fd, req } => {
+                let f = self.files.get_mut(&self.open_file(*fd)?).expect("open file");
+                match (req, f.kind) {
+                    (IoctlReq::Fionbio(on), _) => {
+                        f.flags = if *on { f.flags | O_NONBLOCK } else { f.flags & !O_NONBLOCK };
+                        Outcome::Ok(0)
+                    }
+                    (IoctlReq::Fionread, OpenKind::Regular) => Outcome::Ok(f.data.len() as i64 - f.pos as i64),
+                    (IoctlReq::Fionread, OpenKind::Tty) => Outcome::Ok(0),
+                    _ => Outcome::Err(Errno::ENOTTY),
+                }
+            }
+            Op::Fcntl { fd, cmd, arg } => {
+                let f = self.files.get_mut(&self.open_file(*fd)?).expect("open file");
+                match *cmd {
+                    3 => Outcome::Ok(f.flags as i64),
+                    4 if arg & O_DIRECT != 0 => Outcome::Err(Errno::EINVAL),
+                    4 => {
+                        f.flags = (arg & SETFL_MASK) | (f.flags & !SETFL_MASK);
+                        Outcome::Ok(0)
+                    }
+                    F_GETPIPE_SZ | F_SETPIPE_SZ => Outcome::Err(Errno::EBADF),
+                    _ => Outcome::Err(Errno::EINVAL),
+                }
+            }
+            Op::Poll { fd, events, timeout } => {
+                let n = self.open_file(*fd)?;
+                match (Self::file_mask(self.files[&n].kind) & (events | POLLERR | POLLHUP), *timeout) {
+                    (0, t) if t < 0 => Outcome::Blocked,
+                    (0, t) if t > 0 => {
+                        self.settle();
+                        Outcome::Poll(0)
+                    }
+                    (m, _) => Outcome::Poll(m),
+                }
+            }
+            Op::Epoll { fd, .. } => match self.files[&self.open_file(*fd)?].kind {
+                OpenKind::Tty => Outcome::Poll(POLLOUT | POLLWRNORM),
+                _ => Outcome::Err(Errno::EPERM),
+            },
+            Op::Splice { fd_in, fd_out, len, flags } => {
+                self.open_file(*fd_in).or(self.open_file(*fd_out))?;
+                nr(self.file_splice(*fd_in, *fd_out, *len, *flags))
+            }
+            Op::Tee { fd_in, fd_out, len, flags } => {
+                self.open_file(*fd_in).or(self.open_file(*fd_out))?;
+                nr((|| {
+                    if flags & !0x0f != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    if *len == 0 {
+                        return Ok(0);
+                    }
+                    let (i, o) = (self.side(*fd_in)?, self.side(*fd_out)?);
+                    if matches!(i, Side::Pipe(_, End::Write)) || matches!(o, Side::Pipe(_, End::Read)) {
+                        return Err(Errno::EBADF);
+                    }
+                    Err(Errno::EINVAL)
+                })())
+            }
+            Op::Vmsplice { fd, len, flags } => {
+                self.open_file(*fd)?;
+                nr(if flags & !0x0f != 0 {
+                    Err(Errno::EINVAL)
+                } else if *len == 0 {
+                    Ok(0)
+                } else {
+                    Err(Errno::EBADF)
+                })
+            }
+            _ => return None,
+        };
+        Some(out)
+    }
+
+    /// `splice` with a file on one side: a plain pipe drains into a file
+    /// or fills from one; every other pairing is `EINVAL`.
+    fn file_splice(&mut self, fd_in: FdRef, fd_out: FdRef, len: usize, flags: u32) -> R<i64> {
+        if len == 0 {
+            return Ok(0);
+        }
+        if flags & !0x0f != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (i, o) = (self.side(fd_in)?, self.side(fd_out)?);
+        if matches!(i, Side::Pipe(_, End::Write)) || matches!(o, Side::Pipe(_, End::Read)) {
+            return Err(Errno::EBADF);
+        }
+        let page = self.page_size as usize;
+        match (i, o) {
+            (Side::Pipe(p, _), Side::File(n)) if !self.pipes[p].notify => {
+                if self.files[&n].flags & 0o2000 != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let pipe = &mut self.pipes[p];
+                if pipe.bufs.is_empty() {
+                    if !pipe.open[1] {
+                        return Ok(0);
+                    }
+                    return Err(if flags & 0x02 != 0 || pipe.nonblock[0] { Errno::EAGAIN } else { Errno::ERESTARTSYS });
+                }
+                let mut out = Vec::new();
+                while out.len() < len {
+                    let Some(front) = pipe.bufs.front_mut() else { break };
+                    let k = (len - out.len()).min(front.data.len() - front.read);
+                    out.extend_from_slice(&front.data[front.read..front.read + k]);
+                    front.read += k;
+                    if front.read == front.data.len() {
+                        pipe.bufs.pop_front();
+                    }
+                }
+                self.file_write(n, &out);
+                Ok(out.len() as i64)
+            }
+            (Side::File(n), Side::Pipe(p, _)) if !self.pipes[p].notify => {
+                let nonblock = flags & 0x02 != 0 || self.pipes[p].nonblock[1];
+                let pipe = &self.pipes[p];
+                if !pipe.open[0] {
+                    return Err(Errno::EPIPE);
+                }
+                let room = pipe.max_usage.saturating_sub(pipe.bufs.len() as u32) as usize;
+                if room == 0 {
+                    return Err(if nonblock { Errno::EAGAIN } else { Errno::ERESTARTSYS });
+                }
+                let f = &self.files[&n];
+                match f.kind {
+                    OpenKind::Null => return Err(Errno::EINVAL),
+                    OpenKind::Tty if f.flags & O_NONBLOCK != 0 => return Err(Errno::EAGAIN),
+                    OpenKind::Tty => return Err(Errno::ERESTARTSYS),
+                    OpenKind::Regular => {}
+                }
+                // The file's pages go in as they are, one slot each.
+                let from = f.pos.min(f.data.len());
+                let to = from.saturating_add(len.min(room * page)).min(f.data.len());
+                let mut at = from;
+                let mut slots = 0;
+                let mut bufs = Vec::new();
+                while at < to && slots < room {
+                    let end = to.min((at / page + 1) * page);
+                    bufs.push(PlainBuf { data: f.data[at..end].to_vec(), read: 0, merge: false });
+                    at = end;
+                    slots += 1;
+                }
+                let done = at - from;
+                self.files.get_mut(&n).expect("open file").pos += done;
+                self.pipes[p].bufs.extend(bufs);
+                Ok(done as i64)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
 impl Spec {
     fn apply_once(&mut self, op: &Op) -> Outcome {
+        if let Some(out) = self.file_op(op) {
+            return out;
+        }
         let out = match op {
             Op::Pipe2 { pipe, flags } => {
                 if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE) != 0 {
@@ -1474,7 +1747,7 @@ impl Sys for Spec {
 /// was never opened (-1), or a negative raw number.
 fn negative(fd: FdRef) -> bool {
     match fd {
-        FdRef::End(..) => true,
+        FdRef::End(..) | FdRef::File(_) => true,
         FdRef::Raw(n) => n < 0,
     }
 }

@@ -1,7 +1,8 @@
 //! Models the parts of fs/splice.c a notification pipe meets:
 //! `get_pipe_info(file, true)` is NULL for notification pipes, so splice,
 //! tee and vmsplice treat them as files without `splice_read` and whose
-//! `write_iter` refuses with `EXDEV`.
+//! `write_iter` refuses with `EXDEV`; and the moves between a plain pipe
+//! and a file that is not one (`/dev/null`, a pty, a regular file).
 //!
 //! DEVIATION: moving data between two plain pipes (`splice_pipe_to_pipe`,
 //! `link_pipe`, `vmsplice_to_pipe` on a plain pipe) is not modelled; those
@@ -9,10 +10,12 @@
 
 use crate::errno::{Errno, KResult};
 use crate::file::{self, FMODE_READ, FMODE_WRITE};
+use crate::fops;
 use crate::kernel::Cx;
 use crate::pipe::{self, pipe_empty, pipe_full};
 use crate::sync::WaitResult;
 use crate::sync::atomic::Ordering;
+use crate::syscalls::O_APPEND;
 use crate::trace::kfn;
 use crate::uapi::O_NONBLOCK;
 
@@ -50,8 +53,12 @@ pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u3
         match (ipipe, opipe) {
             (Some(_), Some(_)) => Err(Errno::EINVAL), // DEVIATION: splice_pipe_to_pipe
             (Some(ip), None) => {
-                // iter_file_splice_write() into the notification pipe, with
-                // the input pipe locked.
+                // do_splice_from() into a notification pipe or a file, with
+                // the input pipe locked: iter_file_splice_write(), or
+                // splice_write_null() for /dev/null.
+                if out_f.f_flags.get() & O_APPEND != 0 {
+                    return Err(Errno::EINVAL);
+                }
                 if in_f.f_flags.get() & O_NONBLOCK != 0 {
                     flags |= SPLICE_F_NONBLOCK;
                 }
@@ -75,6 +82,14 @@ pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u3
                         signal_pending = true;
                     }
                     g = Some(p.mutex.lock());
+                }
+                if out_f.pipe_info().is_none() {
+                    // The pipe's buffers go to the file (pipe_to_null(),
+                    // vfs_iter_write()), then leave the pipe.
+                    let data = pipe::splice_from_pipe_feed(cx, ip, len);
+                    fops::do_splice_from(cx, fout, &data);
+                    drop(g);
+                    return Ok(data.len() as i64);
                 }
                 // vfs_iter_write() -> pipe_write() on the notification pipe.
                 let r = pipe::pipe_write(cx, fout, &[0u8; 1]).map(|n| n as i64);
@@ -114,9 +129,29 @@ pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u3
                     }
                     g = Some(p.mutex.lock());
                 }
+                if in_f.pipe_info().is_some() {
+                    drop(g);
+                    // pipefifo_fops has no ->splice_read: warn_unsupported().
+                    return Err(Errno::EINVAL);
+                }
+                // do_splice_read(): no more than the pipe has room for.
+                let room = p.max_usage.load(Ordering::Relaxed).saturating_sub(pipe::pipe_occupancy(
+                    &p,
+                    p.head.load(Ordering::Relaxed),
+                    p.tail.load(Ordering::Relaxed),
+                ));
+                let want = len.min(room as usize * cx.k.config.page_size as usize);
+                let r = fops::do_splice_read(cx, fin, want).and_then(|(data, offset)| {
+                    let n = pipe::splice_into_pipe(cx, op, &data, offset)?;
+                    fops::do_splice_read_done(cx, fin, n);
+                    Ok(n as i64)
+                });
                 drop(g);
-                // pipefifo_fops has no ->splice_read: warn_unsupported().
-                Err(Errno::EINVAL)
+                if matches!(r, Ok(n) if n > 0) {
+                    // wakeup_pipe_readers()
+                    p.rd_wait.wake_up();
+                }
+                r
             }
             (None, None) => Err(Errno::EINVAL),
         }

@@ -16,6 +16,12 @@ use std::fmt::Write as _;
 pub const O_EXCL: u32 = 0o200;
 /// `O_NOTIFICATION_PIPE = O_EXCL`: selects a notification pipe in `pipe2()`.
 pub const O_NOTIFICATION_PIPE: u32 = O_EXCL;
+/// `O_WRONLY`.
+pub const O_WRONLY: u32 = 0o1;
+/// `O_RDWR`.
+pub const O_RDWR: u32 = 0o2;
+/// `O_LARGEFILE` (x86-64), which `open(2)` forces on 64-bit kernels.
+pub const O_LARGEFILE: u32 = 0o100000;
 /// `O_NONBLOCK`.
 pub const O_NONBLOCK: u32 = 0o4000;
 /// `O_DIRECT`: packet-mode pipe.

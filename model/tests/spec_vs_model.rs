@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op, Sys};
+use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op, OpenKind, Sys};
 use wqsim_model::kernel::Config;
 use wqsim_model::seq::SeqRun;
 use wqsim_model::spec::Spec;
@@ -29,8 +29,14 @@ fn fd() -> impl Strategy<Value = FdRef> {
     prop_oneof![
         8 => (0u8..3).prop_map(|p| FdRef::End(p, End::Read)),
         3 => (0u8..3).prop_map(|p| FdRef::End(p, End::Write)),
+        2 => (0u8..2).prop_map(FdRef::File),
         1 => Just(FdRef::Raw(77)),
     ]
+}
+
+/// What `open` makes.
+fn open_kind() -> impl Strategy<Value = OpenKind> {
+    prop_oneof![Just(OpenKind::Null), Just(OpenKind::Tty), Just(OpenKind::Regular)]
 }
 
 fn key() -> impl Strategy<Value = KeyRef> {
@@ -126,6 +132,16 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => ((0u8..3), pipe_flags).prop_map(|(pipe, flags)| Op::Pipe2 { pipe, flags }),
         2 => fd().prop_map(|fd| Op::Close { fd }),
+        2 => (0u8..2, open_kind(), prop_oneof![Just(0u32), Just(O_NONBLOCK), Just(O_DIRECT), Just(O_CLOEXEC)])
+            .prop_map(|(file, kind, flags)| Op::Open { file, kind, flags }),
+        // F_GETFL and F_SETFL on the opened files (the reference keeps no
+        // flags for pipes): O_APPEND (0o2000) among what may be set.
+        1 => (0u8..2, prop_oneof![Just(3u32), Just(4)], prop_oneof![Just(0u32), Just(O_NONBLOCK), Just(O_DIRECT), Just(0o2000)])
+            .prop_map(|(f, cmd, arg)| Op::Fcntl { fd: FdRef::File(f), cmd, arg }),
+        1 => (fd(), fd(), prop_oneof![Just(0usize), Just(16)], prop_oneof![Just(0u32), Just(2)])
+            .prop_map(|(fd_in, fd_out, len, flags)| Op::Tee { fd_in, fd_out, len, flags }),
+        1 => (fd(), prop_oneof![Just(0usize), Just(16)], prop_oneof![Just(0u32), Just(2), Just(0x10)])
+            .prop_map(|(fd, len, flags)| Op::Vmsplice { fd, len, flags }),
         10 => (fd(), read_len).prop_map(|(fd, len)| Op::Read { fd, len }),
         1 => (fd(), prop::collection::vec(any::<u8>(), 0..80)).prop_map(|(fd, data)| Op::Write { fd, data }),
         5 => (fd(), size).prop_map(|(fd, n)| Op::Ioctl { fd, req: IoctlReq::SetSize(n) }),

@@ -160,7 +160,7 @@ fn enoent_once_torn_down() {
     let k = &run.kernel;
     let cx = k.cx(1);
     let fd = run.handles.pipe_fds(0).unwrap()[0];
-    let pipe = wqsim_model::heap::Obj::raw(&k.files.get(wqsim_model::file::fget(&cx, fd).unwrap())).pipe;
+    let pipe = wqsim_model::heap::Obj::raw(&k.files.get(wqsim_model::file::fget(&cx, fd).unwrap())).pipe();
     let wq = k.pipes.get(pipe).watch_queue.get().unwrap();
     wqsim_model::watch_queue::watch_queue_clear(&cx, wq);
     let serial = run.serial(0).unwrap();

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use wqsim::scenario::{parse, parse_op_text};
-use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op};
+use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op, OpenKind};
 
 /// The events a poll asks for: any set of the flags a scenario can name.
 fn poll_events() -> impl Strategy<Value = u32> {
@@ -22,6 +22,7 @@ fn poll_events() -> impl Strategy<Value = u32> {
 fn fd() -> impl Strategy<Value = FdRef> {
     prop_oneof![
         (0u8..4, any::<bool>()).prop_map(|(p, r)| FdRef::End(p, if r { End::Read } else { End::Write })),
+        (0u8..4).prop_map(FdRef::File),
         (-3i32..300).prop_map(FdRef::Raw),
     ]
 }
@@ -55,6 +56,15 @@ fn op() -> impl Strategy<Value = Op> {
     let text = "[a-z]{1,8}";
     prop_oneof![
         (0u8..4, any::<u32>()).prop_map(|(pipe, flags)| Op::Pipe2 { pipe, flags }),
+        (0u8..4, prop::sample::select(OpenKind::ALL.to_vec()), 0u32..16).prop_map(|(file, kind, bits)| {
+            use wqsim_model::uapi::*;
+            let flags = [O_NOTIFICATION_PIPE, O_NONBLOCK, O_DIRECT, O_CLOEXEC]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .fold(0, |m, (_, b)| m | b);
+            Op::Open { file, kind, flags }
+        }),
         fd().prop_map(|fd| Op::Close { fd }),
         (fd(), 0usize..70000).prop_map(|(fd, len)| Op::Read { fd, len }),
         (fd(), data()).prop_map(|(fd, data)| Op::Write { fd, data }),

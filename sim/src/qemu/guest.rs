@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use wqsim_model::api::{
-    End, FdRef, IoctlReq, KeyRef, Names, Op, Outcome, PROCESS_NAME, SESSION_NAME, THREAD_NAME, USER_NAME,
+    End, FdRef, IoctlReq, KeyRef, Names, Op, OpenKind, Outcome, PROCESS_NAME, SESSION_NAME, THREAD_NAME, USER_NAME,
     USER_SESSION_NAME, canon_records,
 };
 use wqsim_model::errno::Errno;
@@ -182,6 +182,43 @@ fn ptr_or_null(b: &[u8]) -> i64 {
     if b.is_empty() { 0 } else { b.as_ptr() as i64 }
 }
 
+/// `open(2)` of what `open fN KIND` names, read-write and never as the
+/// controlling terminal: `/dev/null`; `/dev/ptmx`, whose peer is then set
+/// not to echo (termios set through the master act on the slave), so the
+/// master's input stays empty as the model has it; a new regular file in
+/// `/tmp`, unlinked at once. Returns the descriptor, or -1 with `errno`.
+fn open_file(slot: u8, kind: OpenKind, flags: u32) -> i32 {
+    let flags = (flags as i32) | libc::O_RDWR | libc::O_NOCTTY;
+    // SAFETY (every block below): valid C strings and a termios buffer.
+    match kind {
+        OpenKind::Null => unsafe { libc::open(c"/dev/null".as_ptr(), flags) },
+        OpenKind::Tty => {
+            let fd = unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) };
+            if fd >= 0 {
+                let mut t: libc::termios = unsafe { std::mem::zeroed() };
+                unsafe {
+                    if libc::tcgetattr(fd, &mut t) == 0 {
+                        t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON);
+                        libc::tcsetattr(fd, libc::TCSANOW, &t);
+                    }
+                }
+            }
+            fd
+        }
+        OpenKind::Regular => {
+            let Some(path) = cstr(&format!("/tmp/wqsim-{}-f{slot}", std::process::id())) else {
+                return -1;
+            };
+            let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CREAT | libc::O_TRUNC, 0o600) };
+            let e = errno();
+            unsafe { libc::unlink(path.as_ptr()) };
+            // SAFETY: errno is thread-local; restore what open() set.
+            unsafe { *libc::__errno_location() = e };
+            fd
+        }
+    }
+}
+
 /// Execute one operation. Operands are resolved under the lock, the call
 /// is made without it (another thread may sleep in its own call), and the
 /// names are updated under it again.
@@ -221,13 +258,19 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             lock().pipes.insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
             Outcome::Ok(0)
         }
+        Op::Open { file, kind, flags } => {
+            let fd = open_file(*file, *kind, *flags);
+            if fd < 0 {
+                return val(-1);
+            }
+            lock().files.insert(*file, fd);
+            Outcome::Ok(0)
+        }
         Op::Close { fd: r } => {
             let ret = unsafe { libc::close(fd[0]) };
             let out = val(ret as i64);
-            if let (Outcome::Ok(_), FdRef::End(p, end)) = (&out, r) {
-                if let Some((fds, _)) = lock().pipes.get_mut(p) {
-                    fds[if *end == End::Read { 0 } else { 1 }] = -1;
-                }
+            if let Outcome::Ok(_) = out {
+                lock().closed(*r);
             }
             out
         }
@@ -713,10 +756,17 @@ fn run_stress(job: &StressJob) {
 
 /// Mount what the runner needs when it is the machine's `/init`.
 fn boot_setup() {
-    let _ = std::fs::create_dir_all("/proc");
-    let (src, target, fstype) = (c"proc", c"/proc", c"proc");
-    // SAFETY: mount with valid C strings.
-    unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    for (src, target, fstype) in
+        [(c"proc", c"/proc", c"proc"), (c"devtmpfs", c"/dev", c"devtmpfs"), (c"devpts", c"/dev/pts", c"devpts")]
+    {
+        let _ = std::fs::create_dir_all(target.to_str().unwrap_or("/"));
+        // SAFETY: mount with valid C strings.
+        unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    }
+    // Regular files for any user (`open fN file`).
+    let _ = std::fs::create_dir_all("/tmp");
+    // SAFETY: a valid C string.
+    unsafe { libc::chmod(c"/tmp".as_ptr(), 0o1777) };
 }
 
 /// The runner's entry point. As `/init` (pid 1) it reads `/program` and

@@ -33,7 +33,7 @@
 use std::fmt;
 
 use wqsim_model::Inv;
-use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op};
+use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op, OpenKind};
 use wqsim_model::bugs::Bug;
 use wqsim_model::errno::Errno;
 use wqsim_model::kernel::{Config, Variant};

@@ -126,7 +126,11 @@ impl Args<'_, '_> {
             self.line.err_at(
                 &t,
                 format!("expected a file descriptor, found `{}`", t.text),
-                Some("write `p0.r` (read end of pipe p0), `p0.w` (write end) or `fd:7` (a raw number)".into()),
+                Some(
+                    "write `p0.r` (read end of pipe p0), `p0.w` (write end), `f0` (the file opened as f0) or `fd:7` \
+                     (a raw number)"
+                        .into(),
+                ),
             )
         })
     }
@@ -174,6 +178,9 @@ impl Args<'_, '_> {
 pub(super) fn parse_fd(s: &str) -> Option<FdRef> {
     if let Some(n) = s.strip_prefix("fd:") {
         return parse_i64(n).and_then(|v| i32::try_from(v).ok()).map(FdRef::Raw);
+    }
+    if let Some(n) = s.strip_prefix('f') {
+        return n.parse::<u8>().ok().map(FdRef::File);
     }
     let rest = s.strip_prefix('p')?;
     let (n, end) = rest.split_once('.')?;
@@ -328,6 +335,7 @@ pub(super) fn parse_filter_groups(groups: &[Tok], line: &Line<'_>) -> Result<Vec
 
 pub(super) const OPS: &[(&str, &str)] = &[
     ("pipe2", "pipe2 pN FLAGS"),
+    ("open", "open fN null|tty|file [FLAGS]"),
     ("close", "close FD"),
     ("read", "read FD LEN"),
     ("write", "write FD DATA"),
@@ -405,6 +413,33 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         "pipe2" => {
             let pipe = a.slot('p', "a pipe name")?;
             Op::Pipe2 { pipe, flags: flags(&mut a, &OPEN_FLAGS)? }
+        }
+        "open" => {
+            let file = a.slot('f', "a file name")?;
+            let t = a.next("what to open")?;
+            let names: Vec<&str> = OpenKind::ALL.iter().map(|k| k.name()).collect();
+            let Some(kind) = OpenKind::ALL.into_iter().find(|k| k.name() == t.text) else {
+                let hint = did_you_mean(&t.text, &names).unwrap_or_else(|| {
+                    "write `null` (/dev/null), `tty` (a pseudo-terminal) or `file` (a new regular file)".into()
+                });
+                return Err(line.err_at(&t, format!("unknown file `{}`", t.text), Some(hint)));
+            };
+            let flags = match a.optional() {
+                None => 0,
+                Some(f) => {
+                    let v = parse_flags(&f.text, &OPEN_FLAGS).map_err(|m| line.err_at(&f, m, None))?;
+                    let known = OPEN_FLAGS.iter().fold(0, |m, (b, _)| m | b);
+                    if v & !known != 0 {
+                        return Err(line.err_at(
+                            &f,
+                            format!("`open` takes no flag {:#x}", v & !known),
+                            Some("flags for open are O_NONBLOCK, O_CLOEXEC, O_DIRECT, O_NOTIFICATION_PIPE".into()),
+                        ));
+                    }
+                    v
+                }
+            };
+            Op::Open { file, kind, flags }
         }
         "close" => Op::Close { fd: a.fd()? },
         "read" => Op::Read { fd: a.fd()?, len: a.num("a length")? },
