@@ -4,19 +4,28 @@
 #
 #   ci/kernel/build.sh            # Debian's linux-source-6.12: install packages if missing, build or reuse
 #   ci/kernel/build.sh 6.1        # the same from Debian's linux-source-6.1
+#   ci/kernel/build.sh 6.12 docs/findings/patches/*.patch   # the same source with patches applied
 #
 # Cache: $WQSIM_KERNEL_CACHE (default ~/.cache/wqsim/kernel)/<key>/bzImage,
-# where <key> hashes this fragment and the linux-source package version.
+# where <key> hashes this fragment and the linux-source package version,
+# and the patches' contents when there are any (applied in the order given,
+# with `patch -p1`; one that does not apply stops the build).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${WQSIM_KERNEL_CACHE:-$HOME/.cache/wqsim/kernel}"
 series="${1:-6.12}"
+shift || true
+patches=()
+for p in "$@"; do
+  [ -f "$p" ] || { echo "kernel: no patch file '$p'" >&2; exit 2; }
+  patches+=("$(realpath "$p")")
+done
 case "$series" in
   6.12 | 6.1) ;;
   *) echo "kernel: no kernel series '$series' (accepted: 6.12, 6.1)" >&2; exit 2 ;;
 esac
 src="linux-source-$series"
-pkgs=("$src" bc bison flex libelf-dev cpio xz-utils qemu-system-x86 build-essential)
+pkgs=("$src" bc bison flex libelf-dev cpio xz-utils qemu-system-x86 build-essential patch)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -38,6 +47,9 @@ if [ "$series" = 6.12 ]; then
 else
   key="$( (cat "$here/config.fragment"; echo "$src $version") | sha256sum | cut -c1-16)"
 fi
+if ((${#patches[@]})); then
+  key="$( (echo "$key"; cat "${patches[@]}") | sha256sum | cut -c1-16)"
+fi
 dir="$cache_root/$key"
 if [ -s "$dir/bzImage" ]; then
   echo "kernel: cached $dir/bzImage ($src $version)" >&2
@@ -52,6 +64,10 @@ mkdir -p "$work"
 tarball="$(ls /usr/src/"$src".tar.* | head -1)"
 echo "kernel: unpacking $tarball" >&2
 tar -xf "$tarball" -C "$work" --strip-components=1
+for p in "${patches[@]}"; do
+  echo "kernel: applying $(basename "$p")" >&2
+  patch -s -p1 -d "$work" < "$p" >&2
+done
 cd "$work"
 echo "kernel: configuring (tinyconfig + ci/kernel/config.fragment)" >&2
 make -s tinyconfig >&2

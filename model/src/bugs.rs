@@ -9,10 +9,11 @@
 //! nothing of scenarios: `wqsim` runs them), which shows it caught with
 //! the switch on and holding with it off.
 //!
-//! The `F` rows are findings: bugs in the kernel as it is today. They are
-//! on by default, since the model follows the kernel; off is the proposed
-//! fix (`FIX(<id>):` in the code), and [`BugSet::none`] turns every switch
-//! off. See `docs/findings/`.
+//! The `F` rows are findings: bugs this harness found in the kernel. While
+//! the kernel has one it is on by default, since the model follows the
+//! kernel, and off is the proposed fix (`FIX(<id>):` in the code); once
+//! fixed upstream (F4) it is off by default and off is the fix that
+//! landed. [`BugSet::none`] turns every switch off. See `docs/findings/`.
 
 use std::fmt;
 
@@ -62,8 +63,10 @@ pub struct BugInfo {
     pub site: &'static str,
     /// The invariant the oracle reports when the bug fires.
     pub caught_by: Inv,
-    /// A finding of this harness in the kernel as it is today (`F` rows):
-    /// on by default, with the proposed fix as its off side.
+    /// A finding of this harness (`F` rows): on by default while the
+    /// kernel has it (`fixed_in` is `unfixed`), with the proposed fix as
+    /// its off side; a finding fixed upstream since is off by default and
+    /// its off side is the fix that landed.
     pub finding: bool,
     /// How the bug is triggered, and what goes wrong.
     pub trigger: &'static str,
@@ -211,12 +214,14 @@ catalog! {
      note's bit in watch_queue_pipe_buf_release before the poster clears it. The clear then undoes \
      the release and the note is lost for the queue's lifetime; enough of them and every post is \
      lost. See docs/findings/F3-note-cleared-after-publish.md.";
-    F4, "size-published-unlocked", "watch_queue: publish the notes under the ring lock (proposed)",
-    "-", "unfixed", None, "kernel/watch_queue.c watch_queue_set_size", D1,
-    "watch_queue_set_size stores wqueue->notes, notes_bitmap and nr_notes with plain stores under \
-     pipe->mutex only, after pipe_resize_ring has dropped rd_wait.lock. A key can be watched before \
+    F4, "size-published-unlocked", "watch_queue: Fix note pool publication race in watch_queue_set_size()",
+    "-", "6.12.115", Some("CVE-2026-99179"), "kernel/watch_queue.c watch_queue_set_size", D1,
+    "watch_queue_set_size stored wqueue->notes, notes_bitmap and nr_notes with plain stores under \
+     pipe->mutex only, after pipe_resize_ring had dropped rd_wait.lock. A key can be watched before \
      the queue is sized, and its posters read those fields under rd_wait.lock: a data race, and on \
-     a weakly ordered CPU a poster can see nr_notes set and notes_bitmap still NULL. See \
+     a weakly ordered CPU a poster could see nr_notes set and notes_bitmap still NULL. Found by this \
+     harness and fixed independently upstream (stable 6.12.115 and 6.1.192: nr_notes published last \
+     with smp_store_release(), read with smp_load_acquire()), so no longer on by default. See \
      docs/findings/F4-size-published-unlocked.md.";
     F5, "watchers-published-unordered", "keys: publish key->watchers with release (proposed)",
     "-", "unfixed", None, "security/keys/keyctl.c keyctl_watch_key", D1,
@@ -235,6 +240,14 @@ catalog! {
      keyring leaves 4 bytes charged for good. A user keyring lives as long as its user namespace: \
      after a few thousand such keys (maxbytes is 20000) the user's add_key fails with EDQUOT \
      although it owns almost nothing. See docs/findings/F6-gc-link-quota-leak.md.";
+    F7, "bitmap-read-unsized", "watch_queue: look for a note only in a sized queue (proposed)",
+    "-", "unfixed", None, "kernel/watch_queue.c post_one_notification", D1,
+    "The fix for F4 publishes nr_notes last with smp_store_release() and reads it with \
+     smp_load_acquire(), but post_one_notification() still evaluates \
+     find_first_bit(wqueue->notes_bitmap, nr_notes) when the acquire returned 0: the plain load of \
+     the bitmap pointer races with watch_queue_set_size()'s plain store of it. The value is unused \
+     then, so nothing goes wrong on any CPU, but it is a data race (KCSAN reports plain-plain \
+     conflicts). See docs/findings/F7-bitmap-read-unsized.md.";
 }
 
 impl Bug {
@@ -272,9 +285,10 @@ impl BugSet {
     pub const fn none() -> BugSet {
         BugSet(0)
     }
-    /// The kernel as it is today (Linux 6.12): the findings on.
+    /// The kernel as it is today (Linux 6.12): the findings still unfixed
+    /// upstream on.
     pub fn kernel_today() -> BugSet {
-        CATALOG.iter().filter(|b| b.finding).map(|b| b.bug).collect()
+        CATALOG.iter().filter(|b| b.finding && b.fixed_in == "unfixed").map(|b| b.bug).collect()
     }
     pub fn with(mut self, b: Bug) -> BugSet {
         self.0 |= b.bit();

@@ -560,7 +560,7 @@ pub fn check_state(k: &Kernel) -> Result<(), Violation> {
         let Some(bitmap) = w.notes_bitmap.get() else {
             continue;
         };
-        let nr_notes = w.nr_notes.get();
+        let nr_notes = w.nr_notes.load(crate::sync::atomic::Ordering::Relaxed);
         let npp = k.config.notes_per_page();
         let mut held = BTreeSet::new();
         for i in &live_slots {

@@ -17,9 +17,9 @@ use crate::mm::{self, Page};
 use crate::pipe::{self, PipeBufOps, PipeBuffer, PipeInodeInfo, pipe_full};
 use crate::probe::{self, State};
 use crate::rcu::{self, RcuCallback, RcuId, RcuList, rcu_read_lock};
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::mutation::{self, Operator};
-use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock};
+use crate::sync::{Arc, KCell, Kref, SpinGuard, SpinLock, smp_load_acquire, smp_store_release};
 use crate::trace::{Event, kfn};
 use crate::uapi::*;
 
@@ -77,8 +77,9 @@ pub struct WatchQueue {
     pub usage: Kref,
     /// `lock`.
     pub lock: SpinLock,
-    /// `nr_notes`.
-    pub nr_notes: KCell<u32>,
+    /// `nr_notes`: published last, with release (the kernel since
+    /// 6.12.115; F4 is the plain store before it).
+    pub nr_notes: AtomicU32,
     /// `nr_pages`.
     pub nr_pages: KCell<u32>,
 }
@@ -216,11 +217,23 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
             break 'post true;
         }
 
-        let nr_notes = wqueue.nr_notes.get(); // 3.
+        // Pairs with the smp_store_release() in watch_queue_set_size().
+        // BUG(F4): a plain load.
+        let nr_notes =
+            if cx.bug(Bug::F4) { wqueue.nr_notes.load(Ordering::Relaxed) } else { smp_load_acquire(&wqueue.nr_notes) }; // 3.
         // BUG(F2): plain loads. With the fix the memcpy below is ordered
         // after this load by its address dependency, which C11 (and so
         // loom) can only express as an acquire.
         let order = if cx.bug(Bug::F2) { Ordering::Relaxed } else { mutation::acquire("wqueue->notes_bitmap") };
+        // BUG(F7), the kernel today: find_first_bit(wqueue->notes_bitmap,
+        // nr_notes) loads the bitmap pointer whatever nr_notes is, so a
+        // post that finds the queue unsized (0) still reads the pointer
+        // watch_queue_set_size() is storing. FIX(F7): no note to look for
+        // in an unsized queue, so no load.
+        if !cx.bug(Bug::F7) && nr_notes == 0 {
+            probe::reach(State::NotesExhausted);
+            break 'post true;
+        }
         let note = match wqueue.notes_bitmap.get() {
             Some(bm) => bm.find_first_bit_ordered(nr_notes, order),
             None if nr_notes == 0 => 0,
@@ -409,7 +422,7 @@ pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &
 /// Catalog switches here: W4 (sizes from the unrounded count), W5 (no
 /// power-of-two rounding), W9 (error path frees unallocated pages), W19
 /// (`nr_accounted` not updated), F4 (the notes are published with plain
-/// stores outside the ring lock, as the kernel does today).
+/// stores outside the ring lock, as the kernel did until 6.12.115).
 pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u32) -> KResult<i32> {
     let _f = kfn("watch_queue_set_size");
     let pipe = cx.k.pipes.get(pid);
@@ -510,14 +523,19 @@ pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u
         return error(Errno::ENOMEM);
     };
 
-    // BUG(F4), the kernel today: plain stores that posters, which hold
-    // only the ring lock, read. FIX(F4): publish them under that lock.
-    let guard = (!cx.bug(Bug::F4)).then(|| pipe.rd_wait.lock.lock());
+    // BUG(F4): plain stores that posters, which hold only the ring lock,
+    // read. The fix (6.12.115, "watch_queue: Fix note pool publication
+    // race in watch_queue_set_size()"): nr_notes last, with release,
+    // paired with post_one_notification()'s acquire.
     wqueue.notes.set(Some(pages));
     wqueue.notes_bitmap.set(Some(bitmap));
     wqueue.nr_pages.set(nr_pages);
-    wqueue.nr_notes.set(if cx.bug(Bug::W4) { nr_pages * npp } else { nr_notes });
-    drop(guard);
+    let n = if cx.bug(Bug::W4) { nr_pages * npp } else { nr_notes };
+    if cx.bug(Bug::F4) {
+        wqueue.nr_notes.store(n, Ordering::Relaxed);
+    } else {
+        smp_store_release(&wqueue.nr_notes, n);
+    }
     Ok(0)
 }
 
@@ -953,7 +971,7 @@ pub fn watch_queue_init(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) -> KResult<()> {
         notes_bitmap: KCell::new(None),
         usage: Kref::new(),
         lock: SpinLock::new("wqueue->lock"),
-        nr_notes: KCell::new(0),
+        nr_notes: AtomicU32::new(0),
         nr_pages: KCell::new(0),
     };
     let (wqid, _) = cx.k.heap.alloc_in(&cx.k.wqueues, "watch_queue", wq);
