@@ -268,8 +268,10 @@ pub fn splice_from_pipe_feed(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, len: usize) ->
         let off = buf.offset.get() as usize;
         let copied = cx.k.pages.get(page).read(off, n);
         out.extend_from_slice(&copied);
+        // unsigned int arithmetic, as in the kernel: only a race can make
+        // it wrap, and then the checks, not a panic, report it.
         buf.offset.set((off + n) as u32);
-        buf.len.set(buf.len.get() - n as u32);
+        buf.len.set(buf.len.get().wrapping_sub(n as u32));
         if buf.len.get() == 0 {
             pipe_update_tail(cx, pid, buf, tail, &copied);
             need_wakeup = true;
@@ -440,7 +442,7 @@ pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
             to.extend_from_slice(&copied);
             ret = ret.map(|r| r + chars);
             buf.offset.set((off + chars) as u32);
-            buf.len.set(buf.len.get() - chars as u32);
+            buf.len.set(buf.len.get().wrapping_sub(chars as u32)); // unsigned, as in the kernel
 
             // Was it a packet buffer? Clean up and exit.
             if buf.flags.get() & PIPE_BUF_FLAG_PACKET != 0 {
