@@ -5,14 +5,21 @@
 #   ci/kernel/build.sh            # Debian's linux-source-6.12: install packages if missing, build or reuse
 #   ci/kernel/build.sh 6.1        # the same from Debian's linux-source-6.1
 #   ci/kernel/build.sh 6.12 docs/findings/patches/*.patch   # the same source with patches applied
+#   ci/kernel/build.sh --kcsan 6.12   # with the Kernel Concurrency Sanitizer (ci/kernel/kcsan.fragment)
 #
 # Cache: $WQSIM_KERNEL_CACHE (default ~/.cache/wqsim/kernel)/<key>/bzImage,
 # where <key> hashes this fragment and the linux-source package version,
 # and the patches' contents when there are any (applied in the order given,
-# with `patch -p1`; one that does not apply stops the build).
+# with `patch -p1`; one that does not apply stops the build), and
+# kcsan.fragment with --kcsan.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${WQSIM_KERNEL_CACHE:-$HOME/.cache/wqsim/kernel}"
+kcsan=0
+if [ "${1:-}" = --kcsan ]; then
+  kcsan=1
+  shift
+fi
 series="${1:-6.12}"
 shift || true
 patches=()
@@ -47,6 +54,9 @@ if [ "$series" = 6.12 ]; then
 else
   key="$( (cat "$here/config.fragment"; echo "$src $version") | sha256sum | cut -c1-16)"
 fi
+if [ "$kcsan" = 1 ]; then
+  key="$( (echo "$key"; cat "$here/kcsan.fragment") | sha256sum | cut -c1-16)"
+fi
 if ((${#patches[@]})); then
   key="$( (echo "$key"; cat "${patches[@]}") | sha256sum | cut -c1-16)"
 fi
@@ -71,9 +81,13 @@ done
 cd "$work"
 echo "kernel: configuring (tinyconfig + ci/kernel/config.fragment)" >&2
 make -s tinyconfig >&2
-scripts/kconfig/merge_config.sh -m .config "$here/config.fragment" >/dev/null
+fragments=("$here/config.fragment")
+[ "$kcsan" = 1 ] && fragments+=("$here/kcsan.fragment")
+scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >/dev/null
 make -s olddefconfig >&2
-for opt in WATCH_QUEUE KEY_NOTIFICATIONS KEYS SMP; do
+required=(WATCH_QUEUE KEY_NOTIFICATIONS KEYS SMP)
+[ "$kcsan" = 1 ] && required+=(KCSAN UNWINDER_ORC)
+for opt in "${required[@]}"; do
   grep -q "^CONFIG_$opt=y" .config || { echo "kernel: CONFIG_$opt did not survive olddefconfig" >&2; exit 1; }
 done
 echo "kernel: building bzImage with $(nproc) jobs" >&2

@@ -248,6 +248,14 @@ catalog! {
      the bitmap pointer races with watch_queue_set_size()'s plain store of it. The value is unused \
      then, so nothing goes wrong on any CPU, but it is a data race (KCSAN reports plain-plain \
      conflicts). See docs/findings/F7-bitmap-read-unsized.md.";
+    F8, "info-id-clobbered-by-rcu", "watch_queue: keep a watch's info_id apart from its rcu_head (proposed)",
+    "-", "unfixed", None, "kernel/watch_queue.c __put_watch", D1,
+    "struct watch keeps info_id in a union with the rcu_head __put_watch() hands to call_rcu(), \
+     which writes head->next at once. A poster walking the watch list under RCU that found the \
+     watch before it was unlinked reads info_id after the last put: a data race, and the record \
+     gets watch ID 0, or the low half of a kernel address ORed into its length, ID and flags (a \
+     length up to 127 copies the poster's stack after its 16-byte notification to user space). \
+     See docs/findings/F8-info-id-clobbered-by-rcu.md.";
 }
 
 impl Bug {

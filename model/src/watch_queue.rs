@@ -89,6 +89,10 @@ pub struct WatchQueue {
 pub struct Watch {
     /// `info_id`: the tag shifted into `WATCH_INFO_ID`.
     pub info_id: u32,
+    /// Whether `call_rcu()` has written `rcu.next`, the `rcu_head` in a
+    /// union with `info_id`, which then reads 0 (F8; with F8 off, the fix,
+    /// the two have their own storage and this is never touched).
+    pub rcu_over_info_id: KCell<bool>,
     /// `queue` (`__rcu`, set by `init_watch` and never changed).
     pub queue: Id<WatchQueue>,
     /// `!hlist_unhashed(&watch->queue_node)`.
@@ -377,7 +381,10 @@ pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &
         if watch.id != id {
             continue;
         }
-        h.info = (h.info & !WATCH_INFO_ID) | watch.info_id;
+        // BUG(F8): info_id shares its bytes with the rcu_head that the
+        // last put's call_rcu() writes at once; this walk holds only RCU.
+        let info_id = if cx.bug(Bug::F8) && watch.rcu_over_info_id.get() { 0 } else { watch.info_id };
+        h.info = (h.info & !WATCH_INFO_ID) | info_id;
         n[..8].copy_from_slice(&h.encode());
 
         let wqid = watch.queue;
@@ -709,12 +716,21 @@ pub fn free_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     }
 }
 
-/// Models `__put_watch()` / `put_watch()`: the last put frees the watch
-/// after a grace period.
+/// Models `put_watch()` and `__put_watch()`: the last put frees the watch
+/// after a grace period (`call_rcu(&watch->rcu, free_watch)`). Catalog
+/// switches here: F8 (`call_rcu()` writes `rcu.next` at once, and it shares
+/// `info_id`'s bytes, while posters may still read it).
 fn put_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     let watch = cx.k.watches.get(wid);
     match watch.usage.put() {
         Ok(true) => {
+            // BUG(F8), the kernel today: call_rcu() stores rcu.next = NULL
+            // over info_id (a union) while a poster that found the watch
+            // under RCU may still read it. FIX(F8): the rcu_head has its
+            // own storage.
+            if cx.bug(Bug::F8) {
+                watch.rcu_over_info_id.set(true);
+            }
             cx.k.heap.rcu_queue(Obj::hdr(&watch), "call_rcu(free_watch)");
             rcu::call_rcu(cx, RcuCallback::FreeWatch(wid));
         }
@@ -731,6 +747,7 @@ pub fn init_watch(cx: &Cx<'_>, wqueue: Id<WatchQueue>, id: u64, info_id: u32) ->
     }
     let w = Watch {
         info_id,
+        rcu_over_info_id: KCell::new(false),
         queue: wqueue,
         queue_node: KCell::new(false),
         watch_list: RcuId::new(None),

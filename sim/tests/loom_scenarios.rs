@@ -18,7 +18,7 @@ fn every_loom_run_matches_its_expectation() {
 /// The ordering and data-race switches, through their scenarios: with the
 /// switch on, loom reports D1 naming the kernel function of the racing
 /// access; without it, loom explores more than one execution and the
-/// scenario holds. F5 and F7, findings the kernel still has, are also
+/// scenario holds. F5, F7 and F8, findings the kernel still has, are also
 /// caught with the kernel as it is today (F4 is fixed upstream since).
 #[test]
 fn the_ordering_switches_are_caught_where_the_catalog_says() {
@@ -33,6 +33,7 @@ fn the_ordering_switches_are_caught_where_the_catalog_says() {
         (Bug::F4, "post_one_notification"),
         (Bug::F5, "keyctl_watch_key"),
         (Bug::F7, "post_one_notification"),
+        (Bug::F8, "__post_watch_notification"),
     ] {
         let mut sc = wqsim::catalog::scenario(&root, bug).unwrap();
         let off = execute(&sc, &run_of(&sc, Kind::Loom, Budget::default(), vec![bug]));
@@ -42,7 +43,7 @@ fn the_ordering_switches_are_caught_where_the_catalog_says() {
         let v = on.result.unwrap().expect_err(&format!("{bug} on: not caught in {} executions", on.executions));
         assert_eq!(v.inv, bug.info().caught_by, "{bug}: {v}");
         assert!(v.message.contains(site), "{bug}: the report must name {site}: {v}");
-        if matches!(bug, Bug::F5 | Bug::F7) {
+        if matches!(bug, Bug::F5 | Bug::F7 | Bug::F8) {
             sc.base = Base::Kernel;
             sc.bugs.clear();
             let today = execute(&sc, &run_of(&sc, Kind::Loom, Budget::default(), vec![]));

@@ -31,6 +31,7 @@ pub mod fuzz_plan;
 pub mod fuzz_seeds;
 pub mod fuzz_states;
 pub mod kernel_check;
+pub mod kernel_repro;
 pub mod matrix;
 pub mod minimize;
 pub mod mutate;
@@ -64,6 +65,11 @@ pub enum Cmd {
     /// record streams. Exits 1 on any difference or violation.
     /// `ci/kernel/check` builds the kernel and the guest, then runs this.
     KernelCheck(kernel_check::Args),
+    /// The findings on a real kernel: each finding's reproducer on Debian's
+    /// 6.12 as it is and with its patch, in a table (operations, symptom,
+    /// first hit). Exits 1 when a finding that reproduces here does not, or
+    /// a patched kernel shows it. `ci/kernel/repro` builds the kernels.
+    KernelRepro(kernel_repro::Args),
     /// Run one scenario: the sequential transcript (each operation and its
     /// result, the record stream of each queue, the verdict), then its runs.
     Run(run::Args),
@@ -125,6 +131,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.cmd {
         Cmd::Check(a) => check::run(a),
         Cmd::KernelCheck(a) => kernel_check::run(a),
+        Cmd::KernelRepro(a) => kernel_repro::run(a),
         Cmd::Run(a) => run::run(a),
         Cmd::Minimize(a) => minimize::run(a),
         Cmd::Trace(a) => trace::run(a),

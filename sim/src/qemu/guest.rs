@@ -47,7 +47,7 @@ const KEYCTL_RESTRICT_KEYRING: i32 = 29;
 
 /// Print one line for the host, in one `write()` so lines from several
 /// processes never interleave.
-fn say(line: &str) {
+pub(super) fn say(line: &str) {
     let s = format!("{PREFIX}{line}\n");
     let mut b = s.as_bytes();
     while !b.is_empty() {
@@ -778,8 +778,34 @@ pub fn main() -> i32 {
         boot_setup();
     }
     let path = if pid1 { "/program".to_string() } else { std::env::args().nth(1).unwrap_or("/program".to_string()) };
-    let code = match std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}")).and_then(|t| Program::parse(&t))
-    {
+    let code = match std::fs::read_to_string(&path) {
+        Ok(text) => match super::repro::Job::parse(&text) {
+            // A `repro` line: one finding's reproducer (`wqsim kernel-repro`).
+            Some(Ok(job)) => super::repro_guest::run(job),
+            Some(Err(e)) => {
+                say(&format!("repro-note failed program: {e}"));
+                1
+            }
+            None => run_program(&text),
+        },
+        Err(e) => {
+            say(&format!("failed program: {path}: {e}"));
+            1
+        }
+    };
+    if pid1 {
+        // SAFETY: sync and power off; nothing runs after /init.
+        unsafe {
+            libc::sync();
+            libc::reboot(libc::RB_POWER_OFF);
+        }
+    }
+    code
+}
+
+/// Run a `kernel-check` program: every sequential job, then every stress job.
+fn run_program(text: &str) -> i32 {
+    match Program::parse(text) {
         Ok(p) => {
             say("start");
             for j in &p.seq {
@@ -795,13 +821,5 @@ pub fn main() -> i32 {
             say(&format!("failed program: {e}"));
             1
         }
-    };
-    if pid1 {
-        // SAFETY: sync and power off; nothing runs after /init.
-        unsafe {
-            libc::sync();
-            libc::reboot(libc::RB_POWER_OFF);
-        }
     }
-    code
 }

@@ -299,7 +299,7 @@ pub fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
-fn need(p: &Option<PathBuf>, what: &str, env: &str) -> Result<PathBuf, Error> {
+pub(crate) fn need(p: &Option<PathBuf>, what: &str, env: &str) -> Result<PathBuf, Error> {
     let p = p.clone().or_else(|| std::env::var_os(env).map(PathBuf::from)).ok_or_else(|| {
         Error::environment(format!(
             "kernel-check: no {what}: pass --{} PATH or set {env} (ci/kernel/check builds both)",
@@ -316,7 +316,7 @@ fn need(p: &Option<PathBuf>, what: &str, env: &str) -> Result<PathBuf, Error> {
 }
 
 /// Boot the kernel with the guest and the program; the console text.
-fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result<String, Error> {
+pub(crate) fn boot(kernel: &Path, guest: &Path, program: &str, timeout_secs: u64) -> Result<String, Error> {
     let init = std::fs::read(guest).map_err(|e| Error::environment(format!("{}: {e}", guest.display())))?;
     let dir = std::env::temp_dir().join(format!("wqsim-kernel-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::environment(format!("{}: {e}", dir.display())))?;

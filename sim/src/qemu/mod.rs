@@ -12,10 +12,16 @@
 //!   losses without a loss record).
 //! - [`host`]: `wqsim kernel-check`: picks the scenarios, packs the
 //!   initramfs, boots qemu, compares, prints the table.
+//! - [`repro`]: `wqsim kernel-repro`: the findings reproduced on the real
+//!   kernel and on the same source with their patches, and
+//!   [`repro_guest`], the reproducers the guest runs.
 
 #[cfg(target_os = "linux")]
 pub mod guest;
 #[cfg(not(loom))]
 pub mod host;
 pub mod program;
+pub mod repro;
+#[cfg(target_os = "linux")]
+pub mod repro_guest;
 pub mod streams;

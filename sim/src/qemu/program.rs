@@ -243,13 +243,21 @@ pub struct GuestOutput {
     pub done: bool,
 }
 
+/// The lines the guest printed for the host, each as its first word and
+/// the rest: only lines carrying [`PREFIX`] count (kernel messages share
+/// the console).
+pub fn guest_lines(console: &str) -> impl Iterator<Item = (&str, &str)> {
+    console.lines().filter_map(|raw| {
+        let at = raw.find(PREFIX)?;
+        let line = raw[at + PREFIX.len()..].trim_end_matches('\r');
+        Some(line.split_once(' ').unwrap_or((line, "")))
+    })
+}
+
 /// Parse the console output: only lines carrying [`PREFIX`] count.
 pub fn parse_output(console: &str) -> GuestOutput {
     let mut g = GuestOutput::default();
-    for raw in console.lines() {
-        let Some(at) = raw.find(PREFIX) else { continue };
-        let line = raw[at + PREFIX.len()..].trim_end_matches('\r');
-        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    for (word, rest) in guest_lines(console) {
         match word {
             "begin" => g.seq.push((rest.to_string(), vec![])),
             "=" => {
