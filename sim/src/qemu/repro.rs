@@ -90,7 +90,11 @@ pub const NO_REPRO: &[(&str, &str)] = &[
          reader's loads cannot pass its own later set_bit(); KCSAN's weak-memory model only reorders \
          within one function, and the copy and the set_bit() are in different ones",
     ),
-    ("F4", "fixed upstream (6.12.115, 6.1.192); F7's KCSAN run on the fixed source covers the same pair"),
+    (
+        "F4",
+        "fixed upstream (6.12.115, 6.1.192) and in Debian's sources; F7 with --kcsan set to the kernel \
+         `ci/kernel/build.sh --kcsan 6.12 ci/kernel/f4-before-the-fix.patch` builds shows it (F4.md)",
+    ),
     (
         "F5",
         "the watcher must name a key add_key() is still instantiating: its serial is random \
