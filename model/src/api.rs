@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::errno::Errno;
+pub use crate::kernel::Variant;
 use crate::uapi::*;
 
 /// Which end of a pipe.
@@ -229,6 +230,28 @@ pub enum Op {
         fd: FdRef,
         tag: i32,
     },
+    /// `watch_devices(fd, tag, flags)` (ver #1, `variant v1`): a watch on
+    /// the global device list with `tag` (0..=255), or -1 to remove it.
+    WatchDevices {
+        fd: FdRef,
+        tag: i32,
+        flags: u32,
+    },
+    /// Not a syscall: the block layer reports an error of `subtype` on
+    /// device `dev` at `sector` (`post_block_notification()`, ver #1).
+    BlockError {
+        subtype: u8,
+        dev: u64,
+        sector: u64,
+    },
+    /// Not a syscall: the USB core reports an event of `subtype` for the
+    /// device (or bus) `name`, with `error` (`post_usb_notification()`,
+    /// ver #1).
+    UsbEvent {
+        subtype: u8,
+        name: String,
+        error: u32,
+    },
     /// Write `n` to `/proc/thread-self/fail-nth`: the n-th allocation from
     /// now fails.
     FailNth {
@@ -263,6 +286,10 @@ pub enum Canon {
     Removal { tag: u8, id: Option<String> },
     /// The fabricated loss record.
     Loss,
+    /// A block error record (ver #1).
+    Block { subtype: u8, dev: u64, sector: u64, tag: u8 },
+    /// A USB record (ver #1): the name as its `name_len` bytes give it.
+    Usb { subtype: u8, name: String, error: u32, tag: u8 },
     /// Anything else, as bytes.
     Other(Vec<u8>),
 }
@@ -281,36 +308,82 @@ impl fmt::Display for Canon {
             Canon::Removal { tag, id: Some(id) } => write!(f, "meta.removal({id}, tag={tag})"),
             Canon::Removal { tag, id: None } => write!(f, "meta.removal(tag={tag})"),
             Canon::Loss => f.write_str("meta.loss"),
+            Canon::Block { subtype, dev, sector, tag } => {
+                let name =
+                    BLOCK_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "block.{name}(dev={dev:#x}, sector={sector}, tag={tag})")
+            }
+            Canon::Usb { subtype, name, error, tag } => {
+                let st =
+                    USB_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "usb.{st}({}", Quoted(name))?;
+                if *error != 0 {
+                    write!(f, ", error={error}")?;
+                }
+                write!(f, ", tag={tag})")
+            }
             Canon::Other(b) => write!(f, "other({b:02x?})"),
         }
     }
 }
 
 /// Decode what one `read()` returned into canonical records, naming key
-/// serials with `name`. Bytes that do not split into whole records are
+/// serials with `name`; the device records of ver #1 decode in `v1` only
+/// (the series' revisions gave the same type numbers to other sources). Bytes that do not split into whole records are
 /// kept as one `Other`.
-pub fn canon_records(buf: &[u8], name: &dyn Fn(u32) -> String) -> Vec<Canon> {
+pub fn canon_records(buf: &[u8], variant: Variant, name: &dyn Fn(u32) -> String) -> Vec<Canon> {
     let Ok(recs) = split_records(buf) else {
         return vec![Canon::Other(buf.to_vec())];
     };
     recs.into_iter()
-        .map(|r| match Record::decode(r) {
-            Record::Loss => Canon::Loss,
-            Record::Removal { tag, id } => Canon::Removal { tag, id: id.map(|i| name(i as u32)) },
-            Record::Key { tag, subtype, key_id, aux } => {
-                let aux = match subtype {
-                    NOTIFY_KEY_LINKED | NOTIFY_KEY_UNLINKED => name(aux),
-                    NOTIFY_KEY_INSTANTIATED if aux != 0 => {
-                        let e = (aux as i32).wrapping_neg();
-                        format!("-{}", Errno::from_any(e))
-                    }
-                    _ => aux.to_string(),
-                };
-                Canon::Key { key: name(key_id), subtype, aux, tag }
-            }
-            Record::Other { bytes, .. } => Canon::Other(bytes),
+        .map(|r| match (variant, device_record(r)) {
+            (Variant::V1, Some(c)) => c,
+            _ => canon_record(r, name),
         })
         .collect()
+}
+
+/// A ver #1 block or USB record of the right size, decoded; `None` for
+/// anything else.
+pub fn device_record(r: &[u8]) -> Option<Canon> {
+    let h = WatchNotification::decode(r)?;
+    let word = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+    match h.type_ {
+        WATCH_TYPE_BLOCK_NOTIFY if r.len() == BLOCK_NOTIFICATION_SIZE => {
+            Some(Canon::Block { subtype: h.subtype, dev: word(8), sector: word(16), tag: h.tag() })
+        }
+        WATCH_TYPE_USB_NOTIFY if r.len() >= USB_NOTIFICATION_NAME_OFFSET => {
+            let name_len = r[USB_NOTIFICATION_NAME_OFFSET - 1] as usize;
+            let bytes = r.get(USB_NOTIFICATION_NAME_OFFSET..USB_NOTIFICATION_NAME_OFFSET + name_len)?;
+            Some(Canon::Usb {
+                subtype: h.subtype,
+                name: String::from_utf8_lossy(bytes).into_owned(),
+                error: u32::from_le_bytes(r[8..12].try_into().expect("4 bytes")),
+                tag: h.tag(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One upstream record, canonical.
+fn canon_record(r: &[u8], name: &dyn Fn(u32) -> String) -> Canon {
+    match Record::decode(r) {
+        Record::Loss => Canon::Loss,
+        Record::Removal { tag, id } => Canon::Removal { tag, id: id.map(|i| name(i as u32)) },
+        Record::Key { tag, subtype, key_id, aux } => {
+            let aux = match subtype {
+                NOTIFY_KEY_LINKED | NOTIFY_KEY_UNLINKED => name(aux),
+                NOTIFY_KEY_INSTANTIATED if aux != 0 => {
+                    let e = (aux as i32).wrapping_neg();
+                    format!("-{}", Errno::from_any(e))
+                }
+                _ => aux.to_string(),
+            };
+            Canon::Key { key: name(key_id), subtype, aux, tag }
+        }
+        Record::Other { bytes, .. } => Canon::Other(bytes),
+    }
 }
 
 /// What userspace observes from one operation.
@@ -593,6 +666,7 @@ impl fmt::Display for Quoted<'_> {
 pub fn open_flags_text(flags: u32) -> String {
     let names = [
         (O_NOTIFICATION_PIPE, "O_NOTIFICATION_PIPE"),
+        (O_TMPFILE, "O_TMPFILE"),
         (O_NONBLOCK, "O_NONBLOCK"),
         (O_DIRECT, "O_DIRECT"),
         (O_CLOEXEC, "O_CLOEXEC"),
@@ -611,7 +685,7 @@ fn flag_text(flags: u32, names: &[(u32, &str)]) -> String {
     let mut parts = Vec::new();
     let mut rest = flags;
     for (bit, name) in names {
-        if rest & bit != 0 {
+        if rest & bit == *bit {
             parts.push(name.to_string());
             rest &= !bit;
         }
@@ -823,6 +897,22 @@ impl fmt::Display for Op {
                 write!(f, "reject {key} {timeout} {e}{}", opt(keyring))
             }
             Op::WatchKey { key, fd, tag } => write!(f, "watch_key {key} {fd} {tag}"),
+            Op::WatchDevices { fd, tag, flags: 0 } => write!(f, "watch_devices {fd} {tag}"),
+            Op::WatchDevices { fd, tag, flags } => write!(f, "watch_devices {fd} {tag} {flags:#x}"),
+            Op::BlockError { subtype, dev, sector } => {
+                let name =
+                    BLOCK_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "block_error {name} {dev:#x} {sector}")
+            }
+            Op::UsbEvent { subtype, name, error } => {
+                let st =
+                    USB_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "usb_event {st} {}", Quoted(name))?;
+                if *error != 0 {
+                    write!(f, " {error}")?;
+                }
+                Ok(())
+            }
             Op::FailNth { n } => write!(f, "fail_nth {n}"),
             Op::KeyGc => f.write_str("key_gc"),
             Op::RcuBarrier => f.write_str("rcu_barrier"),

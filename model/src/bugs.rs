@@ -9,6 +9,10 @@
 //! nothing of scenarios: `wqsim` runs them), which shows it caught with
 //! the switch on and holding with it off.
 //!
+//! The `X` rows are bugs of the patch series' unmerged revisions
+//! (`variant v1`, `v5`), found in review before they could be merged: off
+//! by default, like the historical rows.
+//!
 //! The `F` rows are findings: bugs this harness found in the kernel. While
 //! the kernel has one it is on by default, since the model follows the
 //! kernel, and off is the proposed fix (`FIX(<id>):` in the code); once
@@ -256,6 +260,29 @@ catalog! {
      gets watch ID 0, or the low half of a kernel address ORed into its length, ID and flags (a \
      length up to 127 copies the poster's stack after its 16-byte notification to user space). \
      See docs/findings/F8-info-id-clobbered-by-rcu.md.";
+    X1, "usb-name-overflow", "usb: Add USB subsystem notifications (copy name_len bytes of the name)",
+    "-", "never merged", None, "drivers/usb/core/devio.c post_usb_notification", H3,
+    "A bug of the patch series (variant v1), found in review (smatch) and agreed by the author: \
+     post_usb_notification() copied the device name with memcpy(n.n.name, devname, n_len), n_len \
+     being the record's length, round_up(offsetof(name) + name_len, 8), not the name's. Every USB \
+     event reads at least 16 bytes past the end of the name string; a name longer than 46 bytes \
+     also writes past the 80-byte record on the stack.";
+    X2, "device-post-unlocked", "device notifications: post under device_watchers_lock (proposed)",
+    "-", "unfixed", None, "drivers/base/watch.c post_device_notification", S6,
+    "A bug of the patch series as posted (variant v1), found by this harness: watch_devices() adds \
+     and removes watches under device_watchers_lock, but post_device_notification() walks the \
+     global list under RCU alone. A block or USB event that found the watch before \
+     watch_devices(fd, -1) unlinked it posts after the removal record, so the queue gets a device \
+     record after being told its watch is gone. The key source has the same shape as F1, \
+     where the poster's key->sem is the lock. The proposed fix takes the lock in the poster.";
+}
+
+impl BugInfo {
+    /// A row of the patch series' unmerged revisions (`X`): it acts only
+    /// in its variant (`v1`, `v5`), never on Linux as merged.
+    pub fn series_only(&self) -> bool {
+        self.id.starts_with('X')
+    }
 }
 
 impl Bug {
@@ -294,8 +321,14 @@ impl BugSet {
         BugSet(0)
     }
     /// The kernel as it is today (Linux 6.12): the findings still unfixed
-    /// upstream on.
+    /// upstream on; and the patch series as it was posted: its `X` rows
+    /// that no later revision fixed (they act only in their variant).
     pub fn kernel_today() -> BugSet {
+        CATALOG.iter().filter(|b| b.fixed_in == "unfixed").map(|b| b.bug).collect()
+    }
+    /// The findings still unfixed upstream: what a shipped kernel has of
+    /// the catalog besides the historical rows its source still carries.
+    pub fn findings_unfixed() -> BugSet {
         CATALOG.iter().filter(|b| b.finding && b.fixed_in == "unfixed").map(|b| b.bug).collect()
     }
     pub fn with(mut self, b: Bug) -> BugSet {
@@ -373,7 +406,7 @@ impl Shipped {
     /// The switches that make the model this kernel: the kernel today's
     /// (the findings) and the historical bugs it still has.
     pub fn bugs(self) -> BugSet {
-        self.still_present().iter().fold(BugSet::kernel_today(), |s, b| s.with(*b))
+        self.still_present().iter().fold(BugSet::findings_unfixed(), |s, b| s.with(*b))
     }
 }
 

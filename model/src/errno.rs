@@ -65,6 +65,7 @@ errnos! {
     ESPIPE = 29, "Illegal seek";
     EPIPE = 32, "Broken pipe";
     EDEADLK = 35, "Resource deadlock avoided";
+    ENOSYS = 38, "Function not implemented";
     ELOOP = 40, "Too many levels of symbolic links";
     ENOPKG = 65, "Package not installed";
     ENOBUFS = 105, "No buffer space available";

@@ -292,6 +292,16 @@ impl Heap {
         (id, obj)
     }
 
+    /// A static kernel object in an arena (`static struct watch_list
+    /// device_wlist`): never freed, so teardown does not count it a leak.
+    pub fn static_in<T>(&self, arena: &Arena<T>, kind: &'static str, v: T) -> Id<T> {
+        let obj = Arc::new(Obj { hdr: self.header(kind, false), inner: v });
+        let mut items = arena.items.lock();
+        let id = Id { index: items.len() as u32, _t: PhantomData };
+        items.push(obj);
+        id
+    }
+
     /// `kfree()`: report `H2 double-free` if already freed or queued.
     #[track_caller]
     pub fn kfree(&self, hdr: &KHeader) {

@@ -49,6 +49,41 @@ impl Variant {
             _ => None,
         }
     }
+
+    /// The `pipe2()` flag that makes a notification pipe: `O_EXCL`
+    /// (`O_NOTIFICATION_PIPE`) upstream and in ver #5 ("The special flag
+    /// has the same value as O_EXCL"), the hacked-in `O_TMPFILE` in ver #1.
+    pub fn o_notification_pipe(self) -> u32 {
+        match self {
+            Variant::V1 => crate::uapi::O_TMPFILE,
+            Variant::Upstream | Variant::V5 => crate::uapi::O_NOTIFICATION_PIPE,
+        }
+    }
+
+    /// `WATCH_TYPE__NR`: the types a filter may name (entries of other
+    /// types are ignored).
+    pub fn watch_type_nr(self) -> u32 {
+        match self {
+            Variant::Upstream => crate::uapi::WATCH_TYPE__NR,
+            Variant::V1 | Variant::V5 => crate::uapi::WATCH_TYPE__NR_SERIES,
+        }
+    }
+
+    /// The object a record of this type reports on, as its watches name
+    /// it (`watch->id`): a key's serial; 0 for the device records of ver
+    /// #1, which are all posted on the global device list with ID 0.
+    /// `None` for meta records and types the variant does not have.
+    pub fn object_id_of(self, record: &[u8]) -> Option<u64> {
+        use crate::uapi::*;
+        let h = WatchNotification::decode(record)?;
+        match (self, h.type_) {
+            (_, WATCH_TYPE_KEY_NOTIFY) if record.len() >= 12 => {
+                Some(u32::from_le_bytes(record[8..12].try_into().ok()?) as u64)
+            }
+            (Variant::V1, WATCH_TYPE_BLOCK_NOTIFY | WATCH_TYPE_USB_NOTIFY) => Some(0),
+            _ => None,
+        }
+    }
 }
 
 /// `PAGE_SIZE` on x86-64.
@@ -342,6 +377,13 @@ pub struct Kernel {
     pub tasks: instr::Mutex<BTreeMap<Tid, Arc<Task>>>,
     /// The key serial tree, the session keyring and the garbage collector.
     pub key_registry: KeyRegistry,
+    /// ver #1's global device watch list (`device_wlist` in
+    /// drivers/base/watch.c), a static object in the kernel: made at boot
+    /// when the variant is `v1`.
+    pub device_wlist: Option<Id<WatchList>>,
+    /// ver #1's `device_watchers_lock`, taken around adding and removing
+    /// device watches.
+    pub device_watchers_lock: crate::sync::SpinLock,
     /// The virtual clock, in seconds (`ktime_get_real_seconds()`). It moves
     /// only when a program sleeps: no wall clock anywhere. Driver state,
     /// outside the explorers' view, as time is no memory location.
@@ -372,7 +414,13 @@ impl Kernel {
             tasks: instr::Mutex::new(BTreeMap::new()),
             key_registry: KeyRegistry::default(),
             clock: instr::AtomicU64::new(CLOCK_AT_BOOT),
+            device_wlist: None,
+            device_watchers_lock: crate::sync::SpinLock::new("device_watchers_lock"),
         };
+        let mut k = k;
+        if k.config.variant == Variant::V1 {
+            k.device_wlist = Some(crate::device::device_wlist_init(&k));
+        }
         let task = k.spawn_task(1);
         let cx = Cx { k: &k, task };
         trace::bind(k.trace.clone(), 1);

@@ -10,6 +10,7 @@
 //! | fs/pipe.c, include/linux/pipe_fs_i.h | [`pipe`] | `pipe_read`, `pipe_write`, `pipe_ioctl`, `pipe_poll`, `pipe_release`, `free_pipe_info`, `alloc_pipe_info`, `pipe_resize_ring`, `pipe_fcntl`, `do_pipe2` |
 //! | kernel/watch_queue.c | [`watch_queue`] | `post_one_notification`, `__post_watch_notification`, `filter_watch_notification`, `watch_queue_set_size`, `watch_queue_set_filter`, `add_watch_to_object`, `remove_watch_from_object`, `watch_queue_clear`, `put_watch_queue`, `free_watch`, `get_watch_queue`, `watch_queue_init` |
 //! | security/keys/*.c | [`keys`] | `notify_key`, `key_create_or_update`, `key_update`, `key_revoke`, `key_invalidate`, `__key_link`, `key_unlink`, `keyring_clear`, `keyctl_*`, `key_garbage_collector` |
+//! | drivers/base/watch.c, block/blk-core.c, drivers/usb/core/devio.c (ver #1 of the series, `variant v1`) | [`device`] | `watch_devices`, `post_device_notification`, `post_block_notification`, `post_usb_notification` |
 //! | fs/splice.c | [`splice`] | `do_splice`, `do_tee`, `vmsplice` refusals |
 //! | security/security.c | [`lsm`] | `security_watch_key`, `security_post_notification` |
 //! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
@@ -40,6 +41,7 @@ pub mod api;
 pub mod bugs;
 pub mod catch;
 pub mod conc;
+pub mod device;
 pub mod errno;
 pub mod eventpoll;
 pub mod explore;

@@ -29,6 +29,12 @@ pub fn security_watch_key(cx: &Cx<'_>, description: &str) -> KResult<()> {
     Ok(())
 }
 
+/// Models `security_watch_devices()` (ver #1): the policy of this model
+/// refuses no device watch.
+pub fn security_watch_devices(_cx: &Cx<'_>) -> KResult<()> {
+    Ok(())
+}
+
 /// Models `security_post_notification(w_cred, cred, n)`: `w_cred` is the
 /// watcher's, `cred` the event source's.
 pub fn security_post_notification(cx: &Cx<'_>, w_cred: &Cred, cred: &Cred, n: &[u8]) -> KResult<()> {

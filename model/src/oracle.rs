@@ -131,23 +131,22 @@ pub struct Oracle {
     pub records_checked: u64,
 }
 
-fn show(bytes: &[u8]) -> String {
+fn show(k: &Kernel, bytes: &[u8]) -> String {
+    if k.config.variant == crate::kernel::Variant::V1 {
+        if let Some(c) = crate::api::device_record(bytes) {
+            return c.to_string();
+        }
+    }
     match crate::uapi::split_records(bytes) {
         Ok(recs) if recs.len() == 1 => format!("{:?}", uapi::Record::decode(recs[0])),
         _ => format!("{bytes:02x?}"),
     }
 }
 
-fn key_id_of(bytes: &[u8]) -> Option<u64> {
-    let h = WatchNotification::decode(bytes)?;
-    match (h.type_, h.subtype) {
-        (WATCH_TYPE_META, uapi::WATCH_META_REMOVAL_NOTIFICATION) if bytes.len() >= 16 => {
-            Some(u64::from_le_bytes(bytes[8..16].try_into().ok()?))
-        }
-        (WATCH_TYPE_META, _) => None,
-        _ if bytes.len() >= 12 => Some(u32::from_le_bytes(bytes[8..12].try_into().ok()?) as u64),
-        _ => None,
-    }
+/// The object ID a 16-byte removal record carries (`None` in the 8-byte
+/// form, which `remove_watch_from_object()` posts for watch ID 0).
+fn removal_id_of(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() >= 16).then(|| u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
 }
 
 /// `G1`: after deferred work has run, no keyring the collector scans (a
@@ -253,9 +252,9 @@ impl Oracle {
                 let want = match filter {
                     None => true,
                     Some(fid) => match self.filter_uapi.get(fid) {
-                        Some(uapi) => {
-                            SpecFilter::parse(uapi).map(|f| f.accepts(h.type_, h.subtype, h.info)).unwrap_or(true)
-                        }
+                        Some(uapi) => SpecFilter::parse_types(uapi, k.config.variant.watch_type_nr())
+                            .map(|f| f.accepts(h.type_, h.subtype, h.info))
+                            .unwrap_or(true),
                         None => *passed,
                     },
                 };
@@ -265,7 +264,7 @@ impl Oracle {
                         format!(
                             "watch_queue#{wqueue}'s filter {} {} but userspace's filter {} it",
                             if *passed { "passed" } else { "rejected" },
-                            show(bytes),
+                            show(k, bytes),
                             if want { "accepts" } else { "rejects" }
                         ),
                     );
@@ -299,7 +298,7 @@ impl Oracle {
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
                 let meta = h.type_ == WATCH_TYPE_META;
                 if meta && h.subtype == uapi::WATCH_META_REMOVAL_NOTIFICATION {
-                    let id = key_id_of(bytes).unwrap_or(0);
+                    let id = removal_id_of(bytes).unwrap_or(0);
                     if !self.removal_seen.insert((*wqueue, id)) {
                         return Self::v(
                             Inv::S7,
@@ -308,13 +307,13 @@ impl Oracle {
                     }
                     self.removal_owed.remove(&(*wqueue, id));
                 } else if !meta {
-                    if let Some(id) = key_id_of(bytes) {
+                    if let Some(id) = k.config.variant.object_id_of(bytes) {
                         if self.watches.get(&(*wqueue, id)) == Some(&WatchLife::Removed) {
                             return Self::v(
                                 Inv::S6,
                                 format!(
                                     "{} was posted to watch_queue#{wqueue} after its watch on {id:#x} was removed",
-                                    show(bytes)
+                                    show(k, bytes)
                                 ),
                             );
                         }
@@ -322,7 +321,7 @@ impl Oracle {
                     if self.passed.remove(&(*wqueue, *tid)).as_deref() != Some(&bytes[..]) {
                         return Self::v(
                             Inv::S5,
-                            format!("{} was posted to watch_queue#{wqueue} without passing its filter", show(bytes)),
+                            format!("{} was posted to watch_queue#{wqueue} without passing its filter", show(k, bytes)),
                         );
                     }
                 }
@@ -346,7 +345,7 @@ impl Oracle {
                         Inv::S3,
                         format!(
                             "pipe#{pipe}: {} was read before the loss record owed for the record before it",
-                            show(bytes)
+                            show(k, bytes)
                         ),
                     );
                 }
@@ -362,16 +361,16 @@ impl Oracle {
                                 Inv::S1,
                                 format!(
                                     "pipe#{pipe}: {} was read before {} record(s) accepted earlier (first: {})",
-                                    show(bytes),
+                                    show(k, bytes),
                                     i,
-                                    show(&q.queue[0].bytes)
+                                    show(k, &q.queue[0].bytes)
                                 ),
                             ),
                             None => Self::v(
                                 Inv::S2,
                                 format!(
                                     "pipe#{pipe}: {} was read but no post accepted it (or it was read before)",
-                                    show(bytes)
+                                    show(k, bytes)
                                 ),
                             ),
                         };

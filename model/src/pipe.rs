@@ -1044,13 +1044,16 @@ pub fn free_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
 }
 
 /// Models `create_pipe_files()` and `__do_pipe_flags()` / `do_pipe2()`
-/// (`pipe2(2)`): returns `[read fd, write fd]`.
+/// (`pipe2(2)`): returns `[read fd, write fd]`. The notification flag is
+/// the variant's ([`crate::kernel::Variant::o_notification_pipe`]).
 ///
 /// APPROX: `O_CLOEXEC` is accepted and not recorded (nothing in the model
 /// execs); fasync (`O_ASYNC`, `SIGIO`) is not modelled.
 pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
     let _f = kfn("do_pipe2");
-    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_NOTIFICATION_PIPE) != 0 {
+    // O_NOTIFICATION_PIPE, or ver #1's hacked-in O_TMPFILE.
+    let notification = cx.k.config.variant.o_notification_pipe();
+    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT | notification) != 0 {
         return Err(Errno::EINVAL);
     }
 
@@ -1065,7 +1068,7 @@ pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
         r.writers = 1;
     });
 
-    if flags & O_NOTIFICATION_PIPE != 0 {
+    if flags & notification == notification {
         if let Err(e) = watch_queue::watch_queue_init(cx, pid) {
             free_pipe_info(cx, pid);
             return Err(e);

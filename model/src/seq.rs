@@ -114,7 +114,8 @@ impl Handles {
         match op {
             Op::Pipe2 { pipe, flags } => match syscalls::sys_pipe2(cx, *flags) {
                 Ok(fds) => {
-                    self.names.pipes.insert(*pipe, (fds, flags & O_NOTIFICATION_PIPE != 0));
+                    let nf = cx.k.config.variant.o_notification_pipe();
+                    self.names.pipes.insert(*pipe, (fds, flags & nf == nf));
                     Outcome::Ok(0)
                 }
                 Err(e) => Outcome::Err(e),
@@ -137,7 +138,7 @@ impl Handles {
             }
             Op::Read { fd, len } => match syscalls::ksys_read(cx, self.names.fd(*fd), *len) {
                 Ok(bytes) if self.names.is_notification(*fd) => {
-                    let recs = canon_records(&bytes, &|s| self.name_of(cx.k, s));
+                    let recs = canon_records(&bytes, cx.k.config.variant, &|s| self.name_of(cx.k, s));
                     self.raw_reads.push(bytes);
                     Outcome::Records(recs)
                 }
@@ -240,6 +241,15 @@ impl Handles {
             }
             Op::WatchKey { key, fd, tag } => {
                 Self::val(keyctl::keyctl_watch_key(cx, self.names.key(*key), self.names.fd(*fd), *tag))
+            }
+            Op::WatchDevices { fd, tag, flags } => {
+                Self::val(crate::device::sys_watch_devices(cx, self.names.fd(*fd), *tag, *flags))
+            }
+            Op::BlockError { subtype, dev, sector } => {
+                Self::val(crate::device::post_block_notification(cx, *subtype, *dev, *sector))
+            }
+            Op::UsbEvent { subtype, name, error } => {
+                Self::val(crate::device::post_usb_notification(cx, name.as_bytes(), *subtype, *error))
             }
             Op::FailNth { n } => {
                 cx.k.heap.fail_nth.arm(*n);

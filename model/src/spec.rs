@@ -34,6 +34,12 @@ impl SpecFilter {
     /// entries, a non-zero reserved word, `info_filter` bits outside
     /// `info_mask`, or a mask touching the length field.
     pub fn parse(b: &[u8]) -> Result<SpecFilter, Errno> {
+        SpecFilter::parse_types(b, WATCH_TYPE__NR)
+    }
+
+    /// [`SpecFilter::parse`] where `nr_types` types are known (the
+    /// patch series' variants know four).
+    pub fn parse_types(b: &[u8], nr_types: u32) -> Result<SpecFilter, Errno> {
         if b.len() < 8 {
             return Err(Errno::EFAULT);
         }
@@ -50,7 +56,7 @@ impl SpecFilter {
         if all.iter().any(|e| e.info_filter & !e.info_mask != 0 || e.info_mask & WATCH_INFO_LENGTH != 0) {
             return Err(Errno::EINVAL);
         }
-        Ok(SpecFilter { entries: all.into_iter().filter(|e| e.type_ < WATCH_TYPE__NR).collect() })
+        Ok(SpecFilter { entries: all.into_iter().filter(|e| e.type_ < nr_types).collect() })
     }
 
     /// Whether a record of this type, subtype and info (tag included)
@@ -1718,6 +1724,8 @@ impl Spec {
             // work, and no key expires (its scope: programs that do not
             // sleep past a timeout).
             Op::FailNth { .. } | Op::KeyGc | Op::RcuBarrier | Op::Sleep { .. } => Outcome::Ok(0),
+            // Linux has none of the patch series' device sources.
+            Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
             other => nr(self.keyctl(other)),
         };
         if op.waits_for_deferred_work() {

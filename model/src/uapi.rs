@@ -16,6 +16,10 @@ use std::fmt::Write as _;
 pub const O_EXCL: u32 = 0o200;
 /// `O_NOTIFICATION_PIPE = O_EXCL`: selects a notification pipe in `pipe2()`.
 pub const O_NOTIFICATION_PIPE: u32 = O_EXCL;
+/// `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`): what the first pipe-based
+/// revision of the series (`variant v1`) hacked `pipe2()` to take for a
+/// notification pipe ("Note that O_TMPFILE is just hacked in atm").
+pub const O_TMPFILE: u32 = 0o20200000;
 /// `O_WRONLY`.
 pub const O_WRONLY: u32 = 0o1;
 /// `O_RDWR`.
@@ -101,6 +105,67 @@ pub const WATCH_INFO_ID: u32 = 0x0000_ff00;
 pub const WATCH_INFO_ID__SHIFT: u32 = 8;
 pub const WATCH_INFO_TYPE_INFO: u32 = 0xffff_0000;
 pub const WATCH_INFO_TYPE_INFO__SHIFT: u32 = 16;
+
+// ---- the patch series' sources (never merged) --------------------------------
+//
+// The pipe-based revisions numbered their types after the two merged
+// ones: ver #1 (device events) `WATCH_TYPE_BLOCK_NOTIFY = 2`,
+// `WATCH_TYPE_USB_NOTIFY = 3`; ver #5 (mounts) `WATCH_TYPE_MOUNT_NOTIFY =
+// 2`, `WATCH_TYPE_SB_NOTIFY = 3`; both `WATCH_TYPE__NR = 4`. (The
+// misc-device revisions before them used other numbers.)
+
+/// ver #1: `WATCH_TYPE_BLOCK_NOTIFY`.
+pub const WATCH_TYPE_BLOCK_NOTIFY: u32 = 2;
+/// ver #1: `WATCH_TYPE_USB_NOTIFY`.
+pub const WATCH_TYPE_USB_NOTIFY: u32 = 3;
+/// ver #5: `WATCH_TYPE_MOUNT_NOTIFY`.
+pub const WATCH_TYPE_MOUNT_NOTIFY: u32 = 2;
+/// ver #5: `WATCH_TYPE_SB_NOTIFY`.
+pub const WATCH_TYPE_SB_NOTIFY: u32 = 3;
+/// `WATCH_TYPE__NR` in both revisions of the series.
+pub const WATCH_TYPE__NR_SERIES: u32 = 4;
+
+/// `enum block_notification_type` (ver #1, include/uapi/linux/watch_queue.h).
+pub const BLOCK_SUBTYPE_NAMES: [&str; 10] = [
+    "error_timeout",
+    "error_no_space",
+    "error_recoverable_transport",
+    "error_critical_target",
+    "error_critical_nexus",
+    "error_critical_medium",
+    "error_protection",
+    "error_kernel_resource",
+    "error_device_resource",
+    "error_io",
+];
+/// `sizeof(struct block_notification)`: header, `__u64 dev`, `__u64 sector`.
+pub const BLOCK_NOTIFICATION_SIZE: usize = 24;
+
+/// `enum usb_notification_type` (ver #1).
+pub const USB_SUBTYPE_NAMES: [&str; 6] =
+    ["device_add", "device_remove", "bus_add", "bus_remove", "device_reset", "device_error"];
+/// `USB_NOTIFICATION_MAX_NAME_LEN`: a device name is cut to 63 bytes.
+pub const USB_NOTIFICATION_MAX_NAME_LEN: usize = 63;
+/// `offsetof(struct usb_notification, name)`: header, `__u32 error`,
+/// `__u32 reserved`, `__u8 name_len`.
+pub const USB_NOTIFICATION_NAME_OFFSET: usize = 17;
+/// `sizeof(struct usb_notification)` (padded to its `__u32` alignment).
+pub const USB_NOTIFICATION_SIZE: usize = 20;
+/// The on-stack record `post_usb_notification()` builds: the struct and
+/// `more_name[USB_NOTIFICATION_MAX_NAME_LEN - (sizeof - offsetof(name))]`.
+pub const USB_NOTIFICATION_BUF_SIZE: usize =
+    USB_NOTIFICATION_SIZE + USB_NOTIFICATION_MAX_NAME_LEN - (USB_NOTIFICATION_SIZE - USB_NOTIFICATION_NAME_OFFSET);
+
+/// Bytes of a `struct block_notification` as `post_block_notification()`
+/// builds it: `info = watch_sizeof(n)`, no tag yet.
+pub fn block_notification(subtype: u8, dev: u64, sector: u64) -> Vec<u8> {
+    let mut b = WatchNotification { type_: WATCH_TYPE_BLOCK_NOTIFY, subtype, info: BLOCK_NOTIFICATION_SIZE as u32 }
+        .encode()
+        .to_vec();
+    b.extend_from_slice(&dev.to_le_bytes());
+    b.extend_from_slice(&sector.to_le_bytes());
+    b
+}
 
 /// `sizeof(struct watch_notification)`.
 pub const WATCH_NOTIFICATION_SIZE: usize = 8;

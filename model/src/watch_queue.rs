@@ -589,11 +589,12 @@ pub fn watch_queue_set_filter(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: Option<&
                 .collect();
 
             // BUG(W1): the two loops used different bounds.
+            let nr_types = cx.k.config.variant.watch_type_nr(); // WATCH_TYPE__NR
             let (count_bound, fill_bound) = if cx.bug(Bug::W1) {
-                let bits = (std::mem::size_of::<u64>() * bits_to_longs(WATCH_TYPE__NR)) as u32;
+                let bits = (std::mem::size_of::<u64>() * bits_to_longs(nr_types)) as u32;
                 (bits * 8, bits * 64)
             } else {
-                (WATCH_TYPE__NR, WATCH_TYPE__NR)
+                (nr_types, nr_types)
             };
 
             let mut nr_filter = 0u32;

@@ -39,6 +39,8 @@ const DETAILS: &[(Bug, &str)] = &[
     (Bug::P10, "ring occupancy: FIONREAD walked 17 slots of a 16-slot ring (head=0 tail=65535)"),
     (Bug::P12, "a loss record was read but no post was lost"),
     (Bug::P13, "returned no POLLIN but the pipe was non-empty at every instant of the call"),
+    (Bug::X1, "slab-out-of-bounds: memcpy of 24 bytes from a 4-byte device name in post_usb_notification"),
+    (Bug::X2, "(\"1-1\", tag=1) was posted to watch_queue#0 after its watch on 0x0 was removed"),
     (Bug::U1, "uid 1000: key quota 5 keys, 42 bytes != 4 keys, 40 bytes its referenced keys hold"),
 ];
 

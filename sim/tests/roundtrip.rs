@@ -129,6 +129,21 @@ fn op() -> impl Strategy<Value = Op> {
         (0u64..=1_000_000_000).prop_map(|secs| Op::Sleep { secs }),
         any::<u32>().prop_map(|n| Op::FailNth { n }),
         Just(Op::KeyGc),
+        (fd(), -3i32..300, prop_oneof![Just(0u32), any::<u32>()]).prop_map(|(fd, tag, flags)| Op::WatchDevices {
+            fd,
+            tag,
+            flags
+        }),
+        (any::<u8>(), any::<u64>(), any::<u64>()).prop_map(|(subtype, dev, sector)| Op::BlockError {
+            subtype,
+            dev,
+            sector
+        }),
+        (any::<u8>(), text, prop_oneof![Just(0u32), any::<u32>()]).prop_map(|(subtype, name, error)| Op::UsbEvent {
+            subtype,
+            name,
+            error
+        }),
     ]
 }
 

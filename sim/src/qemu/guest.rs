@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use wqsim_model::api::{
     End, FdRef, IoctlReq, KeyRef, Names, Op, OpenKind, Outcome, PROCESS_NAME, SESSION_NAME, THREAD_NAME, USER_NAME,
-    USER_SESSION_NAME, canon_records,
+    USER_SESSION_NAME, Variant, canon_records,
 };
 use wqsim_model::errno::Errno;
 use wqsim_model::uapi::*;
@@ -283,7 +283,7 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
             buf.truncate(n as usize);
             let n = lock();
             if n.is_notification(*r) {
-                Outcome::Records(canon_records(&buf, &|s| name_of(&n, s)))
+                Outcome::Records(canon_records(&buf, Variant::Upstream, &|s| name_of(&n, s)))
             } else {
                 Outcome::Bytes(buf)
             }
@@ -410,6 +410,8 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         Op::Reject { timeout, error, .. } => val(keyctl(KEYCTL_REJECT, key[0], *timeout as i64, *error as i64, key[1])),
         Op::WatchKey { tag, .. } => val(keyctl(KEYCTL_WATCH_KEY as i32, key[0], fd[0] as i64, *tag as i64, 0)),
         Op::FailNth { .. } => Outcome::Err(Errno::from_any(libc::ENOSYS)),
+        // The patch series' device sources: no such calls in Linux.
+        Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
         Op::KeyGc => {
             wait_for_key_gc();
             Outcome::Ok(0)

@@ -70,8 +70,14 @@ pub fn unsupported(sc: &Scenario, config: &Config, series: Shipped) -> Option<St
         return Some("changes pipe-max-size".to_string());
     }
     let shipped = series.bugs();
-    let extra: Vec<String> =
-        config.bugs.list().into_iter().filter(|b| !shipped.has(*b)).map(|b| b.info().id.to_string()).collect();
+    let extra: Vec<String> = config
+        .bugs
+        .list()
+        .into_iter()
+        // The series' rows act only in their variant, refused above.
+        .filter(|b| !shipped.has(*b) && !b.info().series_only())
+        .map(|b| b.info().id.to_string())
+        .collect();
     if !extra.is_empty() {
         return Some(format!(
             "switches on {}: a catalog bug restored in the model, which a kernel cannot switch",

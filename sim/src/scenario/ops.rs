@@ -250,8 +250,9 @@ pub(super) fn parse_flags(s: &str, names: &[(u32, &str)]) -> Result<u32, String>
     Ok(v)
 }
 
-pub(super) const OPEN_FLAGS: [(u32, &str); 4] = [
+pub(super) const OPEN_FLAGS: [(u32, &str); 5] = [
     (uapi::O_NOTIFICATION_PIPE, "O_NOTIFICATION_PIPE"),
+    (uapi::O_TMPFILE, "O_TMPFILE"),
     (uapi::O_NONBLOCK, "O_NONBLOCK"),
     (uapi::O_DIRECT, "O_DIRECT"),
     (uapi::O_CLOEXEC, "O_CLOEXEC"),
@@ -365,6 +366,9 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("instantiate", "instantiate KEY DATA [KEYRING]"),
     ("reject", "reject KEY TIMEOUT ERRNO [KEYRING]"),
     ("watch_key", "watch_key KEY FD TAG"),
+    ("watch_devices", "watch_devices FD TAG [FLAGS]"),
+    ("block_error", "block_error SUBTYPE DEV SECTOR"),
+    ("usb_event", "usb_event SUBTYPE \"NAME\" [ERROR]"),
     ("fail_nth", "fail_nth N"),
     ("key_gc", "key_gc"),
     ("rcu_barrier", "rcu_barrier"),
@@ -389,6 +393,19 @@ pub(super) const POLL_FLAGS: [(u32, &str); 7] = [
 pub const MAX_SLEEP_SECS: u64 = 1_000_000_000;
 
 /// Parse one operation from its tokens.
+/// A record subtype operand: one of `names`, or a number 0..=255.
+fn subtype_operand(a: &mut Args<'_, '_>, names: &[&str]) -> Result<u8, ParseError> {
+    let t = a.next("a subtype")?;
+    if let Some(i) = names.iter().position(|n| *n == t.text) {
+        return Ok(i as u8);
+    }
+    parse_u64(&t.text).and_then(|n| u8::try_from(n).ok()).ok_or_else(|| {
+        let hint =
+            did_you_mean(&t.text, names).unwrap_or_else(|| format!("subtypes are {}, or 0..=255", names.join(", ")));
+        a.line.err_at(&t, format!("unknown subtype `{}`", t.text), Some(hint))
+    })
+}
+
 pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError> {
     let op = toks[0].clone();
     let Some((_, usage)) = OPS.iter().find(|(n, _)| *n == op.text) else {
@@ -633,6 +650,35 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
             Op::Reject { key, timeout, error, keyring: opt_key(&mut a)? }
         }
         "watch_key" => Op::WatchKey { key: a.key()?, fd: a.fd()?, tag: a.int("a tag")? },
+        "watch_devices" => {
+            let (fd, tag) = (a.fd()?, a.int("a tag")?);
+            let flags = match a.optional() {
+                None => 0,
+                Some(t) => parse_u64(&t.text).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                    a.line.err_at(&t, format!("expected flags (a 32-bit number), found `{}`", t.text), a.usage_hint())
+                })?,
+            };
+            Op::WatchDevices { fd, tag, flags }
+        }
+        "block_error" => {
+            let subtype = subtype_operand(&mut a, &uapi::BLOCK_SUBTYPE_NAMES)?;
+            Op::BlockError { subtype, dev: a.num("a device number")?, sector: a.num("a sector")? }
+        }
+        "usb_event" => {
+            let subtype = subtype_operand(&mut a, &uapi::USB_SUBTYPE_NAMES)?;
+            let name = a.string("a device name")?;
+            let error = match a.optional() {
+                None => 0,
+                Some(t) => parse_u64(&t.text).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                    a.line.err_at(
+                        &t,
+                        format!("expected an error (a 32-bit number), found `{}`", t.text),
+                        a.usage_hint(),
+                    )
+                })?,
+            };
+            Op::UsbEvent { subtype, name, error }
+        }
         "fail_nth" => Op::FailNth { n: a.num("a count")? },
         "key_gc" => Op::KeyGc,
         "rcu_barrier" => Op::RcuBarrier,
