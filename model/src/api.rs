@@ -224,6 +224,13 @@ pub enum Op {
         error: i32,
         keyring: Option<KeyRef>,
     },
+    /// `keyctl(KEYCTL_READ, keyring)`: the keys a keyring links, by name
+    /// and sorted (the kernel lists them in its associative array's order).
+    /// A key that is not a keyring gives `ENOTDIR` (the operation reads
+    /// keyrings only).
+    ReadKeyring {
+        keyring: KeyRef,
+    },
     /// `keyctl(KEYCTL_WATCH_KEY, key, fd, tag)`.
     WatchKey {
         key: KeyRef,
@@ -399,6 +406,8 @@ pub enum Outcome {
     Bytes(Vec<u8>),
     /// `poll()` reported this mask.
     Poll(u32),
+    /// `KEYCTL_READ` of a keyring returned these keys, named and sorted.
+    Links(Vec<String>),
     /// The call failed.
     Err(Errno),
     /// The call would sleep with nothing to wake it (the sequential model
@@ -418,6 +427,7 @@ impl fmt::Display for Outcome {
             }
             Outcome::Bytes(b) => write!(f, "{} bytes", b.len()),
             Outcome::Poll(m) => f.write_str(&poll_mask_name(*m)),
+            Outcome::Links(l) => write!(f, "{{{}}}", l.join(", ")),
             Outcome::Err(e) => write!(f, "{e}"),
             Outcome::Blocked => f.write_str("blocks"),
         }
@@ -824,6 +834,7 @@ impl Op {
             | Op::Setperm { key: k, .. }
             | Op::SetTimeout { key: k, .. }
             | Op::Restrict { keyring: k, .. }
+            | Op::ReadKeyring { keyring: k }
             | Op::WatchKey { key: k, .. } => vec![*k],
             Op::Link { key: k, keyring } | Op::Unlink { key: k, keyring } => vec![*k, *keyring],
             Op::Instantiate { key: k, keyring, .. } | Op::Reject { key: k, keyring, .. } => {
@@ -897,6 +908,7 @@ impl fmt::Display for Op {
                 write!(f, "reject {key} {timeout} {e}{}", opt(keyring))
             }
             Op::WatchKey { key, fd, tag } => write!(f, "watch_key {key} {fd} {tag}"),
+            Op::ReadKeyring { keyring } => write!(f, "read_keyring {keyring}"),
             Op::WatchDevices { fd, tag, flags: 0 } => write!(f, "watch_devices {fd} {tag}"),
             Op::WatchDevices { fd, tag, flags } => write!(f, "watch_devices {fd} {tag} {flags:#x}"),
             Op::BlockError { subtype, dev, sector } => {

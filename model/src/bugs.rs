@@ -275,6 +275,14 @@ catalog! {
      watch_devices(fd, -1) unlinked it posts after the removal record, so the queue gets a device \
      record after being told its watch is gone. The key source has the same shape as F1, \
      where the poster's key->sem is the lock. The proposed fix takes the lock in the poster.";
+    F9, "gc-unlink-unnotified", "keys: tell a keyring's watchers of the links the collector removes (proposed)",
+    "-", "unfixed", None, "security/keys/keyring.c keyring_gc", M1,
+    "The key collector's keyring_gc() removes the links to dead keys (expired, revoked, \
+     invalidated) with assoc_array_gc() and posts nothing, while every other unlink posts \
+     NOTIFY_KEY_UNLINKED to the keyring's watchers. A watcher that mirrors a keyring (a desktop's \
+     view of its Kerberos tickets) keeps a key the keyring no longer links, with no loss record to \
+     make it rescan: an expired key gives no record at all, an invalidated one only to the key's \
+     own watchers. See docs/findings/F9-gc-unlink-unnotified.md.";
 }
 
 impl BugInfo {

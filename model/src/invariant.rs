@@ -159,6 +159,20 @@ invariants! {
     /// Documentation/security/keys/core.rst). Broken by the mutant
     /// `revoke-keeps-expiry`.
     G1 => "dead keys unlinked after gc_delay";
+    /// **A watcher's mirror converges.** The way these queues are meant to
+    /// be used: a watcher keeps a mirror of a keyring's links current
+    /// from its records (`LINKED` adds the key in `aux` and drops the key
+    /// of the same type and description it displaces, `UNLINKED` removes
+    /// it, `CLEARED` empties the mirror) and rescans the keyring
+    /// when it reads a loss record. Once every record of a queue is read,
+    /// with deferred work done, the mirror of each keyring still watched
+    /// and alive equals the keyring's links: the kernel never sleeps to
+    /// post, and a watcher can always repair what it lost. The mirror
+    /// starts from a scan when the watch is set on a sized queue (the
+    /// order the documentation gives: on an unsized queue every post is
+    /// lost with no loss record, `scenarios/loss/loss-on-empty-ring-dropped.wq`).
+    /// Broken by F9 and by the mutant `clear-unnotified`.
+    M1 => "a watcher's mirror converges";
 }
 
 impl fmt::Display for Inv {

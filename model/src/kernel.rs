@@ -162,12 +162,18 @@ pub enum Mutant {
     /// were a field of its own (in `struct key` it shares a union with
     /// `expiry`): revoked keys are then never reaped.
     RevokeKeepsExpiry,
+    /// `keyring_clear()` posts no `NOTIFY_KEY_CLEARED`: a keyring's
+    /// watcher never learns its mirror should be emptied.
+    ClearUnnotified,
 }
 
 impl Mutant {
     /// Every mutant with its command-line name.
-    pub const ALL: &[(Mutant, &str)] =
-        &[(Mutant::ReadTooSmallEfault, "read-too-small-efault"), (Mutant::RevokeKeepsExpiry, "revoke-keeps-expiry")];
+    pub const ALL: &[(Mutant, &str)] = &[
+        (Mutant::ReadTooSmallEfault, "read-too-small-efault"),
+        (Mutant::RevokeKeepsExpiry, "revoke-keeps-expiry"),
+        (Mutant::ClearUnnotified, "clear-unnotified"),
+    ];
 
     /// The mutant named `s`.
     pub fn from_name(s: &str) -> Option<Mutant> {

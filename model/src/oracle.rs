@@ -127,8 +127,62 @@ pub struct Oracle {
     rings: BTreeMap<u32, PipeNow>,
     /// Thread -> the poll it has in flight.
     polls: BTreeMap<Tid, PollWatch>,
+    /// (wqueue, keyring serial) -> the mirror its watcher keeps (M1).
+    mirrors: BTreeMap<(u32, u64), Mirror>,
     /// Records the oracle has matched so far (for reports and tests).
     pub records_checked: u64,
+}
+
+/// A watcher's view of one keyring's links, kept from the records it
+/// reads through one pipe (M1).
+#[derive(Clone, Debug)]
+struct Mirror {
+    pipe: u32,
+    links: BTreeSet<u64>,
+}
+
+/// The pipe whose queue is `wqueue`, if it is live and sized (`nr_notes`
+/// set by `IOC_WATCH_QUEUE_SET_SIZE`).
+fn sized_pipe_of(k: &Kernel, wqueue: u32) -> Option<u32> {
+    k.pipes.all().into_iter().find_map(|(pid, pipe)| {
+        let p = Obj::raw(&pipe);
+        let wq = p.watch_queue.get().filter(|w| w.index() == wqueue)?;
+        let w = k.wqueues.get(wq);
+        let sized = Obj::hdr(&w).is_live() && Obj::raw(&w).nr_notes.load(crate::sync::atomic::Ordering::Relaxed) > 0;
+        (Obj::hdr(&pipe).is_live() && sized).then(|| pid.index())
+    })
+}
+
+/// The serials a live keyring neither revoked nor invalidated links now
+/// (`keyctl read` of it); `None` for any other key or none.
+fn keyring_links(k: &Kernel, serial: u64) -> Option<BTreeSet<u64>> {
+    use crate::keys::{KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KeyType};
+    let (_, kr) = k.keys.all().into_iter().find(|(_, o)| Obj::raw(o).key_serial() as u64 == serial)?;
+    let ring = Obj::raw(&kr);
+    if !Obj::hdr(&kr).is_live()
+        || ring.type_ != KeyType::Keyring
+        || ring.test_flag(KEY_FLAG_REVOKED)
+        || ring.test_flag(KEY_FLAG_INVALIDATED)
+    {
+        return None;
+    }
+    Some(ring.keys.get().into_iter().map(|id| Obj::raw(&k.keys.get(id)).key_serial() as u64).collect())
+}
+
+/// A key's index in a keyring, its type and description (what
+/// `KEYCTL_DESCRIBE` tells a watcher): a keyring links one key per index,
+/// and a link of another displaces it (documented for `add_key(2)` and
+/// `KEYCTL_LINK`), with only the new key's `LINKED` posted.
+fn index_of(k: &Kernel, serial: u64) -> Option<(&'static str, String)> {
+    k.keys.all().into_iter().find(|(_, o)| Obj::raw(o).key_serial() as u64 == serial).map(|(_, o)| {
+        let key = Obj::raw(&o);
+        (key.type_.name(), key.description.clone())
+    })
+}
+
+fn show_links(links: &BTreeSet<u64>) -> String {
+    let v: Vec<String> = links.iter().map(|s| format!("{s:#x}")).collect();
+    format!("{{{}}}", v.join(", "))
 }
 
 fn show(k: &Kernel, bytes: &[u8]) -> String {
@@ -215,7 +269,71 @@ impl Oracle {
                 message: format!("object {id:#x} was destroyed but watch_queue#{wq} got no removal record"),
             });
         }
+        self.check_mirrors(k)
+    }
+
+    /// M1: every mirror whose queue has been read to its end equals its
+    /// keyring's links.
+    fn check_mirrors(&self, k: &Kernel) -> Result<(), Violation> {
+        for ((wq, id), m) in &self.mirrors {
+            if self.watches.get(&(*wq, *id)) != Some(&WatchLife::Live) {
+                continue;
+            }
+            let drained = self.queues.get(&m.pipe).is_none_or(|q| q.queue.is_empty() && !q.owed_loss);
+            let Some(real) = keyring_links(k, *id) else { continue };
+            if drained && real != m.links {
+                return Err(Violation {
+                    inv: Inv::M1,
+                    message: format!(
+                        "pipe#{}'s watcher mirrors keyring {id:#x} as {} after its last record, but it links {}",
+                        m.pipe,
+                        show_links(&m.links),
+                        show_links(&real)
+                    ),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Follow one record a reader took off `pipe` into its mirrors (M1).
+    fn mirror_record(&mut self, k: &Kernel, pipe: u32, bytes: &[u8]) {
+        let Some(h) = WatchNotification::decode(bytes) else { return };
+        let word = |at: usize| bytes.get(at..at + 4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")) as u64);
+        if h.type_ == WATCH_TYPE_META {
+            if h.subtype == uapi::WATCH_META_REMOVAL_NOTIFICATION {
+                let id = removal_id_of(bytes).unwrap_or(0);
+                self.mirrors.retain(|(_, i), m| !(m.pipe == pipe && *i == id));
+            }
+            return;
+        }
+        if h.type_ != uapi::WATCH_TYPE_KEY_NOTIFY || bytes.len() != uapi::KEY_NOTIFICATION_SIZE {
+            return;
+        }
+        let (Some(id), Some(aux)) = (word(8), word(12)) else { return };
+        for ((_, i), m) in self.mirrors.iter_mut() {
+            if m.pipe != pipe || *i != id {
+                continue;
+            }
+            match h.subtype {
+                uapi::NOTIFY_KEY_LINKED => {
+                    // The new link displaces the one of the same index.
+                    if let Some(index) = index_of(k, aux) {
+                        m.links.retain(|x| *x == aux || index_of(k, *x).as_ref() != Some(&index));
+                    }
+                    m.links.insert(aux);
+                }
+                uapi::NOTIFY_KEY_UNLINKED => {
+                    m.links.remove(&aux);
+                }
+                uapi::NOTIFY_KEY_CLEARED => m.links.clear(),
+                _ => {}
+            }
+        }
+        if matches!(h.subtype, uapi::NOTIFY_KEY_REVOKED | uapi::NOTIFY_KEY_INVALIDATED) {
+            // The keyring is dead to its watcher: nothing left to mirror.
+            self.mirrors.retain(|(_, i), m| !(m.pipe == pipe && *i == id));
+        }
     }
 
     /// After teardown: nothing may remain allocated.
@@ -276,6 +394,10 @@ impl Oracle {
             Event::WatchAdded { wqueue, id, .. } => {
                 self.watches.insert((*wqueue, *id), WatchLife::Live);
                 self.removal_seen.remove(&(*wqueue, *id));
+                // The watcher scans the keyring once its watch is set.
+                if let (Some(pipe), Some(links)) = (sized_pipe_of(k, *wqueue), keyring_links(k, *id)) {
+                    self.mirrors.insert((*wqueue, *id), Mirror { pipe, links });
+                }
             }
             Event::WatchRemoved { wqueue, id, .. } => {
                 if !self.cleared.contains(wqueue) {
@@ -378,6 +500,7 @@ impl Oracle {
                 }
                 q.in_flight.entry(tid).or_default().extend_from_slice(bytes);
                 self.records_checked += 1;
+                self.mirror_record(k, *pipe, bytes);
             }
             Event::LossFabricated { tid, pipe } => {
                 let tid = *tid;
@@ -390,6 +513,13 @@ impl Oracle {
                 }
                 q.owed_loss = false;
                 q.in_flight.entry(tid).or_default().extend_from_slice(&uapi::loss_notification());
+                // A loss record: the watcher rescans what it mirrors.
+                let pipe = *pipe;
+                for ((_, id), m) in self.mirrors.iter_mut().filter(|(_, m)| m.pipe == pipe) {
+                    if let Some(links) = keyring_links(k, *id) {
+                        m.links = links;
+                    }
+                }
             }
             Event::ReadReturned { tid, pipe, len, result } => {
                 let q = self.queues.entry(*pipe).or_default();

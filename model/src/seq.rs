@@ -242,6 +242,14 @@ impl Handles {
             Op::WatchKey { key, fd, tag } => {
                 Self::val(keyctl::keyctl_watch_key(cx, self.names.key(*key), self.names.fd(*fd), *tag))
             }
+            Op::ReadKeyring { keyring } => match keyctl::keyctl_read_key(cx, self.names.key(*keyring)) {
+                Ok(serials) => {
+                    let mut names: Vec<String> = serials.into_iter().map(|s| self.name_of(cx.k, s)).collect();
+                    names.sort();
+                    Outcome::Links(names)
+                }
+                Err(e) => Outcome::Err(e),
+            },
             Op::WatchDevices { fd, tag, flags } => {
                 Self::val(crate::device::sys_watch_devices(cx, self.names.fd(*fd), *tag, *flags))
             }
@@ -385,9 +393,14 @@ impl SeqRun {
         ops.iter().map(|op| self.step(op)).collect()
     }
 
-    /// Tear down (close everything, drop every key) and run the quiescent
-    /// and teardown checks, including leaks.
+    /// Let deferred work finish and check the quiescent state the program
+    /// leaves (as the concurrent runner does after its threads), then
+    /// tear down (close everything, drop every key) and run the teardown
+    /// checks, including leaks.
     pub fn finish(&mut self) -> Result<(), Violation> {
+        if self.checked {
+            self.settle()?;
+        }
         catch_violation(|| {
             let cx = self.kernel.cx(1);
             self.kernel.do_exit(&cx);

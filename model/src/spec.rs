@@ -178,6 +178,10 @@ struct SKey {
 /// The reference machine.
 #[derive(Clone, Debug)]
 pub struct Spec {
+    /// The collector tells a keyring's watchers of each link it removes
+    /// (`NOTIFY_KEY_UNLINKED`): finding F9's fix; the kernel today posts
+    /// nothing ([`Spec::with_gc_unlink_records`]).
+    gc_unlink_records: bool,
     page_size: u32,
     rlimit_nofile: u64,
     pipes: Vec<SPipe>,
@@ -231,6 +235,18 @@ enum Need {
 impl Spec {
     /// A fresh reference for the default configuration with `page_size`.
     pub fn new(page_size: u32, rlimit_nofile: u64) -> Spec {
+        Spec::with_gc_unlink_records(page_size, rlimit_nofile, true)
+    }
+
+    /// The reference for a run of the model configured with `c`: its page
+    /// size and descriptor limit, and F9 as `c` has it.
+    pub fn for_config(c: &crate::kernel::Config) -> Spec {
+        Spec::with_gc_unlink_records(c.page_size, c.rlimit_nofile, !c.bugs.has(crate::bugs::Bug::F9))
+    }
+
+    /// [`Spec::new`], saying whether the collector posts the unlinks it
+    /// makes (F9's fix) or not (the kernel today, F9 on).
+    pub fn with_gc_unlink_records(page_size: u32, rlimit_nofile: u64, gc_unlink_records: bool) -> Spec {
         let session = SKey {
             type_: KeyType::Keyring,
             desc: "_ses".into(),
@@ -250,6 +266,7 @@ impl Spec {
             restricted: false,
         };
         Spec {
+            gc_unlink_records,
             page_size,
             rlimit_nofile,
             pipes: Vec::new(),
@@ -611,6 +628,13 @@ impl Spec {
                     let (gone, kept): (Vec<usize>, Vec<usize>) =
                         keys[r].links.iter().copied().partition(|x| keys[*x].invalidated);
                     self.keys[r].links = kept;
+                    // keyring_gc() leaves a revoked or invalidated keyring alone.
+                    let skipped = self.keys[r].invalidated || self.keys[r].revoked;
+                    if self.gc_unlink_records && !skipped {
+                        for g in &gone {
+                            self.notify(r, NOTIFY_KEY_UNLINKED, SAux::Key(*g));
+                        }
+                    }
                     self.excise(gone);
                 }
             }
@@ -1724,6 +1748,9 @@ impl Spec {
             // work, and no key expires (its scope: programs that do not
             // sleep past a timeout).
             Op::FailNth { .. } | Op::KeyGc | Op::RcuBarrier | Op::Sleep { .. } => Outcome::Ok(0),
+            // Outside the reference's scope (it models no read
+            // permission): comparisons leave programs with it out.
+            Op::ReadKeyring { .. } => Outcome::Err(Errno::ENOSYS),
             // Linux has none of the patch series' device sources.
             Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
             other => nr(self.keyctl(other)),

@@ -13,7 +13,7 @@ use wqsim_model::spec::Spec;
 /// The first step at which model and reference disagree, if any.
 fn first_divergence(config: Config, ops: &[Op]) -> Option<(usize, String, String)> {
     let mut run = SeqRun::new(config.clone());
-    let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
+    let mut spec = Spec::for_config(&config);
     for (i, op) in ops.iter().enumerate() {
         let m = match run.step_unchecked(op) {
             Ok(o) => o.to_string(),

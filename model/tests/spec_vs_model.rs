@@ -211,7 +211,7 @@ impl StateMachineTest for ModelVsSpec {
         // The fixed kernel: F6 breaks the quota invariant (A4) in a plain
         // sequential run, and the comparison is about outcomes.
         let c = Config::fixed();
-        (SeqRun::new(c.clone()), Spec::new(c.page_size, c.rlimit_nofile))
+        (SeqRun::new(c.clone()), Spec::for_config(&c))
     }
 
     fn apply((mut run, mut spec): (SeqRun, Spec), _: &(), op: Op) -> (SeqRun, Spec) {
@@ -294,7 +294,7 @@ fn pressure_setup(size: u64) -> Vec<Op> {
 /// the first disagreement or violation, and the protocol states reached.
 fn pressure_run(config: &Config, size: u64, steps: &[Pressure]) -> (Result<(), String>, wqsim_model::probe::States) {
     let mut run = SeqRun::new(config.clone());
-    let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
+    let mut spec = Spec::for_config(config);
     let mut ops = pressure_setup(size);
     for s in steps {
         match s {

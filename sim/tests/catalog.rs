@@ -41,6 +41,7 @@ const DETAILS: &[(Bug, &str)] = &[
     (Bug::P13, "returned no POLLIN but the pipe was non-empty at every instant of the call"),
     (Bug::X1, "slab-out-of-bounds: memcpy of 24 bytes from a 4-byte device name in post_usb_notification"),
     (Bug::X2, "(\"1-1\", tag=1) was posted to watch_queue#0 after its watch on 0x0 was removed"),
+    (Bug::F9, "'s watcher mirrors keyring"),
     (Bug::U1, "uid 1000: key quota 5 keys, 42 bytes != 4 keys, 40 bytes its referenced keys hold"),
 ];
 

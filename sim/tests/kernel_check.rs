@@ -51,7 +51,7 @@ fn the_model_of_6_1_agrees_with_the_recorded_6_1_kernel() {
     let r = check_series(None, Shipped::Debian61, "sim/tests/data/kernel-console-6.1.txt");
     assert!(r.ok(), "{}", r.render());
     assert!(r.render().starts_with(
-        "kernel: Debian's linux-source-6.1; the model of it has the switches P13 U1 F1 F2 F3 F5 F6 F7 F8 on\n"
+        "kernel: Debian's linux-source-6.1; the model of it has the switches P13 U1 F1 F2 F3 F5 F6 F7 F8 F9 on\n"
     ));
     let row = r.rows.iter().find(|r| r.scenario == "scenarios/catalog/p13-torn-head-tail.wq").unwrap();
     assert_eq!(row.verdict, Verdict::Match, "{}", r.render());

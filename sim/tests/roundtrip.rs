@@ -129,6 +129,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u64..=1_000_000_000).prop_map(|secs| Op::Sleep { secs }),
         any::<u32>().prop_map(|n| Op::FailNth { n }),
         Just(Op::KeyGc),
+        key().prop_map(|keyring| Op::ReadKeyring { keyring }),
         (fd(), -3i32..300, prop_oneof![Just(0u32), any::<u32>()]).prop_map(|(fd, tag, flags)| Op::WatchDevices {
             fd,
             tag,

@@ -110,6 +110,31 @@ pub fn keyctl_update_key(cx: &Cx<'_>, id: i32, payload: &[u8]) -> KResult<i64> {
     ret.map(|_| 0)
 }
 
+/// Models `keyctl_read_key()` (KEYCTL_READ) of a keyring: the serials it
+/// links, in link order. Any lookup failure is `ENOKEY`, as in the
+/// kernel; read permission, or possession when it is refused.
+///
+/// DEVIATION: the scenario operation reads keyrings only: another key
+/// (whose read returns its payload) gives `ENOTDIR`.
+pub fn keyctl_read_key(cx: &Cx<'_>, id: i32) -> KResult<Vec<u32>> {
+    let _f = kfn("keyctl_read_key");
+    let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Unspecified).map_err(|_| Errno::ENOKEY)?;
+    let ret = (|| {
+        match super::permission::key_task_permission(cx, r.key, r.possessed, &cx.current_cred(), KeyNeedPerm::Read) {
+            Err(Errno::EACCES) if r.possessed => {}
+            other => other?,
+        }
+        let k = cx.k.keys.get(r.key);
+        if k.type_ != super::KeyType::Keyring {
+            return Err(Errno::ENOTDIR);
+        }
+        let _g = k.sem.down_read();
+        Ok(k.keys.get().into_iter().map(|id| cx.k.keys.get(id).key_serial()).collect())
+    })();
+    put(cx, r);
+    ret
+}
+
 /// Models `keyctl_revoke_key()` (KEYCTL_REVOKE): write permission, or
 /// setattr permission when write is refused.
 pub fn keyctl_revoke_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {

@@ -248,7 +248,11 @@ pub fn keyring_clear(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
     }
     let _g = kr.sem.down_write();
     let old = kr.keys.replace(Vec::new());
-    notify_key(cx, keyring, NOTIFY_KEY_CLEARED, 0);
+    // The mutant `clear-unnotified` (no kernel bug): the clear is posted
+    // to nobody, which only a watcher's mirror notices (M1).
+    if cx.k.config.mutant != Some(crate::kernel::Mutant::ClearUnnotified) {
+        notify_key(cx, keyring, NOTIFY_KEY_CLEARED, 0);
+    }
     let _ = super::key::key_payload_reserve(cx, keyring, 0);
     put_excised(cx, old);
     Ok(())
@@ -275,7 +279,12 @@ pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
 /// ([`super::gc::key_is_dead`]), posting nothing (a revoked or
 /// invalidated keyring is left alone). Returns whether anything was
 /// unlinked. As in the kernel (`assoc_array_gc()` alone), the links'
-/// quota stays charged to the keyring's owner (finding F6).
+/// quota stays charged to the keyring's owner (finding F6), and the
+/// keyring's watchers are not told (finding F9).
+///
+/// Catalog switches here: F6 (on: the quota kept), F9 (on: no
+/// `NOTIFY_KEY_UNLINKED`; off, the proposed fix, posts one per key
+/// unlinked, under `keyring->sem` like every other unlink).
 pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
     let kr = cx.k.keys.get(keyring);
     if kr.test_flag(KEY_FLAG_REVOKED) || kr.test_flag(KEY_FLAG_INVALIDATED) {
@@ -288,6 +297,14 @@ pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
         dead
     });
     let any = !dead.is_empty();
+    // FIX(F9): tell the keyring's watchers of each link removed, as
+    // key_unlink() does; the kernel's keyring_gc() posts nothing.
+    if !cx.bug(crate::bugs::Bug::F9) {
+        for d in &dead {
+            let serial = cx.k.keys.get(*d).key_serial();
+            notify_key(cx, keyring, NOTIFY_KEY_UNLINKED, serial);
+        }
+    }
     // FIX(F6): give back the quota of the links removed. The kernel's
     // keyring_gc() does not: assoc_array_gc() alone leaves them charged.
     if any && !cx.bug(crate::bugs::Bug::F6) {

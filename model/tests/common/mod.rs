@@ -22,7 +22,7 @@ pub fn bind(spec: &mut Spec, run: &SeqRun, op: &Op) {
 /// reference; every outcome must render as expected.
 pub fn script_with(config: Config, with_spec: bool, steps: &[(Op, &str)]) -> SeqRun {
     let mut run = SeqRun::new(config.clone());
-    let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
+    let mut spec = Spec::for_config(&config);
     for (i, (op, want)) in steps.iter().enumerate() {
         let got = run.step(op).unwrap_or_else(|v| panic!("step {i} {op:?}: {v}"));
         assert_eq!(got.to_string(), *want, "model, step {i}: {op:?}");

@@ -39,7 +39,7 @@ pub(super) fn reference_outcomes(config: &Config, ops: &[Op]) -> Vec<String> {
     crate::explore::silenced(|| {
         wqsim_model::explore::shuttle_seq(move || {
             let mut run = SeqRun::new(config.clone());
-            let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
+            let mut spec = Spec::for_config(&config);
             let mut out = Vec::new();
             for op in &ops {
                 let _ = run.step_unchecked(op);

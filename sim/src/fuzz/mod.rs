@@ -185,12 +185,12 @@ fn spec_step(spec: &mut Spec, run: &SeqRun, op: &Op) -> wqsim_model::api::Outcom
 fn seq_check(config: &Config, ops: &[Op]) -> Option<Found> {
     // The reference knows no fault injection, and not which credentials
     // hold a session keyring a join replaced.
-    let compare =
-        spec_covers(config) && !ops.iter().any(|op| matches!(op, Op::FailNth { .. } | Op::JoinSession { .. }));
+    let compare = spec_covers(config)
+        && !ops.iter().any(|op| matches!(op, Op::FailNth { .. } | Op::JoinSession { .. } | Op::ReadKeyring { .. }));
     let (config, ops) = (config.clone(), ops.to_vec());
     wqsim_model::explore::shuttle_seq(move || {
         let mut run = SeqRun::new(config.clone());
-        let mut spec = Spec::new(config.page_size, config.rlimit_nofile);
+        let mut spec = Spec::for_config(&config);
         for op in &ops {
             let model = match run.step(op) {
                 Ok(o) => o,

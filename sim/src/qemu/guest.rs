@@ -37,6 +37,8 @@ const KEYCTL_REVOKE: i32 = 3;
 const KEYCTL_CHOWN: i32 = 4;
 const KEYCTL_SETPERM: i32 = 5;
 const KEYCTL_CLEAR: i32 = 7;
+const KEYCTL_READ: i32 = 11;
+const KEYCTL_DESCRIBE: i32 = 6;
 const KEYCTL_LINK: i32 = 8;
 const KEYCTL_UNLINK: i32 = 9;
 const KEYCTL_INSTANTIATE: i32 = 12;
@@ -409,6 +411,26 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         }
         Op::Reject { timeout, error, .. } => val(keyctl(KEYCTL_REJECT, key[0], *timeout as i64, *error as i64, key[1])),
         Op::WatchKey { tag, .. } => val(keyctl(KEYCTL_WATCH_KEY as i32, key[0], fd[0] as i64, *tag as i64, 0)),
+        Op::ReadKeyring { .. } => {
+            // The operation reads keyrings only (as the model's does).
+            let mut buf = vec![0u8; 4096];
+            let n = keyctl(KEYCTL_READ, key[0], buf.as_mut_ptr() as i64, buf.len() as i64, 0);
+            if n < 0 {
+                return val(n);
+            }
+            let mut desc = [0u8; 256];
+            let d = keyctl(KEYCTL_DESCRIBE, key[0], desc.as_mut_ptr() as i64, desc.len() as i64, 0);
+            if d >= 0 && !desc.starts_with(b"keyring;") {
+                return Outcome::Err(Errno::ENOTDIR);
+            }
+            let names = lock();
+            let mut l: Vec<String> = buf[..(n as usize).min(buf.len())]
+                .chunks_exact(4)
+                .map(|c| name_of(&names, u32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
+                .collect();
+            l.sort();
+            Outcome::Links(l)
+        }
         Op::FailNth { .. } => Outcome::Err(Errno::from_any(libc::ENOSYS)),
         // The patch series' device sources: no such calls in Linux.
         Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),

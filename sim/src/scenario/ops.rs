@@ -366,6 +366,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("instantiate", "instantiate KEY DATA [KEYRING]"),
     ("reject", "reject KEY TIMEOUT ERRNO [KEYRING]"),
     ("watch_key", "watch_key KEY FD TAG"),
+    ("read_keyring", "read_keyring KEYRING"),
     ("watch_devices", "watch_devices FD TAG [FLAGS]"),
     ("block_error", "block_error SUBTYPE DEV SECTOR"),
     ("usb_event", "usb_event SUBTYPE \"NAME\" [ERROR]"),
@@ -650,6 +651,7 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
             Op::Reject { key, timeout, error, keyring: opt_key(&mut a)? }
         }
         "watch_key" => Op::WatchKey { key: a.key()?, fd: a.fd()?, tag: a.int("a tag")? },
+        "read_keyring" => Op::ReadKeyring { keyring: a.key()? },
         "watch_devices" => {
             let (fd, tag) = (a.fd()?, a.int("a tag")?);
             let flags = match a.optional() {
