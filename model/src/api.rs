@@ -237,6 +237,11 @@ pub enum Op {
         fd: FdRef,
         tag: i32,
     },
+    /// A write of `label` to `/proc/self/attr/current`: the task's LSM
+    /// label from now on (a Smack label, an SELinux type).
+    SetLabel {
+        label: String,
+    },
     /// `watch_devices(fd, tag, flags)` (ver #1, `variant v1`): a watch on
     /// the global device list with `tag` (0..=255), or -1 to remove it.
     WatchDevices {
@@ -785,6 +790,12 @@ impl fmt::Display for IoctlReq {
             IoctlReq::SetFilter(None) => f.write_str("SET_FILTER null"),
             IoctlReq::SetFilter(Some(b)) => match filter_text(b) {
                 Some(t) => write!(f, "SET_FILTER {t}"),
+                // Bytes that would print as a quoted `{...}` read back as a
+                // filter group: print them in hex.
+                None if b.first() == Some(&b'{') => {
+                    f.write_str("SET_FILTER hex:")?;
+                    b.iter().try_for_each(|x| write!(f, "{x:02x}"))
+                }
                 None => write!(f, "SET_FILTER {}", DataText(b)),
             },
             IoctlReq::Other(n) => write!(f, "{n:#x}"),
@@ -909,6 +920,7 @@ impl fmt::Display for Op {
             }
             Op::WatchKey { key, fd, tag } => write!(f, "watch_key {key} {fd} {tag}"),
             Op::ReadKeyring { keyring } => write!(f, "read_keyring {keyring}"),
+            Op::SetLabel { label } => write!(f, "setlabel {}", Quoted(label)),
             Op::WatchDevices { fd, tag, flags: 0 } => write!(f, "watch_devices {fd} {tag}"),
             Op::WatchDevices { fd, tag, flags } => write!(f, "watch_devices {fd} {tag} {flags:#x}"),
             Op::BlockError { subtype, dev, sector } => {

@@ -173,6 +173,16 @@ invariants! {
     /// lost with no loss record, `scenarios/loss/loss-on-empty-ring-dropped.wq`).
     /// Broken by F9 and by the mutant `clear-unnotified`.
     M1 => "a watcher's mirror converges";
+    /// **The LSM's word holds.** No record other than a meta record
+    /// reaches a queue whose watcher the policy forbids it to: under
+    /// Smack, a record is queued only if its originator's label may write
+    /// the watcher's (`smack_post_notification()`: rules, the same label,
+    /// the star object `*`; a task labelled `*` writes nothing), judged by
+    /// the oracle's own reading of the labels the poster saw. Removal
+    /// records bypass the hook, as in the kernel; an allowed record's
+    /// arrival is the S invariants' to check. Broken by the mutant
+    /// `smack-post-lets-updates-through`.
+    L1 => "no record the LSM forbids reaches a queue";
 }
 
 impl fmt::Display for Inv {

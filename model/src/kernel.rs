@@ -165,6 +165,10 @@ pub enum Mutant {
     /// `keyring_clear()` posts no `NOTIFY_KEY_CLEARED`: a keyring's
     /// watcher never learns its mirror should be emptied.
     ClearUnnotified,
+    /// Smack's `post_notification` hook lets every `NOTIFY_KEY_UPDATED`
+    /// record through, whatever the labels: one kind of forbidden record
+    /// reaches its queue.
+    SmackPostLetsUpdatesThrough,
 }
 
 impl Mutant {
@@ -173,6 +177,7 @@ impl Mutant {
         (Mutant::ReadTooSmallEfault, "read-too-small-efault"),
         (Mutant::RevokeKeepsExpiry, "revoke-keeps-expiry"),
         (Mutant::ClearUnnotified, "clear-unnotified"),
+        (Mutant::SmackPostLetsUpdatesThrough, "smack-post-lets-updates-through"),
     ];
 
     /// The mutant named `s`.
@@ -268,6 +273,10 @@ pub struct Cred {
     pub user: Arc<UserStruct>,
     /// `CAP_SYS_ADMIN` and `CAP_SYS_RESOURCE`.
     pub privileged: bool,
+    /// The LSM's label of the task (`cred->security`: a Smack label, an
+    /// SELinux type): `_` (Smack's floor, the label of `init_cred` and of
+    /// every task nobody relabelled) unless the program set one.
+    pub label: String,
     /// `usage`: the task that runs with them, and each open file
     /// (`f_cred`) and watch (`watch->cred`) made under them.
     /// Instrumentation: nothing in the model races on it.
@@ -281,11 +290,19 @@ pub struct Cred {
 impl Cred {
     /// Credentials held by their task alone.
     pub fn new(uid: u32, gid: u32, user: Arc<UserStruct>, privileged: bool) -> Cred {
-        Cred { uid, gid, user, privileged, holds: instr::AtomicUsize::new(1), put_cred_rcu: instr::Mutex::new(None) }
+        Cred {
+            uid,
+            gid,
+            user,
+            privileged,
+            label: crate::lsm::FLOOR_LABEL.to_string(),
+            holds: instr::AtomicUsize::new(1),
+            put_cred_rcu: instr::Mutex::new(None),
+        }
     }
     /// `prepare_creds()`: a copy to modify and commit.
     pub fn copy(&self) -> Cred {
-        Cred::new(self.uid, self.gid, self.user.clone(), self.privileged)
+        Cred { label: self.label.clone(), ..Cred::new(self.uid, self.gid, self.user.clone(), self.privileged) }
     }
     /// `get_cred()`.
     pub fn get(&self) {

@@ -127,6 +127,9 @@ pub struct Oracle {
     rings: BTreeMap<u32, PipeNow>,
     /// Thread -> the poll it has in flight.
     polls: BTreeMap<Tid, PollWatch>,
+    /// (wqueue, poster) -> the labels of the watcher and the originator
+    /// of the record being posted (L1).
+    post_labels: BTreeMap<(u32, Tid), (String, String)>,
     /// (wqueue, keyring serial) -> the mirror its watcher keeps (M1).
     mirrors: BTreeMap<(u32, u64), Mirror>,
     /// Records the oracle has matched so far (for reports and tests).
@@ -178,6 +181,17 @@ fn index_of(k: &Kernel, serial: u64) -> Option<(&'static str, String)> {
         let key = Obj::raw(&o);
         (key.type_.name(), key.description.clone())
     })
+}
+
+/// Whether Smack lets `origin` write `watcher` (L1): the oracle's own
+/// reading of `smk_access()`'s rules for `MAY_WRITE`.
+fn smack_lets_write(rules: &[(String, String, String)], origin: &str, watcher: &str) -> bool {
+    match (origin, watcher) {
+        ("*", _) => false,
+        (_, "*") => true,
+        (o, w) if o == w => true,
+        (o, w) => rules.iter().any(|r| r.0 == o && r.1 == w && r.2.contains('w')),
+    }
 }
 
 fn show_links(links: &BTreeSet<u64>) -> String {
@@ -391,6 +405,9 @@ impl Oracle {
                     self.passed.insert((*wqueue, *tid), bytes.clone());
                 }
             }
+            Event::PostLabels { tid, wqueue, watcher, origin } => {
+                self.post_labels.insert((*wqueue, *tid), (watcher.clone(), origin.clone()));
+            }
             Event::WatchAdded { wqueue, id, .. } => {
                 self.watches.insert((*wqueue, *id), WatchLife::Live);
                 self.removal_seen.remove(&(*wqueue, *id));
@@ -435,6 +452,20 @@ impl Oracle {
                                 Inv::S6,
                                 format!(
                                     "{} was posted to watch_queue#{wqueue} after its watch on {id:#x} was removed",
+                                    show(k, bytes)
+                                ),
+                            );
+                        }
+                    }
+                    let labels = self.post_labels.remove(&(*wqueue, *tid));
+                    if let (Some((watcher, origin)), crate::lsm::LsmModule::Smack(rules)) =
+                        (labels, &k.config.lsm.module)
+                    {
+                        if !smack_lets_write(rules, &origin, &watcher) {
+                            return Self::v(
+                                Inv::L1,
+                                format!(
+                                    "{} reached watch_queue#{wqueue}, but Smack forbids its originator (`{origin}`) to write its watcher (`{watcher}`)",
                                     show(k, bytes)
                                 ),
                             );

@@ -250,6 +250,7 @@ impl Handles {
                 }
                 Err(e) => Outcome::Err(e),
             },
+            Op::SetLabel { label } => Self::val(crate::lsm::security_setprocattr(cx, label)),
             Op::WatchDevices { fd, tag, flags } => {
                 Self::val(crate::device::sys_watch_devices(cx, self.names.fd(*fd), *tag, *flags))
             }

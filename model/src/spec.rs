@@ -1751,6 +1751,9 @@ impl Spec {
             // Outside the reference's scope (it models no read
             // permission): comparisons leave programs with it out.
             Op::ReadKeyring { .. } => Outcome::Err(Errno::ENOSYS),
+            // The reference has no LSM (its scope: no policy), where the
+            // write fails.
+            Op::SetLabel { .. } => Outcome::Err(Errno::EINVAL),
             // Linux has none of the patch series' device sources.
             Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
             other => nr(self.keyctl(other)),

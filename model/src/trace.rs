@@ -36,6 +36,11 @@ pub enum Event {
     /// `__post_watch_notification` on `tid` decided `passed` for `bytes`
     /// on `wqueue` using `filter` (the filter object it saw, if any).
     Filtered { tid: Tid, wqueue: u32, filter: Option<u32>, bytes: Vec<u8>, passed: bool },
+    /// `__post_watch_notification` on `tid` is about to ask the LSM
+    /// whether `bytes` may reach `wqueue`: the labels of the watcher
+    /// (`watch->cred`) and of the originator. Recorded when the module
+    /// has a post hook (Smack).
+    PostLabels { tid: Tid, wqueue: u32, watcher: String, origin: String },
     /// `watch_queue_set_filter` installed `filter` (None removes) built
     /// from these UAPI bytes.
     FilterSet { wqueue: u32, filter: Option<u32>, uapi: Option<Vec<u8>> },
@@ -89,6 +94,7 @@ impl Event {
             | Event::Lock { tid, .. }
             | Event::Post { tid, .. }
             | Event::Filtered { tid, .. }
+            | Event::PostLabels { tid, .. }
             | Event::Consumed { tid, .. }
             | Event::LossFabricated { tid, .. }
             | Event::NoteReleased { tid, .. }

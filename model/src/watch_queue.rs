@@ -403,6 +403,14 @@ pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &
         }
 
         let wcred = deref(watch.cred.get(), "__post_watch_notification: watch->cred");
+        if matches!(cx.k.config.lsm.module, lsm::LsmModule::Smack(_)) {
+            cx.k.trace.push(Event::PostLabels {
+                tid: crate::trace::tid(),
+                wqueue: wqid.index(),
+                watcher: wcred.label.clone(),
+                origin: cred.label.clone(),
+            });
+        }
         if lsm::security_post_notification(cx, &wcred, cred, n).is_err() {
             continue;
         }

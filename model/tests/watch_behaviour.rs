@@ -130,6 +130,7 @@ fn lsm_hooks() {
             (WATCH_TYPE_META, WATCH_META_REMOVAL_NOTIFICATION),
         ],
         isolate_uids: false,
+        ..LsmPolicy::default()
     };
     script_with(
         Config { lsm, ..Config::default() },

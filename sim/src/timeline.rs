@@ -32,6 +32,7 @@ fn cell(e: &Event, marked: Option<&str>) -> Option<String> {
         Event::Filtered { passed: false, .. } => "filtered out".into(),
         Event::Filtered { .. } => return None,
         Event::FilterSet { filter, .. } => format!("filter set: {filter:?}"),
+        Event::PostLabels { watcher, origin, .. } => format!("lsm: {origin} -> {watcher}"),
         Event::Consumed { loss, .. } => format!("slot consumed{}", if *loss { " (loss)" } else { "" }),
         Event::LossFabricated { .. } => "loss record fabricated".into(),
         Event::NoteReleased { note, .. } => format!("note {note} released (set_bit)"),

@@ -130,6 +130,7 @@ fn op() -> impl Strategy<Value = Op> {
         any::<u32>().prop_map(|n| Op::FailNth { n }),
         Just(Op::KeyGc),
         key().prop_map(|keyring| Op::ReadKeyring { keyring }),
+        text.prop_map(|label| Op::SetLabel { label }),
         (fd(), -3i32..300, prop_oneof![Just(0u32), any::<u32>()]).prop_map(|(fd, tag, flags)| Op::WatchDevices {
             fd,
             tag,

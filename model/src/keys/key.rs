@@ -87,6 +87,7 @@ pub fn key_alloc(
     }
     let serial = cx.k.key_registry.alloc_serial();
     let key = Key {
+        security: cx.current_cred().label.clone(),
         usage: Kref::new(),
         serial,
         sem: RwSem::new("key->sem"),

@@ -450,7 +450,7 @@ pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32
                 break 'add;
             };
 
-            if let Err(e) = lsm::security_watch_key(cx, &k.description) {
+            if let Err(e) = lsm::security_watch_key(cx, &k.description, &k.security) {
                 free_unused(cx, cx.k.watches.get(watch).as_ref());
                 if let Some(wl) = wlist {
                     free_unused(cx, cx.k.wlists.get(wl).as_ref());

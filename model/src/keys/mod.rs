@@ -135,6 +135,9 @@ impl KeyStateWord {
 /// Models `struct key`.
 #[derive(Debug)]
 pub struct Key {
+    /// `security`: the LSM's label of the key, its creator's
+    /// (`smack_key_alloc()` takes `smk_of_task()` of the creating cred).
+    pub security: String,
     /// `restrict_link` of a keyring: whether links into it are refused
     /// (`restrict_link_reject`, the only restriction the model's types
     /// give). Set under `key->sem` by `keyring_restrict()`, read under it

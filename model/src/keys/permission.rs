@@ -23,7 +23,7 @@ pub enum KeyNeedPerm {
 
 /// Models `key_task_permission()`: the owner uses the user bits, a group
 /// member the group bits, anyone else the other bits; a possessor adds the
-/// possessor bits.
+/// possessor bits; then the LSM's `security_key_permission()`.
 pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cred, need: KeyNeedPerm) -> KResult<()> {
     let mask = match need {
         KeyNeedPerm::View => 0x01,
@@ -50,7 +50,10 @@ pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cr
     if kperm & mask != mask {
         return Err(Errno::EACCES);
     }
-    Ok(())
+    // KEY_NEED_{READ,SEARCH,VIEW} ask the LSM for reading, the others
+    // for writing.
+    let write = matches!(need, KeyNeedPerm::Write | KeyNeedPerm::Link | KeyNeedPerm::Setattr);
+    crate::lsm::security_key_permission(cx, cred, &k.security, write)
 }
 
 /// Models `key_validate()`: revoked or dead keys are `EKEYREVOKED`,

@@ -57,7 +57,7 @@ pub fn unsupported(sc: &Scenario, config: &Config, series: Shipped) -> Option<St
             format!("{:?}", config.variant).to_lowercase()
         ));
     }
-    if !sc.deny_watch_key.is_empty() {
+    if !sc.deny_watch_key.is_empty() || sc.lsm_module != wqsim_model::lsm::LsmModule::None {
         return Some("needs an LSM policy; the test kernel has no LSM".to_string());
     }
     if config.page_size != PAGE_SIZE_DEFAULT {

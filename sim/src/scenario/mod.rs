@@ -37,6 +37,7 @@ use wqsim_model::api::{End, FdRef, IoctlReq, KeyRef, Op, OpenKind};
 use wqsim_model::bugs::Bug;
 use wqsim_model::errno::Errno;
 use wqsim_model::kernel::{Config, Variant};
+use wqsim_model::lsm::LsmModule;
 use wqsim_model::uapi::{self, WatchNotificationTypeFilter};
 
 use crate::explore::{Base, Kind};
@@ -261,6 +262,8 @@ pub struct Scenario {
     /// `config` settings in file order (applied by [`Scenario::config`]).
     pub settings: Vec<(String, u64)>,
     pub deny_watch_key: Vec<String>,
+    /// `lsm smack|selinux` and their rules.
+    pub lsm_module: wqsim_model::lsm::LsmModule,
     pub setup: Vec<Step>,
     pub threads: Vec<Thread>,
     pub schedule: Option<Vec<Directive>>,
@@ -366,6 +369,7 @@ impl Scenario {
             }
         }
         c.lsm.deny_watch_key = self.deny_watch_key.clone();
+        c.lsm.module = self.lsm_module.clone();
         for b in &self.bugs {
             c = c.with_bug(*b);
         }

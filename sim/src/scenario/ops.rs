@@ -367,6 +367,7 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("reject", "reject KEY TIMEOUT ERRNO [KEYRING]"),
     ("watch_key", "watch_key KEY FD TAG"),
     ("read_keyring", "read_keyring KEYRING"),
+    ("setlabel", "setlabel \"LABEL\""),
     ("watch_devices", "watch_devices FD TAG [FLAGS]"),
     ("block_error", "block_error SUBTYPE DEV SECTOR"),
     ("usb_event", "usb_event SUBTYPE \"NAME\" [ERROR]"),
@@ -652,6 +653,7 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
         }
         "watch_key" => Op::WatchKey { key: a.key()?, fd: a.fd()?, tag: a.int("a tag")? },
         "read_keyring" => Op::ReadKeyring { keyring: a.key()? },
+        "setlabel" => Op::SetLabel { label: a.string("a label")? },
         "watch_devices" => {
             let (fd, tag) = (a.fd()?, a.int("a tag")?);
             let flags = match a.optional() {

@@ -119,6 +119,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ParseError> {
             bugs: Vec::new(),
             settings: Vec::new(),
             deny_watch_key: Vec::new(),
+            lsm_module: LsmModule::None,
             setup: Vec::new(),
             threads: Vec::new(),
             schedule: None,
@@ -430,19 +431,71 @@ impl Parser {
         Ok(())
     }
 
-    /// `lsm deny_watch_key "description"`.
+    /// `lsm deny_watch_key "description"`, `lsm smack`, `lsm smack_rule
+    /// SUBJECT OBJECT ACCESS`, `lsm selinux`, `lsm selinux_allow SOURCE
+    /// TARGET CLASS PERMISSION`. A rule names its module; one module per
+    /// scenario.
     fn lsm(&mut self, kw: &Tok, rest: &[Tok], line: &Line<'_>) -> Result<(), ParseError> {
-        match (rest.first(), rest.get(1)) {
-            (Some(r), Some(d)) if r.text == "deny_watch_key" && d.quoted && rest.len() == 2 => {
-                self.sc.deny_watch_key.push(d.text.clone())
+        let usage = "write `lsm deny_watch_key \"description\"`, `lsm smack`, `lsm smack_rule SUBJECT OBJECT ACCESS` (access letters of rwxat), `lsm selinux` or `lsm selinux_allow SOURCE TARGET CLASS PERMISSION`";
+        let Some(r) = rest.first() else {
+            return Err(line.err_at(kw, "`lsm` needs a rule", Some(usage.into())));
+        };
+        let words: Vec<String> = rest[1..].iter().map(|t| t.text.clone()).collect();
+        let want = |n: usize| -> Result<(), ParseError> {
+            if words.len() == n {
+                return Ok(());
             }
-            _ => {
-                return Err(line.err_at(
-                    kw,
-                    "unknown lsm rule",
-                    Some("write `lsm deny_watch_key \"description\"`".into()),
-                ));
+            let at = rest.get(n + 1).unwrap_or(r);
+            Err(line.err_at(
+                at,
+                format!("`lsm {}` takes {n} word(s), found {}", r.text, words.len()),
+                Some(usage.into()),
+            ))
+        };
+        let smack = matches!(r.text.as_str(), "smack" | "smack_rule");
+        let selinux = matches!(r.text.as_str(), "selinux" | "selinux_allow");
+        let clash = (smack && matches!(self.sc.lsm_module, LsmModule::Selinux(_)))
+            || (selinux && matches!(self.sc.lsm_module, LsmModule::Smack(_)));
+        if clash {
+            return Err(line.err_at(
+                r,
+                "a scenario runs one LSM: Smack or SELinux",
+                Some("keep the lines of one module".into()),
+            ));
+        }
+        match r.text.as_str() {
+            "deny_watch_key" if rest.len() == 2 && rest[1].quoted => self.sc.deny_watch_key.push(rest[1].text.clone()),
+            "smack" | "selinux" => {
+                want(0)?;
+                if self.sc.lsm_module == LsmModule::None {
+                    self.sc.lsm_module =
+                        if smack { LsmModule::Smack(Vec::new()) } else { LsmModule::Selinux(Vec::new()) };
+                }
             }
+            "smack_rule" => {
+                want(3)?;
+                if let Some(bad) = words[2].chars().find(|c| !"rwxat-".contains(*c)) {
+                    return Err(line.err_at(
+                        &rest[3],
+                        format!("unknown Smack access `{bad}`"),
+                        Some("access letters are r, w, x, a, t (or - for none)".into()),
+                    ));
+                }
+                let rule = (words[0].clone(), words[1].clone(), words[2].clone());
+                match &mut self.sc.lsm_module {
+                    LsmModule::Smack(rules) => rules.push(rule),
+                    m => *m = LsmModule::Smack(vec![rule]),
+                }
+            }
+            "selinux_allow" => {
+                want(4)?;
+                let rule = (words[0].clone(), words[1].clone(), words[2].clone(), words[3].clone());
+                match &mut self.sc.lsm_module {
+                    LsmModule::Selinux(allow) => allow.push(rule),
+                    m => *m = LsmModule::Selinux(vec![rule]),
+                }
+            }
+            _ => return Err(line.err_at(r, "unknown lsm rule", Some(usage.into()))),
         }
         Ok(())
     }

@@ -40,6 +40,21 @@ impl Scenario {
         for d in &self.deny_watch_key {
             head += &format!("lsm deny_watch_key {d:?}\n");
         }
+        match &self.lsm_module {
+            LsmModule::None => {}
+            LsmModule::Smack(rules) => {
+                head += "lsm smack\n";
+                for (s, o, a) in rules {
+                    head += &format!("lsm smack_rule {s} {o} {a}\n");
+                }
+            }
+            LsmModule::Selinux(allow) => {
+                head += "lsm selinux\n";
+                for (s, t, c, p) in allow {
+                    head += &format!("lsm selinux_allow {s} {t} {c} {p}\n");
+                }
+            }
+        }
         if !head.is_empty() {
             if !s.is_empty() {
                 s.push('\n');
@@ -184,6 +199,7 @@ pub fn from_program(
         bugs,
         settings: settings_of(&p.config),
         deny_watch_key: p.config.lsm.deny_watch_key.clone(),
+        lsm_module: p.config.lsm.module.clone(),
         setup: p.setup.iter().map(|op| Step { op: op.clone(), line: 0, expect: None }).collect(),
         threads: p
             .actors
