@@ -12,7 +12,7 @@
 //! | security/keys/*.c | [`keys`] | `notify_key`, `key_create_or_update`, `key_update`, `key_revoke`, `key_invalidate`, `__key_link`, `key_unlink`, `keyring_clear`, `keyctl_*`, `key_garbage_collector` |
 //! | drivers/base/watch.c, block/blk-core.c, drivers/usb/core/devio.c (ver #1 of the series, `variant v1`) | [`device`] | `watch_devices`, `post_device_notification`, `post_block_notification`, `post_usb_notification` |
 //! | fs/splice.c | [`splice`] | `do_splice`, `do_tee`, `vmsplice` refusals |
-//! | security/security.c | [`lsm`] | `security_watch_key`, `security_post_notification` |
+//! | security/security.c, security/smack/smack_lsm.c, security/selinux/hooks.c | [`lsm`] | `security_watch_key`, `security_watch_devices`, `security_post_notification`, `security_key_permission`, `security_setprocattr`, `smk_access` |
 //! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
 //! | mm | [`mm`] | pages and their references |
 //!
