@@ -11,36 +11,26 @@ use wqsim_model::kernel::{Config, Mutant};
 use wqsim_model::seq::SeqRun;
 use wqsim_model::{Inv, Violation};
 
+/// `add_key("user", desc, "x", k0)` into slot `slot`.
+fn into_k0(slot: u8, desc: &str) -> Op {
+    Op::AddKey { slot, type_: "user".into(), desc: desc.into(), payload: b"x".to_vec(), keyring: KeyRef::Slot(0) }
+}
+
+/// A sized queue watching the keyring `k0`.
+fn watched_keyring() -> Vec<Op> {
+    vec![notification_pipe(0), set_size(0, 1), keyring(0, "tickets"), watch(0, 0, 1)]
+}
+
 fn program() -> Vec<Op> {
-    vec![
-        notification_pipe(0),
-        set_size(0, 1),
-        keyring(0, "tickets"),
-        watch(0, 0, 1),
-        Op::AddKey {
-            slot: 1,
-            type_: "user".into(),
-            desc: "a".into(),
-            payload: b"x".to_vec(),
-            keyring: KeyRef::Slot(0),
-        },
-        Op::AddKey {
-            slot: 2,
-            type_: "user".into(),
-            desc: "b".into(),
-            payload: b"x".to_vec(),
-            keyring: KeyRef::Slot(0),
-        },
+    let mut ops = watched_keyring();
+    ops.extend([
+        into_k0(1, "a"),
+        into_k0(2, "b"),
         Op::Clear { keyring: KeyRef::Slot(0) },
-        Op::AddKey {
-            slot: 3,
-            type_: "user".into(),
-            desc: "c".into(),
-            payload: b"x".to_vec(),
-            keyring: KeyRef::Slot(0),
-        },
+        into_k0(3, "c"),
         read(0, 4096),
-    ]
+    ]);
+    ops
 }
 
 /// Run `ops` and finish; the first violation.
@@ -85,23 +75,14 @@ fn a_clear_posted_to_nobody_leaves_the_mirror_stale() {
 /// tells the keyring's watcher nothing.
 #[test]
 fn the_collector_unlinks_silently_on_the_kernel_today() {
-    let ops = vec![
-        notification_pipe(0),
-        set_size(0, 1),
-        keyring(0, "tickets"),
-        watch(0, 0, 1),
-        Op::AddKey {
-            slot: 1,
-            type_: "user".into(),
-            desc: "a".into(),
-            payload: b"x".to_vec(),
-            keyring: KeyRef::Slot(0),
-        },
+    let mut ops = watched_keyring();
+    ops.extend([
+        into_k0(1, "a"),
         Op::Invalidate { key: KeyRef::Slot(1) },
         Op::KeyGc,
         Op::ReadKeyring { keyring: KeyRef::Slot(0) },
         read(0, 4096),
-    ];
+    ]);
     let f9 = Config::fixed().with_bug(wqsim_model::bugs::Bug::F9);
     let mut r = SeqRun::new(f9);
     let out = r.run(&ops).unwrap();

@@ -344,8 +344,7 @@ fn two_posters_claiming_one_note_are_a_kernel_bug() {
 
 /// The key collector as a thread of its own: with its `key->sem` or
 /// `key_serial_lock` left out, `keyring_gc()` or its walk of the serial
-/// tree races `add_key()` (a data race, D1, or the link quota it
-/// corrupts, A4), found by PCT in the family
+/// tree races `add_key()` (a data race, D1), found by PCT in the family
 /// where the collector runs alongside the threads. Both were blind spots
 /// while the collector ran only after every thread had finished. The
 /// unmutated model holds there under every explorer.
@@ -356,14 +355,7 @@ fn the_collector_racing_add_key_is_caught() {
         let site = Site { func: "key_garbage_collector", op: Operator::SkipLock, object: lock };
         let o = sweep_one(site, &[load("races/collector_vs_add.wq")], &[0]);
         assert_eq!(o.verdict, "killed", "{o:?}");
-        // The collector now also posts the unlinks it makes (F9's fix) and
-        // gives back their quota (F6's), so an unlocked keyring_gc() can
-        // show as the link quota it corrupts (A4) before the race itself.
-        assert!(
-            o.by.ends_with(" pct D1") || o.by.ends_with(" pct A4"),
-            "killed by {}, expected ... pct D1 or A4",
-            o.by
-        );
+        assert!(o.by.ends_with(" pct D1"), "killed by {}, expected ... pct D1", o.by);
     }
     let sc = load("races/collector_vs_add.wq");
     for run in &sc.runs {
