@@ -264,6 +264,64 @@ pub enum Op {
         name: String,
         error: u32,
     },
+    /// `watch_mount(AT_FDCWD, path, flags, fd, tag)` (ver #5, `variant
+    /// v5`): a watch on the dentry at `path`, seeing its mount and every
+    /// mount below; -1 removes it.
+    WatchMount {
+        path: String,
+        fd: FdRef,
+        tag: i32,
+        flags: u32,
+    },
+    /// `watch_sb(AT_FDCWD, path, flags, fd, tag)` (ver #5): a watch on the
+    /// superblock holding `path`; -1 removes it.
+    WatchSb {
+        path: String,
+        fd: FdRef,
+        tag: i32,
+        flags: u32,
+    },
+    /// `mount(2)` of a new filesystem at `path` (ver #5's VFS).
+    Mount {
+        path: String,
+    },
+    /// `umount(2)` of the mount whose root is at `path`.
+    Umount {
+        path: String,
+    },
+    /// `move_mount(2)` of the mount at `from` to `to`.
+    MoveMount {
+        from: String,
+        to: String,
+    },
+    /// `mount -o remount,bind,FLAGS path`: the mount's flags become
+    /// `mnt_flags` (`MNT_READONLY`, `MNT_NOSUID`).
+    MountSetattr {
+        path: String,
+        mnt_flags: u32,
+    },
+    /// Not a syscall: the automounter's expiry of the unused mount at
+    /// `path` (`mark_mounts_for_expiry()`, second pass).
+    Expire {
+        path: String,
+    },
+    /// `mount -o remount,ro|rw path`: the superblock's read-only state.
+    Remount {
+        path: String,
+        ro: bool,
+    },
+    /// Not a syscall: the filesystem at `path` reports an event of
+    /// `subtype` (`error` with its error number, `edquot`, `network`).
+    SbEvent {
+        path: String,
+        subtype: u8,
+        error: u32,
+    },
+    /// `fsinfo(path, FSINFO_ATTR_MOUNT_CHILDREN)`: `{id:change_counter}`
+    /// of each child of the mount whose root is at `path`.
+    MountChildren {
+        path: String,
+    },
     /// Write `n` to `/proc/thread-self/fail-nth`: the n-th allocation from
     /// now fails.
     FailNth {
@@ -289,6 +347,24 @@ pub enum Op {
     },
 }
 
+/// The mount flags `mount_setattr` takes, as its scenario text: `rw`, or
+/// `ro`, `nosuid` joined by commas; other bits in hex.
+pub fn mnt_flags_text(flags: u32) -> String {
+    use crate::mount::{MNT_NOSUID, MNT_READONLY};
+    let mut parts = Vec::new();
+    if flags & MNT_READONLY != 0 {
+        parts.push("ro".to_string());
+    }
+    if flags & MNT_NOSUID != 0 {
+        parts.push("nosuid".to_string());
+    }
+    let other = flags & !(MNT_READONLY | MNT_NOSUID);
+    if other != 0 {
+        parts.push(format!("{other:#x}"));
+    }
+    if parts.is_empty() { "rw".into() } else { parts.join(",") }
+}
+
 /// One record as userspace sees it, with key serials replaced by names.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Canon {
@@ -302,6 +378,11 @@ pub enum Canon {
     Block { subtype: u8, dev: u64, sector: u64, tag: u8 },
     /// A USB record (ver #1): the name as its `name_len` bytes give it.
     Usb { subtype: u8, name: String, error: u32, tag: u8 },
+    /// A mount record (ver #5): the trigger, the auxiliary mount (0 for
+    /// none), the counters and the info flags (`in subtree`, `ro`).
+    Mount { subtype: u8, on: u32, aux: u32, counters: MountCounters, subtree: bool, ro: bool, tag: u8 },
+    /// A superblock record (ver #5), with its error number for `error`.
+    Sb { subtype: u8, sb: u64, ro: bool, error: Option<u32>, tag: u8 },
     /// Anything else, as bytes.
     Other(Vec<u8>),
 }
@@ -334,6 +415,33 @@ impl fmt::Display for Canon {
                 }
                 write!(f, ", tag={tag})")
             }
+            Canon::Mount { subtype, on, aux, counters, subtree, ro, tag } => {
+                let st =
+                    MOUNT_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "mount.{st}(on={on}")?;
+                if *aux != 0 {
+                    write!(f, ", aux={aux}")?;
+                }
+                write!(f, ", changes={}/{}/{}", counters.topology, counters.attr, counters.aux_topology)?;
+                if *subtree {
+                    f.write_str(", subtree")?;
+                }
+                if *ro {
+                    f.write_str(", ro")?;
+                }
+                write!(f, ", tag={tag})")
+            }
+            Canon::Sb { subtype, sb, ro, error, tag } => {
+                let st = SB_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "sb.{st}(sb={sb}")?;
+                if *ro {
+                    f.write_str(", ro")?;
+                }
+                if let Some(e) = error {
+                    write!(f, ", error={e}")?;
+                }
+                write!(f, ", tag={tag})")
+            }
             Canon::Other(b) => write!(f, "other({b:02x?})"),
         }
     }
@@ -348,9 +456,10 @@ pub fn canon_records(buf: &[u8], variant: Variant, name: &dyn Fn(u32) -> String)
         return vec![Canon::Other(buf.to_vec())];
     };
     recs.into_iter()
-        .map(|r| match (variant, device_record(r)) {
-            (Variant::V1, Some(c)) => c,
-            _ => canon_record(r, name),
+        .map(|r| match variant {
+            Variant::V1 => device_record(r).unwrap_or_else(|| canon_record(r, name)),
+            Variant::V5 => vfs_record(r).unwrap_or_else(|| canon_record(r, name)),
+            Variant::Upstream => canon_record(r, name),
         })
         .collect()
 }
@@ -371,6 +480,40 @@ pub fn device_record(r: &[u8]) -> Option<Canon> {
                 subtype: h.subtype,
                 name: String::from_utf8_lossy(bytes).into_owned(),
                 error: u32::from_le_bytes(r[8..12].try_into().expect("4 bytes")),
+                tag: h.tag(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A ver #5 mount or superblock record of the right size, decoded;
+/// `None` for anything else.
+pub fn vfs_record(r: &[u8]) -> Option<Canon> {
+    let h = WatchNotification::decode(r)?;
+    let word = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
+    match h.type_ {
+        // A removal record's ID is a mount's or a superblock's ID, or a
+        // watched dentry's address: shown whole, in hex.
+        WATCH_TYPE_META if h.subtype == WATCH_META_REMOVAL_NOTIFICATION && r.len() == 16 => {
+            let id = u64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
+            Some(Canon::Removal { tag: h.tag(), id: Some(format!("{id:#x}")) })
+        }
+        WATCH_TYPE_MOUNT_NOTIFY if r.len() == MOUNT_NOTIFICATION_SIZE => Some(Canon::Mount {
+            subtype: h.subtype,
+            on: word(8),
+            aux: word(12),
+            counters: MountCounters { topology: word(16), attr: word(20), aux_topology: word(24) },
+            subtree: h.info & NOTIFY_MOUNT_IN_SUBTREE != 0,
+            ro: h.info & NOTIFY_MOUNT_IS_NOW_RO != 0,
+            tag: h.tag(),
+        }),
+        WATCH_TYPE_SB_NOTIFY if r.len() == SB_NOTIFICATION_SIZE || r.len() == SB_ERROR_NOTIFICATION_SIZE => {
+            Some(Canon::Sb {
+                subtype: h.subtype,
+                sb: u64::from_le_bytes(r[8..16].try_into().expect("8 bytes")),
+                ro: h.info & NOTIFY_SUPERBLOCK_IS_NOW_RO != 0,
+                error: (r.len() == SB_ERROR_NOTIFICATION_SIZE).then(|| word(16)),
                 tag: h.tag(),
             })
         }
@@ -937,6 +1080,29 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
+            Op::WatchMount { path, fd, tag, flags: 0 } => write!(f, "watch_mount {} {fd} {tag}", Quoted(path)),
+            Op::WatchMount { path, fd, tag, flags } => {
+                write!(f, "watch_mount {} {fd} {tag} {flags:#x}", Quoted(path))
+            }
+            Op::WatchSb { path, fd, tag, flags: 0 } => write!(f, "watch_sb {} {fd} {tag}", Quoted(path)),
+            Op::WatchSb { path, fd, tag, flags } => write!(f, "watch_sb {} {fd} {tag} {flags:#x}", Quoted(path)),
+            Op::Mount { path } => write!(f, "mount {}", Quoted(path)),
+            Op::Umount { path } => write!(f, "umount {}", Quoted(path)),
+            Op::MoveMount { from, to } => write!(f, "move_mount {} {}", Quoted(from), Quoted(to)),
+            Op::MountSetattr { path, mnt_flags } => {
+                write!(f, "mount_setattr {} {}", Quoted(path), mnt_flags_text(*mnt_flags))
+            }
+            Op::Expire { path } => write!(f, "expire {}", Quoted(path)),
+            Op::Remount { path, ro } => write!(f, "remount {} {}", Quoted(path), if *ro { "ro" } else { "rw" }),
+            Op::SbEvent { path, subtype, error } => {
+                let st = SB_SUBTYPE_NAMES.get(*subtype as usize).map_or_else(|| subtype.to_string(), |n| n.to_string());
+                write!(f, "sb_event {} {st}", Quoted(path))?;
+                if *subtype == NOTIFY_SUPERBLOCK_ERROR {
+                    write!(f, " {error}")?;
+                }
+                Ok(())
+            }
+            Op::MountChildren { path } => write!(f, "mount_children {}", Quoted(path)),
             Op::FailNth { n } => write!(f, "fail_nth {n}"),
             Op::KeyGc => f.write_str("key_gc"),
             Op::RcuBarrier => f.write_str("rcu_barrier"),

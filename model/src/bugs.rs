@@ -283,6 +283,31 @@ catalog! {
      view of its Kerberos tickets) keeps a key the keyring no longer links, with no loss record to \
      make it rescan: an expired key gives no record at all, an invalidated one only to the key's \
      own watchers. See docs/findings/F9-gc-unlink-unnotified.md.";
+    X3, "watch-mount-remove-null", "watch_mount: EBADSLT when the mount has no watch list (as in 2018)",
+    "-", "unfixed", None, "fs/mount_notify.c sys_watch_mount", H4,
+    "A bug of the patch series as posted in 2020 (variant v5), found by this harness: watch_mount() \
+     with watch ID -1 calls remove_watch_from_object(m->mnt_watchers, ...) whether or not the \
+     mount ever had a watch. The list is made by the first watch, so removing a watch from a \
+     mount never watched dereferences NULL (an unprivileged oops: any task may name any path). \
+     The 2018 revision had the check (else if (m->mnt_watchers) ... else ret = -EBADSLT) and \
+     watch_sb() keeps it; it was lost when the code was reworked.";
+    X4, "setattr-ro-flag-misread", "mount notifications: test MNT_READONLY, not SB_RDONLY, in set_mount_attributes (proposed)",
+    "-", "unfixed", None, "fs/namespace.c set_mount_attributes", M2,
+    "A bug of the patch series as posted in 2020 (variant v5), found by this harness: \
+     set_mount_attributes() posts NOTIFY_MOUNT_SETATTR with NOTIFY_MOUNT_IS_NOW_RO when \
+     (mnt_flags & SB_RDONLY), but mnt_flags holds MNT_* flags and SB_RDONLY (1) is MNT_NOSUID. A \
+     read-only bind remount posts READONLY (read-only) and then SETATTR saying read-write; a \
+     nosuid one says read-only. A watcher mirroring the mount table (systemd) ends with the \
+     wrong state and no loss record to make it look again.";
+    X5, "sb-post-unlocked", "superblock notifications: report errors and quota events under s_umount (proposed)",
+    "-", "unfixed", None, "include/linux/fs.h notify_sb_error", S6,
+    "A bug of the patch series as posted (variant v5), found by this harness: watch_sb() adds and \
+     removes watches under s_umount, and reconfigure_super() posts READONLY under it, but \
+     notify_sb_error() and notify_sb_EDQUOT() post from I/O paths walking s_watchers under RCU \
+     alone. An I/O error that found the watch before watch_sb(fd, -1) unlinked it posts after \
+     the removal record. The shape of F1 and X2. The proposed fix reports under s_umount held \
+     for reading (a reporter that cannot sleep needs the list's own lock around the walk \
+     instead).";
 }
 
 impl BugInfo {

@@ -173,6 +173,21 @@ invariants! {
     /// lost with no loss record, `scenarios/loss/loss-on-empty-ring-dropped.wq`).
     /// Broken by F9 and by the mutant `clear-unnotified`.
     M1 => "a watcher's mirror converges";
+    /// **A mount watcher's mirror converges** (ver #5). A watcher of a
+    /// mount's root (systemd's view of the mount table) mirrors the
+    /// mounts below it, each with its parent and read-only state, from
+    /// the records: `NEW_MOUNT` and `MOVE_TO` add the auxiliary mount
+    /// under the trigger (and query what hangs below a moved one),
+    /// `UNMOUNT` and `MOVE_FROM` drop it and its subtree, `READONLY` and
+    /// `SETATTR` set the trigger's read-only state from
+    /// `NOTIFY_MOUNT_IS_NOW_RO`, and each record's counters are the
+    /// trigger's change counter. At a loss record it rescans as the cover
+    /// letter says: `fsinfo()`'s `{id, change_counter}` of each mount's
+    /// children, rereading a mount's attributes only when its counter
+    /// moved. Once the queue is read to its end, the mirror equals the
+    /// mounts below the watched one. Broken by X4 and by the mutant
+    /// `mount-attr-counter-forgotten`.
+    M2 => "a mount watcher's mirror converges";
     /// **The LSM's word holds.** No record other than a meta record
     /// reaches a queue whose watcher the policy forbids it to: under
     /// Smack, a record is queued only if its originator's label may write

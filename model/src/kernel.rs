@@ -81,6 +81,9 @@ impl Variant {
                 Some(u32::from_le_bytes(record[8..12].try_into().ok()?) as u64)
             }
             (Variant::V1, WATCH_TYPE_BLOCK_NOTIFY | WATCH_TYPE_USB_NOTIFY) => Some(0),
+            (Variant::V5, WATCH_TYPE_SB_NOTIFY) if record.len() >= 16 => {
+                Some(u64::from_le_bytes(record[8..16].try_into().ok()?))
+            }
             _ => None,
         }
     }
@@ -169,6 +172,11 @@ pub enum Mutant {
     /// record through, whatever the labels: one kind of forbidden record
     /// reaches its queue.
     SmackPostLetsUpdatesThrough,
+    /// `notify_mount()` leaves `mnt_attr_changes` alone (read-only,
+    /// attribute and expiry changes go uncounted): a read-only change
+    /// whose records are lost is invisible to a watcher's rescan by
+    /// change counters.
+    MountAttrCounterForgotten,
 }
 
 impl Mutant {
@@ -178,6 +186,7 @@ impl Mutant {
         (Mutant::RevokeKeepsExpiry, "revoke-keeps-expiry"),
         (Mutant::ClearUnnotified, "clear-unnotified"),
         (Mutant::SmackPostLetsUpdatesThrough, "smack-post-lets-updates-through"),
+        (Mutant::MountAttrCounterForgotten, "mount-attr-counter-forgotten"),
     ];
 
     /// The mutant named `s`.
@@ -407,6 +416,9 @@ pub struct Kernel {
     /// ver #1's `device_watchers_lock`, taken around adding and removing
     /// device watches.
     pub device_watchers_lock: crate::sync::SpinLock,
+    /// ver #5's VFS (fs/namespace.c, fs/super.c): the mount tree and its
+    /// superblocks, made at boot when the variant is `v5`.
+    pub vfs: Option<crate::mount::Vfs>,
     /// The virtual clock, in seconds (`ktime_get_real_seconds()`). It moves
     /// only when a program sleeps: no wall clock anywhere. Driver state,
     /// outside the explorers' view, as time is no memory location.
@@ -439,10 +451,15 @@ impl Kernel {
             clock: instr::AtomicU64::new(CLOCK_AT_BOOT),
             device_wlist: None,
             device_watchers_lock: crate::sync::SpinLock::new("device_watchers_lock"),
+            vfs: None,
         };
         let mut k = k;
         if k.config.variant == Variant::V1 {
             k.device_wlist = Some(crate::device::device_wlist_init(&k));
+        }
+        if k.config.variant == Variant::V5 {
+            let vfs = crate::mount::Vfs::boot(&k);
+            k.vfs = Some(vfs);
         }
         let task = k.spawn_task(1);
         let cx = Cx { k: &k, task };
@@ -540,6 +557,7 @@ impl Kernel {
             let _ = crate::file::close_fd(cx, fd);
         }
         self.settle(cx);
+        crate::mount::put_mnt_ns(cx);
         crate::keys::exit_keys(cx);
         self.settle(cx);
     }

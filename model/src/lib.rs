@@ -11,8 +11,9 @@
 //! | kernel/watch_queue.c | [`watch_queue`] | `post_one_notification`, `__post_watch_notification`, `filter_watch_notification`, `watch_queue_set_size`, `watch_queue_set_filter`, `add_watch_to_object`, `remove_watch_from_object`, `watch_queue_clear`, `put_watch_queue`, `free_watch`, `get_watch_queue`, `watch_queue_init` |
 //! | security/keys/*.c | [`keys`] | `notify_key`, `key_create_or_update`, `key_update`, `key_revoke`, `key_invalidate`, `__key_link`, `key_unlink`, `keyring_clear`, `keyctl_*`, `key_garbage_collector` |
 //! | drivers/base/watch.c, block/blk-core.c, drivers/usb/core/devio.c (ver #1 of the series, `variant v1`) | [`device`] | `watch_devices`, `post_device_notification`, `post_block_notification`, `post_usb_notification` |
+//! | fs/mount_notify.c, fs/namespace.c, fs/super.c, include/linux/fs.h (ver #5 of the series, `variant v5`) | [`mount`] | `watch_mount`, `notify_mount`, `post_mount_notification`, `watch_sb`, `notify_sb`, `notify_sb_error`, `mntput_no_expire`, `deactivate_locked_super`, `do_reconfigure_mnt`, `reconfigure_super` |
 //! | fs/splice.c | [`splice`] | `do_splice`, `do_tee`, `vmsplice` refusals |
-//! | security/security.c, security/smack/smack_lsm.c, security/selinux/hooks.c | [`lsm`] | `security_watch_key`, `security_watch_devices`, `security_post_notification`, `security_key_permission`, `security_setprocattr`, `smk_access` |
+//! | security/security.c, security/smack/smack_lsm.c, security/selinux/hooks.c | [`lsm`] | `security_watch_key`, `security_watch_devices`, `security_watch_mount`, `security_watch_sb`, `security_post_notification`, `security_key_permission`, `security_setprocattr`, `smk_access` |
 //! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
 //! | mm | [`mm`] | pages and their references |
 //!
@@ -53,6 +54,7 @@ pub mod kernel;
 pub mod keys;
 pub mod lsm;
 pub mod mm;
+pub mod mount;
 pub mod oracle;
 pub mod pipe;
 pub mod probe;

@@ -127,6 +127,18 @@ pub fn security_watch_devices(_cx: &Cx<'_>) -> KResult<()> {
     Ok(())
 }
 
+/// Models `security_watch_mount()` (ver #5, "Add security hooks to rule
+/// on setting mount and sb watches"): the series added the hook and no
+/// module implemented it, so it refuses nothing.
+pub fn security_watch_mount(_cx: &Cx<'_>) -> KResult<()> {
+    Ok(())
+}
+
+/// Models `security_watch_sb()` (ver #5): as `security_watch_mount()`.
+pub fn security_watch_sb(_cx: &Cx<'_>) -> KResult<()> {
+    Ok(())
+}
+
 /// Models `security_post_notification(w_cred, cred, n)`: `w_cred` is the
 /// watcher's, `cred` the event's originator's. Smack's hook
 /// (`smack_post_notification()`): meta records pass, else the originator

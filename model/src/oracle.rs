@@ -132,6 +132,8 @@ pub struct Oracle {
     post_labels: BTreeMap<(u32, Tid), (String, String)>,
     /// (wqueue, keyring serial) -> the mirror its watcher keeps (M1).
     mirrors: BTreeMap<(u32, u64), Mirror>,
+    /// (wqueue, watched dentry) -> the mount mirror its watcher keeps (M2).
+    mount_mirrors: BTreeMap<(u32, u64), MountMirror>,
     /// Records the oracle has matched so far (for reports and tests).
     pub records_checked: u64,
 }
@@ -142,6 +144,79 @@ pub struct Oracle {
 struct Mirror {
     pipe: u32,
     links: BTreeSet<u64>,
+}
+
+/// A watcher's view of the mounts below the mount whose root it watches,
+/// kept from the records it reads through one pipe (M2).
+#[derive(Clone, Debug)]
+struct MountMirror {
+    pipe: u32,
+    root: u32,
+    mounts: BTreeMap<u32, MirroredMount>,
+}
+
+/// One mount in a [`MountMirror`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MirroredMount {
+    parent: u32,
+    ro: bool,
+    /// The change counter the watcher last saw for it.
+    counter: u32,
+}
+
+impl MountMirror {
+    fn in_scope(&self, id: u32) -> bool {
+        id == self.root || self.mounts.contains_key(&id)
+    }
+
+    /// Query the mount `id` and everything below it as it is now
+    /// (`fsinfo()` of its attributes and of its children, recursively).
+    fn query(&mut self, k: &Kernel, id: u32, parent: u32) {
+        use crate::mount::{change_counter, mount_children_counters, mount_is_readonly};
+        self.mounts.insert(id, MirroredMount { parent, ro: mount_is_readonly(k, id), counter: change_counter(k, id) });
+        for (c, _) in mount_children_counters(k, id) {
+            self.query(k, c, id);
+        }
+    }
+
+    /// Drop `id` and what the mirror holds below it.
+    fn drop_subtree(&mut self, id: u32) {
+        let mut todo = vec![id];
+        while let Some(at) = todo.pop() {
+            self.mounts.remove(&at);
+            todo.extend(self.mounts.iter().filter(|(_, m)| m.parent == at).map(|(c, _)| *c));
+        }
+    }
+
+    /// The rescan after a loss, as the cover letter has it: walk the
+    /// children lists with their change counters, and reread a mount's
+    /// attributes only when its counter differs from the one last seen.
+    fn rescan(&mut self, k: &Kernel) {
+        use crate::mount::{mount_children_counters, mount_is_readonly};
+        let mut fresh = BTreeMap::new();
+        let mut todo = vec![self.root];
+        while let Some(at) = todo.pop() {
+            for (c, counter) in mount_children_counters(k, at) {
+                let ro = match self.mounts.get(&c) {
+                    Some(old) if old.counter == counter => old.ro,
+                    _ => mount_is_readonly(k, c),
+                };
+                fresh.insert(c, MirroredMount { parent: at, ro, counter });
+                todo.push(c);
+            }
+        }
+        self.mounts = fresh;
+    }
+
+    fn view(&self) -> BTreeMap<u32, crate::mount::MountView> {
+        self.mounts.iter().map(|(id, m)| (*id, (m.parent, m.ro))).collect()
+    }
+}
+
+fn show_mounts(m: &BTreeMap<u32, crate::mount::MountView>) -> String {
+    let parts: Vec<String> =
+        m.iter().map(|(id, (parent, ro))| format!("{id} under {parent} {}", if *ro { "ro" } else { "rw" })).collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 /// The pipe whose queue is `wqueue`, if it is live and sized (`nr_notes`
@@ -200,10 +275,13 @@ fn show_links(links: &BTreeSet<u64>) -> String {
 }
 
 fn show(k: &Kernel, bytes: &[u8]) -> String {
-    if k.config.variant == crate::kernel::Variant::V1 {
-        if let Some(c) = crate::api::device_record(bytes) {
-            return c.to_string();
-        }
+    let decoded = match k.config.variant {
+        crate::kernel::Variant::V1 => crate::api::device_record(bytes),
+        crate::kernel::Variant::V5 => crate::api::vfs_record(bytes),
+        crate::kernel::Variant::Upstream => None,
+    };
+    if let Some(c) = decoded {
+        return c.to_string();
     }
     match crate::uapi::split_records(bytes) {
         Ok(recs) if recs.len() == 1 => format!("{:?}", uapi::Record::decode(recs[0])),
@@ -283,7 +361,60 @@ impl Oracle {
                 message: format!("object {id:#x} was destroyed but watch_queue#{wq} got no removal record"),
             });
         }
-        self.check_mirrors(k)
+        self.check_mirrors(k)?;
+        self.check_mount_mirrors(k)
+    }
+
+    /// M2: every mount mirror whose queue has been read to its end equals
+    /// the mounts below its root, while the watch and the root remain.
+    fn check_mount_mirrors(&self, k: &Kernel) -> Result<(), Violation> {
+        for ((wq, dentry), m) in &self.mount_mirrors {
+            if self.watches.get(&(*wq, *dentry)) != Some(&WatchLife::Live) {
+                continue;
+            }
+            if crate::mount::mount_rooted_at(k, *dentry) != Some(m.root) {
+                continue;
+            }
+            let drained = self.queues.get(&m.pipe).is_none_or(|q| q.queue.is_empty() && !q.owed_loss);
+            let real = crate::mount::subtree(k, m.root);
+            if drained && real != m.view() {
+                return Err(Violation {
+                    inv: Inv::M2,
+                    message: format!(
+                        "pipe#{}'s watcher mirrors the mounts below mount {} as {} after its last record, but they are {}",
+                        m.pipe,
+                        m.root,
+                        show_mounts(&m.view()),
+                        show_mounts(&real)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Follow one ver #5 mount record a reader took off `pipe` into its
+    /// mount mirrors (M2).
+    fn mount_mirror_record(&mut self, k: &Kernel, pipe: u32, bytes: &[u8]) {
+        let Some(crate::api::Canon::Mount { subtype, on, aux, counters, ro, .. }) = crate::api::vfs_record(bytes)
+        else {
+            return;
+        };
+        for m in self.mount_mirrors.values_mut().filter(|m| m.pipe == pipe) {
+            match subtype {
+                uapi::NOTIFY_MOUNT_NEW_MOUNT | uapi::NOTIFY_MOUNT_MOVE_TO if m.in_scope(on) => m.query(k, aux, on),
+                uapi::NOTIFY_MOUNT_UNMOUNT | uapi::NOTIFY_MOUNT_MOVE_FROM => m.drop_subtree(aux),
+                uapi::NOTIFY_MOUNT_READONLY | uapi::NOTIFY_MOUNT_SETATTR => {
+                    if let Some(mm) = m.mounts.get_mut(&on) {
+                        mm.ro = ro;
+                    }
+                }
+                _ => {}
+            }
+            if let Some(mm) = m.mounts.get_mut(&on) {
+                mm.counter = counters.topology.wrapping_add(counters.attr);
+            }
+        }
     }
 
     /// M1: every mirror whose queue has been read to its end equals its
@@ -318,8 +449,12 @@ impl Oracle {
             if h.subtype == uapi::WATCH_META_REMOVAL_NOTIFICATION {
                 let id = removal_id_of(bytes).unwrap_or(0);
                 self.mirrors.retain(|(_, i), m| !(m.pipe == pipe && *i == id));
+                self.mount_mirrors.retain(|(_, d), m| !(m.pipe == pipe && (*d == id || m.root as u64 == id)));
             }
             return;
+        }
+        if k.config.variant == crate::kernel::Variant::V5 {
+            self.mount_mirror_record(k, pipe, bytes);
         }
         if h.type_ != uapi::WATCH_TYPE_KEY_NOTIFY || bytes.len() != uapi::KEY_NOTIFICATION_SIZE {
             return;
@@ -378,6 +513,9 @@ impl Oracle {
                     self.filter_uapi.insert(*f, u.clone());
                 }
                 self.wq_filter.insert(*wqueue, *filter);
+                if filter.is_some() {
+                    self.mount_mirrors.retain(|(w, _), _| w != wqueue);
+                }
             }
             Event::Filtered { tid, wqueue, filter, bytes, passed } => {
                 let h = WatchNotification::decode(bytes).expect("posted records have headers");
@@ -414,6 +552,16 @@ impl Oracle {
                 // The watcher scans the keyring once its watch is set.
                 if let (Some(pipe), Some(links)) = (sized_pipe_of(k, *wqueue), keyring_links(k, *id)) {
                     self.mirrors.insert((*wqueue, *id), Mirror { pipe, links });
+                }
+                // A mount watcher (on a mount's root, with no filter to
+                // hide records from it) scans the mounts below.
+                let unfiltered = !matches!(self.wq_filter.get(wqueue), Some(Some(_)));
+                if let (Some(pipe), Some(root), true) =
+                    (sized_pipe_of(k, *wqueue), crate::mount::mount_rooted_at(k, *id), unfiltered)
+                {
+                    let mut m = MountMirror { pipe, root, mounts: BTreeMap::new() };
+                    m.rescan(k);
+                    self.mount_mirrors.insert((*wqueue, *id), m);
                 }
             }
             Event::WatchRemoved { wqueue, id, .. } => {
@@ -550,6 +698,9 @@ impl Oracle {
                     if let Some(links) = keyring_links(k, *id) {
                         m.links = links;
                     }
+                }
+                for m in self.mount_mirrors.values_mut().filter(|m| m.pipe == pipe) {
+                    m.rescan(k);
                 }
             }
             Event::ReadReturned { tid, pipe, len, result } => {

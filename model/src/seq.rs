@@ -260,6 +260,23 @@ impl Handles {
             Op::UsbEvent { subtype, name, error } => {
                 Self::val(crate::device::post_usb_notification(cx, name.as_bytes(), *subtype, *error))
             }
+            Op::WatchMount { path, fd, tag, flags } => {
+                Self::val(crate::mount::sys_watch_mount(cx, path, *flags, self.names.fd(*fd), *tag))
+            }
+            Op::WatchSb { path, fd, tag, flags } => {
+                Self::val(crate::mount::sys_watch_sb(cx, path, *flags, self.names.fd(*fd), *tag))
+            }
+            Op::Mount { path } => Self::val(crate::mount::do_new_mount(cx, path)),
+            Op::Umount { path } => Self::val(crate::mount::do_umount(cx, path)),
+            Op::MoveMount { from, to } => Self::val(crate::mount::do_move_mount(cx, from, to)),
+            Op::MountSetattr { path, mnt_flags } => Self::val(crate::mount::do_reconfigure_mnt(cx, path, *mnt_flags)),
+            Op::Expire { path } => Self::val(crate::mount::expire_mount(cx, path)),
+            Op::Remount { path, ro } => Self::val(crate::mount::reconfigure_super(cx, path, *ro)),
+            Op::SbEvent { path, subtype, error } => Self::val(crate::mount::sb_event(cx, path, *subtype, *error)),
+            Op::MountChildren { path } => match crate::mount::fsinfo_mount_children(cx, path) {
+                Ok(v) => Outcome::Links(v.into_iter().map(|(id, c)| format!("{id}:{c}")).collect()),
+                Err(e) => Outcome::Err(e),
+            },
             Op::FailNth { n } => {
                 cx.k.heap.fail_nth.arm(*n);
                 Outcome::Ok(0)

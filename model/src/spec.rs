@@ -1756,6 +1756,18 @@ impl Spec {
             Op::SetLabel { .. } => Outcome::Err(Errno::EINVAL),
             // Linux has none of the patch series' device sources.
             Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
+            // Nor the mount and superblock sources (its scope: one pseudo
+            // filesystem, no mounts).
+            Op::WatchMount { .. }
+            | Op::WatchSb { .. }
+            | Op::Mount { .. }
+            | Op::Umount { .. }
+            | Op::MoveMount { .. }
+            | Op::MountSetattr { .. }
+            | Op::Expire { .. }
+            | Op::Remount { .. }
+            | Op::SbEvent { .. }
+            | Op::MountChildren { .. } => Outcome::Err(Errno::ENOSYS),
             other => nr(self.keyctl(other)),
         };
         if op.waits_for_deferred_work() {

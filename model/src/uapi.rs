@@ -167,6 +167,89 @@ pub fn block_notification(subtype: u8, dev: u64, sector: u64) -> Vec<u8> {
     b
 }
 
+/// `AT_NO_AUTOMOUNT`.
+pub const AT_NO_AUTOMOUNT: u32 = 0x800;
+/// `AT_EMPTY_PATH`.
+pub const AT_EMPTY_PATH: u32 = 0x1000;
+
+/// `WATCH_INFO_FLAG_0` .. `_3`: the type-specific flags of the info word.
+pub const WATCH_INFO_FLAG_0: u32 = 0x0001_0000;
+pub const WATCH_INFO_FLAG_1: u32 = 0x0002_0000;
+pub const WATCH_INFO_FLAG_2: u32 = 0x0004_0000;
+pub const WATCH_INFO_FLAG_3: u32 = 0x0008_0000;
+
+/// `enum mount_notification_subtype` (ver #5).
+pub const MOUNT_SUBTYPE_NAMES: [&str; 7] =
+    ["new_mount", "unmount", "expiry", "readonly", "setattr", "move_from", "move_to"];
+pub const NOTIFY_MOUNT_NEW_MOUNT: u8 = 0;
+pub const NOTIFY_MOUNT_UNMOUNT: u8 = 1;
+pub const NOTIFY_MOUNT_EXPIRY: u8 = 2;
+pub const NOTIFY_MOUNT_READONLY: u8 = 3;
+pub const NOTIFY_MOUNT_SETATTR: u8 = 4;
+pub const NOTIFY_MOUNT_MOVE_FROM: u8 = 5;
+pub const NOTIFY_MOUNT_MOVE_TO: u8 = 6;
+/// `NOTIFY_MOUNT_IN_SUBTREE`: the event is below the watched dentry, not
+/// at it.
+pub const NOTIFY_MOUNT_IN_SUBTREE: u32 = WATCH_INFO_FLAG_0;
+/// `NOTIFY_MOUNT_IS_RECURSIVE`.
+pub const NOTIFY_MOUNT_IS_RECURSIVE: u32 = WATCH_INFO_FLAG_1;
+/// `NOTIFY_MOUNT_IS_NOW_RO`: the mount is read-only now.
+pub const NOTIFY_MOUNT_IS_NOW_RO: u32 = WATCH_INFO_FLAG_2;
+/// `NOTIFY_MOUNT_IS_SUBMOUNT`.
+pub const NOTIFY_MOUNT_IS_SUBMOUNT: u32 = WATCH_INFO_FLAG_3;
+/// `sizeof(struct mount_notification)` in ver #5: header, `__u32
+/// triggered_on`, `auxiliary_mount`, `topology_changes`, `attr_changes`,
+/// `aux_topology_changes`.
+pub const MOUNT_NOTIFICATION_SIZE: usize = 28;
+
+/// `enum superblock_notification_type` (ver #5).
+pub const SB_SUBTYPE_NAMES: [&str; 4] = ["readonly", "error", "edquot", "network"];
+pub const NOTIFY_SUPERBLOCK_READONLY: u8 = 0;
+pub const NOTIFY_SUPERBLOCK_ERROR: u8 = 1;
+pub const NOTIFY_SUPERBLOCK_EDQUOT: u8 = 2;
+pub const NOTIFY_SUPERBLOCK_NETWORK: u8 = 3;
+/// `NOTIFY_SUPERBLOCK_IS_NOW_RO`.
+pub const NOTIFY_SUPERBLOCK_IS_NOW_RO: u32 = WATCH_INFO_FLAG_0;
+/// `sizeof(struct superblock_notification)`: header, `__u64 sb_id`.
+pub const SB_NOTIFICATION_SIZE: usize = 16;
+/// `sizeof(struct superblock_error_notification)`: the above, `__u32
+/// error_number`, `__u32 error_cookie`.
+pub const SB_ERROR_NOTIFICATION_SIZE: usize = 24;
+
+/// The counters a ver #5 mount record carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MountCounters {
+    pub topology: u32,
+    pub attr: u32,
+    pub aux_topology: u32,
+}
+
+/// Bytes of a ver #5 `struct mount_notification` as `notify_mount()`
+/// builds it: `info = info_flags | watch_sizeof(n)`, no tag yet.
+pub fn mount_notification(subtype: u8, info_flags: u32, triggered_on: u32, aux: u32, c: MountCounters) -> Vec<u8> {
+    let info = info_flags | MOUNT_NOTIFICATION_SIZE as u32;
+    let mut b = WatchNotification { type_: WATCH_TYPE_MOUNT_NOTIFY, subtype, info }.encode().to_vec();
+    for w in [triggered_on, aux, c.topology, c.attr, c.aux_topology] {
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    b
+}
+
+/// Bytes of a ver #5 `struct superblock_notification` (`notify_sb()`), or
+/// with `error` its `superblock_error_notification` (`notify_sb_error()`,
+/// `error_cookie` 0).
+pub fn sb_notification(subtype: u8, info_flags: u32, sb_id: u64, error: Option<u32>) -> Vec<u8> {
+    let len = if error.is_some() { SB_ERROR_NOTIFICATION_SIZE } else { SB_NOTIFICATION_SIZE };
+    let info = info_flags | len as u32;
+    let mut b = WatchNotification { type_: WATCH_TYPE_SB_NOTIFY, subtype, info }.encode().to_vec();
+    b.extend_from_slice(&sb_id.to_le_bytes());
+    if let Some(e) = error {
+        b.extend_from_slice(&e.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+    }
+    b
+}
+
 /// `sizeof(struct watch_notification)`.
 pub const WATCH_NOTIFICATION_SIZE: usize = 8;
 /// `sizeof(struct key_notification)`.

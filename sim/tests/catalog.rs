@@ -41,6 +41,12 @@ const DETAILS: &[(Bug, &str)] = &[
     (Bug::P13, "returned no POLLIN but the pipe was non-empty at every instant of the call"),
     (Bug::X1, "slab-out-of-bounds: memcpy of 24 bytes from a 4-byte device name in post_usb_notification"),
     (Bug::X2, "(\"1-1\", tag=1) was posted to watch_queue#0 after its watch on 0x0 was removed"),
+    (Bug::X3, "null-ptr-deref: m->mnt_watchers in sys_watch_mount at model/src/mount.rs:"),
+    (
+        Bug::X4,
+        "pipe#0's watcher mirrors the mounts below mount 1 as {2 under 1 rw} after its last record, but they are {2 under 1 ro}",
+    ),
+    (Bug::X5, "sb.error(sb=101, error=5, tag=2) was posted to watch_queue#0 after its watch on 0x65 was removed"),
     (Bug::F9, "'s watcher mirrors keyring"),
     (Bug::U1, "uid 1000: key quota 5 keys, 42 bytes != 4 keys, 40 bytes its referenced keys hold"),
 ];

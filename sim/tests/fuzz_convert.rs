@@ -74,6 +74,21 @@ fn a_filter_crash_becomes_a_scenario() {
 /// A finding of the `reader` target (W6: the note page's reference is
 /// never dropped) becomes a concurrent scenario with an explorer run,
 /// shrunk to the few posts that show it.
+/// The `sources` target finds X5 (a superblock error posted after its
+/// watch's removal record) and its input becomes a v5 scenario that shows
+/// it.
+#[test]
+fn a_sources_crash_becomes_a_variant_scenario() {
+    let config = config_with("X5").unwrap();
+    let data = inputs(2000, 64, 11)
+        .into_iter()
+        .find(|d| wqsim::explore::silenced(|| run_target(Target::Sources, &config, &[], d)).0.is_err())
+        .expect("some input posts after the removal");
+    let text = converts_to(Target::Sources, "X5", &data, Inv::S6);
+    assert!(text.contains("variant v5\n"), "{text}");
+    assert!(text.contains("watch_sb"), "{text}");
+}
+
 #[test]
 fn a_reader_crash_becomes_a_concurrent_scenario() {
     let config = config_with("W6").unwrap();

@@ -75,6 +75,11 @@ fn reader_seeds_and_crashes_pass() {
     replay(Target::Reader, 8);
 }
 
+#[test]
+fn sources_seeds_and_crashes_pass() {
+    replay(Target::Sources, 8);
+}
+
 /// One seed per scenario with threads, named after it and starting with
 /// its key: `cargo run -p wqsim -- fuzz-seeds` writes the missing ones.
 #[test]

@@ -146,7 +146,30 @@ fn op() -> impl Strategy<Value = Op> {
             name,
             error
         }),
+        (path(), fd(), -3i32..300, prop_oneof![Just(0u32), any::<u32>()])
+            .prop_map(|(path, fd, tag, flags)| Op::WatchMount { path, fd, tag, flags }),
+        (path(), fd(), -3i32..300, prop_oneof![Just(0u32), any::<u32>()])
+            .prop_map(|(path, fd, tag, flags)| Op::WatchSb { path, fd, tag, flags }),
+        path().prop_map(|path| Op::Mount { path }),
+        path().prop_map(|path| Op::Umount { path }),
+        path().prop_map(|path| Op::Expire { path }),
+        path().prop_map(|path| Op::MountChildren { path }),
+        (path(), path()).prop_map(|(from, to)| Op::MoveMount { from, to }),
+        (path(), any::<u32>()).prop_map(|(path, mnt_flags)| Op::MountSetattr { path, mnt_flags }),
+        (path(), any::<bool>()).prop_map(|(path, ro)| Op::Remount { path, ro }),
+        (path(), 1u8..=255, any::<u32>()).prop_map(|(path, subtype, e)| Op::SbEvent {
+            path,
+            subtype,
+            error: if subtype == wqsim_model::uapi::NOTIFY_SUPERBLOCK_ERROR { e } else { 0 }
+        }),
     ]
+}
+
+/// An absolute path of up to three components.
+fn path() -> impl Strategy<Value = String> {
+    proptest::collection::vec("[a-z0-9._-]{1,4}", 0..3)
+        .prop_filter("no ..", |v| !v.iter().any(|c| c == ".."))
+        .prop_map(|v| format!("/{}", v.join("/")))
 }
 
 proptest! {

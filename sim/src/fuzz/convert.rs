@@ -109,6 +109,10 @@ pub fn from_fuzz(
             let c = reader_case(config.clone(), data);
             (c.program, c.schedule, None)
         }
+        Target::Sources => {
+            let c = sources_case(config.clone(), data);
+            (c.program, c.schedule, None)
+        }
         Target::Schedule => {
             let c = schedule_case(scenarios, config, data)
                 .ok_or_else(|| format!("{origin}: an empty input picks no scenario"))?;
@@ -119,7 +123,7 @@ pub fn from_fuzz(
     // What the input finds: the sequential check first (the order the
     // trace target runs them), then the interleaving it spells.
     let found = match seq_finding(&program.config, &flattened(&program)) {
-        Some(f) if target != Target::Schedule && target != Target::Reader => f,
+        Some(f) if !matches!(target, Target::Schedule | Target::Reader | Target::Sources) => f,
         _ if program.actors.is_empty() => {
             return Err(format!(
                 "{origin}: this input finds nothing with {switches} on; pass the switches the fuzz run had (--bugs, as in WQSIM_FUZZ_BUGS)"

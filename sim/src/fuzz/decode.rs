@@ -340,3 +340,90 @@ pub fn reader(config: Config, data: &[u8]) -> Result<(), String> {
     let ran = run_case(&case);
     finding(&case, ran)
 }
+
+/// `sources`: the patch series' event sources, which the other program
+/// targets never generate. The first byte picks the variant (ver #1's
+/// device list or ver #5's mounts and superblocks); a sized queue is set
+/// up with its watches, then two source threads and a reader run
+/// operations drawn from the variant's vocabulary (watches set and
+/// removed, events, mounts changing under the watches, the queue closed),
+/// under the schedule the rest of the input spells.
+pub fn sources_case(config: Config, data: &[u8]) -> Case {
+    use wqsim_model::kernel::Variant;
+    let mut u = Unstructured::new(data);
+    let v5 = pick(&mut u, 2) == 0;
+    let variant = if v5 { Variant::V5 } else { Variant::V1 };
+    let config = Config { variant, ..config };
+    let flags = if v5 { O_NOTIFICATION_PIPE | O_NONBLOCK } else { uapi::O_TMPFILE | O_NONBLOCK };
+    let mut setup = vec![Op::Pipe2 { pipe: 0, flags }, set_size(0, one_of(&mut u, &[1u64, 2, 32]))];
+    let op = |u: &mut Unstructured| if v5 { mount_op(u) } else { device_op(u) };
+    if v5 {
+        setup.push(Op::Mount { path: "/a".into() });
+        setup.push(Op::WatchMount { path: "/".into(), fd: r(0), tag: 1, flags: 0 });
+        setup.push(Op::WatchSb { path: "/a".into(), fd: r(0), tag: 2, flags: 0 });
+    } else {
+        setup.push(Op::WatchDevices { fd: r(0), tag: 1, flags: 0 });
+    }
+    let mut actors = Vec::new();
+    for name in ["left", "right"] {
+        let n = 1 + pick(&mut u, 4);
+        actors.push(Actor::new(name, (0..n).map(|_| op(&mut u)).collect()));
+    }
+    let mut reader = vec![read(0, 4096)];
+    if pick(&mut u, 4) == 0 {
+        reader.push(Op::Close { fd: r(0) });
+    }
+    actors.push(Actor::new("reader", reader));
+    Case { program: Program { config, setup, actors }, schedule: u.take_rest().to_vec(), scenario: None }
+}
+
+/// A path of the small tree the `sources` target works on.
+fn tree_path(u: &mut Unstructured) -> String {
+    one_of(u, &["/", "/a", "/a", "/a/b", "/c", "/a/x"]).to_string()
+}
+
+/// One ver #5 operation for the `sources` target.
+fn mount_op(u: &mut Unstructured) -> Op {
+    use wqsim_model::mount::{MNT_NOSUID, MNT_READONLY};
+    match pick(u, 12) {
+        0 => Op::Mount { path: tree_path(u) },
+        1 => Op::Umount { path: tree_path(u) },
+        2 => Op::MoveMount { from: tree_path(u), to: tree_path(u) },
+        3 => Op::MountSetattr { path: tree_path(u), mnt_flags: one_of(u, &[0, MNT_READONLY, MNT_NOSUID]) },
+        4 => Op::Expire { path: tree_path(u) },
+        5 => Op::Remount { path: tree_path(u), ro: pick(u, 2) == 0 },
+        6 => Op::SbEvent {
+            path: tree_path(u),
+            subtype: one_of(
+                u,
+                &[uapi::NOTIFY_SUPERBLOCK_ERROR, uapi::NOTIFY_SUPERBLOCK_EDQUOT, uapi::NOTIFY_SUPERBLOCK_NETWORK],
+            ),
+            error: 5,
+        },
+        7 => Op::WatchMount { path: tree_path(u), fd: r(0), tag: one_of(u, &[-1, -1, 3]), flags: 0 },
+        8 => Op::WatchSb { path: tree_path(u), fd: r(0), tag: one_of(u, &[-1, -1, 4]), flags: 0 },
+        9 => Op::MountChildren { path: tree_path(u) },
+        _ => read(0, one_of(u, &[16usize, 4096])),
+    }
+}
+
+/// One ver #1 operation for the `sources` target.
+fn device_op(u: &mut Unstructured) -> Op {
+    match pick(u, 6) {
+        0 => Op::WatchDevices { fd: r(0), tag: one_of(u, &[-1, 2]), flags: 0 },
+        1 | 2 => Op::BlockError { subtype: pick(u, 10) as u8, dev: 0x800010, sector: 8 },
+        3 | 4 => Op::UsbEvent {
+            subtype: pick(u, 6) as u8,
+            name: "1-".to_string() + &"9".repeat(one_of(u, &[1usize, 40, 62, 70])),
+            error: 0,
+        },
+        _ => read(0, one_of(u, &[16usize, 4096])),
+    }
+}
+
+/// `sources`: the series' sources under the oracle, the mirror included.
+pub fn sources(config: Config, data: &[u8]) -> Result<(), String> {
+    let case = sources_case(config, data);
+    let ran = run_case(&case);
+    finding(&case, ran)
+}

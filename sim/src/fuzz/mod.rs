@@ -35,7 +35,7 @@ mod replay;
 
 use convert::*;
 pub use convert::{Converted, from_fuzz};
-pub use decode::{flattened, reader, reader_case, trace, trace_case};
+pub use decode::{flattened, reader, reader_case, sources, sources_case, trace, trace_case};
 pub use replay::{Replayed, input_files, replay_inputs};
 
 /// The fuzz targets.
@@ -47,11 +47,19 @@ pub enum Target {
     Trace,
     Schedule,
     Reader,
+    Sources,
 }
 
 impl Target {
-    pub const ALL: [Target; 6] =
-        [Target::Parser, Target::Frontend, Target::Filter, Target::Trace, Target::Schedule, Target::Reader];
+    pub const ALL: [Target; 7] = [
+        Target::Parser,
+        Target::Frontend,
+        Target::Filter,
+        Target::Trace,
+        Target::Schedule,
+        Target::Reader,
+        Target::Sources,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -61,6 +69,7 @@ impl Target {
             Target::Trace => "trace",
             Target::Schedule => "schedule",
             Target::Reader => "reader",
+            Target::Sources => "sources",
         }
     }
 
@@ -413,6 +422,7 @@ pub fn run_target(
         Target::Filter => filter(config.clone(), data),
         Target::Trace => trace(config.clone(), data),
         Target::Reader => reader(config.clone(), data),
+        Target::Sources => sources(config.clone(), data),
         Target::Schedule => schedule(scenarios, config, data),
     };
     (r, wqsim_model::probe::reached())
@@ -484,7 +494,7 @@ mod tests {
         let scenarios = committed_scenarios(&repo_root()).unwrap();
         let mut reached = States::default();
         for (i, data) in pseudo_random_inputs(300, 96, 0x9e37_79b9_7f4a_7c15).iter().enumerate() {
-            for t in [Target::Trace, Target::Reader, Target::Schedule] {
+            for t in [Target::Trace, Target::Reader, Target::Schedule, Target::Sources] {
                 let (r, s) = crate::explore::silenced(|| run_target(t, &c, &scenarios, data));
                 reached = reached.union(s);
                 assert_eq!(r, Ok(()), "{} input {i}: {data:02x?}", t.name());

@@ -436,6 +436,18 @@ fn exec(names: &Mutex<Names>, op: &Op) -> Outcome {
         Op::SetLabel { .. } => Outcome::Err(Errno::EINVAL),
         // The patch series' device sources: no such calls in Linux.
         Op::WatchDevices { .. } | Op::BlockError { .. } | Op::UsbEvent { .. } => Outcome::Err(Errno::ENOSYS),
+        // Nor ver #5's mount and superblock sources; the guest mounts
+        // nothing.
+        Op::WatchMount { .. }
+        | Op::WatchSb { .. }
+        | Op::Mount { .. }
+        | Op::Umount { .. }
+        | Op::MoveMount { .. }
+        | Op::MountSetattr { .. }
+        | Op::Expire { .. }
+        | Op::Remount { .. }
+        | Op::SbEvent { .. }
+        | Op::MountChildren { .. } => Outcome::Err(Errno::ENOSYS),
         Op::KeyGc => {
             wait_for_key_gc();
             Outcome::Ok(0)

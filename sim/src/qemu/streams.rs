@@ -188,7 +188,7 @@ pub fn check(ran: &[(Op, Outcome)], setup_len: usize, drained: &[u8]) -> Result<
                     Canon::Other(b) => return Err(StreamViolation::Torn { pipe: p, bytes: format!("{b:02x?}") }),
                     // The real kernel has no device sources: such a record
                     // is as foreign as a torn one.
-                    Canon::Block { .. } | Canon::Usb { .. } => {
+                    Canon::Block { .. } | Canon::Usb { .. } | Canon::Mount { .. } | Canon::Sb { .. } => {
                         return Err(StreamViolation::Torn { pipe: p, bytes: r.to_string() });
                     }
                     Canon::Loss => {

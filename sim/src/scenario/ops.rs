@@ -371,6 +371,16 @@ pub(super) const OPS: &[(&str, &str)] = &[
     ("watch_devices", "watch_devices FD TAG [FLAGS]"),
     ("block_error", "block_error SUBTYPE DEV SECTOR"),
     ("usb_event", "usb_event SUBTYPE \"NAME\" [ERROR]"),
+    ("watch_mount", "watch_mount \"PATH\" FD TAG [FLAGS]"),
+    ("watch_sb", "watch_sb \"PATH\" FD TAG [FLAGS]"),
+    ("mount", "mount \"PATH\""),
+    ("umount", "umount \"PATH\""),
+    ("move_mount", "move_mount \"FROM\" \"TO\""),
+    ("mount_setattr", "mount_setattr \"PATH\" rw|ro|nosuid|ro,nosuid"),
+    ("expire", "expire \"PATH\""),
+    ("remount", "remount \"PATH\" ro|rw"),
+    ("sb_event", "sb_event \"PATH\" error ERRNO|edquot|network"),
+    ("mount_children", "mount_children \"PATH\""),
     ("fail_nth", "fail_nth N"),
     ("key_gc", "key_gc"),
     ("rcu_barrier", "rcu_barrier"),
@@ -396,6 +406,21 @@ pub const MAX_SLEEP_SECS: u64 = 1_000_000_000;
 
 /// Parse one operation from its tokens.
 /// A record subtype operand: one of `names`, or a number 0..=255.
+/// A path operand: a quoted absolute path (`"/"`, `"/mnt/a"`).
+fn path_operand(a: &mut Args<'_, '_>) -> Result<String, ParseError> {
+    let at = a.toks.get(a.at).cloned();
+    let p = a.string("a path")?;
+    if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
+        let t = at.expect("string consumed a token");
+        return Err(a.line.err_at(
+            &t,
+            format!("`{p}`: expected an absolute path without `..`"),
+            Some("write a path from the root, such as \"/mnt\"".into()),
+        ));
+    }
+    Ok(p)
+}
+
 fn subtype_operand(a: &mut Args<'_, '_>, names: &[&str]) -> Result<u8, ParseError> {
     let t = a.next("a subtype")?;
     if let Some(i) = names.iter().position(|n| *n == t.text) {
@@ -682,6 +707,90 @@ pub(super) fn parse_op(toks: Vec<Tok>, line: &Line<'_>) -> Result<Op, ParseError
                 })?,
             };
             Op::UsbEvent { subtype, name, error }
+        }
+        "watch_mount" | "watch_sb" => {
+            let path = path_operand(&mut a)?;
+            let (fd, tag) = (a.fd()?, a.int("a tag")?);
+            let flags = match a.optional() {
+                None => 0,
+                Some(t) => parse_u64(&t.text).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                    a.line.err_at(&t, format!("expected flags (a 32-bit number), found `{}`", t.text), a.usage_hint())
+                })?,
+            };
+            if op.text == "watch_mount" {
+                Op::WatchMount { path, fd, tag, flags }
+            } else {
+                Op::WatchSb { path, fd, tag, flags }
+            }
+        }
+        "mount" => Op::Mount { path: path_operand(&mut a)? },
+        "umount" => Op::Umount { path: path_operand(&mut a)? },
+        "expire" => Op::Expire { path: path_operand(&mut a)? },
+        "mount_children" => Op::MountChildren { path: path_operand(&mut a)? },
+        "move_mount" => Op::MoveMount { from: path_operand(&mut a)?, to: path_operand(&mut a)? },
+        "mount_setattr" => {
+            let path = path_operand(&mut a)?;
+            let t = a.next("mount flags")?;
+            let mut mnt_flags = 0;
+            for part in t.text.split(',') {
+                mnt_flags |= match part {
+                    "rw" => 0,
+                    "ro" => wqsim_model::mount::MNT_READONLY,
+                    "nosuid" => wqsim_model::mount::MNT_NOSUID,
+                    _ => match parse_u64(part).and_then(|n| u32::try_from(n).ok()) {
+                        Some(n) => n,
+                        None => {
+                            return Err(a.line.err_at(
+                                &t,
+                                format!("unknown mount flag `{part}`"),
+                                Some("write rw, ro, nosuid or ro,nosuid (the mount's flags after the change)".into()),
+                            ));
+                        }
+                    },
+                };
+            }
+            Op::MountSetattr { path, mnt_flags }
+        }
+        "remount" => {
+            let path = path_operand(&mut a)?;
+            let t = a.next("ro or rw")?;
+            let ro = match t.text.as_str() {
+                "ro" => true,
+                "rw" => false,
+                _ => {
+                    return Err(a.line.err_at(&t, format!("expected ro or rw, found `{}`", t.text), a.usage_hint()));
+                }
+            };
+            Op::Remount { path, ro }
+        }
+        "sb_event" => {
+            let path = path_operand(&mut a)?;
+            let at = a.toks.get(a.at).cloned();
+            let subtype = subtype_operand(&mut a, &uapi::SB_SUBTYPE_NAMES)?;
+            if subtype == uapi::NOTIFY_SUPERBLOCK_READONLY {
+                let t = at.expect("subtype_operand consumed a token");
+                return Err(a.line.err_at(
+                    &t,
+                    "`sb_event ... readonly`: a superblock turns read-only by a remount",
+                    Some("write `remount \"PATH\" ro`".into()),
+                ));
+            }
+            let error = if subtype == uapi::NOTIFY_SUPERBLOCK_ERROR {
+                let t = a.next("an error number")?;
+                match Errno::from_name(&t.text) {
+                    Some(e) => e.number() as u32,
+                    None => parse_u64(&t.text).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                        a.line.err_at(
+                            &t,
+                            format!("expected an error number, found `{}`", t.text),
+                            Some("write a name such as EIO or a number".into()),
+                        )
+                    })?,
+                }
+            } else {
+                0
+            };
+            Op::SbEvent { path, subtype, error }
         }
         "fail_nth" => Op::FailNth { n: a.num("a count")? },
         "key_gc" => Op::KeyGc,
