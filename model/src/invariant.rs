@@ -92,7 +92,10 @@ invariants! {
     /// queue after that watch's removal record, until it is watched again.
     S6 => "no record for a watch after its removal";
     /// **One removal per destruction.** An object destroyed while a queue
-    /// watches it posts exactly one removal record to that queue.
+    /// watches it posts exactly one removal record to that queue for each
+    /// watch the queue had on it: one for a key or a superblock, one per
+    /// watched dentry for a ver #5 mount (its records all carry the
+    /// mount's ID).
     S7 => "one removal record per destroyed object per queue";
     /// **No spurious loss.** A post is lost to a full ring only when the
     /// ring is full: the decision `post_one_notification()` makes under

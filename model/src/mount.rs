@@ -13,6 +13,17 @@
 //! dentry's address); records walk from the changed mount towards the
 //! root, so a watch sees its whole subtree.
 //!
+//! MODEL ORDER: the kernel changes the tree and posts its records under
+//! `namespace_sem` held for writing, and a watcher's query of the tree
+//! (`fsinfo()`) takes it for reading, so no query sees the tree between a
+//! record and its change. The model has no `namespace_sem` and its oracle
+//! reads the tree at any step, so each operation changes the tree first
+//! and then posts the record that tells of the change (the kernel's
+//! `notify_mount(UNMOUNT)` precedes `unhash_mnt()`, its `MOVE_TO`
+//! precedes `attach_mnt()`): a query that runs between them sees the
+//! change and the record that follows only confirms it. The records and
+//! their order are the kernel's.
+//!
 //! APPROX: no renames, so `post_mount_notification()`'s `rename_lock`
 //! retry never fires; path lookup is one atomic step (RCU path walk);
 //! mount IDs count from 1 and superblock IDs from 100, in creation order.
@@ -623,8 +634,9 @@ pub fn do_umount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
         return Err(Errno::EBUSY);
     };
     let parent = deref(v.node(node.parent), "mnt->mnt_parent").mount;
-    notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
+    // The tree changes before the record: see MODEL ORDER on the module.
     v.tree.lock().nodes.get_mut(&id).expect("attached").attached = false;
+    notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
     drop(g);
     mntput(cx, m);
     Ok(0)
@@ -648,8 +660,8 @@ pub fn expire_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     };
     notify_mount(cx, m, None, NOTIFY_MOUNT_EXPIRY, 0);
     let parent = deref(v.node(node.parent), "mnt->mnt_parent").mount;
-    notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
     v.tree.lock().nodes.get_mut(&id).expect("attached").attached = false;
+    notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
     drop(g);
     mntput(cx, m);
     Ok(0)
@@ -702,12 +714,18 @@ fn move_mount_locked(
         return Err(Errno::ELOOP);
     }
     let old_parent = deref(v.node(node.parent), "source_mnt->mnt_parent").mount;
+    // unhash_mnt(), MOVE_FROM, attach_mnt(), MOVE_TO: see MODEL ORDER on
+    // the module.
+    v.tree.lock().nodes.get_mut(&id).expect("attached").attached = false;
     notify_mount(cx, old_parent, Some(m), NOTIFY_MOUNT_MOVE_FROM, 0);
+    {
+        let mut t = v.tree.lock();
+        let n = t.nodes.get_mut(&id).expect("listed");
+        n.parent = dest_id;
+        n.mountpoint = rel_to;
+        n.attached = true;
+    }
     notify_mount(cx, dest, Some(m), NOTIFY_MOUNT_MOVE_TO, 0);
-    let mut t = v.tree.lock();
-    let n = t.nodes.get_mut(&id).expect("attached");
-    n.parent = dest_id;
-    n.mountpoint = rel_to;
     Ok(0)
 }
 

@@ -119,8 +119,10 @@ pub struct Oracle {
     watches: BTreeMap<(u32, u64), WatchLife>,
     /// Queues fenced by watch_queue_clear.
     cleared: BTreeSet<u32>,
-    /// (wqueue, object id) pairs owed exactly one removal record.
-    removal_owed: BTreeSet<(u32, u64)>,
+    /// (wqueue, object id) -> the removal records owed: one per watch the
+    /// queue had on the object (keys and superblocks allow one; a mount
+    /// one per watched dentry in it, and its records carry its ID).
+    removal_owed: BTreeMap<(u32, u64), u32>,
     /// (wqueue, object id) pairs whose removal record was posted.
     removal_seen: BTreeSet<(u32, u64)>,
     /// pipe -> the fields `pipe_poll()` reads, as they are now.
@@ -151,6 +153,9 @@ struct Mirror {
 #[derive(Clone, Debug)]
 struct MountMirror {
     pipe: u32,
+    /// The watch's tag: the watcher follows the records that came through
+    /// it (another watch on the same queue sees other mounts).
+    tag: u8,
     root: u32,
     mounts: BTreeMap<u32, MirroredMount>,
 }
@@ -355,7 +360,7 @@ impl Oracle {
     pub fn check_quiescent(&mut self, k: &Kernel) -> Result<(), Violation> {
         self.check(k)?;
         check_dead_keys_reaped(k)?;
-        if let Some((wq, id)) = self.removal_owed.iter().next() {
+        if let Some(((wq, id), _)) = self.removal_owed.iter().next() {
             return Err(Violation {
                 inv: Inv::S7,
                 message: format!("object {id:#x} was destroyed but watch_queue#{wq} got no removal record"),
@@ -396,14 +401,18 @@ impl Oracle {
     /// Follow one ver #5 mount record a reader took off `pipe` into its
     /// mount mirrors (M2).
     fn mount_mirror_record(&mut self, k: &Kernel, pipe: u32, bytes: &[u8]) {
-        let Some(crate::api::Canon::Mount { subtype, on, aux, counters, ro, .. }) = crate::api::vfs_record(bytes)
+        let Some(crate::api::Canon::Mount { subtype, on, aux, counters, ro, tag, .. }) = crate::api::vfs_record(bytes)
         else {
             return;
         };
-        for m in self.mount_mirrors.values_mut().filter(|m| m.pipe == pipe) {
+        for m in self.mount_mirrors.values_mut().filter(|m| m.pipe == pipe && m.tag == tag) {
             match subtype {
                 uapi::NOTIFY_MOUNT_NEW_MOUNT | uapi::NOTIFY_MOUNT_MOVE_TO if m.in_scope(on) => m.query(k, aux, on),
-                uapi::NOTIFY_MOUNT_UNMOUNT | uapi::NOTIFY_MOUNT_MOVE_FROM => m.drop_subtree(aux),
+                // A mirrored mount leaves (the watched mount moving away
+                // takes its subtree along: nothing below it changes).
+                uapi::NOTIFY_MOUNT_UNMOUNT | uapi::NOTIFY_MOUNT_MOVE_FROM if m.mounts.contains_key(&aux) => {
+                    m.drop_subtree(aux)
+                }
                 uapi::NOTIFY_MOUNT_READONLY | uapi::NOTIFY_MOUNT_SETATTR => {
                     if let Some(mm) = m.mounts.get_mut(&on) {
                         mm.ro = ro;
@@ -546,7 +555,7 @@ impl Oracle {
             Event::PostLabels { tid, wqueue, watcher, origin } => {
                 self.post_labels.insert((*wqueue, *tid), (watcher.clone(), origin.clone()));
             }
-            Event::WatchAdded { wqueue, id, .. } => {
+            Event::WatchAdded { wqueue, id, tag, .. } => {
                 self.watches.insert((*wqueue, *id), WatchLife::Live);
                 self.removal_seen.remove(&(*wqueue, *id));
                 // The watcher scans the keyring once its watch is set.
@@ -559,21 +568,21 @@ impl Oracle {
                 if let (Some(pipe), Some(root), true) =
                     (sized_pipe_of(k, *wqueue), crate::mount::mount_rooted_at(k, *id), unfiltered)
                 {
-                    let mut m = MountMirror { pipe, root, mounts: BTreeMap::new() };
+                    let mut m = MountMirror { pipe, tag: *tag, root, mounts: BTreeMap::new() };
                     m.rescan(k);
                     self.mount_mirrors.insert((*wqueue, *id), m);
                 }
             }
             Event::WatchRemoved { wqueue, id, .. } => {
                 if !self.cleared.contains(wqueue) {
-                    self.removal_owed.insert((*wqueue, *id));
+                    *self.removal_owed.entry((*wqueue, *id)).or_default() += 1;
                 }
                 self.watches.insert((*wqueue, *id), WatchLife::Removed);
             }
             Event::ObjectDestroyed { .. } => {}
             Event::QueueCleared { wqueue } => {
                 self.cleared.insert(*wqueue);
-                self.removal_owed.retain(|(w, _)| w != wqueue);
+                self.removal_owed.retain(|(w, _), _| w != wqueue);
                 for ((w, _), life) in self.watches.iter_mut() {
                     if w == wqueue {
                         *life = WatchLife::Removed;
@@ -586,13 +595,24 @@ impl Oracle {
                 let meta = h.type_ == WATCH_TYPE_META;
                 if meta && h.subtype == uapi::WATCH_META_REMOVAL_NOTIFICATION {
                     let id = removal_id_of(bytes).unwrap_or(0);
-                    if !self.removal_seen.insert((*wqueue, id)) {
-                        return Self::v(
-                            Inv::S7,
-                            format!("a second removal record for object {id:#x} was posted to watch_queue#{wqueue}"),
-                        );
+                    match self.removal_owed.get_mut(&(*wqueue, id)) {
+                        Some(n) => {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.removal_owed.remove(&(*wqueue, id));
+                            }
+                            self.removal_seen.insert((*wqueue, id));
+                        }
+                        None if !self.removal_seen.insert((*wqueue, id)) => {
+                            return Self::v(
+                                Inv::S7,
+                                format!(
+                                    "a second removal record for object {id:#x} was posted to watch_queue#{wqueue}"
+                                ),
+                            );
+                        }
+                        None => {}
                     }
-                    self.removal_owed.remove(&(*wqueue, id));
                 } else if !meta {
                     if let Some(id) = k.config.variant.object_id_of(bytes) {
                         if self.watches.get(&(*wqueue, id)) == Some(&WatchLife::Removed) {
