@@ -193,7 +193,7 @@ catalog! {
      stale head) reads as a full ring and the writer sleeps on an empty pipe (the hackbench hang \
      that found it). Debian's 6.12 still has it.";
     U1, "quota-released-late", "keys: update key quotas in key_put()", "-", "6.12 (in it, not in 6.1)", None,
-    "security/keys/key.c key_put, security/keys/gc.c key_gc_unused_keys", A3,
+    "security/keys/key.c key_put, security/keys/gc.c key_gc_unused_keys, key_garbage_collector", A3,
     "A key's quota went back to its owner only when the collector destroyed the key, tens of \
      milliseconds after its last reference (or later, behind other work). A user at the key \
      quota who unlinks a key and at once adds another gets EDQUOT although it owns one key fewer: \
@@ -426,9 +426,13 @@ impl Shipped {
     ///   collector, and `key_gc_unused_keys()` (gc.c line 161) gives the
     ///   quota back; 6.12's `key_put()` (key.c line 658) gives it back.
     ///
-    /// The two differ elsewhere in code the model mirrors only where no
-    /// catalog bug lies: 6.1's `pipe_write()` still takes `rd_wait.lock`
-    /// to advance the head.
+    /// Every other difference in code the model mirrors is listed by
+    /// `wqsim drift` on 6.1's tree with its review (sim/src/kmap/drift.rs,
+    /// `REVIEWED`): most are the same behaviour; five are 6.1 behaviour the
+    /// model keeps 6.12's code for, with no catalog row (6.1's
+    /// `pipe_write()` and `pipe_read()` move the head and tail under
+    /// `rd_wait.lock`, `ep_events_available()` has no `ep->seq`, and a tty
+    /// splice whose page allocation fails gives `EAGAIN`).
     pub fn still_present(self) -> &'static [Bug] {
         match self {
             Shipped::Debian612 => &[Bug::P13],

@@ -43,6 +43,8 @@ pub fn device_wlist_init(k: &Kernel) -> Id<WatchList> {
 /// `EINVAL`; the variants without the syscall give `ENOSYS`.
 ///
 /// Adds and removes under `device_watchers_lock`.
+///
+/// Mirrors drivers/base/watch.c sys_watch_devices() of series v1 (never merged: no source to fingerprint).
 pub fn sys_watch_devices(cx: &Cx<'_>, watch_fd: i32, watch_id: i32, flags: u32) -> KResult<i64> {
     let Some(wlist) = cx.k.device_wlist else { return Err(Errno::ENOSYS) };
     let _f = kfn("sys_watch_devices");
@@ -80,6 +82,8 @@ pub fn sys_watch_devices(cx: &Cx<'_>, watch_fd: i32, watch_id: i32, flags: u32) 
 /// a post can follow the removal record of the watch it came through;
 /// the proposed fix holds `device_watchers_lock` as `watch_devices()`
 /// does).
+///
+/// Mirrors drivers/base/watch.c post_device_notification() of series v1 (never merged: no source to fingerprint).
 pub fn post_device_notification(cx: &Cx<'_>, n: &mut [u8], id: u64) {
     let _f = kfn("post_device_notification");
     let init_cred = init_cred(cx.k);
@@ -98,6 +102,8 @@ fn init_cred(k: &Kernel) -> Cred {
 /// ver #1: a `struct block_notification` (`watch_sizeof(n)` = 24 bytes)
 /// on the device list. `ENOSYS` where the variant has no device list (the
 /// op stands for a block error the driver reports; it is no syscall).
+///
+/// Mirrors block/blk-core.c post_block_notification() of series v1 (never merged: no source to fingerprint).
 pub fn post_block_notification(cx: &Cx<'_>, subtype: u8, dev: u64, sector: u64) -> KResult<i64> {
     if cx.k.config.variant != Variant::V1 {
         return Err(Errno::ENOSYS);
@@ -119,6 +125,8 @@ pub fn post_block_notification(cx: &Cx<'_>, subtype: u8, dev: u64, sector: u64) 
 /// found in review of the patch: it reads past the end of `devname`
 /// always, and writes past the stack record for names longer than 46
 /// bytes).
+///
+/// Mirrors drivers/usb/core/devio.c post_usb_notification() of series v1 (never merged: no source to fingerprint).
 pub fn post_usb_notification(cx: &Cx<'_>, devname: &[u8], subtype: u8, error: u32) -> KResult<i64> {
     if cx.k.config.variant != Variant::V1 {
         return Err(Errno::ENOSYS);

@@ -31,6 +31,8 @@ use crate::trace::{Event, kfn};
 use crate::uapi::{POLLERR, POLLHUP};
 
 /// Models `struct eventpoll` with its one `struct epitem`.
+///
+/// Mirrors fs/eventpoll.c struct eventpoll of 6.12, lines 307-377, fp ba53c1d8b26add4f.
 #[derive(Debug)]
 pub struct EventPoll {
     /// `mtx`: serialises inserting, scanning and removing items.
@@ -62,6 +64,8 @@ pub struct ReadyList {
 }
 
 /// Models `struct epitem` and its `eppoll_entry` on the pipe's wait queue.
+///
+/// Mirrors fs/eventpoll.c struct epitem of 6.12, lines 257-300, fp 8dd0e840a5aca785.
 #[derive(Clone, Debug)]
 pub struct EpItem {
     pub file: Id<File>,
@@ -81,6 +85,8 @@ fn whead(pipe: &PipeInodeInfo, rd: bool) -> &WaitQueueHead {
 /// Models `ep_poll_callback()`: the function entry's wake-up, under the
 /// pipe's wait-queue lock. The item goes on the ready list (or, during a
 /// scan, on `ovflist`), and `epoll_wait()` sleepers are woken.
+///
+/// Mirrors fs/eventpoll.c ep_poll_callback() of 6.12, lines 1429-1534, fp d422d7d9e5343e83.
 fn ep_poll_callback(ep: &Obj<EventPoll>) {
     let _f = kfn("ep_poll_callback");
     {
@@ -98,14 +104,20 @@ fn ep_poll_callback(ep: &Obj<EventPoll>) {
 
 /// Models `ep_events_available()`: something on `rdllist`, or a scan
 /// running (`ovflist` active).
+///
+/// Mirrors fs/eventpoll.c ep_events_available() of 6.12, lines 576-582, fp 3089315682d8dced.
 fn ep_events_available(ep: &EventPoll) -> bool {
+    crate::trace::reached("ep_events_available");
     let _g = ep.lock.lock();
     let r = ep.rdl.get();
     r.linked || r.scanning
 }
 
 /// Models `ep_alloc()`: a new instance with its own reference.
+///
+/// Mirrors fs/eventpoll.c ep_alloc() of 6.12, lines 1327-1349, fp ee496cf482112f94.
 fn ep_alloc(cx: &Cx<'_>) -> Id<EventPoll> {
+    crate::trace::reached("ep_alloc");
     let ep = EventPoll {
         mtx: KMutex::new("ep->mtx"),
         lock: SpinLock::new("ep->lock"),
@@ -125,7 +137,11 @@ fn ep_alloc(cx: &Cx<'_>) -> Id<EventPoll> {
 }
 
 /// Models `ep_refcount_dec_and_test()` then `ep_free()`.
+///
+/// Mirrors fs/eventpoll.c ep_refcount_dec_and_test() of 6.12, lines 972-979, fp 608ecaf3bd30b066.
+/// Mirrors fs/eventpoll.c ep_free() of 6.12, lines 981-988, fp b7babe951359d94d.
 fn ep_put(cx: &Cx<'_>, epid: Id<EventPoll>) {
+    crate::trace::reached("ep_refcount_dec_and_test");
     let ep = cx.k.eps.get(epid);
     match ep.refcount.put() {
         Ok(true) => cx.k.heap.kfree(Obj::hdr(&ep)),
@@ -142,6 +158,8 @@ fn ep_put(cx: &Cx<'_>, epid: Id<EventPoll>) {
 /// instance, poll the file with epoll's poll table (the function entry
 /// goes on the pipe's wait queue), and put the item on the ready list if
 /// an event is ready now.
+///
+/// Mirrors fs/eventpoll.c ep_insert() of 6.12, lines 1827-1904, fp b6031626df76540d.
 fn ep_insert(cx: &Cx<'_>, epid: Id<EventPoll>, filp: Id<File>, events: u32) {
     let _f = kfn("ep_insert");
     let ep = cx.k.eps.get(epid);
@@ -188,7 +206,10 @@ fn ep_insert(cx: &Cx<'_>, epid: Id<EventPoll>, filp: Id<File>, events: u32) {
 
 /// Models `ep_unregister_pollwait()`: take the function entry off the
 /// pipe's wait queue.
+///
+/// Mirrors fs/eventpoll.c ep_unregister_pollwait() of 6.12, lines 844-854, fp 8c60efa88e7f0655.
 fn ep_unregister_pollwait(cx: &Cx<'_>, ep: &EventPoll) {
+    crate::trace::reached("ep_unregister_pollwait");
     let entry = ep.item.with_mut(|i| i.as_mut().and_then(|i| i.entry.take()));
     if let Some((pid, rd, id)) = entry {
         whead(&cx.k.pipes.get(pid), rd).remove_wait_queue(id);
@@ -199,6 +220,11 @@ fn ep_unregister_pollwait(cx: &Cx<'_>, ep: &EventPoll) {
 /// removing the item (`dying`) and this is not it (`force`), detach the
 /// item from the file and the ready list. True when the item was removed
 /// (the caller drops the item's reference on the instance).
+///
+/// Mirrors fs/eventpoll.c ep_remove() of 6.12, lines 1074-1100, fp 8c5dc286ab884843.
+/// Mirrors fs/eventpoll.c ep_remove_file() of 6.12, lines 1022-1044, fp af63cda52d02cbb2.
+/// Mirrors fs/eventpoll.c ep_remove_epi() of 6.12, lines 1046-1069, fp f497805c982b5a48.
+/// DEVIATION: one function with a `force` flag where 6.12 has `ep_remove()` (gives up when the item is `dying` or the file's last reference is gone) and `eventpoll_release_file()` calling `ep_remove_file()` and `ep_remove_epi()` itself; the item leaves the file and the ready list under the same locks either way.
 fn __ep_remove(cx: &Cx<'_>, epid: Id<EventPoll>, force: bool) -> bool {
     let _f = kfn("__ep_remove");
     let ep = cx.k.eps.get(epid);
@@ -224,6 +250,9 @@ fn __ep_remove(cx: &Cx<'_>, epid: Id<EventPoll>, force: bool) -> bool {
 /// Models `eventpoll_release_file()`, from `__fput()` when the file is
 /// watched: mark the item dying under `f_lock`, then remove it under the
 /// instance's `mtx` (the item's reference keeps the instance alive).
+///
+/// Mirrors include/linux/eventpoll.h eventpoll_release() of 6.12, lines 34-67, fp 2c473ca497326d58.
+/// Mirrors fs/eventpoll.c eventpoll_release_file() of 6.12, lines 1287-1325, fp 2bb6ca03adbe32f6.
 pub fn eventpoll_release(cx: &Cx<'_>, filp: Id<File>) {
     let f = cx.k.files.get(filp);
     if !f.f_ep_ever.load(instr::Ordering::Relaxed) {
@@ -259,6 +288,8 @@ fn item_poll(cx: &Cx<'_>, filp: Id<File>) -> u32 {
 /// Models `ep_send_events()` for one event: scan the ready list under
 /// `mtx` (wake-ups meanwhile go on `ovflist`), poll the file again, and
 /// put a still-ready item back (level-triggered). Returns the events.
+///
+/// Mirrors fs/eventpoll.c ep_send_events() of 6.12, lines 2058-2102, fp 5686eedb214235f7.
 fn ep_send_events(cx: &Cx<'_>, epid: Id<EventPoll>) -> u32 {
     let _f = kfn("ep_send_events");
     let ep = cx.k.eps.get(epid);
@@ -300,6 +331,8 @@ fn ep_send_events(cx: &Cx<'_>, epid: Id<EventPoll>) -> u32 {
 /// the ready events; with none and a timeout, sleep on `ep->wq` until the
 /// ready list has something, and send again. `ERESTARTSYS` when a signal
 /// ends the sleep.
+///
+/// Mirrors fs/eventpoll.c ep_poll() of 6.12, lines 2161-2283, fp 5d493625ba5ca308.
 fn ep_poll(cx: &Cx<'_>, epid: Id<EventPoll>, wait: bool) -> KResult<u32> {
     let _f = kfn("ep_poll");
     let ep = cx.k.eps.get(epid);
@@ -325,6 +358,8 @@ fn ep_poll(cx: &Cx<'_>, epid: Id<EventPoll>, wait: bool) -> KResult<u32> {
 /// `mtx`, take the item's entry off the pipe's wait queue and remove the
 /// item unless its file's `__fput()` is doing so; then drop the
 /// instance's own reference.
+///
+/// Mirrors fs/eventpoll.c ep_clear_and_put() of 6.12, lines 1102-1141, fp a4de23ac115557b7.
 fn ep_clear_and_put(cx: &Cx<'_>, epid: Id<EventPoll>) {
     let _f = kfn("ep_clear_and_put");
     let ep = cx.k.eps.get(epid);

@@ -48,6 +48,8 @@ pub enum OpenKind {
 }
 
 /// Models `struct file`.
+///
+/// Mirrors include/linux/fs.h struct file of 6.12, lines 1077-1114, fp 96b7d47b44f81dc2.
 #[derive(Debug)]
 pub struct File {
     /// `f_mode`: `FMODE_READ` and/or `FMODE_WRITE`.
@@ -77,6 +79,8 @@ pub struct File {
 }
 
 /// Models `struct files_struct`: descriptor -> file.
+///
+/// Mirrors include/linux/fdtable.h struct files_struct of 6.12, lines 38-57, fp ce5fc986a0df1896.
 #[derive(Debug)]
 pub struct Fdtable {
     pub file_lock: SpinLock,
@@ -202,6 +206,8 @@ pub fn fput(cx: &Cx<'_>, file: Id<File>) {
 /// `__fput()`: leave any epoll instance watching the file
 /// (`eventpoll_release()`), `f_op->release` (`pipe_release`), then free
 /// the file.
+///
+/// Mirrors fs/file_table.c __fput() of 6.12, lines 442-482, fp 365a91a0818d9762.
 fn __fput(cx: &Cx<'_>, file: Id<File>) {
     let _f = trace::kfn("__fput");
     crate::eventpoll::eventpoll_release(cx, file);
@@ -219,6 +225,8 @@ fn __fput(cx: &Cx<'_>, file: Id<File>) {
 }
 
 /// `close_fd()`: remove `fd` from the table and drop its reference.
+///
+/// Mirrors fs/file.c close_fd() of 6.12, lines 654-666, fp 3ff1c8e34e836579.
 pub fn close_fd(cx: &Cx<'_>, fd: i32) -> KResult<()> {
     let _f = trace::kfn("close_fd");
     let t = &cx.k.fdtable;
@@ -238,6 +246,8 @@ pub fn close_fd(cx: &Cx<'_>, fd: i32) -> KResult<()> {
 /// of the three has `FMODE_CAN_ODIRECT` (no `direct_IO` address-space op);
 /// the descriptor is taken first (`get_unused_fd_flags()`: `EMFILE`
 /// comes before any of that).
+///
+/// Mirrors fs/open.c do_sys_open() of 6.12, lines 1433-1437, fp e95133c2a02c816f.
 pub fn do_sys_open(cx: &Cx<'_>, kind: OpenKind, flags: u32) -> KResult<i32> {
     let _f = trace::kfn("do_sys_open");
     {

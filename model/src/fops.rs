@@ -46,6 +46,8 @@ pub struct RegularFile {
 /// without blocking, else it sleeps until a signal: `ERESTARTSYS`; a
 /// zero-length read returns 0 before either); a regular file's read
 /// (`filemap_read()`) copies from `f_pos` up to its size.
+///
+/// Mirrors fs/read_write.c vfs_read() of 6.12, lines 549-578, fp 660abffb3a6a7d3c.
 pub fn vfs_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("vfs_read");
     let f = cx.k.files.get(filp);
@@ -70,6 +72,8 @@ pub fn vfs_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
 /// pty master (`n_tty_write()` into `pty_write()`) take all of it; a
 /// regular file (`generic_perform_write()`) stores it at `f_pos`, past
 /// the end if need be.
+///
+/// Mirrors fs/read_write.c vfs_write() of 6.12, lines 663-693, fp d5dab6806da6da58.
 pub fn vfs_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     let _f = kfn("vfs_write");
     let f = cx.k.files.get(filp);
@@ -98,6 +102,8 @@ pub fn vfs_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
 /// `n_tty_ioctl()`, which answers `FIONREAD` (`TIOCINQ`: the input
 /// queue, empty) and returns `ENOIOCTLCMD` for the rest, `ENOTTY` to the
 /// caller (the watch-queue requests among them).
+///
+/// Mirrors fs/ioctl.c vfs_ioctl() of 6.12, lines 44-56, fp 9da81acf64dc4ebf.
 pub fn vfs_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> {
     let _f = kfn("vfs_ioctl");
     let f = cx.k.files.get(filp);

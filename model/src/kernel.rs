@@ -326,7 +326,10 @@ impl Cred {
 /// Models `put_cred()` and `__put_cred()`: the last hold frees the
 /// credentials after an RCU grace period (`call_rcu(put_cred_rcu)`), and
 /// `put_cred_rcu()` puts the keys they hold.
+///
+/// Mirrors kernel/cred.c __put_cred() of 6.12, lines 98-111, fp a0c846e6eab827dc.
 pub fn put_cred(cx: &Cx<'_>, cred: &Cred) {
+    crate::trace::reached("__put_cred");
     if cred.put() {
         if let Some(cb) = cred.put_cred_rcu.lock().take() {
             crate::rcu::call_rcu(cx, cb);
@@ -551,6 +554,8 @@ impl Kernel {
     /// unlink everything from the session keyring, drop the session
     /// keyring, then settle. Afterwards nothing the notification queue
     /// allocated may remain (invariant H5).
+    ///
+    /// Mirrors kernel/exit.c do_exit() of 6.12, lines 883-998, fp 50f797e4bbf85325.
     pub fn do_exit(&self, cx: &Cx<'_>) {
         let _f = trace::kfn("do_exit");
         for fd in self.fdtable.fds() {

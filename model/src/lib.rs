@@ -17,6 +17,12 @@
 //! | fs/file.c, fs/read_write.c, fs/ioctl.c, fs/fcntl.c | [`file`], [`syscalls`] | descriptors and syscall entry |
 //! | mm | [`mm`] | pages and their references |
 //!
+//! The table is the overview; the exact map is in the functions
+//! themselves: each model function that mirrors a kernel function says
+//! `/// Mirrors FILE FUNCTION() of 6.12, lines A-B, fp HEX.` (or `of series
+//! v5`), and [`kmap`] holds the sources `wqsim drift` and `wqsim review`
+//! read those lines from.
+//!
 //! The modules form layers whose imports run one way, bottom to top
 //! (`tests/layers.rs` checks it; the README's "Architecture" lists the
 //! exceptions):
@@ -52,6 +58,7 @@ pub mod heap;
 pub mod invariant;
 pub mod kernel;
 pub mod keys;
+pub mod kmap;
 pub mod lsm;
 pub mod mm;
 pub mod mount;

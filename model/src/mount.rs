@@ -330,6 +330,10 @@ fn user_path_at(v: &Vfs, path: &str) -> KResult<(Id<Mount>, String)> {
 /// and `cleanup_mnt()` (fs/namespace.c with ver #5's hunk): the mount's
 /// watches are removed with removal records carrying its ID, then the
 /// superblock loses an active reference.
+///
+/// Mirrors fs/namespace.c mntput() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c mntput_no_expire() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c cleanup_mnt() of series v5 (never merged: no source to fingerprint).
 fn mntput(cx: &Cx<'_>, m: Id<Mount>) {
     let v = vfs(cx).expect("mounts exist only in v5");
     let mnt = v.mounts.get(m);
@@ -343,6 +347,9 @@ fn mntput(cx: &Cx<'_>, m: Id<Mount>) {
 
 /// Models `deactivate_locked_super()` with ver #5's hunk: the last active
 /// reference removes the superblock's watches (records carry its ID).
+///
+/// Mirrors fs/super.c deactivate_super() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/super.c deactivate_locked_super() of series v5 (never merged: no source to fingerprint).
 fn deactivate_super(cx: &Cx<'_>, sb: Id<SuperBlock>) {
     let v = vfs(cx).expect("superblocks exist only in v5");
     let s = v.sbs.get(sb);
@@ -359,6 +366,8 @@ fn deactivate_super(cx: &Cx<'_>, sb: Id<SuperBlock>) {
 /// the topology change counter on the added, moved or removed object as
 /// well as the parent(s)"), then post a record carrying the counters.
 /// Callers hold `mount_lock`.
+///
+/// Mirrors fs/mount_notify.c notify_mount() of series v5 (never merged: no source to fingerprint).
 fn notify_mount(cx: &Cx<'_>, trigger: Id<Mount>, aux: Option<Id<Mount>>, subtype: u8, info_flags: u32) {
     let _f = kfn("notify_mount");
     let v = vfs(cx).expect("mounts exist only in v5");
@@ -394,6 +403,8 @@ fn notify_mount(cx: &Cx<'_>, trigger: Id<Mount>, aux: Option<Id<Mount>>, subtype
 /// mount's watchers with the dentry as the ID where a watch was set
 /// (`DCACHE_MOUNT_WATCH`); a mount with no watchers is skipped to its
 /// root. Every post but the first carries `NOTIFY_MOUNT_IN_SUBTREE`.
+///
+/// Mirrors fs/mount_notify.c post_mount_notification() of series v5 (never merged: no source to fingerprint).
 fn post_mount_notification(cx: &Cx<'_>, changed: Id<Mount>, n: &mut [u8]) {
     let _f = kfn("post_mount_notification");
     let v = vfs(cx).expect("mounts exist only in v5");
@@ -445,6 +456,8 @@ fn set_info_flag(n: &mut [u8], flag: u32, on: bool) {
 
 /// Models `release_mount_watch()`: `dput()` of the watched dentry (the
 /// model keeps dentries forever, so nothing to do).
+///
+/// Mirrors fs/mount_notify.c sys_watch_mount() of series v5 (never merged: no source to fingerprint).
 fn release_mount_watch(_cx: &Cx<'_>, _w: Id<Watch>) {}
 
 /// Models `SYSCALL_DEFINE5(watch_mount, dfd, filename, at_flags,
@@ -456,6 +469,8 @@ fn release_mount_watch(_cx: &Cx<'_>, _w: Id<Watch>) {}
 /// `remove_watch_from_object(m->mnt_watchers, ...)` whether or not the
 /// mount has a watch list: NULL for a mount never watched; the 2018
 /// revision checked it and returned `EBADSLT`).
+///
+/// Mirrors fs/mount_notify.c sys_watch_mount() of series v5 (never merged: no source to fingerprint).
 pub fn sys_watch_mount(cx: &Cx<'_>, path: &str, at_flags: u32, watch_fd: i32, watch_id: i32) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("sys_watch_mount");
@@ -524,6 +539,8 @@ fn watch_mount_locked(cx: &Cx<'_>, v: &Vfs, m: Id<Mount>, rel: &str, watch_fd: i
 /// watch_id)` (fs/super.c): a watch on the superblock holding `path`,
 /// with its `s_unique_id` as the ID; `EIO` once the superblock is no
 /// longer active; -1 removes it (`EBADSLT` if none).
+///
+/// Mirrors fs/super.c sys_watch_sb() of series v5 (never merged: no source to fingerprint).
 pub fn sys_watch_sb(cx: &Cx<'_>, path: &str, at_flags: u32, watch_fd: i32, watch_id: i32) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("sys_watch_sb");
@@ -598,6 +615,9 @@ fn mount_root_at(v: &Vfs, path: &str) -> KResult<(u32, Id<Mount>)> {
 ///
 /// APPROX: a mountpoint holds one mount (`EBUSY`, where the kernel would
 /// stack them).
+///
+/// Mirrors fs/namespace.c do_new_mount() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c attach_recursive_mnt() of series v5 (never merged: no source to fingerprint).
 pub fn do_new_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("do_new_mount");
@@ -620,6 +640,10 @@ pub fn do_new_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
 /// [`mntput`]). `EINVAL` for a path that is no mount's root or for the
 /// root; `EBUSY` while the mount has mounts below it or a path held in
 /// it (`propagate_mount_busy()`).
+///
+/// Mirrors fs/namespace.c do_umount() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c umount_tree() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c umount_mnt() of series v5 (never merged: no source to fingerprint).
 pub fn do_umount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("do_umount");
@@ -645,6 +669,8 @@ pub fn do_umount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
 /// Models `mark_mounts_for_expiry()` on its second pass with ver #5's
 /// hunk: an unused mount marked on the first pass gets `EXPIRY` on itself
 /// and is unmounted (`UNMOUNT` on its parent). `EBUSY` if in use.
+///
+/// Mirrors fs/namespace.c mark_mounts_for_expiry() of series v5 (never merged: no source to fingerprint).
 pub fn expire_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("expire_mount");
@@ -672,6 +698,8 @@ pub fn expire_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
 /// one, the moved mount auxiliary in both. `EINVAL` for the root or a
 /// path inside a mount; `ELOOP` into the mount's own subtree; `EBUSY` onto
 /// a mountpoint in use.
+///
+/// Mirrors fs/namespace.c do_move_mount() of series v5 (never merged: no source to fingerprint).
 pub fn do_move_mount(cx: &Cx<'_>, from: &str, to: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("do_move_mount");
@@ -738,6 +766,8 @@ fn move_mount_locked(
 /// Catalog switches here: X4 (that flag tested `mnt_flags & SB_RDONLY`:
 /// `SB_RDONLY` is a superblock flag with `MNT_NOSUID`'s value, so a
 /// read-only mount reports read-write and a nosuid one read-only).
+///
+/// Mirrors fs/namespace.c do_reconfigure_mnt() of series v5 (never merged: no source to fingerprint).
 pub fn do_reconfigure_mnt(cx: &Cx<'_>, path: &str, mnt_flags: u32) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("do_reconfigure_mnt");
@@ -768,6 +798,8 @@ pub fn do_reconfigure_mnt(cx: &Cx<'_>, path: &str, mnt_flags: u32) -> KResult<i6
 /// hunk: the superblock's read-only state changes and `notify_sb()` posts
 /// `READONLY` with `NOTIFY_SUPERBLOCK_IS_NOW_RO` when it is now
 /// read-only.
+///
+/// Mirrors fs/super.c reconfigure_super() of series v5 (never merged: no source to fingerprint).
 pub fn reconfigure_super(cx: &Cx<'_>, path: &str, ro: bool) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("reconfigure_super");
@@ -790,6 +822,9 @@ pub fn reconfigure_super(cx: &Cx<'_>, path: &str, ro: bool) -> KResult<i64> {
 /// record can follow the removal record of the watch it came through;
 /// the proposed fix holds `s_umount` for reading, as `watch_sb()` holds it
 /// to remove).
+///
+/// Mirrors include/linux/fs.h notify_sb_error() of series v5 (never merged: no source to fingerprint).
+/// Mirrors include/linux/fs.h notify_sb_EDQUOT() of series v5 (never merged: no source to fingerprint).
 pub fn sb_event(cx: &Cx<'_>, path: &str, subtype: u8, error: u32) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("sb_event");
@@ -808,6 +843,8 @@ pub fn sb_event(cx: &Cx<'_>, path: &str, subtype: u8, error: u32) -> KResult<i64
 /// #5): if the superblock has watchers, build the record and
 /// `post_sb_notification()` it with the current task's credentials and
 /// the superblock's ID.
+///
+/// Mirrors include/linux/fs.h notify_sb() of series v5 (never merged: no source to fingerprint).
 fn notify_sb(cx: &Cx<'_>, s: &SuperBlock, subtype: u8, info: u32, error: Option<u32>) {
     let _f = kfn("notify_sb");
     if let Some(wl) = s.s_watchers.get(cx) {
@@ -833,6 +870,8 @@ pub fn fsinfo_mount_children(cx: &Cx<'_>, path: &str) -> KResult<Vec<(u32, u32)>
 ///
 /// APPROX: the `UNMOUNT` records the tree's teardown posts are left out;
 /// every queue is closed by then.
+///
+/// Mirrors fs/namespace.c put_mnt_ns() of series v5 (never merged: no source to fingerprint).
 pub fn put_mnt_ns(cx: &Cx<'_>) {
     let Some(v) = &cx.k.vfs else { return };
     let _f = kfn("put_mnt_ns");

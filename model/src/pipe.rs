@@ -36,6 +36,8 @@ pub enum PipeBufOps {
 
 /// Models `struct pipe_buffer`: one ring slot. Each field is its own cell,
 /// as each is its own word in the kernel.
+///
+/// Mirrors include/linux/pipe_fs_i.h struct pipe_buffer of 6.12, lines 26-32, fp 66199038e5d15b59.
 #[derive(Debug, Default)]
 pub struct PipeBuffer {
     pub page: KCell<Option<Id<Page>>>,
@@ -52,6 +54,8 @@ pub struct PipeBuffer {
 pub type Bufs = Obj<KArray<PipeBuffer>>;
 
 /// Models `struct pipe_inode_info`.
+///
+/// Mirrors include/linux/pipe_fs_i.h struct pipe_inode_info of 6.12, lines 58-83, fp 037f90339faef88d.
 #[derive(Debug)]
 pub struct PipeInodeInfo {
     /// `pipe->mutex`.
@@ -221,12 +225,17 @@ pub fn pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) 
 // ---- fs/pipe.c -------------------------------------------------------------
 
 /// Models `pipe_lock()`: `pipe->mutex`, if any file is open.
+///
+/// Mirrors fs/pipe.c pipe_lock() of 6.12, lines 89-93, fp 44ca3d60c13266d3.
 pub fn pipe_lock<'a>(pipe: &'a PipeInodeInfo) -> Option<crate::sync::KMutexGuard<'a>> {
+    crate::trace::reached("pipe_lock");
     (pipe.files.get() > 0).then(|| pipe.mutex.lock())
 }
 
 /// Models `anon_pipe_buf_release()`: keep the page as `tmp_page` if nobody
 /// else holds it, else drop the reference.
+///
+/// Mirrors fs/pipe.c anon_pipe_buf_release() of 6.12, lines 115-129, fp 85166d84a51fdd87.
 fn anon_pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) {
     let _f = kfn("anon_pipe_buf_release");
     let p = cx.k.pipes.get(pipe);
@@ -239,7 +248,10 @@ fn anon_pipe_buf_release(cx: &Cx<'_>, pipe: Id<PipeInodeInfo>, buf: &PipeBuffer)
 }
 
 /// Models `generic_pipe_buf_release()`: `put_page(buf->page)`.
+///
+/// Mirrors fs/pipe.c generic_pipe_buf_release() of 6.12, lines 197-201, fp 18890ad3f181abe7.
 pub fn generic_pipe_buf_release(cx: &Cx<'_>, buf: &PipeBuffer) {
+    crate::trace::reached("generic_pipe_buf_release");
     mm::put_page(cx, deref(buf.page.get(), "generic_pipe_buf_release: buf->page"));
 }
 
@@ -250,6 +262,9 @@ pub fn generic_pipe_buf_release(cx: &Cx<'_>, buf: &PipeBuffer) {
 /// bytes taken, for the output file's `splice_write` actor (which the
 /// model runs after: `pipe_to_null()` drops them, a file write cannot
 /// fail here).
+///
+/// Mirrors fs/splice.c splice_from_pipe_feed() of 6.12, lines 445-492, fp ec72a59a12cab713.
+/// Mirrors fs/splice.c __splice_from_pipe() of 6.12, lines 601-616, fp a74a699f7478d5a1.
 pub fn splice_from_pipe_feed(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, len: usize) -> Vec<u8> {
     let _f = kfn("splice_from_pipe_feed");
     let pipe = cx.k.pipes.get(pid);
@@ -290,6 +305,9 @@ pub fn splice_from_pipe_feed(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, len: usize) ->
 /// until they or the room run out; the first starts at `offset` in its
 /// page, as the file position does. Returns how many went in; `ENOMEM`
 /// when no page could be had for the first.
+///
+/// Mirrors mm/filemap.c filemap_splice_read() of 6.12, lines 2906-2996, fp a405d319a4685d7e.
+/// Mirrors fs/splice.c copy_splice_read() of 6.12, lines 321-401, fp e94e2c943f3985c0.
 pub fn splice_into_pipe(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, data: &[u8], mut offset: usize) -> KResult<usize> {
     let _f = kfn("splice_into_pipe");
     let pipe = cx.k.pipes.get(pid);
@@ -321,7 +339,10 @@ pub fn splice_into_pipe(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, data: &[u8], mut of
 
 /// Models `pipe_readable()` (6.12: separate `READ_ONCE` loads of head,
 /// tail and writers), the lockless wait condition of readers.
+///
+/// Mirrors fs/pipe.c pipe_readable() of 6.12, lines 211-218, fp 007ef10900212ebf.
 pub fn pipe_readable(pipe: &PipeInodeInfo) -> bool {
+    crate::trace::reached("pipe_readable");
     let (head, tail) = read_head_tail(pipe);
     let writers = read_once(&pipe.writers);
     !pipe_empty(pipe, head, tail) || writers == 0
@@ -333,6 +354,8 @@ pub fn pipe_readable(pipe: &PipeInodeInfo) -> bool {
 ///
 /// Deviation: `consumed` carries the bytes the reader copied from the
 /// slot, for the trace.
+///
+/// Mirrors fs/pipe.c pipe_update_tail() of 6.12, lines 220-248, fp 944e030918be653e.
 fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut tail: u32, consumed: &[u8]) -> u32 {
     let _f = kfn("pipe_update_tail");
     let pipe = cx.k.pipes.get(pid);
@@ -361,6 +384,8 @@ fn pipe_update_tail(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, buf: &PipeBuffer, mut t
 /// flagged on the last queued record waits for the next `read()`.
 ///
 /// Deviations: the user buffer is a `Vec`; `copy_to_iter` cannot fault.
+///
+/// Mirrors fs/pipe.c pipe_read() of 6.12, lines 250-409, fp 3b14072098b5d035.
 pub fn pipe_read(cx: &Cx<'_>, filp: Id<File>, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("pipe_read");
     let f = cx.k.files.get(filp);
@@ -523,7 +548,10 @@ fn push_read_returned(
 }
 
 /// Models `pipe_writable()`.
+///
+/// Mirrors fs/pipe.c pipe_writable() of 6.12, lines 417-425, fp 8da76dbcf4dee307.
 pub fn pipe_writable(pipe: &PipeInodeInfo) -> bool {
+    crate::trace::reached("pipe_writable");
     let (head, tail) = read_head_tail(pipe);
     let max_usage = read_once(&pipe.max_usage);
     !pipe_full(pipe, head, tail, max_usage) || read_once(&pipe.readers) == 0
@@ -535,6 +563,8 @@ pub fn pipe_writable(pipe: &PipeInodeInfo) -> bool {
 ///
 /// Deviations: the user buffer is a slice and cannot fault; no `SIGPIPE`
 /// is delivered (the `EPIPE` return is modelled).
+///
+/// Mirrors fs/pipe.c pipe_write() of 6.12, lines 427-613, fp d89d00c332b246f1.
 pub fn pipe_write(cx: &Cx<'_>, filp: Id<File>, data: &[u8]) -> KResult<usize> {
     let _f = kfn("pipe_write");
     let f = cx.k.files.get(filp);
@@ -732,6 +762,8 @@ pub enum PipeIoctl {
 
 /// Models `pipe_ioctl()`. Unknown requests return `ENOIOCTLCMD`, which
 /// `vfs_ioctl` turns into `ENOTTY`.
+///
+/// Mirrors fs/pipe.c pipe_ioctl() of 6.12, lines 615-653, fp a40e6c75608b15be.
 pub fn pipe_ioctl(cx: &Cx<'_>, filp: Id<File>, req: &PipeIoctl) -> KResult<i64> {
     let _f = kfn("pipe_ioctl");
     let pid = cx.k.files.get(filp).pipe();
@@ -820,6 +852,8 @@ pub fn pipe_poll_mask(cx: &Cx<'_>, filp: Id<File>) -> u32 {
 /// on `wr_wait` only, where the kernel queues every polled file on both; a
 /// wake-up on the other queue changes none of the events that end waits
 /// for, so only a poller's spurious wake-ups are missing.
+///
+/// Mirrors fs/pipe.c pipe_poll() of 6.12, lines 656-705, fp 40785f9e41861043.
 pub fn pipe_poll(cx: &Cx<'_>, filp: Id<File>, wait: Option<u32>) -> KResult<u32> {
     let _f = kfn("pipe_poll");
     let Some(events) = wait else {
@@ -862,7 +896,10 @@ pub fn trace_poll_end(cx: &Cx<'_>, mask: u32, events: u32) {
 
 /// Models `put_pipe_info()`: the last file frees the pipe (the count is
 /// under the inode's `i_lock`).
+///
+/// Mirrors fs/pipe.c put_pipe_info() of 6.12, lines 707-720, fp 08a315a412227f85.
 fn put_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
+    crate::trace::reached("put_pipe_info");
     let pipe = cx.k.pipes.get(pid);
     let kill = {
         let _g = pipe.i_lock.lock();
@@ -877,6 +914,8 @@ fn put_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
 
 /// Models `pipe_release()`: drop this end, wake the other side if it was
 /// the last reader or writer, and put the pipe.
+///
+/// Mirrors fs/pipe.c pipe_release() of 6.12, lines 722-744, fp ff6b92cc7368452f.
 pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
     let _f = kfn("pipe_release");
     let f = cx.k.files.get(filp);
@@ -903,26 +942,38 @@ pub fn pipe_release(cx: &Cx<'_>, filp: Id<File>) {
 
 /// Models `account_pipe_buffers()`: add `new - old` pages to the user's
 /// charge; returns the new total.
+///
+/// Mirrors fs/pipe.c account_pipe_buffers() of 6.12, lines 767-771, fp 524ae3189b07cf73.
 pub fn account_pipe_buffers(user: &UserStruct, old: u64, new: u64) -> u64 {
+    crate::trace::reached("account_pipe_buffers");
     let delta = new as i64 - old as i64;
     (user.pipe_bufs.fetch_add(delta, Ordering::AcqRel) + delta) as u64
 }
 
 /// Models `too_many_pipe_buffers_soft()`.
+///
+/// Mirrors fs/pipe.c too_many_pipe_buffers_soft() of 6.12, lines 773-778, fp e646e79c686b26f2.
 pub fn too_many_pipe_buffers_soft(cx: &Cx<'_>, user_bufs: u64) -> bool {
+    crate::trace::reached("too_many_pipe_buffers_soft");
     let soft = cx.k.config.pipe_user_pages_soft;
     soft != 0 && user_bufs > soft
 }
 
 /// Models `too_many_pipe_buffers_hard()`.
+///
+/// Mirrors fs/pipe.c too_many_pipe_buffers_hard() of 6.12, lines 780-785, fp 86d7759e8a1b9477.
 pub fn too_many_pipe_buffers_hard(cx: &Cx<'_>, user_bufs: u64) -> bool {
+    crate::trace::reached("too_many_pipe_buffers_hard");
     let hard = cx.k.config.pipe_user_pages_hard;
     hard != 0 && user_bufs > hard
 }
 
 /// Models `pipe_is_unprivileged_user()`: neither `CAP_SYS_RESOURCE` nor
 /// `CAP_SYS_ADMIN`.
+///
+/// Mirrors fs/pipe.c pipe_is_unprivileged_user() of 6.12, lines 787-790, fp 17dae08ba625bef2.
 pub fn pipe_is_unprivileged_user(cx: &Cx<'_>) -> bool {
+    crate::trace::reached("pipe_is_unprivileged_user");
     !cx.current_cred().privileged
 }
 
@@ -933,6 +984,8 @@ fn new_bufs(cx: &Cx<'_>, nr_slots: u32) -> Arc<Bufs> {
 /// Models `alloc_pipe_info()`: 16 slots (fewer if `pipe-max-size` is
 /// smaller), 2 when an unprivileged user is over the soft page quota,
 /// none past the hard quota.
+///
+/// Mirrors fs/pipe.c alloc_pipe_info() of 6.12, lines 792-839, fp 4ad63cb20dc054e7.
 pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
     let _f = kfn("alloc_pipe_info");
     if cx.k.heap.fail_nth.should_fail("alloc_pipe_info: kzalloc") {
@@ -1007,6 +1060,8 @@ pub fn alloc_pipe_info(cx: &Cx<'_>) -> Option<Id<PipeInodeInfo>> {
 /// the pages, release every slot still holding a buffer, then drop the
 /// pipe's reference on the queue (after the ring: the release callback
 /// needs the queue's bitmap), and free.
+///
+/// Mirrors fs/pipe.c free_pipe_info() of 6.12, lines 841-865, fp c89869dd5e1b9745.
 pub fn free_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
     let _f = kfn("free_pipe_info");
     let pipe = cx.k.pipes.get(pid);
@@ -1049,6 +1104,10 @@ pub fn free_pipe_info(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) {
 ///
 /// APPROX: `O_CLOEXEC` is accepted and not recorded (nothing in the model
 /// execs); fasync (`O_ASYNC`, `SIGIO`) is not modelled.
+///
+/// Mirrors fs/pipe.c do_pipe2() of 6.12, lines 1020-1040, fp 1c856576270266c7.
+/// Mirrors fs/pipe.c create_pipe_files() of 6.12, lines 922-965, fp 9ac34ae4c424e6f5.
+/// Mirrors fs/pipe.c __do_pipe_flags() of 6.12, lines 967-1003, fp e828751380496c85.
 pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
     let _f = kfn("do_pipe2");
     // O_NOTIFICATION_PIPE, or ver #1's hacked-in O_TMPFILE.
@@ -1095,6 +1154,8 @@ pub fn do_pipe2(cx: &Cx<'_>, flags: u32) -> KResult<[i32; 2]> {
 /// Models `pipe_resize_ring()`: allocate the new array outside the locks,
 /// then under `rd_wait.lock` check occupancy (`EBUSY`), copy the live slots
 /// to index 0 (`head = n, tail = 0`), swap and free the old array.
+///
+/// Mirrors fs/pipe.c pipe_resize_ring() of 6.12, lines 1268-1331, fp 47990c496076d277.
 pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> KResult<()> {
     let _f = kfn("pipe_resize_ring");
     let pipe = cx.k.pipes.get(pid);
@@ -1153,7 +1214,10 @@ pub fn pipe_resize_ring(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_slots: u32) -> K
 }
 
 /// Models `round_pipe_size()`.
+///
+/// Mirrors fs/pipe.c round_pipe_size() of 6.12, lines 1249-1259, fp 01bf9f5cec94830f.
 pub fn round_pipe_size(cx: &Cx<'_>, size: u32) -> u32 {
+    crate::trace::reached("round_pipe_size");
     if size > (1u32 << 31) {
         return 0;
     }
@@ -1164,6 +1228,8 @@ pub fn round_pipe_size(cx: &Cx<'_>, size: u32) -> u32 {
 }
 
 /// Models `pipe_set_size()` (`F_SETPIPE_SZ`): `EBUSY` on notification pipes.
+///
+/// Mirrors fs/pipe.c pipe_set_size() of 6.12, lines 1337-1382, fp 4611999f4e4907b9.
 fn pipe_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: u32) -> KResult<i64> {
     let _f = kfn("pipe_set_size");
     let pipe = cx.k.pipes.get(pid);
@@ -1206,6 +1272,8 @@ pub fn get_pipe_info(cx: &Cx<'_>, filp: Id<File>, for_splice: bool) -> Option<Id
 }
 
 /// Models `pipe_fcntl()`: `F_SETPIPE_SZ` and `F_GETPIPE_SZ`.
+///
+/// Mirrors fs/pipe.c pipe_fcntl() of 6.12, lines 1399-1424, fp e2677291649b5143.
 pub fn pipe_fcntl(cx: &Cx<'_>, filp: Id<File>, cmd: u32, arg: u32) -> KResult<i64> {
     let _f = kfn("pipe_fcntl");
     let pid = get_pipe_info(cx, filp, false).ok_or(Errno::EBADF)?;

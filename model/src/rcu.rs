@@ -192,6 +192,8 @@ pub fn kfree_rcu(cx: &Cx<'_>, hdr: &KHeader) {
 
 /// Run every callback whose grace period has ended (RCU's softirq work,
 /// which the model runs when a task leaves a syscall). Returns how many ran.
+///
+/// Mirrors kernel/rcu/tree.c rcu_do_batch() of 6.12, lines 2498-2644, fp 9f47d345a86b49ca.
 pub fn rcu_do_batch(cx: &Cx<'_>) -> usize {
     let mut ran = 0;
     loop {
@@ -212,6 +214,8 @@ pub fn rcu_do_batch(cx: &Cx<'_>) -> usize {
 /// periods until no callback is pending. Callbacks may queue more (freeing
 /// a watch drops the last reference to its queue, which is itself freed
 /// with `kfree_rcu`).
+///
+/// Mirrors kernel/rcu/tree.c rcu_barrier() of 6.12, lines 4578-4671, fp acb96bb8fee5d5a5.
 pub fn rcu_barrier(cx: &Cx<'_>) {
     let _f = trace::kfn("rcu_barrier");
     crate::wq_assert!(

@@ -351,7 +351,10 @@ pub fn exec_settling(cx: &Cx<'_>, handles: &mut Handles, op: &Op, alone: bool) -
 /// APPROX: the clock counts whole seconds, so the deadline is `ms` rounded
 /// down to one, and a timer due in the deadline's second fires first. A
 /// scenario keeps its timeouts away from a timer's second.
+///
+/// Mirrors fs/select.c do_poll() of 6.12, lines 884-968, fp 9664de22368de8ec.
 pub fn poll_until_timeout(cx: &Cx<'_>, ms: u32, mut retry: impl FnMut() -> Outcome) -> Outcome {
+    crate::trace::reached("do_poll");
     let k = cx.k;
     let deadline = k.now().saturating_add(u64::from(ms / 1000));
     loop {

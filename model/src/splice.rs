@@ -26,6 +26,8 @@ pub const SPLICE_F_ALL: u32 = 0x0f;
 
 /// Models `SYSCALL_DEFINE6(splice)` without offsets: `__do_splice()` and
 /// `do_splice()`.
+///
+/// Mirrors fs/splice.c do_splice() of 6.12, lines 1308-1403, fp 6068cd1434f73c53.
 pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u32) -> KResult<i64> {
     let _f = kfn("do_splice");
     if len == 0 {
@@ -162,6 +164,8 @@ pub fn do_splice(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, mut flags: u3
 }
 
 /// Models `SYSCALL_DEFINE4(tee)` and `do_tee()`.
+///
+/// Mirrors fs/splice.c do_tee() of 6.12, lines 1970-2007, fp 083e19005f5572c1.
 pub fn do_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> KResult<i64> {
     let _f = kfn("do_tee");
     if flags & !SPLICE_F_ALL != 0 {
@@ -195,6 +199,8 @@ pub fn do_tee(cx: &Cx<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> K
 /// Models `SYSCALL_DEFINE4(vmsplice)`: a notification pipe is not a pipe
 /// for splicing, so both directions fail with `EBADF`; a zero-length iovec
 /// returns 0 first.
+///
+/// Mirrors fs/splice.c sys_vmsplice() of 6.12, lines 1601-1635, fp 31717d5a964a9da8.
 pub fn vmsplice(cx: &Cx<'_>, fd: i32, len: usize, flags: u32) -> KResult<i64> {
     let _f = kfn("vmsplice");
     if flags & !SPLICE_F_ALL != 0 {

@@ -43,6 +43,8 @@ fn is_pipe(cx: &Cx<'_>, f: Id<File>) -> bool {
 
 /// `read(2)`: `ksys_read()` -> `vfs_read()` -> `pipe_read()` or the
 /// file's own read.
+///
+/// Mirrors fs/read_write.c ksys_read() of 6.12, lines 701-718, fp d4fa5e2f50cf5cbd.
 pub fn ksys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
     let _f = kfn("ksys_read");
     let f = file::fget(cx, fd)?;
@@ -59,6 +61,8 @@ pub fn ksys_read(cx: &Cx<'_>, fd: i32, len: usize) -> KResult<Vec<u8>> {
 
 /// `write(2)`: `ksys_write()` -> `vfs_write()` -> `pipe_write()` or the
 /// file's own write.
+///
+/// Mirrors fs/read_write.c ksys_write() of 6.12, lines 725-743, fp 730285b8e105a44e.
 pub fn ksys_write(cx: &Cx<'_>, fd: i32, data: &[u8]) -> KResult<usize> {
     let _f = kfn("ksys_write");
     let f = file::fget(cx, fd)?;
@@ -84,6 +88,8 @@ pub enum Ioctl {
 
 /// `ioctl(2)`: `do_vfs_ioctl()` then `vfs_ioctl()` -> `pipe_ioctl()` or
 /// the file's own handler; `ENOIOCTLCMD` becomes `ENOTTY`.
+///
+/// Mirrors fs/ioctl.c do_vfs_ioctl() of 6.12, lines 802-890, fp 33dde2278942ea26.
 pub fn do_vfs_ioctl(cx: &Cx<'_>, fd: i32, req: &Ioctl) -> KResult<i64> {
     let _f = kfn("do_vfs_ioctl");
     let f = file::fget(cx, fd)?;
@@ -111,6 +117,8 @@ pub fn sys_close(cx: &Cx<'_>, fd: i32) -> KResult<i64> {
 /// file the model has can do direct I/O; clearing it ends a pipe's packet
 /// mode), and the pipe size commands (`pipe_fcntl()`: `EBADF` for a file
 /// that is not a pipe).
+///
+/// Mirrors fs/fcntl.c do_fcntl() of 6.12, lines 446-559, fp 6ee2f13f67c055c5.
 pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
     let _f = kfn("do_fcntl");
     let f = file::fget(cx, fd)?;
@@ -147,6 +155,8 @@ pub fn do_fcntl(cx: &Cx<'_>, fd: i32, cmd: u32, arg: u32) -> KResult<i64> {
 ///
 /// APPROX: that sleep ends at once, as the signal or timer that must end
 /// it would.
+///
+/// Mirrors fs/select.c do_sys_poll() of 6.12, lines 973-1045, fp 37d7babe4179420c.
 pub fn do_sys_poll(cx: &Cx<'_>, fd: i32, events: u32, timeout: i32) -> KResult<u32> {
     let _f = kfn("do_sys_poll");
     if fd < 0 {

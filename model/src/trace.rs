@@ -17,8 +17,8 @@ use crate::sync::instr::{self, Arc};
 // The per-thread context (task, kernel function, held locks) lives in the
 // sync facade, whose locks report to it; model code reaches it from here.
 pub use crate::sync::context::{
-    KfnGuard, LockKind, Tid, bind_actor, current_fn, current_tid, fn_of, held_locks, kfn, pending_lock_of, reset_fns,
-    tid,
+    KfnGuard, LockKind, Tid, bind_actor, current_fn, current_tid, entered, fn_of, held_locks, kfn, pending_lock_of,
+    reached, record_entered, reset_fns, tid,
 };
 
 /// One step of a run.

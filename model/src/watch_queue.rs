@@ -36,6 +36,8 @@ pub const TYPE_FILTER_UNION_WORDS: usize = 2;
 
 /// Models `struct watch_type_filter` (internal; only `subtype_filter[0]`
 /// of the UAPI's eight words is kept).
+///
+/// Mirrors include/linux/watch_queue.h struct watch_type_filter of 6.12, lines 21-26, fp 6b8f9ff7eebf04a6.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WatchTypeFilter {
     pub type_: u32,
@@ -45,6 +47,8 @@ pub struct WatchTypeFilter {
 }
 
 /// Models `struct watch_filter`.
+///
+/// Mirrors include/linux/watch_queue.h struct watch_filter of 6.12, lines 28-36, fp 55d2e2688ad9ded4.
 #[derive(Debug)]
 pub struct WatchFilter {
     /// `type_filter` (in the RCU-head union).
@@ -59,6 +63,8 @@ pub struct WatchFilter {
 pub type NotesArray = Obj<KArray<KCell<Option<Id<Page>>>>>;
 
 /// Models `struct watch_queue`.
+///
+/// Mirrors include/linux/watch_queue.h struct watch_queue of 6.12, lines 38-49, fp 2c5751c56b0bade0.
 #[derive(Debug)]
 pub struct WatchQueue {
     /// `filter` (`__rcu`).
@@ -85,6 +91,8 @@ pub struct WatchQueue {
 }
 
 /// Models `struct watch`.
+///
+/// Mirrors include/linux/watch_queue.h struct watch of 6.12, lines 54-67, fp 034de20f4f6fedc3.
 #[derive(Debug)]
 pub struct Watch {
     /// `info_id`: the tag shifted into `WATCH_INFO_ID`.
@@ -113,6 +121,8 @@ pub struct Watch {
 pub type ReleaseWatch = fn(&Cx<'_>, Id<Watch>);
 
 /// Models `struct watch_list`.
+///
+/// Mirrors include/linux/watch_queue.h struct watch_list of 6.12, lines 72-77, fp 0e7f2ecbe710121b.
 #[derive(Debug)]
 pub struct WatchList {
     /// `watchers` (RCU-traversed by posters, changed under `lock`).
@@ -125,7 +135,10 @@ pub struct WatchList {
 
 /// Models `lock_wqueue()`: take `wqueue->lock`; fail if the queue was
 /// cleared (`pipe == NULL`; with W16 on, the old `defunct` flag).
+///
+/// Mirrors kernel/watch_queue.c lock_wqueue() of 6.12, lines 42-50, fp a59390857330d0af.
 fn lock_wqueue<'a>(cx: &Cx<'_>, wqueue: &'a WatchQueue) -> Option<SpinGuard<'a>> {
+    crate::trace::reached("lock_wqueue");
     let g = wqueue.lock.lock();
     let gone = if cx.bug(Bug::W16) { wqueue.defunct.get() } else { wqueue.pipe.get().is_none() };
     if gone { None } else { Some(g) }
@@ -134,6 +147,8 @@ fn lock_wqueue<'a>(cx: &Cx<'_>, wqueue: &'a WatchQueue) -> Option<SpinGuard<'a>>
 /// Models `watch_queue_pipe_buf_release()`: work out which note the buffer
 /// held (the note may be full size, so back off one note when
 /// `offset + len` lands on a note boundary), mark it free, drop the page.
+///
+/// Mirrors kernel/watch_queue.c watch_queue_pipe_buf_release() of 6.12, lines 57-78, fp cd30152b5d831364.
 pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: &PipeBuffer) {
     let _f = kfn("watch_queue_pipe_buf_release");
     let wqueue = cx.k.wqueues.get(deref(buf.private.get(), "watch_queue_pipe_buf_release: buf->private"));
@@ -177,6 +192,8 @@ pub fn watch_queue_pipe_buf_release(cx: &Cx<'_>, _pipe: Id<PipeInodeInfo>, buf: 
 /// `head` with a store-release, take the note, wake readers.
 ///
 /// Deviations: none. Catalog switches here: P12 (`flags |=`).
+///
+/// Mirrors kernel/watch_queue.c post_one_notification() of 6.12, lines 97-154, fp 5cd3b15dfd59c659.
 fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
     let _f = kfn("post_one_notification");
     let wqueue = cx.k.wqueues.get(wqid);
@@ -333,7 +350,10 @@ fn post_one_notification(cx: &Cx<'_>, wqid: Id<WatchQueue>, n: &[u8]) -> bool {
 
 /// Models `filter_watch_notification()`: the type bit must be set, then
 /// some entry must match type, subtype bit and `(info & mask) == filter`.
+///
+/// Mirrors kernel/watch_queue.c filter_watch_notification() of 6.12, lines 159-180, fp 6916b4e502513e84.
 fn filter_watch_notification(wf: &WatchFilter, n: &WatchNotification) -> bool {
+    crate::trace::reached("filter_watch_notification");
     let st_bits = 32;
     let st_index = (n.subtype as u32 / st_bits) as usize;
     let st_bit = 1u32 << (n.subtype as u32 % st_bits);
@@ -364,6 +384,9 @@ fn filter_watch_notification(wf: &WatchFilter, n: &WatchNotification) -> bool {
 ///
 /// `n` is the caller's record; like the kernel, this mutates its info
 /// field per watch.
+///
+/// Mirrors kernel/watch_queue.c __post_watch_notification() of 6.12, lines 195-232, fp 5b5b228e129c6591.
+/// Mirrors include/linux/watch_queue.h post_watch_notification() of 6.12, lines 102-109, fp 12a3e6c5528ef62a.
 pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &mut [u8], cred: &Cred, id: u64) {
     let Some(wlist) = wlist else { return };
     let _f = kfn("__post_watch_notification");
@@ -438,6 +461,8 @@ pub fn __post_watch_notification(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, n: &
 /// power-of-two rounding), W9 (error path frees unallocated pages), W19
 /// (`nr_accounted` not updated), F4 (the notes are published with plain
 /// stores outside the ring lock, as the kernel did until 6.12.115).
+///
+/// Mirrors kernel/watch_queue.c watch_queue_set_size() of 6.12, lines 239-313, fp 3589e5e2aac701e1.
 pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u32) -> KResult<i32> {
     let _f = kfn("watch_queue_set_size");
     let pipe = cx.k.pipes.get(pid);
@@ -562,6 +587,8 @@ pub fn watch_queue_set_size(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, nr_notes_arg: u
 /// `arg` is the user memory: `None` for a NULL pointer (remove the
 /// filter), otherwise the bytes the pointer reaches (reading past them is
 /// `EFAULT`). Catalog switches here: W1 (mismatched loop bounds).
+///
+/// Mirrors kernel/watch_queue.c watch_queue_set_filter() of 6.12, lines 318-395, fp 571135ab632a1d9b.
 pub fn watch_queue_set_filter(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: Option<&[u8]>) -> KResult<i32> {
     let _f = kfn("watch_queue_set_filter");
     let pipe = cx.k.pipes.get(pid);
@@ -671,6 +698,8 @@ pub fn watch_queue_set_filter(cx: &Cx<'_>, pid: Id<PipeInodeInfo>, arg: Option<&
 /// Models `__put_watch_queue()`: the last reference frees the note pages,
 /// the page array and the bitmap now, the filter and the queue after a
 /// grace period. Catalog switches here: W3 (bitmap kept), W11 (array kept).
+///
+/// Mirrors kernel/watch_queue.c __put_watch_queue() of 6.12, lines 397-413, fp 387f652de1de47a3.
 fn __put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     let _f = kfn("__put_watch_queue");
     let wqueue = cx.k.wqueues.get(wqid);
@@ -698,6 +727,8 @@ fn __put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
 }
 
 /// Models `put_watch_queue()`.
+///
+/// Mirrors kernel/watch_queue.c put_watch_queue() of 6.12, lines 419-422, fp 77f3c569830df3cc.
 pub fn put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     let _f = kfn("put_watch_queue");
     let wqueue = cx.k.wqueues.get(wqid);
@@ -711,6 +742,8 @@ pub fn put_watch_queue(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
 /// Models `free_watch()`, the RCU callback of a watch's last put: drop the
 /// queue reference and the user's watch count, put the cred, free.
 /// Catalog switches here: W10 (the watch was never freed).
+///
+/// Mirrors kernel/watch_queue.c free_watch() of 6.12, lines 425-433, fp 1b664d0e39fc54a4.
 pub fn free_watch(cx: &Cx<'_>, wid: Id<Watch>) {
     let _f = kfn("free_watch");
     let watch = cx.k.watches.get(wid);
@@ -729,7 +762,11 @@ pub fn free_watch(cx: &Cx<'_>, wid: Id<Watch>) {
 /// after a grace period (`call_rcu(&watch->rcu, free_watch)`). Catalog
 /// switches here: F8 (`call_rcu()` writes `rcu.next` at once, and it shares
 /// `info_id`'s bytes, while posters may still read it).
+///
+/// Mirrors kernel/watch_queue.c put_watch() of 6.12, lines 445-448, fp f3098b20a3d05390.
+/// Mirrors kernel/watch_queue.c __put_watch() of 6.12, lines 435-440, fp b1b64a94830906e5.
 fn put_watch(cx: &Cx<'_>, wid: Id<Watch>) {
+    crate::trace::reached("put_watch");
     let watch = cx.k.watches.get(wid);
     match watch.usage.put() {
         Ok(true) => {
@@ -750,7 +787,10 @@ fn put_watch(cx: &Cx<'_>, wid: Id<Watch>) {
 
 /// Models `kzalloc(sizeof(*watch))` + `init_watch()`: one reference (later
 /// owned by the watch list), the queue set, both list nodes unhashed.
+///
+/// Mirrors kernel/watch_queue.c init_watch() of 6.12, lines 457-463, fp e761f98e869f05ed.
 pub fn init_watch(cx: &Cx<'_>, wqueue: Id<WatchQueue>, id: u64, info_id: u32) -> Option<Id<Watch>> {
+    crate::trace::reached("init_watch");
     if cx.k.heap.fail_nth.should_fail("keyctl_watch_key: kzalloc(watch)") {
         return None;
     }
@@ -769,7 +809,10 @@ pub fn init_watch(cx: &Cx<'_>, wqueue: Id<WatchQueue>, id: u64, info_id: u32) ->
 }
 
 /// Models `kzalloc(sizeof(*wlist))` + `init_watch_list()`.
+///
+/// Mirrors include/linux/watch_queue.h init_watch_list() of 6.12, lines 94-100, fp 5380b1a94e96d4e4.
 pub fn init_watch_list(cx: &Cx<'_>, release_watch: Option<ReleaseWatch>) -> Option<Id<WatchList>> {
+    crate::trace::reached("init_watch_list");
     if cx.k.heap.fail_nth.should_fail("keyctl_watch_key: kzalloc(wlist)") {
         return None;
     }
@@ -781,6 +824,8 @@ pub fn init_watch_list(cx: &Cx<'_>, release_watch: Option<ReleaseWatch>) -> Opti
 /// `EBUSY` if this queue already watches this object, `EAGAIN` past
 /// `RLIMIT_NOFILE` watches, else take the cred and both references and
 /// hash the watch on both lists. Catalog switches here: W17 (no limit).
+///
+/// Mirrors kernel/watch_queue.c add_one_watch() of 6.12, lines 465-490, fp a14f55ab5760ec91.
 fn add_one_watch(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>, wqid: Id<WatchQueue>) -> KResult<()> {
     let _f = kfn("add_one_watch");
     let watch = cx.k.watches.get(wid);
@@ -822,6 +867,8 @@ fn add_one_watch(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>, wqid: Id<Watc
 
 /// Models `add_watch_to_object()`: under RCU, `lock_wqueue()` (`ENOENT` if
 /// the queue is being torn down), then `wlist->lock`, then `add_one_watch`.
+///
+/// Mirrors kernel/watch_queue.c add_watch_to_object() of 6.12, lines 504-521, fp a16cc4dfbaf0acad.
 pub fn add_watch_to_object(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>) -> KResult<()> {
     let _f = kfn("add_watch_to_object");
     let _rcu = rcu_read_lock(cx);
@@ -845,6 +892,8 @@ pub fn add_watch_to_object(cx: &Cx<'_>, wid: Id<Watch>, wlid: Id<WatchList>) -> 
 /// (`all`: the object is being destroyed). Each detached watch posts a
 /// removal record straight into its queue (no filter, no LSM), is
 /// unhashed from the queue, and loses both references.
+///
+/// Mirrors kernel/watch_queue.c remove_watch_from_object() of 6.12, lines 534-597, fp 4db8086a50b3cba4.
 pub fn remove_watch_from_object(
     cx: &Cx<'_>,
     wlid: Id<WatchList>,
@@ -910,6 +959,8 @@ pub fn remove_watch_from_object(
 /// `wqueue->lock`: no later post or add gets through), then detach every
 /// watch feeding it, never holding `wqueue->lock` and `wlist->lock`
 /// together. Posts nothing. Catalog switches here: W16 (only `defunct` set).
+///
+/// Mirrors kernel/watch_queue.c watch_queue_clear() of 6.12, lines 605-667, fp 39a6bf2416403e63.
 pub fn watch_queue_clear(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
     let _f = kfn("watch_queue_clear");
     if probe::posting() {
@@ -965,6 +1016,8 @@ pub fn watch_queue_clear(cx: &Cx<'_>, wqid: Id<WatchQueue>) {
 
 /// Models `get_watch_queue(fd)`: the notification queue behind `fd`, with a
 /// reference; `EINVAL` for a bad descriptor or any other kind of file.
+///
+/// Mirrors kernel/watch_queue.c get_watch_queue() of 6.12, lines 673-688, fp 060d864c0a80942c.
 pub fn get_watch_queue(cx: &Cx<'_>, fd: i32) -> KResult<Id<WatchQueue>> {
     let _f = kfn("get_watch_queue");
     let Ok(file) = crate::file::fget(cx, fd) else {
@@ -983,6 +1036,8 @@ pub fn get_watch_queue(cx: &Cx<'_>, fd: i32) -> KResult<Id<WatchQueue>> {
 
 /// Models `watch_queue_init()`: attach a new queue to `pipe` (one
 /// reference, owned by the pipe).
+///
+/// Mirrors kernel/watch_queue.c watch_queue_init() of 6.12, lines 694-709, fp 2947e78df6c4928f.
 pub fn watch_queue_init(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) -> KResult<()> {
     let _f = kfn("watch_queue_init");
     if cx.k.heap.fail_nth.should_fail("watch_queue_init: kzalloc") {
@@ -1008,6 +1063,8 @@ pub fn watch_queue_init(cx: &Cx<'_>, pid: Id<PipeInodeInfo>) -> KResult<()> {
 /// Models `remove_watch_list()` (include/linux/watch_queue.h): the object
 /// is being destroyed; detach every watch, then free the list after a
 /// grace period.
+///
+/// Mirrors include/linux/watch_queue.h remove_watch_list() of 6.12, lines 111-117, fp c1737f9708775d9a.
 pub fn remove_watch_list(cx: &Cx<'_>, wlist: Option<Id<WatchList>>, id: u64) {
     if let Some(wlid) = wlist {
         let _f = kfn("remove_watch_list");

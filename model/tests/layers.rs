@@ -27,6 +27,8 @@ const LAYER: &[(&str, u32)] = &[
     ("uapi", 0),
     ("probe", 0),
     ("bugs", 0),
+    // The model's own source text, for the kernel map; imports nothing.
+    ("kmap", 0),
     // 1: the sync facade (std, loom and shuttle backends; the per-thread
     // kernel context its locks report to).
     ("sync", 10),

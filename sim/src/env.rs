@@ -15,7 +15,9 @@ Environment (each flag's own variable is shown in its command's --help):
   WQSIM_FUZZ_BUGS            from-fuzz, fuzz-states, the fuzz targets: catalog switches on (--bugs)
   WQSIM_SCENARIOS            the schedule fuzz target: where scenarios/ is
   WQSIM_SHUTTLE_STDERR       let shuttle write to standard error (it is silenced during explorations)
-  WQSIM_KERNEL_CACHE         ci/kernel/build.sh: where built kernels are kept (~/.cache/wqsim/kernel)
+  WQSIM_KERNEL_CACHE         ci/kernel/build.sh, ci/kernel/source.sh: where built kernels and unpacked sources are kept (~/.cache/wqsim/kernel)
+  WQSIM_KERNEL_SRC_6_12, WQSIM_KERNEL_SRC_6_1
+                             the kernel map's tests: a linux-source tree to use instead of ci/kernel/source.sh's
   WQSIM_RECORD               ci/kernel/check: also refresh the recorded console the tests compare with
   WQSIM_KERNEL_SERIES        ci/kernel/check: the Debian kernels to boot, one table each (\"6.12\"; nightly: \"6.12 6.1\")
   WQSIM_FUZZ_SMOKE, WQSIM_FUZZ_SECONDS, WQSIM_FUZZ_MATRIX_SECONDS

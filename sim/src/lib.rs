@@ -18,6 +18,7 @@ pub mod exit;
 pub mod explore;
 #[cfg(not(loom))]
 pub mod fuzz;
+pub mod kmap;
 pub mod matrix;
 pub mod minimize;
 pub mod mutate;

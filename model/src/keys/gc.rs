@@ -18,7 +18,10 @@ use crate::sync::instr;
 /// collector unlinks `key` from keyrings at time `limit`: it expired (or
 /// was revoked: `revoked_at` is `expiry`) `key_gc_delay` seconds ago or
 /// more, or is dead or invalidated.
+///
+/// Mirrors security/keys/internal.h key_is_dead() of 6.12, lines 219-234, fp 899daf50692123c9.
 pub fn key_is_dead(cx: &Cx<'_>, key: Id<Key>, limit: u64) -> bool {
+    crate::trace::reached("key_is_dead");
     let k = cx.k.keys.get(key);
     let expiry = k.expiry.get();
     if expiry != NO_EXPIRY && expiry.saturating_add(cx.k.config.key_gc_delay) <= limit {
@@ -29,7 +32,10 @@ pub fn key_is_dead(cx: &Cx<'_>, key: Id<Key>, limit: u64) -> bool {
 
 /// Models `key_schedule_gc()`: run the collector now if `gc_at` has come,
 /// else arm `key_gc_timer` for it (if earlier than the armed time).
+///
+/// Mirrors security/keys/gc.c key_schedule_gc() of 6.12, lines 51-67, fp b7055d5e227f1c52.
 pub fn key_schedule_gc(cx: &Cx<'_>, gc_at: u64) {
+    crate::trace::reached("key_schedule_gc");
     let reg = &cx.k.key_registry;
     if gc_at <= cx.k.now() {
         reg.gc_pending.store(true, Ordering::Release);
@@ -40,7 +46,10 @@ pub fn key_schedule_gc(cx: &Cx<'_>, gc_at: u64) {
 
 /// Models `key_set_expiry()`: set the expiry and schedule the collector
 /// for `key_gc_delay` after it.
+///
+/// Mirrors security/keys/gc.c key_set_expiry() of 6.12, lines 72-80, fp c64fb5e9aa9b6c33.
 pub fn key_set_expiry(cx: &Cx<'_>, key: Id<Key>, expiry: u64) {
+    crate::trace::reached("key_set_expiry");
     cx.k.keys.get(key).expiry.set(expiry);
     if expiry != NO_EXPIRY {
         key_schedule_gc(cx, expiry.saturating_add(cx.k.config.key_gc_delay));
@@ -49,7 +58,10 @@ pub fn key_set_expiry(cx: &Cx<'_>, key: Id<Key>, expiry: u64) {
 
 /// Models `key_gc_timer_func()` when the clock has passed the armed time:
 /// disarm, and schedule a pass that reaps links (`key_schedule_gc_links`).
+///
+/// Mirrors security/keys/gc.c key_gc_timer_func() of 6.12, lines 95-100, fp 812374e4f62a5be7.
 pub fn key_gc_timer_expired(cx: &Cx<'_>) {
+    crate::trace::reached("key_gc_timer_func");
     let reg = &cx.k.key_registry;
     let at = reg.gc_next_run.load(instr::Ordering::SeqCst);
     if at != NO_EXPIRY && at <= cx.k.now() {
@@ -58,8 +70,18 @@ pub fn key_gc_timer_expired(cx: &Cx<'_>) {
     }
 }
 
+/// Whether the collector may reap `key`: `KEY_FLAG_FINAL_PUT` is set
+/// (6.12: `key_put()` sets it after its last touch of the key, with a full
+/// barrier the collector's pairs with); with U1 on (6.1, whose `key_put()`
+/// touches nothing after the count reaches zero), the count is zero.
+fn unreferenced(cx: &Cx<'_>, key: &Key) -> bool {
+    if cx.bug(crate::bugs::Bug::U1) { key.usage.read() == 0 } else { key.test_flag(super::KEY_FLAG_FINAL_PUT) }
+}
+
 /// Models one run of `key_garbage_collector()`. Returns whether it reaped
 /// or unlinked anything (the caller runs it again until it does not).
+///
+/// Mirrors security/keys/gc.c key_garbage_collector() of 6.12, lines 178-372, fp 742f817a7e742caa.
 pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     let reg = &cx.k.key_registry;
     if !reg.gc_pending.swap(false, Ordering::AcqRel) {
@@ -94,7 +116,7 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
     // Reap unreferenced keys, in serial order.
     let graveyard: Vec<Id<Key>> = reg.tree.with(|tree| {
         let dead: Vec<(i32, Id<Key>)> =
-            tree.iter().filter(|(_, k)| cx.k.keys.get(**k).usage.read() == 0).map(|(s, k)| (*s, *k)).collect();
+            tree.iter().filter(|(_, k)| unreferenced(cx, &cx.k.keys.get(**k))).map(|(s, k)| (*s, *k)).collect();
         for (s, _) in &dead {
             tree.remove(s);
         }
@@ -111,6 +133,8 @@ pub fn key_garbage_collector(cx: &Cx<'_>) -> bool {
 }
 
 /// Models `key_gc_unused_keys()` for one key.
+///
+/// Mirrors security/keys/gc.c key_gc_unused_keys() of 6.12, lines 135-169, fp 38f66c4b71b5c38b.
 fn key_gc_unused_keys(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_gc_unused_keys");
     let k = cx.k.keys.get(key);

@@ -46,6 +46,8 @@ pub(crate) fn fits(used: u32, n: u32, max: u32) -> bool {
 /// vets the description first (`logon` wants a `service:` prefix); then
 /// the owner's quota is charged a key and `desclen + 1` bytes (the
 /// types' `def_datalen` is 0), `EDQUOT` if it would pass the limit.
+///
+/// Mirrors security/keys/key.c key_alloc() of 6.12, lines 224-359, fp 05498263671fef62.
 pub fn key_alloc(
     cx: &Cx<'_>,
     type_: KeyType,
@@ -116,13 +118,19 @@ pub fn key_alloc(
 
 /// Models `key_put()`: the last reference gives the key's quota back to
 /// its owner and schedules the collector.
+///
+/// Mirrors security/keys/key.c key_put() of 6.12, lines 653-673, fp 54b222ac16cf351f.
 pub fn key_put(cx: &Cx<'_>, key: Id<Key>) {
+    crate::trace::reached("key_put");
     let k = cx.k.keys.get(key);
     match k.usage.put() {
         Ok(true) => {
-            // BUG(U1): the collector gives the quota back instead.
+            // BUG(U1): the collector gives the quota back instead, and
+            // reaps on a zero count (6.1 has no KEY_FLAG_FINAL_PUT).
             if !cx.bug(crate::bugs::Bug::U1) {
                 release_quota(&k);
+                // smp_mb(); key->user before FINAL_PUT set.
+                k.set_flag_after_mb(super::KEY_FLAG_FINAL_PUT);
             }
             cx.k.key_registry.gc_pending.store(true, Ordering::Release)
         }
@@ -145,7 +153,10 @@ pub fn release_quota(k: &Key) {
 /// Models `key_payload_reserve()`: move the owner's quota charge for
 /// `key`'s payload to `datalen` bytes; `EDQUOT` (and no change) if growing
 /// it would pass the owner's byte limit.
+///
+/// Mirrors security/keys/key.c key_payload_reserve() of 6.12, lines 373-405, fp 50276e8610fa1b31.
 pub fn key_payload_reserve(cx: &Cx<'_>, key: Id<Key>, datalen: u32) -> KResult<()> {
+    crate::trace::reached("key_payload_reserve");
     let k = cx.k.keys.get(key);
     // The flag test is a scheduling point: it comes before the
     // instrumentation locks below, which none may hold across one.
@@ -168,14 +179,20 @@ pub fn key_payload_reserve(cx: &Cx<'_>, key: Id<Key>, datalen: u32) -> KResult<(
 }
 
 /// Models `__key_get()`.
+///
+/// Mirrors include/linux/key.h __key_get() of 6.12, lines 312-316, fp e01a6e8f3d9f114e.
 pub fn key_get(cx: &Cx<'_>, key: Id<Key>) -> Id<Key> {
+    crate::trace::reached("__key_get");
     cx.k.keys.get(key).usage.get();
     key
 }
 
 /// Models `key_lookup()`: find a key by serial and take a reference;
 /// `ENOKEY` if there is none or its last reference is gone.
+///
+/// Mirrors security/keys/key.c key_lookup() of 6.12, lines 679-713, fp 67857a373e9f11f8.
 pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
+    crate::trace::reached("key_lookup");
     cx.k.key_registry.tree.with(|t| {
         let id = t.get(&serial).copied().ok_or(Errno::ENOKEY)?;
         let k = cx.k.keys.get(id);
@@ -190,7 +207,10 @@ pub fn key_lookup(cx: &Cx<'_>, serial: i32) -> KResult<Id<Key>> {
 
 /// Models `mark_key_instantiated()`: positive (`None`) or negative with
 /// the rejection error.
+///
+/// Mirrors security/keys/key.c mark_key_instantiated() of 6.12, lines 411-418, fp df7bc85ae3d66fbd.
 pub fn mark_key_instantiated(cx: &Cx<'_>, key: Id<Key>, reject_error: Option<Errno>) {
+    crate::trace::reached("mark_key_instantiated");
     let k = cx.k.keys.get(key);
     k.state.set(match reject_error {
         None => KeyState::Positive,
@@ -218,6 +238,8 @@ pub fn preparse(type_: KeyType, payload: &[u8]) -> KResult<()> {
 /// Models `__key_instantiate_and_link()`: instantiate an uninstantiated
 /// key (INSTANTIATED on the key), then link it (LINKED on the keyring).
 /// `EBUSY` if the key was already instantiated.
+///
+/// Mirrors security/keys/key.c __key_instantiate_and_link() of 6.12, lines 426-480, fp d9b1acc45d1fcd98.
 pub fn __key_instantiate_and_link(
     cx: &Cx<'_>,
     key: Id<Key>,
@@ -249,6 +271,8 @@ pub fn __key_instantiate_and_link(
 /// Models `key_instantiate_and_link()` (KEYCTL_INSTANTIATE's core): the
 /// destination is locked for the link (`__key_link_lock` and
 /// `__key_link_begin`) around the instantiation.
+///
+/// Mirrors security/keys/key.c key_instantiate_and_link() of 6.12, lines 498-549, fp 0857a7f9a72c8e3a.
 pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyring: Option<Id<Key>>) -> KResult<()> {
     let _f = kfn("key_instantiate_and_link");
     preparse(cx.k.keys.get(key).type_, payload)?;
@@ -273,6 +297,8 @@ pub fn key_instantiate_and_link(cx: &Cx<'_>, key: Id<Key>, payload: &[u8], keyri
 /// (INSTANTIATED with `aux = -error`), then link if asked. Also returns
 /// whether this call instantiated the key: only that call ends the
 /// construction, even when the link fails.
+///
+/// Mirrors security/keys/key.c key_reject_and_link() of 6.12, lines 574-642, fp 3633823e88e28103.
 pub fn key_reject_and_link(
     cx: &Cx<'_>,
     key: Id<Key>,
@@ -331,6 +357,8 @@ pub fn key_reject_and_link(
 /// Models `__key_update()` (the add_key path): needs write permission;
 /// UPDATED on the key when the type's update succeeds (a negative key
 /// becomes positive).
+///
+/// Mirrors security/keys/key.c __key_update() of 6.12, lines 771-806, fp 2d543c5f3e371e28.
 pub fn __key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) -> KResult<Id<Key>> {
     let _f = kfn("__key_update");
     let k = cx.k.keys.get(key);
@@ -362,6 +390,8 @@ fn user_update(cx: &Cx<'_>, key: Id<Key>, payload: &[u8]) -> KResult<()> {
 /// key of an updatable type in place (UPDATED, no LINKED), else create,
 /// instantiate and link a new key (LINKED on the keyring), displacing any
 /// same-type same-description link silently.
+///
+/// Mirrors security/keys/key.c key_create_or_update() of 6.12, lines 1019-1029, fp 68950f6c1396a8f7.
 pub fn key_create_or_update(
     cx: &Cx<'_>,
     keyring: Id<Key>,
@@ -421,6 +451,8 @@ pub fn key_create_or_update(
 
 /// Models `key_update()` (KEYCTL_UPDATE): `EOPNOTSUPP` for types without
 /// `->update`; UPDATED on success.
+///
+/// Mirrors security/keys/key.c key_update() of 6.12, lines 1082-1125, fp df3eff3c3f2e18b1.
 pub fn key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) -> KResult<()> {
     let _f = kfn("key_update");
     let k = cx.k.keys.get(key);
@@ -438,6 +470,8 @@ pub fn key_update(cx: &Cx<'_>, key: Id<Key>, possessed: bool, payload: &[u8]) ->
 
 /// Models `key_revoke()`: the first revocation posts REVOKED, then the
 /// type's `->revoke` (a keyring drops all its links, silently).
+///
+/// Mirrors security/keys/key.c key_revoke() of 6.12, lines 1137-1163, fp ce1ffab134fc315d.
 pub fn key_revoke(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_revoke");
     let k = cx.k.keys.get(key);
@@ -468,6 +502,8 @@ pub fn key_revoke(cx: &Cx<'_>, key: Id<Key>) {
 
 /// Models `key_invalidate()`: the first invalidation posts INVALIDATED and
 /// schedules the collector, which unlinks the key from every keyring.
+///
+/// Mirrors security/keys/key.c key_invalidate() of 6.12, lines 1173-1187, fp 8acfa11aad019431.
 pub fn key_invalidate(cx: &Cx<'_>, key: Id<Key>) {
     let _f = kfn("key_invalidate");
     let k = cx.k.keys.get(key);
@@ -482,7 +518,10 @@ pub fn key_invalidate(cx: &Cx<'_>, key: Id<Key>) {
 
 /// Models `key_set_timeout()`: the key expires `timeout` seconds from now
 /// (0: never), and the collector is due `key_gc_delay` after that.
+///
+/// Mirrors security/keys/key.c key_set_timeout() of 6.12, lines 742-754, fp 86a8dbb1f635f5ac.
 pub fn key_set_timeout(cx: &Cx<'_>, key: Id<Key>, timeout: u32) {
+    crate::trace::reached("key_set_timeout");
     let k = cx.k.keys.get(key);
     let _g = k.sem.down_write();
     set_timeout_locked(cx, key, timeout);

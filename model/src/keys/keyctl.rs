@@ -43,6 +43,9 @@ fn key_get_type_from_user(type_: &str) -> KResult<()> {
 /// `key_create_or_update`) the type (`ENODEV`), `ENOTDIR`, the payload,
 /// and an empty description. Returns the serial of the key created or
 /// updated.
+///
+/// Mirrors security/keys/keyctl.c sys_add_key() of 6.12, lines 74-152, fp 8b47900f26e12c6a.
+/// Mirrors security/keys/key.c __key_create_or_update() of 6.12, lines 812-992, fp c9beac51b6ae91d5.
 pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], ringid: i32) -> KResult<i64> {
     let _f = kfn("sys_add_key");
     if payload.len() > ADD_KEY_PAYLOAD_MAX {
@@ -77,6 +80,8 @@ pub fn sys_add_key(cx: &Cx<'_>, type_: &str, description: &str, payload: &[u8], 
 /// (so a missing key is constructed), up to the upcall (see
 /// [`request_key`](super::request_key)): the type string, the destination
 /// (0: the default, the session keyring), then the type (`ENOKEY`).
+///
+/// Mirrors security/keys/keyctl.c sys_request_key() of 6.12, lines 167-249, fp dc6dd731252eec0c.
 pub fn sys_request_key(cx: &Cx<'_>, type_: &str, description: &str, destringid: i32) -> KResult<i64> {
     let _f = kfn("sys_request_key");
     key_get_type_from_user(type_)?;
@@ -99,6 +104,8 @@ pub fn sys_request_key(cx: &Cx<'_>, type_: &str, description: &str, destringid: 
 }
 
 /// Models `keyctl_update_key()` (KEYCTL_UPDATE).
+///
+/// Mirrors security/keys/keyctl.c keyctl_update_key() of 6.12, lines 325-365, fp 1ff138164ea45aae.
 pub fn keyctl_update_key(cx: &Cx<'_>, id: i32, payload: &[u8]) -> KResult<i64> {
     let _f = kfn("keyctl_update_key");
     if payload.len() > cx.k.config.page_size as usize {
@@ -116,6 +123,8 @@ pub fn keyctl_update_key(cx: &Cx<'_>, id: i32, payload: &[u8]) -> KResult<i64> {
 ///
 /// DEVIATION: the scenario operation reads keyrings only: another key
 /// (whose read returns its payload) gives `ENOTDIR`.
+///
+/// Mirrors security/keys/keyctl.c keyctl_read_key() of 6.12, lines 831-933, fp 7b4a80e228935c7d.
 pub fn keyctl_read_key(cx: &Cx<'_>, id: i32) -> KResult<Vec<u32>> {
     let _f = kfn("keyctl_read_key");
     let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Unspecified).map_err(|_| Errno::ENOKEY)?;
@@ -137,6 +146,8 @@ pub fn keyctl_read_key(cx: &Cx<'_>, id: i32) -> KResult<Vec<u32>> {
 
 /// Models `keyctl_revoke_key()` (KEYCTL_REVOKE): write permission, or
 /// setattr permission when write is refused.
+///
+/// Mirrors security/keys/keyctl.c keyctl_revoke_key() of 6.12, lines 379-407, fp aab1926f44a21838.
 pub fn keyctl_revoke_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
     let _f = kfn("keyctl_revoke_key");
     let r = match lookup_user_key(cx, id, 0, KeyNeedPerm::Write) {
@@ -149,6 +160,8 @@ pub fn keyctl_revoke_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
 }
 
 /// Models `keyctl_invalidate_key()` (KEYCTL_INVALIDATE).
+///
+/// Mirrors security/keys/keyctl.c keyctl_invalidate_key() of 6.12, lines 420-458, fp 5747d1651b67c676.
 pub fn keyctl_invalidate_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
     let _f = kfn("keyctl_invalidate_key");
     let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Search)?;
@@ -158,6 +171,8 @@ pub fn keyctl_invalidate_key(cx: &Cx<'_>, id: i32) -> KResult<i64> {
 }
 
 /// Models `keyctl_keyring_clear()` (KEYCTL_CLEAR).
+///
+/// Mirrors security/keys/keyctl.c keyctl_keyring_clear() of 6.12, lines 467-502, fp 2179b0417c12712c.
 pub fn keyctl_keyring_clear(cx: &Cx<'_>, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_keyring_clear");
     let r = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
@@ -167,6 +182,8 @@ pub fn keyctl_keyring_clear(cx: &Cx<'_>, ringid: i32) -> KResult<i64> {
 }
 
 /// Models `keyctl_keyring_link()` (KEYCTL_LINK).
+///
+/// Mirrors security/keys/keyctl.c keyctl_keyring_link() of 6.12, lines 515-539, fp 7716d88db4ebbe37.
 pub fn keyctl_keyring_link(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_keyring_link");
     let kr = lookup_user_key(cx, ringid, KEY_LOOKUP_CREATE, KeyNeedPerm::Write)?;
@@ -184,6 +201,8 @@ pub fn keyctl_keyring_link(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> {
 }
 
 /// Models `keyctl_keyring_unlink()` (KEYCTL_UNLINK).
+///
+/// Mirrors security/keys/keyctl.c keyctl_keyring_unlink() of 6.12, lines 552-583, fp f46ba94992cd2321.
 pub fn keyctl_keyring_unlink(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_keyring_unlink");
     let kr = lookup_user_key(cx, ringid, 0, KeyNeedPerm::Write)?;
@@ -202,6 +221,8 @@ pub fn keyctl_keyring_unlink(cx: &Cx<'_>, id: i32, ringid: i32) -> KResult<i64> 
 
 /// Models `keyctl_chown_key()` (KEYCTL_CHOWN): SETATTR whenever something
 /// was asked to change, even to the same owner.
+///
+/// Mirrors security/keys/keyctl.c keyctl_chown_key() of 6.12, lines 950-1065, fp 801e5700bcdc2067.
 pub fn keyctl_chown_key(cx: &Cx<'_>, id: i32, user: i32, group: i32) -> KResult<i64> {
     let _f = kfn("keyctl_chown_key");
     if user == -1 && group == -1 {
@@ -266,6 +287,8 @@ fn chown_quota(cx: &Cx<'_>, k: &super::Key, uid: u32) -> KResult<()> {
 
 /// Models `keyctl_setperm_key()` (KEYCTL_SETPERM): `EINVAL` for unknown
 /// bits; the owner (or `CAP_SYS_ADMIN`) sets them and SETATTR is posted.
+///
+/// Mirrors security/keys/keyctl.c keyctl_setperm_key() of 6.12, lines 1074-1108, fp 1856694a58668a10.
 pub fn keyctl_setperm_key(cx: &Cx<'_>, id: i32, perm: u32) -> KResult<i64> {
     let _f = kfn("keyctl_setperm_key");
     if perm & !(KEY_POS_ALL | KEY_USR_ALL | KEY_GRP_ALL | KEY_OTH_ALL) != 0 {
@@ -292,11 +315,14 @@ pub fn keyctl_setperm_key(cx: &Cx<'_>, id: i32, perm: u32) -> KResult<i64> {
 /// the keyring, `KEY_SPEC_REQKEY_AUTH_KEY` is `EINVAL`, the other special
 /// ids mean the destination recorded when the key was requested, anything
 /// lower is `ENOKEY`. Returns a reference.
+///
+/// Mirrors security/keys/keyctl.c get_instantiation_keyring() of 6.12, lines 1114-1146, fp c05a67113909e4c0.
 fn get_instantiation_keyring(
     cx: &Cx<'_>,
     ringid: i32,
     target: crate::heap::Id<super::Key>,
 ) -> KResult<Option<crate::heap::Id<super::Key>>> {
+    crate::trace::reached("get_instantiation_keyring");
     if ringid == 0 {
         return Ok(None);
     }
@@ -315,6 +341,8 @@ fn get_instantiation_keyring(
 /// Models `keyctl_instantiate_key()` (KEYCTL_INSTANTIATE), for a key the
 /// calling task is constructing: INSTANTIATED on the key, LINKED on the
 /// destination keyring if one is named.
+///
+/// Mirrors security/keys/keyctl.c keyctl_instantiate_key() of 6.12, lines 1257-1275, fp aded7fc77ce25535.
 pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_instantiate_key");
     if payload.len() > ADD_KEY_PAYLOAD_MAX {
@@ -339,6 +367,8 @@ pub fn keyctl_instantiate_key(cx: &Cx<'_>, id: i32, payload: &[u8], ringid: i32)
 
 /// Models `keyctl_reject_key()` (KEYCTL_REJECT; KEYCTL_NEGATE is `error =
 /// ENOKEY`): negatively instantiate a key under construction.
+///
+/// Mirrors security/keys/keyctl.c keyctl_reject_key() of 6.12, lines 1342-1397, fp 391dd38fafd6a8f9.
 pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid: i32) -> KResult<i64> {
     let _f = kfn("keyctl_reject_key");
     // Not a valid errno for userspace: 0, negative, >= MAX_ERRNO, or one
@@ -365,6 +395,8 @@ pub fn keyctl_reject_key(cx: &Cx<'_>, id: i32, timeout: u32, error: i32, ringid:
 }
 
 /// Models `keyctl_set_timeout()` (KEYCTL_SET_TIMEOUT): SETATTR always.
+///
+/// Mirrors security/keys/keyctl.c keyctl_set_timeout() of 6.12, lines 1470-1510, fp ae839162431139b9.
 pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
     let _f = kfn("keyctl_set_timeout");
     let r = lookup_user_key(cx, id, KEY_LOOKUP_CREATE | KEY_LOOKUP_PARTIAL, KeyNeedPerm::Setattr)?;
@@ -386,6 +418,8 @@ pub fn keyctl_set_timeout(cx: &Cx<'_>, id: i32, timeout: u32) -> KResult<i64> {
 
 /// Models `keyctl_join_session_keyring()` (KEYCTL_JOIN_SESSION_KEYRING):
 /// a name starting with `.` is `EPERM`; then `join_session_keyring()`.
+///
+/// Mirrors security/keys/keyctl.c keyctl_join_session_keyring() of 6.12, lines 288-313, fp 8bf7ec52e4f4fa0b.
 pub fn keyctl_join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i64> {
     let _f = kfn("keyctl_join_session_keyring");
     if name.is_some_and(|n| n.starts_with('.')) {
@@ -397,6 +431,8 @@ pub fn keyctl_join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i
 /// Models `keyctl_restrict_keyring()` (KEYCTL_RESTRICT_KEYRING): the
 /// keyring needs SETATTR permission; a type (`EINVAL`/`EPERM` for a bad
 /// type string) comes with a restriction string; then `keyring_restrict()`.
+///
+/// Mirrors security/keys/keyctl.c keyctl_restrict_keyring() of 6.12, lines 1742-1778, fp 642fc00a56c2d15c.
 pub fn keyctl_restrict_keyring(cx: &Cx<'_>, id: i32, type_restriction: Option<(&str, &str)>) -> KResult<i64> {
     let _f = kfn("keyctl_restrict_keyring");
     let r = lookup_user_key(cx, id, 0, KeyNeedPerm::Setattr)?;
@@ -413,6 +449,8 @@ pub fn keyctl_restrict_keyring(cx: &Cx<'_>, id: i32, type_restriction: Option<(&
 /// Models `keyctl_watch_key()` (KEYCTL_WATCH_KEY): `watch_id` 0..=255 adds
 /// a watch with that tag; -1 removes this queue's watch (posting a removal
 /// record), `EBADSLT` if there is none.
+///
+/// Mirrors security/keys/keyctl.c keyctl_watch_key() of 6.12, lines 1786-1861, fp a2a0fd398763783d.
 pub fn keyctl_watch_key(cx: &Cx<'_>, id: i32, watch_queue_fd: i32, watch_id: i32) -> KResult<i64> {
     let _f = kfn("keyctl_watch_key");
     if !(-1..=0xff).contains(&watch_id) {

@@ -25,12 +25,15 @@ pub struct LinkLock<'a> {
 
 /// Models `__key_link_lock()`: `ENOTDIR` for a non-keyring, else lock it
 /// for a link of a key of type `type_`.
+///
+/// Mirrors security/keys/keyring.c __key_link_lock() of 6.12, lines 1252-1269, fp 1e1e27443289447a.
 pub fn __key_link_lock<'a>(
     cx: &'a Cx<'_>,
     kr: &'a crate::heap::Obj<Key>,
     _keyring: Id<Key>,
     type_: KeyType,
 ) -> KResult<LinkLock<'a>> {
+    crate::trace::reached("__key_link_lock");
     if kr.type_ != KeyType::Keyring {
         return Err(Errno::ENOTDIR);
     }
@@ -41,7 +44,10 @@ pub fn __key_link_lock<'a>(
 /// Models `__key_link_check_restriction()`: a restricted keyring refuses
 /// the link (`restrict_link_reject()`: `EPERM`). Under the keyring's
 /// semaphore (`__key_link_lock()`).
+///
+/// Mirrors security/keys/keyring.c __key_link_check_restriction() of 6.12, lines 1423-1429, fp bc6c39660359bee3.
 pub fn __key_link_check_restriction(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
+    crate::trace::reached("__key_link_check_restriction");
     if cx.k.keys.get(keyring).restricted.get() {
         return Err(Errno::EPERM);
     }
@@ -54,6 +60,8 @@ pub fn __key_link_check_restriction(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()
 /// `->lookup_restriction` (none of the model's types has one); without
 /// one, `restrict_link_reject` is installed under `key->sem` (`EEXIST` if
 /// the keyring is already restricted) and SETATTR posted.
+///
+/// Mirrors security/keys/keyring.c keyring_restrict() of 6.12, lines 1036-1096, fp b813b35bb4aa63b8.
 pub fn keyring_restrict(cx: &Cx<'_>, keyring: Id<Key>, type_: Option<&str>) -> KResult<()> {
     let _f = kfn("keyring_restrict");
     let kr = cx.k.keys.get(keyring);
@@ -98,12 +106,15 @@ impl Drop for LinkEdit<'_, '_> {
 /// `EKEYREVOKED` for a revoked keyring; then, unless the link will replace
 /// one with the same index key in place, 4 more bytes of the keyring
 /// owner's quota (`key_payload_reserve()`, `EDQUOT`).
+///
+/// Mirrors security/keys/keyring.c __key_link_begin() of 6.12, lines 1308-1358, fp 97ea1bfe42e57e6d.
 pub fn __key_link_begin<'a, 'k>(
     cx: &'a Cx<'k>,
     keyring: Id<Key>,
     type_: KeyType,
     desc: &str,
 ) -> KResult<LinkEdit<'a, 'k>> {
+    crate::trace::reached("__key_link_begin");
     let kr = cx.k.keys.get(keyring);
     if kr.type_ != KeyType::Keyring {
         return Err(Errno::ENOTDIR);
@@ -121,7 +132,10 @@ pub fn __key_link_begin<'a, 'k>(
 
 /// Models `find_key_to_update()`: a direct link of the same type and
 /// description that is neither revoked nor invalidated.
+///
+/// Mirrors security/keys/keyring.c find_key_to_update() of 6.12, lines 1113-1144, fp d0941b53ff89ee41.
 pub fn find_key_to_update(cx: &Cx<'_>, keyring: Id<Key>, type_: KeyType, desc: &str) -> Option<Id<Key>> {
+    crate::trace::reached("find_key_to_update");
     let kr = cx.k.keys.get(keyring);
     kr.keys.get().into_iter().find(|k| {
         let key = cx.k.keys.get(*k);
@@ -133,6 +147,8 @@ pub fn find_key_to_update(cx: &Cx<'_>, keyring: Id<Key>, type_: KeyType, desc: &
 /// replacing any link with the same type and description (whose reference
 /// is dropped silently, after an RCU grace period), then post LINKED on
 /// the keyring.
+///
+/// Mirrors security/keys/keyring.c __key_link() of 6.12, lines 1383-1391, fp 1bb8741fe5107163.
 pub fn __key_link(cx: &Cx<'_>, edit: &LinkEdit<'_, '_>, key: Id<Key>) {
     let _f = kfn("__key_link");
     edit.applied.set(true);
@@ -175,7 +191,10 @@ pub const KEYRING_SEARCH_MAX_DEPTH: usize = 6;
 /// `keyring` must not make `keyring` reachable from itself (`EDEADLK`),
 /// and the search gives up past `KEYRING_SEARCH_MAX_DEPTH` nested
 /// keyrings (`ELOOP`).
+///
+/// Mirrors security/keys/keyring.c keyring_detect_cycle() of 6.12, lines 1229-1247, fp ae1da4477e19c960.
 fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
+    crate::trace::reached("keyring_detect_cycle");
     fn search(cx: &Cx<'_>, target: Id<Key>, at: Id<Key>, sp: usize) -> KResult<()> {
         if at == target {
             return Err(Errno::EDEADLK);
@@ -200,6 +219,8 @@ fn keyring_detect_cycle(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<
 }
 
 /// Models `key_link()` (KEYCTL_LINK's core).
+///
+/// Mirrors security/keys/keyring.c key_link() of 6.12, lines 1451-1481, fp bb5863b5b6aef457.
 pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     let _f = kfn("key_link");
     let kr = cx.k.keys.get(keyring);
@@ -218,6 +239,8 @@ pub fn key_link(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
 /// Models `key_unlink()` (KEYCTL_UNLINK's core): remove the link with the
 /// key's type and description (`ENOENT` if there is none), then post
 /// UNLINKED on the keyring with the *argument* key's serial.
+///
+/// Mirrors security/keys/keyring.c key_unlink() of 6.12, lines 1561-1578, fp 659a9ab180a5ca2c.
 pub fn key_unlink(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
     let _f = kfn("key_unlink");
     let kr = cx.k.keys.get(keyring);
@@ -240,6 +263,8 @@ pub fn key_unlink(cx: &Cx<'_>, keyring: Id<Key>, key: Id<Key>) -> KResult<()> {
 
 /// Models `keyring_clear()`: drop every link and post CLEARED (also for
 /// an empty keyring); `ENOTDIR` for a non-keyring.
+///
+/// Mirrors security/keys/keyring.c keyring_clear() of 6.12, lines 1663-1686, fp 9080de3305aeac8a.
 pub fn keyring_clear(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
     let _f = kfn("keyring_clear");
     let kr = cx.k.keys.get(keyring);
@@ -260,7 +285,10 @@ pub fn keyring_clear(cx: &Cx<'_>, keyring: Id<Key>) -> KResult<()> {
 
 /// Models `keyring_revoke()` (the keyring type's `->revoke`): drop every
 /// link, posting nothing, and give back their quota.
+///
+/// Mirrors security/keys/keyring.c keyring_revoke() of 6.12, lines 1694-1704, fp 668d8cb0209b9140.
 pub fn keyring_revoke(cx: &Cx<'_>, keyring: Id<Key>) {
+    crate::trace::reached("keyring_revoke");
     let old = cx.k.keys.get(keyring).keys.replace(Vec::new());
     let _ = super::key::key_payload_reserve(cx, keyring, 0);
     put_excised(cx, old);
@@ -268,6 +296,8 @@ pub fn keyring_revoke(cx: &Cx<'_>, keyring: Id<Key>) {
 
 /// Models `keyring_destroy()`: the collector frees a keyring's links,
 /// posting nothing.
+///
+/// Mirrors security/keys/keyring.c keyring_destroy() of 6.12, lines 424-444, fp fd723e5f76d057be.
 pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
     let _f = kfn("keyring_destroy");
     for k in cx.k.keys.get(keyring).keys.replace(Vec::new()) {
@@ -285,7 +315,10 @@ pub fn keyring_destroy(cx: &Cx<'_>, keyring: Id<Key>) {
 /// Catalog switches here: F6 (on: the quota kept), F9 (on: no
 /// `NOTIFY_KEY_UNLINKED`; off, the proposed fix, posts one per key
 /// unlinked, under `keyring->sem` like every other unlink).
+///
+/// Mirrors security/keys/keyring.c keyring_gc() of 6.12, lines 1732-1760, fp 243898d09b9b47be.
 pub fn keyring_gc(cx: &Cx<'_>, keyring: Id<Key>, limit: u64) -> bool {
+    crate::trace::reached("keyring_gc");
     let kr = cx.k.keys.get(keyring);
     if kr.test_flag(KEY_FLAG_REVOKED) || kr.test_flag(KEY_FLAG_INVALIDATED) {
         return false;

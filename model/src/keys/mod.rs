@@ -51,6 +51,9 @@ pub const KEY_FLAG_REVOKED: u32 = 1;
 pub const KEY_FLAG_IN_QUOTA: u32 = 2;
 pub const KEY_FLAG_USER_CONSTRUCT: u32 = 3;
 pub const KEY_FLAG_INVALIDATED: u32 = 5;
+/// `KEY_FLAG_FINAL_PUT`: `key_put()` dropped the last reference and is done
+/// with the key; the collector may reap it (6.12; 6.1 has no such flag).
+pub const KEY_FLAG_FINAL_PUT: u32 = 10;
 
 /// A key type (`struct key_type`), by the properties the model needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,6 +136,8 @@ impl KeyStateWord {
 }
 
 /// Models `struct key`.
+///
+/// Mirrors include/linux/key.h struct key of 6.12, lines 198-287, fp 989ded62105cfc79.
 #[derive(Debug)]
 pub struct Key {
     /// `security`: the LSM's label of the key, its creator's
@@ -208,6 +213,10 @@ impl Key {
             self.flags.fetch_or(1 << bit, Ordering::AcqRel)
         };
         old & (1 << bit) != 0
+    }
+    /// `smp_mb(); set_bit()`: publish everything done to the key before.
+    pub fn set_flag_after_mb(&self, bit: u32) {
+        self.flags.fetch_or(1 << bit, Ordering::SeqCst);
     }
     pub fn clear_flag(&self, bit: u32) {
         self.flags.fetch_and(!(1 << bit), Ordering::AcqRel);
@@ -458,7 +467,10 @@ pub fn is_drawn_serial(serial: i32, count: u32) -> bool {
 
 /// Models `notify_key()` (security/keys/internal.h): build a 16-byte
 /// `key_notification` about `key` and post it to the key's watchers.
+///
+/// Mirrors security/keys/internal.h notify_key() of 6.12, lines 179-194, fp 4ec1ac361ac16107.
 pub fn notify_key(cx: &Cx<'_>, key: Id<Key>, subtype: u8, aux: u32) {
+    crate::trace::reached("notify_key");
     let k = cx.k.keys.get(key);
     let mut n = key_notification(subtype, k.key_serial(), aux);
     let cred = cx.current_cred();

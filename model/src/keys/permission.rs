@@ -24,7 +24,10 @@ pub enum KeyNeedPerm {
 /// Models `key_task_permission()`: the owner uses the user bits, a group
 /// member the group bits, anyone else the other bits; a possessor adds the
 /// possessor bits; then the LSM's `security_key_permission()`.
+///
+/// Mirrors security/keys/permission.c key_task_permission() of 6.12, lines 26-91, fp b671a2ee6dc7cfed.
 pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cred, need: KeyNeedPerm) -> KResult<()> {
+    crate::trace::reached("key_task_permission");
     let mask = match need {
         KeyNeedPerm::View => 0x01,
         KeyNeedPerm::Read => 0x02,
@@ -58,7 +61,10 @@ pub fn key_task_permission(cx: &Cx<'_>, key: Id<Key>, possessed: bool, cred: &Cr
 
 /// Models `key_validate()`: revoked or dead keys are `EKEYREVOKED`,
 /// invalidated ones `ENOKEY`, expired ones `EKEYEXPIRED`.
+///
+/// Mirrors security/keys/permission.c key_validate() of 6.12, lines 102-122, fp 13cd08ab254705aa.
 pub fn key_validate(cx: &Cx<'_>, key: Id<Key>) -> KResult<()> {
+    crate::trace::reached("key_validate");
     let k = cx.k.keys.get(key);
     if k.test_flag(KEY_FLAG_INVALIDATED) {
         return Err(Errno::ENOKEY);

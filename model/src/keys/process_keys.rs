@@ -56,7 +56,10 @@ fn is_possessed(cx: &Cx<'_>, key: Id<Key>) -> bool {
 /// Models `look_up_user_keyrings()`: the user keyring `_uid.N` and the
 /// user session keyring `_uid_ses.N` (which links it), created on first
 /// use. Returns (user keyring, user session keyring).
+///
+/// Mirrors security/keys/process_keys.c look_up_user_keyrings() of 6.12, lines 74-179, fp e9bf6d850c2a2e8d.
 pub fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
+    crate::trace::reached("look_up_user_keyrings");
     let cred = cx.current_cred();
     if let (Some(u), Some(s)) = (cred.user.uid_keyring.get(), cred.user.session_keyring.get()) {
         return Ok((u, s));
@@ -74,7 +77,11 @@ pub fn look_up_user_keyrings(cx: &Cx<'_>) -> KResult<(Id<Key>, Id<Key>)> {
 
 /// Models `install_thread_keyring()` / `install_process_keyring()`: a new
 /// keyring owned by the credentials.
+///
+/// Mirrors security/keys/process_keys.c install_thread_keyring() of 6.12, lines 244-260, fp 60d0aa0584bfe521.
+/// Mirrors security/keys/process_keys.c install_process_keyring() of 6.12, lines 291-307, fp 331893d758ff38c7.
 fn install_keyring(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
+    crate::trace::reached("install_thread_keyring");
     let cred = cx.current_cred();
     let k = key_alloc(cx, KeyType::Keyring, name, cred.uid, cred.gid, KEY_POS_ALL | KEY_USR_VIEW, Quota::Overrun)?;
     mark_key_instantiated(cx, k, None);
@@ -84,7 +91,10 @@ fn install_keyring(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
 /// Models `wait_for_key_construction()`: a key under construction makes
 /// the caller sleep (interrupted in the sequential model); a negative key
 /// returns its error; otherwise `key_validate()`.
+///
+/// Mirrors security/keys/request_key.c wait_for_key_construction() of 6.12, lines 676-688, fp 89cbd29bbee41e99.
 fn wait_for_key_construction(cx: &Cx<'_>, key: Id<Key>) -> KResult<()> {
+    crate::trace::reached("wait_for_key_construction");
     let k = cx.k.keys.get(key);
     if k.test_flag(KEY_FLAG_USER_CONSTRUCT) {
         return Err(Errno::ERESTARTSYS);
@@ -208,7 +218,11 @@ fn find_keyring_by_name(cx: &Cx<'_>, name: &str) -> KResult<Id<Key>> {
 /// (`put_cred_rcu()`), which puts the old session keyring: if that was its
 /// last reference, it dies only then, and the collector posts its
 /// watchers' removal records.
+///
+/// Mirrors security/keys/process_keys.c install_session_keyring_to_cred() of 6.12, lines 317-347, fp 6b6ddbabfec0b633.
+/// Mirrors kernel/cred.c commit_creds() of 6.12, lines 392-459, fp ffb3f03539970158.
 fn install_session_keyring(cx: &Cx<'_>, keyring: Option<Id<Key>>) -> KResult<Id<Key>> {
+    crate::trace::reached("install_session_keyring_to_cred");
     let cred = cx.current_cred();
     let keyring = match keyring {
         None => {
@@ -244,6 +258,8 @@ fn install_session_keyring(cx: &Cx<'_>, keyring: Option<Id<Key>>) -> KResult<Id<
 /// APPROX: the model's threads share one session keyring; in the kernel
 /// the call replaces the calling thread's credentials only, and other
 /// threads' credentials keep the old keyring.
+///
+/// Mirrors security/keys/process_keys.c join_session_keyring() of 6.12, lines 836-904, fp 8461339a9e77aabd.
 pub fn join_session_keyring(cx: &Cx<'_>, name: Option<&str>) -> KResult<i64> {
     let _f = crate::trace::kfn("join_session_keyring");
     let Some(name) = name else {

@@ -29,7 +29,10 @@ use super::{KEY_FLAG_INVALIDATED, KEY_FLAG_REVOKED, KEY_FLAG_USER_CONSTRUCT, Key
 /// with a reference taken inside it (`keyring_search_rcu()`'s
 /// `__key_get()`): a key unlinked meanwhile is put only after a grace
 /// period.
+///
+/// Mirrors security/keys/process_keys.c search_process_keyrings_rcu() of 6.12, lines 539-582, fp d5235842966eb4fd.
 pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Option<Id<Key>> {
+    crate::trace::reached("search_process_keyrings_rcu");
     let _rcu = crate::rcu::rcu_read_lock(cx);
     let reg = &cx.k.key_registry;
     let mut roots = Vec::new();
@@ -69,6 +72,8 @@ pub fn search_process_keyrings(cx: &Cx<'_>, type_: KeyType, desc: &str) -> Optio
 /// under construction), fails with its error (if negative), and is linked
 /// into the destination (LINKED); otherwise `construct_alloc_key()` makes
 /// a key under construction and links it there. Returns a reference.
+///
+/// Mirrors security/keys/request_key.c request_key_and_link() of 6.12, lines 574-663, fp 817cf72a82d82dd5.
 pub fn request_key_and_link(cx: &Cx<'_>, type_: KeyType, description: &str, dest: Option<Id<Key>>) -> KResult<Id<Key>> {
     let _f = kfn("request_key_and_link");
     if let Some(k) = search_process_keyrings(cx, type_, description) {
@@ -104,6 +109,8 @@ pub fn request_key_and_link(cx: &Cx<'_>, type_: KeyType, description: &str, dest
 
 /// Models `construct_alloc_key()`: allocate, mark under construction,
 /// link into `dest` under its link lock and `key_construction_mutex`.
+///
+/// Mirrors security/keys/request_key.c construct_alloc_key() of 6.12, lines 369-484, fp 50972064a9f349ac.
 fn construct_alloc_key(cx: &Cx<'_>, type_: KeyType, description: &str, dest: Id<Key>) -> KResult<Id<Key>> {
     let _f = kfn("construct_alloc_key");
     let cred = cx.current_cred();

@@ -161,6 +161,9 @@ pub fn reset_fns() {
 
 /// Enter kernel function `name` (push it on this thread's stack).
 pub fn kfn(name: &'static str) -> KfnGuard {
+    if RECORDING.load(std::sync::atomic::Ordering::Relaxed) {
+        entered_insert(name);
+    }
     let tid = CTX.with(|c| {
         let mut c = c.borrow_mut();
         c.funcs.push(name);
@@ -168,6 +171,46 @@ pub fn kfn(name: &'static str) -> KfnGuard {
     });
     publish_fn(tid, name);
     KfnGuard(())
+}
+
+/// Whether [`kfn`] notes the functions entered (see [`record_entered`]).
+static RECORDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The kernel functions entered since recording began, process-wide.
+static ENTERED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn entered_insert(name: &'static str) {
+    if let Ok(mut set) = ENTERED.lock() {
+        set.insert(name);
+    }
+}
+
+/// Start (`true`) or stop noting every kernel function [`kfn`] enters,
+/// on any thread; starting clears the set. `wqsim review` uses it to learn
+/// which functions a scenario's sequential run reaches. Off, [`kfn`] pays
+/// one relaxed load.
+pub fn record_entered(on: bool) {
+    if on && let Ok(mut set) = ENTERED.lock() {
+        set.clear();
+    }
+    RECORDING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Note that a model helper mirroring kernel function `name` ran, for
+/// [`record_entered`], without making it a frame of the thread's stack
+/// the way [`kfn`] does (lock events, timelines and mutation sites keep
+/// naming the caller). The kernel map's helpers that have no [`kfn`] call
+/// it first.
+pub fn reached(name: &'static str) {
+    if RECORDING.load(std::sync::atomic::Ordering::Relaxed) {
+        entered_insert(name);
+    }
+}
+
+/// The kernel functions entered since [`record_entered`]`(true)`, sorted.
+pub fn entered() -> Vec<&'static str> {
+    ENTERED.lock().map(|s| s.iter().copied().collect()).unwrap_or_default()
 }
 
 /// The innermost kernel function running on this thread.

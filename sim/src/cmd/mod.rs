@@ -24,6 +24,7 @@ macro_rules! out {
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod drift;
 pub mod dump;
 pub mod explore;
 pub mod from_fuzz;
@@ -36,6 +37,7 @@ pub mod matrix;
 pub mod minimize;
 pub mod mutate;
 pub mod replay;
+pub mod review;
 pub mod run;
 pub mod selfcheck;
 pub mod trace;
@@ -124,6 +126,16 @@ pub enum Cmd {
     /// (tab-separated: switch, target or `-`, reason). `ci/fuzz matrix`
     /// reads it.
     FuzzPlan(fuzz_plan::Args),
+    /// Compare the kernel map (each model function's kernel function, its
+    /// version and its fingerprint there) with a kernel source tree: what
+    /// changed, what is gone, what is new; against Debian's 6.1, each
+    /// difference explained by the catalog or a reviewed note. Exits 1
+    /// when something is not explained.
+    Drift(drift::Args),
+    /// Map a kernel patch onto the model: the model functions its hunks
+    /// touch, the scenarios, race families and catalog rows that run them,
+    /// the commands to run, and what nothing covers.
+    Review(review::Args),
 }
 
 /// Run the command.
@@ -147,6 +159,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Cmd::FuzzStates(a) => fuzz_states::run(a),
         Cmd::FuzzSeeds(a) => fuzz_seeds::run(a),
         Cmd::FuzzPlan(a) => fuzz_plan::run(a),
+        Cmd::Drift(a) => drift::run(a),
+        Cmd::Review(a) => review::run(a),
     }
 }
 
