@@ -28,11 +28,11 @@ pub struct Args {
 #[cfg(not(loom))]
 pub fn run(a: Args) -> ExitCode {
     let text = if a.patch.as_os_str() == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+        let mut b = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
             return fail(wqsim::error::Error::environment(format!("standard input: {e}")));
         }
-        s
+        String::from_utf8_lossy(&b).into_owned()
     } else {
         match std::fs::read(&a.patch) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),

@@ -8,6 +8,11 @@
 //! its text, header included, with comments and whitespace removed, so a
 //! reindented or recommented function keeps its fingerprint and any change
 //! of a token changes it.
+//!
+//! APPROX: braces are counted across `#if`/`#else` branches as if both were
+//! compiled; a function whose branches open different numbers of braces
+//! would swallow the definitions after it. None of the mirrored files of
+//! 6.12 or 6.1 has one.
 
 /// One definition in a C file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +50,29 @@ fn blank(src: &str) -> (Vec<u8>, Vec<u8>) {
                 if s[i] == b'\\' && i + 1 < s.len() && s[i + 1] == b'\n' {
                     mask[i] = b' ';
                     i += 2;
+                    continue;
+                }
+                if s[i] == b'"' {
+                    // A string in the directive (`#define X "/*"`).
+                    mask[i] = b' ';
+                    i += 1;
+                    while i < s.len() && s[i] != b'"' && s[i] != b'\n' {
+                        mask[i] = b' ';
+                        i += if s[i] == b'\\' { 2 } else { 1 };
+                    }
+                    if i < s.len() && s[i] == b'"' {
+                        mask[i] = b' ';
+                        i += 1;
+                    }
+                    continue;
+                }
+                if s[i] == b'/' && s.get(i + 1) == Some(&b'/') {
+                    // A line comment ends the directive's text.
+                    while i < s.len() && s[i] != b'\n' {
+                        code[i] = b' ';
+                        mask[i] = b' ';
+                        i += 1;
+                    }
                     continue;
                 }
                 if s[i] == b'/' && s.get(i + 1) == Some(&b'*') {
@@ -141,50 +169,96 @@ fn idents(header: &[u8]) -> Vec<(String, usize)> {
 const ATTRIBUTES: &[&str] =
     &["__attribute__", "__printf", "__section", "__aligned", "__must_hold", "__acquires", "__releases"];
 
-/// The name a header defines: a function's (`Some(false)` kind) or a
-/// structure's (`struct name`), or None for anything else (an initialiser,
-/// an enum, a macro invocation's block).
+/// The name a header defines: a function's, or a structure's (`struct
+/// name`), or None for anything else (an initialiser, an enum, a macro
+/// invocation's block). A function is named by its parameter list: the
+/// last top-level parenthesised group that is not a trailing attribute
+/// (`__acquires(x)`), so attributes and macro invocations before the
+/// function (`__printf(2, 3)`, `DEFINE_CLASS(...)` with no `;`) do not
+/// hide it; a function returning a function pointer (`void (*f(int))(int)`)
+/// is named inside its declarator.
 fn name_of(header: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(header);
-    let t = text.trim();
-    if t.is_empty() {
+    if text.trim().is_empty() {
         return None;
     }
     // `= {` opens an initialiser.
     if paren_level_has(header, b'=') {
         return None;
     }
-    if let Some(open) = first_paren(header) {
-        // The identifier right before the first parenthesis that is not
-        // an attribute's.
-        let before = &header[..open];
-        let ids = idents(before);
-        let (name, _) = ids.iter().rev().find(|(id, end)| {
-            header[*end..open].iter().all(|b| b.is_ascii_whitespace()) && !ATTRIBUTES.contains(&id.as_str())
-        })?;
-        if name.starts_with("SYSCALL_DEFINE") || name.starts_with("COMPAT_SYSCALL_DEFINE") {
-            let args = &header[open + 1..];
-            let ids = idents(args);
-            let (first, _) = ids.first()?;
-            let prefix = if name.starts_with("COMPAT") { "compat_sys_" } else { "sys_" };
-            return Some(format!("{prefix}{first}"));
-        }
-        if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+    let groups = paren_groups(header);
+    if groups.is_empty() {
+        let ids = idents(header);
+        return match ids.as_slice() {
+            [.., (kw, _), (name, _)] if kw == "struct" => Some(format!("struct {name}")),
+            _ => None,
+        };
+    }
+    for (k, &(open, close)) in groups.iter().enumerate().rev() {
+        match ident_before(header, open) {
+            Some(id) if ATTRIBUTES.contains(&id.as_str()) => continue,
+            Some(id) if id.starts_with("SYSCALL_DEFINE") || id.starts_with("COMPAT_SYSCALL_DEFINE") => {
+                let ids = idents(&header[open + 1..close]);
+                let (first, _) = ids.first()?;
+                let prefix = if id.starts_with("COMPAT") { "compat_sys_" } else { "sys_" };
+                return Some(format!("{prefix}{first}"));
+            }
             // A macro that expands to a definition (DEFINE_..., LIST_HEAD...).
-            return None;
+            Some(id) if id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => return None,
+            Some(id) => return Some(id),
+            None => {
+                // `(*name(params))(params)`: the name is inside the group
+                // before, right before its own parameter list.
+                let (o, c) = *groups.get(k.checked_sub(1)?)?;
+                let inner = &header[o + 1..c];
+                let p = inner.iter().position(|&b| b == b'(')?;
+                return ident_before(inner, p);
+            }
         }
-        return Some(name.clone());
     }
-    let ids = idents(header);
-    match ids.as_slice() {
-        [.., (kw, _), (name, _)] if kw == "struct" => Some(format!("struct {name}")),
-        _ => None,
-    }
+    None
 }
 
-/// The first `(` of `header`, if any.
-fn first_paren(header: &[u8]) -> Option<usize> {
-    header.iter().position(|&b| b == b'(')
+/// The top-level parenthesised groups of `header`: (open, close) offsets.
+fn paren_groups(header: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut open = 0usize;
+    for (i, &b) in header.iter().enumerate() {
+        match b {
+            b'(' => {
+                if depth == 0 {
+                    open = i;
+                }
+                depth += 1;
+            }
+            b')' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push((open, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The identifier that ends right before offset `at` (whitespace between
+/// allowed), if any.
+fn ident_before(header: &[u8], at: usize) -> Option<String> {
+    let mut end = at;
+    while end > 0 && header[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && is_ident(header[start - 1]) {
+        start -= 1;
+    }
+    if start == end || header[start].is_ascii_digit() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&header[start..end]).into_owned())
 }
 
 /// Whether `b` occurs in `header` outside parentheses.
@@ -222,7 +296,11 @@ pub fn definitions(src: &str) -> Vec<Def> {
                 let close = matching(&mask, i);
                 let header = &mask[seg..i];
                 if let Some(name) = name_of(header) {
-                    let start = seg + header.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+                    // A definition's header holds no blank line: what stands
+                    // before the last one (a macro invocation with no `;`)
+                    // is not part of it.
+                    let from = last_blank_line(header).unwrap_or(0);
+                    let start = seg + from + header[from..].iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
                     let text: Vec<u8> = code[start..=close.min(code.len() - 1)].to_vec();
                     defs.push((name, start, close, text));
                 }
@@ -249,6 +327,29 @@ pub fn definitions(src: &str) -> Vec<Def> {
         d.fp = fingerprint(&String::from_utf8_lossy(t));
     }
     out
+}
+
+/// The start of the last line of `header` that has code and follows a
+/// line with none (a blank line, or the rest of the line that ended the
+/// previous definition), if any.
+fn last_blank_line(header: &[u8]) -> Option<usize> {
+    let mut last = None;
+    let mut line_start = 0;
+    let mut this_blank = true;
+    let mut prev_blank = false;
+    for (i, &b) in header.iter().enumerate() {
+        if b == b'\n' {
+            prev_blank = this_blank;
+            line_start = i + 1;
+            this_blank = true;
+        } else if !b.is_ascii_whitespace() && this_blank {
+            this_blank = false;
+            if prev_blank && line_start > 0 {
+                last = Some(line_start);
+            }
+        }
+    }
+    last
 }
 
 /// The `}` that closes the `{` at `open` (the end of the text when none).
@@ -299,13 +400,37 @@ SYSCALL_DEFINE2(pipe2, int __user *, fildes, int, flags)
 \treturn helper(flags, 0);
 }
 EXPORT_SYMBOL(helper);
+DEFINE_CLASS(thing, int, x, y, int a)
+
+__printf(2, 3) static void __cold report(int a, const char *fmt, ...)
+{
+}
+
+static void (*handler(int sig))(int)
+{
+	return 0;
+}
+#define Q \"/*\"
+static void lock_it(int a) __acquires(a)
+{
+}
 ";
 
     #[test]
     fn functions_structs_and_syscalls_are_found_with_their_lines() {
         let d = definitions(SAMPLE);
         let names: Vec<(&str, (u32, u32))> = d.iter().map(|d| (d.name.as_str(), d.lines)).collect();
-        assert_eq!(names, vec![("struct item", (8, 10)), ("helper", (12, 19)), ("sys_pipe2", (21, 24))]);
+        assert_eq!(
+            names,
+            vec![
+                ("struct item", (8, 10)),
+                ("helper", (12, 19)),
+                ("sys_pipe2", (21, 24)),
+                ("report", (28, 30)),
+                ("handler", (32, 35)),
+                ("lock_it", (37, 39)),
+            ]
+        );
     }
 
     #[test]

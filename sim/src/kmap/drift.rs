@@ -610,8 +610,15 @@ pub fn report(tree: &Path, map: &Map, left_out: &[Unmirrored]) -> Result<(String
         Shipped::from_series(&series)
     });
     let (explained, contradicted) = explain(&diffs, kernel, map);
-    let released = map.mirrors.iter().filter(|m| matches!(m.source, Source::Release { .. })).count();
-    let series_only = map.mirrors.len() - released;
+    let distinct = |release: bool| {
+        map.mirrors
+            .iter()
+            .filter(|m| matches!(m.source, Source::Release { .. }) == release)
+            .map(|m| (&m.kernel_file, &m.kernel_name))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let (released, series_only) = (distinct(true), distinct(false));
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -5,8 +5,8 @@
 //! kernel definition, above the model item that mirrors it:
 //!
 //! ```text
-//! /// Mirrors kernel/watch_queue.c post_one_notification() of 6.12, lines 99-147, fp 8d0c3a19e4f2b761.
-//! /// Mirrors include/linux/watch_queue.h struct watch of 6.12, lines 59-76, fp 0f4e...
+//! /// Mirrors kernel/watch_queue.c post_one_notification() of 6.12, lines 97-154, fp 5cd3b15dfd59c659.
+//! /// Mirrors include/linux/watch_queue.h struct watch of 6.12, lines 54-67, fp 034de20f4f6fedc3.
 //! /// Mirrors fs/mount_notify.c post_mount_notification() of series v5 (never merged: no source to fingerprint).
 //! /// Mirrors no kernel function: the model's name for ... (why).
 //! ```

@@ -43,7 +43,7 @@ pub fn parse_patch(text: &str) -> Result<Vec<FilePatch>, String> {
         if left != (0, 0) {
             match l.as_bytes().first() {
                 Some(b' ') | None => {
-                    old_line += 1;
+                    old_line = old_line.checked_add(1).ok_or_else(|| too_far(n))?;
                     left = (left.0.saturating_sub(1), left.1.saturating_sub(1));
                 }
                 Some(b'-') => {
@@ -51,7 +51,7 @@ pub fn parse_patch(text: &str) -> Result<Vec<FilePatch>, String> {
                         out[k].removed.push(old_line);
                         out[k].texts.push((old_line, l[1..].to_string()));
                     }
-                    old_line += 1;
+                    old_line = old_line.checked_add(1).ok_or_else(|| too_far(n))?;
                     left.0 = left.0.saturating_sub(1);
                 }
                 Some(b'+') => {
@@ -88,7 +88,7 @@ pub fn parse_patch(text: &str) -> Result<Vec<FilePatch>, String> {
             };
             let (a, b) = range(old).ok_or_else(bad)?;
             let (_, d) = range(new).ok_or_else(bad)?;
-            old_line = if b == 0 { a + 1 } else { a };
+            old_line = if b == 0 { a.checked_add(1).ok_or_else(|| too_far(n))? } else { a };
             left = (b, d);
         }
     }
@@ -99,6 +99,11 @@ pub fn parse_patch(text: &str) -> Result<Vec<FilePatch>, String> {
         );
     }
     Ok(out)
+}
+
+/// A hunk whose lines run past the largest line number.
+fn too_far(n: usize) -> String {
+    format!("line {}: the hunk runs past line {} (a file has fewer lines)", n + 1, u32::MAX)
 }
 
 /// `a/fs/pipe.c` (with a tab and a date after it, as `diff -u` writes) to
@@ -139,6 +144,26 @@ fn spans(file: &str, map: &Map, left_out: &[Unmirrored], tree: Option<&Path>) ->
     if out.is_empty() { None } else { Some(out) }
 }
 
+/// The kernel path `file` names: itself when the map (or `tree`) knows
+/// it, else the shortest suffix that is known, so `diff -u` between two
+/// trees (`linux-6.12/fs/pipe.c`) finds `fs/pipe.c`.
+fn resolve(file: &str, map: &Map, left_out: &[Unmirrored], tree: Option<&Path>) -> String {
+    let known = |f: &str| match tree {
+        Some(t) => t.join(f).is_file(),
+        None => map.mirrors.iter().any(|m| m.kernel_file == f) || left_out.iter().any(|u| u.file == f),
+    };
+    let mut rest = file;
+    loop {
+        if known(rest) {
+            return rest.to_string();
+        }
+        match rest.split_once('/') {
+            Some((_, tail)) if !tail.is_empty() => rest = tail,
+            _ => return file.to_string(),
+        }
+    }
+}
+
 /// What the patch touches in one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Touched {
@@ -155,11 +180,16 @@ pub struct Touched {
 pub fn touched(patch: &[FilePatch], map: &Map, left_out: &[Unmirrored], tree: Option<&Path>) -> Vec<Touched> {
     let mut out = Vec::new();
     for fp in patch {
-        let Some(sp) = spans(&fp.file, map, left_out, tree) else {
-            out.push(Touched { file: fp.file.clone(), names: vec![], outside: 0, known: false });
+        let file = resolve(&fp.file, map, left_out, tree);
+        let Some(sp) = spans(&file, map, left_out, tree) else {
+            out.push(Touched { file, names: vec![], outside: 0, known: false });
             continue;
         };
-        let at = |line: u32| sp.iter().find(|s| s.lines.0 <= line && line <= s.lines.1);
+        // The innermost definition holding `line` (a name defined in two
+        // `#ifdef` branches spans both).
+        let at = |line: u32| {
+            sp.iter().filter(|s| s.lines.0 <= line && line <= s.lines.1).min_by_key(|s| s.lines.1 - s.lines.0)
+        };
         let mut hit: BTreeSet<(u32, String)> = BTreeSet::new();
         let mut outside = 0;
         for &l in &fp.removed {
@@ -171,21 +201,17 @@ pub fn touched(patch: &[FilePatch], map: &Map, left_out: &[Unmirrored], tree: Op
             }
         }
         for &l in &fp.inserted_after {
-            // Between old lines l and l+1: inside a definition that holds
-            // both, or one that holds either.
-            match at(l).filter(|s| s.lines.1 > l).or_else(|| at(l + 1)).or_else(|| at(l)) {
+            // Between old lines l and l+1: inside a definition only when it
+            // holds both; code added after a closing brace or before a
+            // header is new, outside every definition.
+            match at(l).filter(|s| s.lines.1 > l) {
                 Some(s) => {
                     hit.insert((s.lines.0, s.name.clone()));
                 }
                 None => outside += 1,
             }
         }
-        out.push(Touched {
-            file: fp.file.clone(),
-            names: hit.into_iter().map(|(_, n)| n).collect(),
-            outside,
-            known: true,
-        });
+        out.push(Touched { file, names: hit.into_iter().map(|(_, n)| n).collect(), outside, known: true });
     }
     out
 }
@@ -327,7 +353,10 @@ pub fn review(
             if n.starts_with("struct ") {
                 // A structure's change reaches the model items that use
                 // the fields its changed lines declare.
-                let fields = changed_fields(patch, &t.file, &ms);
+                let range = spans(&t.file, map, left_out, tree)
+                    .and_then(|sp| sp.into_iter().find(|s| &s.name == n))
+                    .map(|s| s.lines);
+                let fields = changed_fields(patch, &t.file, range, map, left_out, tree);
                 for user in users_of(map, &fields) {
                     labels.extend(map.reach_labels(&user.model));
                     through.push((n.clone(), fields.clone(), user));
@@ -337,8 +366,14 @@ pub fn review(
         }
         if t.outside > 0 {
             gaps.push(format!(
-                "{}: {} changed line(s) outside the existing definitions (a new function, a declaration, a macro): mirror what is new behaviour",
-                t.file, t.outside
+                "{}: {} changed line(s) outside the definitions the map knows ({}): mirror what is new behaviour",
+                t.file,
+                t.outside,
+                if tree.is_some() || super::is_core(&t.file) {
+                    "a new function, a declaration, a macro"
+                } else {
+                    "a new function, a declaration, or a function of this touch-point file the model does not mirror: --kernel-src TREE names it"
+                }
             ));
         }
     }
@@ -385,7 +420,10 @@ pub fn review(
         let reach: Vec<String> = ms.iter().flat_map(|m| map.reach_labels(&m.model)).collect();
         let run = reach.iter().any(|l| cover.values().any(|e| e.contains(l)));
         if !run {
-            gaps.push(format!("{file} {}: mirrored, but no scenario's sequential run reaches it", display_name(name)));
+            gaps.push(format!(
+                "{file} {}: mirrored, but no scenario reaches it (its sequential run and {COVERAGE_SCHEDULES} random schedules)",
+                display_name(name)
+            ));
         }
         if !families.iter().any(|(_, ls)| reach.iter().any(|l| ls.contains(l))) {
             gaps.push(format!("{file} {}: no race family runs it: write one (scenarios/races/)", display_name(name)));
@@ -396,18 +434,19 @@ pub fn review(
 
 /// The field names declared on the changed lines of `file` that fall in
 /// the mirrored structure's range (`u32 info_id;` gives `info_id`).
-fn changed_fields(patch: &[FilePatch], file: &str, ms: &[Mirror]) -> Vec<String> {
-    let ranges: Vec<(u32, u32)> = ms
-        .iter()
-        .filter_map(|m| match m.source {
-            Source::Release { lines, .. } => Some(lines),
-            Source::Series(_) => None,
-        })
-        .collect();
+fn changed_fields(
+    patch: &[FilePatch],
+    file: &str,
+    range: Option<(u32, u32)>,
+    map: &Map,
+    left_out: &[Unmirrored],
+    tree: Option<&Path>,
+) -> Vec<String> {
+    let Some((a, b)) = range else { return Vec::new() };
     let mut out: BTreeSet<String> = BTreeSet::new();
-    for fp in patch.iter().filter(|f| f.file == file) {
+    for fp in patch.iter().filter(|f| resolve(&f.file, map, left_out, tree) == file) {
         for (line, text) in &fp.texts {
-            if !ranges.iter().any(|(a, b)| a <= line && line <= b) {
+            if *line < a || *line > b {
                 continue;
             }
             let code = text.split("/*").next().unwrap_or("");
@@ -576,6 +615,32 @@ mod tests {
             f,
             vec![FilePatch { file: "fs/pipe.c".into(), removed: vec![11], inserted_after: vec![11, 11], texts }]
         );
+    }
+
+    #[test]
+    fn a_hunk_past_the_last_line_number_is_an_error() {
+        let e = parse_patch("+++ b/x.c\n@@ -4294967295,2 +1,2 @@\n a\n b\n").unwrap_err();
+        assert_eq!(e, "line 3: the hunk runs past line 4294967295 (a file has fewer lines)");
+    }
+
+    /// Code added after a closing brace is new, outside every definition;
+    /// code added inside a body is that function's; `diff -u` between two
+    /// trees names the file with the tree's directory in front.
+    #[test]
+    fn insertions_are_placed_inside_a_definition_only_when_it_holds_both_sides() {
+        let m = Map::default();
+        let left_out = vec![
+            Unmirrored { file: "fs/pipe.c".into(), name: "f".into(), lines: (1, 4) },
+            Unmirrored { file: "fs/pipe.c".into(), name: "g".into(), lines: (6, 9) },
+        ];
+        let after_brace =
+            parse_patch("--- linux-6.12/fs/pipe.c\n+++ linux-6.12.1/fs/pipe.c\n@@ -4,2 +4,3 @@\n }\n+int h;\n \n")
+                .unwrap();
+        let t = touched(&after_brace, &m, &left_out, None);
+        assert_eq!(t, vec![Touched { file: "fs/pipe.c".into(), names: vec![], outside: 1, known: true }]);
+        let in_body = parse_patch("--- a/fs/pipe.c\n+++ b/fs/pipe.c\n@@ -7,2 +7,3 @@\n a\n+b\n c\n").unwrap();
+        let t = touched(&in_body, &m, &left_out, None);
+        assert_eq!(t, vec![Touched { file: "fs/pipe.c".into(), names: vec!["g".into()], outside: 0, known: true }]);
     }
 
     #[test]
