@@ -634,46 +634,40 @@ pub fn do_new_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     Ok(0)
 }
 
-/// Models `do_umount()` then `umount_tree()` and `umount_mnt()` with ver
-/// #5's hunk: `UNMOUNT` on the parent with the mount as auxiliary, then
-/// the namespace's reference is dropped (the last one destroys the mount:
-/// [`mntput`]). `EINVAL` for a path that is no mount's root or for the
-/// root; `EBUSY` while the mount has mounts below it or a path held in
-/// it (`propagate_mount_busy()`).
+/// Models `do_umount()` with ver #5's hunk: see [`umount_tree`].
+/// `EINVAL` for a path that is no mount's root or for the root.
 ///
 /// Mirrors fs/namespace.c do_umount() of series v5 (never merged: no source to fingerprint).
-/// Mirrors fs/namespace.c umount_tree() of series v5 (never merged: no source to fingerprint).
-/// Mirrors fs/namespace.c umount_mnt() of series v5 (never merged: no source to fingerprint).
 pub fn do_umount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("do_umount");
-    let (id, m) = mount_root_at(v, path)?;
-    if id == ROOT_MNT_ID {
-        return Err(Errno::EINVAL);
-    }
-    let g = v.mount_lock.lock();
-    let busy = !v.children(id).is_empty() || v.mounts.get(m).mnt_count.load(Ordering::Acquire) > 1;
-    let Some(node) = v.node(id).filter(|n| n.attached && !busy) else {
-        drop(g);
-        return Err(Errno::EBUSY);
-    };
-    let parent = deref(v.node(node.parent), "mnt->mnt_parent").mount;
-    // The tree changes before the record: see MODEL ORDER on the module.
-    v.tree.lock().nodes.get_mut(&id).expect("attached").attached = false;
-    notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
-    drop(g);
-    mntput(cx, m);
-    Ok(0)
+    umount_tree(cx, v, path, false)
 }
 
 /// Models `mark_mounts_for_expiry()` on its second pass with ver #5's
 /// hunk: an unused mount marked on the first pass gets `EXPIRY` on itself
-/// and is unmounted (`UNMOUNT` on its parent). `EBUSY` if in use.
+/// and is unmounted ([`umount_tree`]).
 ///
 /// Mirrors fs/namespace.c mark_mounts_for_expiry() of series v5 (never merged: no source to fingerprint).
 pub fn expire_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
     let v = vfs(cx)?;
     let _f = kfn("expire_mount");
+    umount_tree(cx, v, path, true)
+}
+
+/// Models `umount_tree()` and `umount_mnt()` with ver #5's hunk, as
+/// `do_umount()` and the expiry reach them: under `mount_lock`, `EBUSY`
+/// while the mount has mounts below it or a path held in it
+/// (`propagate_mount_busy()`); else (`EXPIRY` on the mount first when it
+/// `expired`) the mount leaves the tree, `UNMOUNT` goes to its parent with
+/// the mount as auxiliary, and the namespace's reference is dropped (the
+/// last one destroys the mount: [`mntput`]). `EINVAL` for a path that is
+/// no mount's root or for the root.
+///
+/// Mirrors fs/namespace.c umount_tree() of series v5 (never merged: no source to fingerprint).
+/// Mirrors fs/namespace.c umount_mnt() of series v5 (never merged: no source to fingerprint).
+fn umount_tree(cx: &Cx<'_>, v: &Vfs, path: &str, expired: bool) -> KResult<i64> {
+    crate::trace::reached("umount_tree");
     let (id, m) = mount_root_at(v, path)?;
     if id == ROOT_MNT_ID {
         return Err(Errno::EINVAL);
@@ -684,8 +678,11 @@ pub fn expire_mount(cx: &Cx<'_>, path: &str) -> KResult<i64> {
         drop(g);
         return Err(Errno::EBUSY);
     };
-    notify_mount(cx, m, None, NOTIFY_MOUNT_EXPIRY, 0);
+    if expired {
+        notify_mount(cx, m, None, NOTIFY_MOUNT_EXPIRY, 0);
+    }
     let parent = deref(v.node(node.parent), "mnt->mnt_parent").mount;
+    // The tree changes before the record: see MODEL ORDER on the module.
     v.tree.lock().nodes.get_mut(&id).expect("attached").attached = false;
     notify_mount(cx, parent, Some(m), NOTIFY_MOUNT_UNMOUNT, 0);
     drop(g);

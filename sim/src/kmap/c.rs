@@ -77,14 +77,7 @@ fn blank(src: &str) -> (Vec<u8>, Vec<u8>) {
                 }
                 if s[i] == b'/' && s.get(i + 1) == Some(&b'*') {
                     // A comment inside the directive: blank it in both.
-                    let end = find(s, i + 2, b"*/").map_or(s.len(), |e| e + 2);
-                    for j in i..end {
-                        if s[j] != b'\n' {
-                            code[j] = b' ';
-                            mask[j] = b' ';
-                        }
-                    }
-                    i = end;
+                    i = blank_block_comment(s, &mut code, &mut mask, i);
                     continue;
                 }
                 mask[i] = b' ';
@@ -103,14 +96,7 @@ fn blank(src: &str) -> (Vec<u8>, Vec<u8>) {
                 continue;
             }
             b'/' if s.get(i + 1) == Some(&b'*') => {
-                let end = find(s, i + 2, b"*/").map_or(s.len(), |e| e + 2);
-                for j in i..end {
-                    if s[j] != b'\n' {
-                        code[j] = b' ';
-                        mask[j] = b' ';
-                    }
-                }
-                i = end;
+                i = blank_block_comment(s, &mut code, &mut mask, i);
                 continue;
             }
             b'/' if s.get(i + 1) == Some(&b'/') => {
@@ -137,6 +123,17 @@ fn blank(src: &str) -> (Vec<u8>, Vec<u8>) {
         line_start = false;
     }
     (code, mask)
+}
+
+/// Blank the `/* ... */` comment opening at `at` in `code` and `mask`,
+/// keeping its newlines; returns the offset after it.
+fn blank_block_comment(s: &[u8], code: &mut [u8], mask: &mut [u8], at: usize) -> usize {
+    let end = find(s, at + 2, b"*/").map_or(s.len(), |e| e + 2);
+    for j in (at..end).filter(|&j| s[j] != b'\n') {
+        code[j] = b' ';
+        mask[j] = b' ';
+    }
+    end
 }
 
 fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
